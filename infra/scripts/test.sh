@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The whole test suite: quality gates, every test (including the DynamoDB side
+# of the conformance suites against moto_server), and cfn-lint. Installs the
+# Python tools it needs into ./.venv, starts and stops its own servers, and
+# fails loudly when something is missing. Nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+
+say() { printf '\n==> %s\n' "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+
+command -v cargo >/dev/null || die "cargo is missing (install Rust 1.95)"
+command -v python3 >/dev/null || die "python3 is missing (install Python 3.11)"
+
+say "python tools (.venv)"
+bash infra/scripts/venv.sh
+venv_bin="$root/.venv/bin"
+[ -x "$venv_bin/moto_server" ] || die "moto_server missing from .venv"
+[ -x "$venv_bin/cfn-lint" ] || die "cfn-lint missing from .venv"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+say "moto_server on 127.0.0.1"
+moto_log=$(mktemp)
+moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$venv_bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+moto_pid=$!
+trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$moto_log"' EXIT
+for _ in $(seq 1 100); do
+  if curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1; then break; fi
+  kill -0 $moto_pid 2>/dev/null || { cat "$moto_log" >&2; die "moto_server exited"; }
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1 || { cat "$moto_log" >&2; die "moto_server did not start"; }
+export QUPER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
+unset AWS_PROFILE AWS_SESSION_TOKEN || true
+
+say "cargo test"
+cargo test --workspace --all-targets 2>&1 | tee /tmp/quper-test.$$.log
+grep -q "test result:" /tmp/quper-test.$$.log || die "cargo test ran no tests"
+rm -f /tmp/quper-test.$$.log
+
+say "cfn-lint template.yaml"
+"$venv_bin/cfn-lint" template.yaml
+
+say "all checks passed"

@@ -1,0 +1,153 @@
+//! The local host: one process, every route group, the embedded store.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use quper_core::ports::{Clock, SystemClock, Table};
+use quper_core::Store;
+use quper_http::{AppState, HttpConfig};
+use quper_store_local::{SqliteOptions, SqliteTable};
+
+use crate::admin;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("data directory {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("store: {0}")]
+    Store(String),
+    #[error("serve: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The file of the embedded store inside the data directory.
+pub const DATABASE_FILE: &str = "quper.db";
+/// Where the generated HS256 secret is kept when `QUPER_JWT_SECRET` is unset.
+pub const JWT_SECRET_FILE: &str = "jwt-secret";
+
+/// An opened local host: its store and the settings of its HTTP layer.
+pub struct LocalHost {
+    pub store: Store,
+    pub config: HttpConfig,
+}
+
+impl LocalHost {
+    /// Opens (creating when needed) the data directory, with settings read
+    /// through `var`.
+    pub fn open(
+        data_dir: &Path,
+        var: impl Fn(&str) -> Option<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<LocalHost, HostError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| HostError::DataDir { path: data_dir.to_owned(), source })?;
+        let options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
+        let table = SqliteTable::open_with(&data_dir.join(DATABASE_FILE), options)
+            .map_err(|err| HostError::Store(err.to_string()))?;
+        let secret = match var("QUPER_JWT_SECRET").filter(|s| !s.is_empty()) {
+            Some(secret) => secret,
+            None => local_jwt_secret(data_dir)?,
+        };
+        let config = HttpConfig::from_lookup(|name| match name {
+            "QUPER_JWT_SECRET" => Some(secret.clone()),
+            other => var(other),
+        })
+        .map_err(|err| HostError::Config(err.to_string()))?;
+        let table: Arc<dyn Table> = Arc::new(table);
+        Ok(LocalHost { store: Store::new(table, clock), config })
+    }
+
+    /// Every route group, merged, on this host's store.
+    pub fn app(&self) -> Router {
+        quper_http::app(quper_http::routes::all(), AppState::new(self.store.clone(), self.config.clone()))
+    }
+}
+
+/// The HS256 secret kept in the data directory, generated on first use and
+/// readable by the owner only.
+fn local_jwt_secret(data_dir: &Path) -> Result<String, HostError> {
+    let path = data_dir.join(JWT_SECRET_FILE);
+    let io_error = |source| HostError::DataDir { path: path.clone(), source };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().to_owned()),
+        Ok(_) => return Err(HostError::Config(format!("{} holds fewer than 32 characters", path.display()))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(io_error(err)),
+    }
+    let secret = quper_core::auth::random_hex(32);
+    write_private(&path, &secret).map_err(io_error)?;
+    Ok(secret)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+/// Creates the environment `default` and its superadmin from
+/// `QUPER_BOOTSTRAP_EMAIL`/`QUPER_BOOTSTRAP_PASSWORD`, once: when the store
+/// has no `default` environment yet.
+pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store) -> Result<(), HostError> {
+    let (Some(email), Some(password)) = (var("QUPER_BOOTSTRAP_EMAIL"), var("QUPER_BOOTSTRAP_PASSWORD")) else {
+        return Ok(());
+    };
+    match admin::bootstrap(store, &email, &password).await {
+        Ok(true) => tracing::info!(%email, "bootstrapped environment default and its superadmin"),
+        Ok(false) => tracing::debug!("environment default exists; bootstrap skipped"),
+        Err(err) => return Err(HostError::Config(format!("bootstrap: {err}"))),
+    }
+    Ok(())
+}
+
+/// Serves `app` on `addr` until SIGINT or SIGTERM, then drains in-flight
+/// requests.
+pub async fn serve(addr: SocketAddr, app: Router) -> Result<(), HostError> {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(HostError::Serve)?;
+    let local = listener.local_addr().map_err(HostError::Serve)?;
+    tracing::info!(addr = %local, "quper is listening");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(HostError::Serve)?;
+    tracing::info!("quper stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}
+
+/// The system clock, for the real host.
+pub fn system_clock() -> Arc<dyn Clock> {
+    Arc::new(SystemClock)
+}

@@ -1,0 +1,188 @@
+//! `quper`: run Quper locally and do operator jobs. See `quper --help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use quper::admin;
+use quper::host::{self, LocalHost};
+use quper_core::Store;
+use quper_core::model::Role;
+use quper_core::ports::Table;
+use quper_http::HttpConfig;
+
+#[derive(Parser)]
+#[command(name = "quper", version, about = "Quper: alerting, on-call and incidents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every route group on one port, on the embedded store.
+    Serve {
+        #[arg(long, env = "QUPER_ADDR", default_value = "127.0.0.1:8000")]
+        addr: SocketAddr,
+        #[arg(long, env = "QUPER_DATA_DIR", default_value = "./.quper")]
+        data_dir: PathBuf,
+    },
+    /// Manage accounts from the command line.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Print a bearer token for an existing user.
+    Token {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = admin::DEFAULT_TENANT)]
+        tenant: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Manage the DynamoDB table.
+    Table {
+        #[command(subcommand)]
+        command: TableCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account with a password (and its environment if new).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read from QUPER_ADMIN_PASSWORD to keep it out of shell history.
+        #[arg(long, env = "QUPER_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value = "Administrator")]
+        full_name: String,
+        #[arg(long, default_value = admin::DEFAULT_TENANT)]
+        tenant: String,
+        #[arg(long, value_enum, default_value = "superadmin")]
+        role: RoleArg,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum TableCommand {
+    /// Create the single table (PK/SK, GSI1, GSI2, TTL on `ttl`).
+    Create {
+        #[arg(long, env = "QUPER_TABLE_NAME")]
+        table_name: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Superadmin,
+    Admin,
+    Responder,
+    User,
+}
+
+impl From<RoleArg> for Role {
+    fn from(role: RoleArg) -> Role {
+        match role {
+            RoleArg::Superadmin => Role::Superadmin,
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Responder => Role::Responder,
+            RoleArg::User => Role::User,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum StoreKind {
+    Local,
+    Dynamodb,
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// `local` (the data directory) or `dynamodb` (QUPER_TABLE_NAME).
+    #[arg(long, env = "QUPER_STORE", value_enum, default_value = "local")]
+    store: StoreKind,
+    #[arg(long, env = "QUPER_DATA_DIR", default_value = "./.quper")]
+    data_dir: PathBuf,
+    #[arg(long, env = "QUPER_TABLE_NAME")]
+    table_name: Option<String>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+async fn open_store(args: &StoreArgs) -> Result<(Store, HttpConfig), String> {
+    match args.store {
+        StoreKind::Local => {
+            let local = LocalHost::open(&args.data_dir, env_var, host::system_clock()).map_err(|e| e.to_string())?;
+            Ok((local.store, local.config))
+        }
+        StoreKind::Dynamodb => {
+            let name = args.table_name.clone().ok_or("QUPER_TABLE_NAME (or --table-name) is required")?;
+            let table: Arc<dyn Table> = Arc::new(quper_store_aws::DynamoTable::from_env(name).await);
+            let config = HttpConfig::from_env().map_err(|e| e.to_string())?;
+            Ok((Store::new(table, host::system_clock()), config))
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if env_var("QUPER_LOG_FORMAT").as_deref() == Some("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { addr, data_dir } => {
+            let local = LocalHost::open(&data_dir, env_var, host::system_clock()).map_err(|e| e.to_string())?;
+            host::bootstrap_from(env_var, &local.store).await.map_err(|e| e.to_string())?;
+            host::serve(addr, local.app()).await.map_err(|e| e.to_string())
+        }
+        Command::Admin { command: AdminCommand::Create { email, password, full_name, tenant, role, store } } => {
+            let (store, _) = open_store(&store).await?;
+            let user = admin::create_admin(&store, &tenant, &email, &password, &full_name, role.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "id": user.id, "email": user.email, "tenant": user.tenant, "role": user.role }));
+            Ok(())
+        }
+        Command::Token { email, tenant, store } => {
+            let (store, config) = open_store(&store).await?;
+            let token = admin::mint_token(&store, &config, &tenant, &email).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::to_string(&token).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Table { command: TableCommand::Create { table_name } } => {
+            let client = quper_store_aws::client_from_env().await;
+            quper_store_aws::create_table(&client, &table_name).await.map_err(|e| e.to_string())?;
+            println!("{}", serde_json::json!({ "table": table_name, "status": "created" }));
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    init_tracing();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("quper: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

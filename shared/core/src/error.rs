@@ -1,0 +1,43 @@
+//! The one error type of the domain layer. The HTTP layer maps it to statuses
+//! and error codes in one place (`quper_http::error`).
+
+use crate::ports::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DomainError {
+    #[error("{resource} not found")]
+    NotFound { resource: &'static str, id: String },
+    /// A uniqueness or concurrent-modification conflict.
+    #[error("{0}")]
+    Conflict(String),
+    /// The body parsed but a field breaks the rules.
+    #[error("{message}")]
+    Validation { field: String, message: String },
+    /// A request that is well-formed but not allowed in the current state
+    /// (an illegal state transition, a reference to an inactive user).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("too many attempts; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug or a broken stored item; reported as a 500 without detail.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl DomainError {
+    pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
+        DomainError::NotFound { resource, id: id.to_string() }
+    }
+
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        DomainError::Validation { field: field.into(), message: message.into() }
+    }
+}
+
+pub type DomainResult<T> = Result<T, DomainError>;

@@ -1,0 +1,119 @@
+//! Role-based access: permissions, the built-in roles' permission sets, and
+//! the authenticated principal every service call is made for.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+use crate::error::{DomainError, DomainResult};
+use crate::model::{Role, TenantId};
+
+/// One thing a caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    #[serde(rename = "identity:read")]
+    IdentityRead,
+    #[serde(rename = "identity:write")]
+    IdentityWrite,
+    #[serde(rename = "incidents:read")]
+    IncidentsRead,
+    #[serde(rename = "incidents:act")]
+    IncidentsAct,
+    #[serde(rename = "config:read")]
+    ConfigRead,
+    #[serde(rename = "config:write")]
+    ConfigWrite,
+    #[serde(rename = "admin:access")]
+    AdminAccess,
+    #[serde(rename = "environments:manage")]
+    EnvironmentsManage,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 8] = [
+        Permission::IdentityRead,
+        Permission::IdentityWrite,
+        Permission::IncidentsRead,
+        Permission::IncidentsAct,
+        Permission::ConfigRead,
+        Permission::ConfigWrite,
+        Permission::AdminAccess,
+        Permission::EnvironmentsManage,
+    ];
+}
+
+/// What a built-in role may do. Each role includes the ones below it.
+pub fn builtin_permissions(role: Role) -> BTreeSet<Permission> {
+    use Permission::*;
+    let read = [IdentityRead, IncidentsRead, ConfigRead];
+    let mut set: BTreeSet<Permission> = read.into_iter().collect();
+    if role >= Role::Responder {
+        set.insert(IncidentsAct);
+    }
+    if role >= Role::Admin {
+        set.extend([IdentityWrite, ConfigWrite, AdminAccess]);
+    }
+    if role >= Role::Superadmin {
+        set.insert(EnvironmentsManage);
+    }
+    set
+}
+
+/// The authenticated caller: always exactly one tenant.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub tenant: TenantId,
+    pub user_id: u64,
+    pub email: String,
+    /// The strongest built-in role the caller holds, directly or through a
+    /// group.
+    pub role: Role,
+    pub permissions: BTreeSet<Permission>,
+}
+
+impl Principal {
+    pub fn can(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// Fails with `Forbidden` unless the caller holds `permission`.
+    pub fn require(&self, permission: Permission) -> DomainResult<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!("this action needs the {} permission", permission_name(permission))))
+        }
+    }
+
+    /// Fails unless the caller may hand out `role` (nobody grants a role
+    /// stronger than their own).
+    pub fn require_at_least(&self, role: Role) -> DomainResult<()> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(DomainError::Forbidden(format!("only a {role} or above may do this")))
+        }
+    }
+
+    pub fn tenant(&self) -> &str {
+        self.tenant.as_str()
+    }
+}
+
+pub fn permission_name(permission: Permission) -> String {
+    serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stronger_roles_include_weaker_ones() {
+        for pair in Role::ALL.windows(2) {
+            assert!(builtin_permissions(pair[0]).is_superset(&builtin_permissions(pair[1])));
+        }
+        assert!(!builtin_permissions(Role::User).contains(&Permission::IdentityWrite));
+        assert!(!builtin_permissions(Role::Admin).contains(&Permission::EnvironmentsManage));
+        assert_eq!(permission_name(Permission::IncidentsAct), "incidents:act");
+    }
+}

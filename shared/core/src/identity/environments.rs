@@ -1,0 +1,156 @@
+//! Environments: Quper's tenants. Managed by superadmins only.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{DomainError, DomainResult};
+use crate::identity::access::{Permission, Principal};
+use crate::identity::users::{self, NewUser, User};
+use crate::keys;
+use crate::model::{Email, Name, Password, Role, TenantId};
+use crate::ports::{Condition, StoreError, table};
+use crate::store::{Store, to_item};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnvironment {
+    pub id: TenantId,
+    pub name: Name,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvironmentPatch {
+    pub name: Option<Name>,
+    pub description: Option<String>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAdmin {
+    pub email: Email,
+    pub password: Password,
+    pub full_name: Name,
+}
+
+fn gsi_attrs(id: &str) -> [(&'static str, Value); 2] {
+    [
+        (table::GSI1PK, Value::String(keys::ENVIRONMENTS_GSI1PK.into())),
+        (table::GSI1SK, Value::String(id.to_owned())),
+    ]
+}
+
+/// The environment, whatever its state; `None` when it does not exist.
+pub async fn find(store: &Store, id: &str) -> DomainResult<Option<Environment>> {
+    store.get(&keys::environment(id)).await
+}
+
+pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Environment> {
+    caller.require(Permission::EnvironmentsManage)?;
+    find(store, id).await?.ok_or_else(|| DomainError::not_found("Environment", id))
+}
+
+pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Environment>> {
+    caller.require(Permission::EnvironmentsManage)?;
+    store.query_all(keys::environments()).await
+}
+
+pub async fn create(store: &Store, caller: &Principal, new: NewEnvironment) -> DomainResult<Environment> {
+    caller.require(Permission::EnvironmentsManage)?;
+    insert(store, new).await
+}
+
+/// Creates an environment without a caller (bootstrap, CLI).
+pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environment> {
+    let now = store.now();
+    let environment = Environment {
+        id: new.id.as_str().to_owned(),
+        name: new.name.into_inner(),
+        description: new.description,
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let item = to_item(&keys::environment(&environment.id), &environment, &gsi_attrs(&environment.id))?;
+    match store.table().put(item, Condition::NotExists).await {
+        Ok(()) => Ok(environment),
+        Err(err) if err.is_condition_failed() => {
+            Err(DomainError::Conflict(format!("environment {} already exists", environment.id)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn update(store: &Store, caller: &Principal, id: &str, patch: EnvironmentPatch) -> DomainResult<Environment> {
+    let mut environment = get(store, caller, id).await?;
+    if patch.is_active == Some(false) && caller.tenant() == id {
+        return Err(DomainError::BadRequest("you cannot deactivate the environment you are signed in to".into()));
+    }
+    let expected = environment.version;
+    if let Some(name) = patch.name {
+        environment.name = name.into_inner();
+    }
+    if let Some(description) = patch.description {
+        environment.description = Some(description);
+    }
+    if let Some(active) = patch.is_active {
+        environment.is_active = active;
+    }
+    environment.version = expected + 1;
+    environment.updated_at = store.now();
+    let item = to_item(&keys::environment(id), &environment, &gsi_attrs(id))?;
+    match store.table().put(item, Condition::VersionEquals(expected)).await {
+        Err(StoreError::ConditionFailed { .. }) => {
+            Err(DomainError::Conflict("the environment was changed concurrently; reload and retry".into()))
+        }
+        other => other.map(|()| environment).map_err(Into::into),
+    }
+}
+
+/// Deletes an environment's record. Its users can no longer authenticate; its
+/// data stays in the table until purged (see docs/identity.md).
+pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+    let environment = get(store, caller, id).await?;
+    if caller.tenant() == id {
+        return Err(DomainError::BadRequest("you cannot delete the environment you are signed in to".into()));
+    }
+    match store.table().delete(&keys::environment(id), Condition::VersionEquals(environment.version)).await {
+        Err(err) if err.is_condition_failed() => {
+            Err(DomainError::Conflict("the environment was changed concurrently; reload and retry".into()))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// A superadmin gives an environment an admin.
+pub async fn add_admin(store: &Store, caller: &Principal, id: &str, admin: NewAdmin) -> DomainResult<User> {
+    let environment = get(store, caller, id).await?;
+    let tenant = TenantId::parse(&environment.id).map_err(DomainError::Internal)?;
+    let new = NewUser {
+        email: admin.email,
+        full_name: admin.full_name,
+        password: Some(admin.password),
+        role: Role::Admin,
+        is_active: true,
+        phone: None,
+        timezone: None,
+    };
+    users::insert(store, &tenant, new).await
+}

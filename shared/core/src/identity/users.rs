@@ -1,0 +1,453 @@
+//! User accounts: PagerPal's users (integer ids per tenant) with Quper's and
+//! OmniStack's fields. An account without a password is a responder-only
+//! identity: it can be paged but cannot log in.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{hash_password, verify_against_dummy, verify_password};
+use crate::error::{DomainError, DomainResult};
+use crate::identity::access::{Permission, Principal};
+use crate::keys;
+use crate::model::{Email, Name, Password, Role, TenantId};
+use crate::ports::{Condition, StoreError, WriteOp};
+use crate::store::{Store, to_item};
+
+/// A stored user. `password_hash` never leaves the domain: responses use
+/// [`UserView`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct User {
+    pub id: u64,
+    pub tenant: String,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Groups this user belongs to; groups carry roles to their members.
+    #[serde(default)]
+    pub group_ids: Vec<String>,
+    #[serde(default)]
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// What the API shows of a user.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    pub id: u64,
+    pub email: String,
+    pub full_name: String,
+    pub role: Role,
+    pub is_active: bool,
+    pub can_login: bool,
+    pub phone: Option<String>,
+    pub timezone: Option<String>,
+    pub avatar_url: Option<String>,
+    pub group_ids: Vec<String>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&User> for UserView {
+    fn from(user: &User) -> Self {
+        UserView {
+            id: user.id,
+            email: user.email.clone(),
+            full_name: user.full_name.clone(),
+            role: user.role,
+            is_active: user.is_active,
+            can_login: user.password_hash.is_some(),
+            phone: user.phone.clone(),
+            timezone: user.timezone.clone(),
+            avatar_url: user.avatar_url.clone(),
+            group_ids: user.group_ids.clone(),
+            last_login_at: user.last_login_at,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// The global login lookup: which tenants an email has an account in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LoginEntry {
+    tenant: String,
+    user_id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    pub email: Email,
+    pub full_name: Name,
+    #[serde(default)]
+    pub password: Option<Password>,
+    #[serde(default = "default_role")]
+    pub role: Role,
+    #[serde(default = "default_true")]
+    pub is_active: bool,
+    #[serde(default)]
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    pub timezone: Option<TimeZoneName>,
+}
+
+fn default_role() -> Role {
+    Role::Responder
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// A partial update: absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub email: Option<Email>,
+    pub full_name: Option<Name>,
+    pub password: Option<Password>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub phone: Option<Phone>,
+    pub timezone: Option<TimeZoneName>,
+    pub avatar_url: Option<AvatarUrl>,
+}
+
+/// A phone number in E.164-ish form: `+`, then 6 to 15 digits (spaces and
+/// dashes allowed and removed).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Phone(String);
+
+impl TryFrom<String> for Phone {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let compact: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+        let digits = compact.strip_prefix('+').unwrap_or("");
+        if (6..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Phone(compact))
+        } else {
+            Err("must be an international number such as +15550123456".into())
+        }
+    }
+}
+
+/// An IANA time zone name such as `Europe/Berlin` (checked for shape here;
+/// schedules resolve it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct TimeZoneName(String);
+
+impl TryFrom<String> for TimeZoneName {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
+        if valid { Ok(TimeZoneName(value)) } else { Err("must be an IANA time zone name such as Europe/Berlin".into()) }
+    }
+}
+
+/// An avatar URL: http(s), at most 2048 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct AvatarUrl(String);
+
+impl TryFrom<String> for AvatarUrl {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let valid = value.len() <= 2048
+            && (value.starts_with("https://") || value.starts_with("http://"))
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+        if valid { Ok(AvatarUrl(value)) } else { Err("must be an http(s) URL of at most 2048 characters".into()) }
+    }
+}
+
+pub async fn get(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+    store.get(&keys::user(tenant, id)).await?.ok_or_else(|| DomainError::not_found("User", id))
+}
+
+pub async fn list(store: &Store, tenant: &str) -> DomainResult<Vec<User>> {
+    store.query_all(keys::users(tenant)).await
+}
+
+/// Creates a user in `tenant`. The caller must be allowed to write identities
+/// and may not grant a role above their own.
+pub async fn create(store: &Store, caller: &Principal, new: NewUser) -> DomainResult<User> {
+    caller.require(Permission::IdentityWrite)?;
+    caller.require_at_least(new.role)?;
+    insert(store, &caller.tenant, new).await
+}
+
+/// Creates a user without a caller: bootstrap, the CLI, and a superadmin
+/// giving an environment its first admin.
+pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainResult<User> {
+    let tenant = tenant.as_str();
+    let password_hash = match &new.password {
+        Some(password) => Some(hash_password(password.expose())?),
+        None => None,
+    };
+    let id = store.next_id(tenant, "user").await?;
+    let now = store.now();
+    let user = User {
+        id,
+        tenant: tenant.to_owned(),
+        email: new.email.as_str().to_owned(),
+        full_name: new.full_name.into_inner(),
+        role: new.role,
+        is_active: new.is_active,
+        phone: new.phone.map(|p| p.0),
+        timezone: new.timezone.map(|t| t.0),
+        avatar_url: None,
+        password_hash,
+        group_ids: Vec::new(),
+        last_login_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    let login = LoginEntry { tenant: tenant.to_owned(), user_id: id };
+    let ops = vec![
+        WriteOp::put(to_item(&keys::user(tenant, id), &user, &[])?, Condition::NotExists),
+        WriteOp::put(to_item(&keys::login(&user.email, tenant), &login, &[])?, Condition::NotExists),
+    ];
+    match store.table().transact(ops).await {
+        Ok(()) => Ok(user),
+        Err(StoreError::TransactionConditionFailed { index: 1, .. }) => {
+            Err(DomainError::Conflict(format!("a user with email {} already exists", user.email)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Applies a partial update made by `caller`.
+pub async fn update(store: &Store, caller: &Principal, id: u64, patch: UserPatch) -> DomainResult<User> {
+    let editing_self = caller.user_id == id;
+    let privileged = patch.role.is_some() || patch.is_active.is_some() || patch.email.is_some();
+    if !editing_self || privileged {
+        caller.require(Permission::IdentityWrite)?;
+    }
+    let mut user = get(store, caller.tenant(), id).await?;
+    // Nobody edits an account stronger than their own, or grants more than
+    // they hold.
+    caller.require_at_least(user.role)?;
+    if let Some(role) = patch.role {
+        caller.require_at_least(role)?;
+        if editing_self && role < user.role {
+            return Err(DomainError::BadRequest("you cannot lower your own role".into()));
+        }
+    }
+    if editing_self && patch.is_active == Some(false) {
+        return Err(DomainError::BadRequest("you cannot deactivate your own account".into()));
+    }
+    apply_patch(store, &mut user, patch).await
+}
+
+/// Writes `patch` onto `user` with an optimistic version check; a concurrent
+/// change is a conflict. Moves the login lookup when the email changes.
+async fn apply_patch(store: &Store, user: &mut User, patch: UserPatch) -> DomainResult<User> {
+    let expected_version = user.version;
+    let old_email = user.email.clone();
+    if let Some(email) = patch.email {
+        user.email = email.as_str().to_owned();
+    }
+    if let Some(name) = patch.full_name {
+        user.full_name = name.into_inner();
+    }
+    if let Some(password) = patch.password {
+        user.password_hash = Some(hash_password(password.expose())?);
+    }
+    if let Some(role) = patch.role {
+        user.role = role;
+    }
+    if let Some(active) = patch.is_active {
+        user.is_active = active;
+    }
+    if let Some(phone) = patch.phone {
+        user.phone = Some(phone.0);
+    }
+    if let Some(timezone) = patch.timezone {
+        user.timezone = Some(timezone.0);
+    }
+    if let Some(avatar) = patch.avatar_url {
+        user.avatar_url = Some(avatar.0);
+    }
+    save(store, user, expected_version, (old_email != user.email).then_some(old_email.as_str())).await?;
+    Ok(user.clone())
+}
+
+/// Stores `user` if its stored version is still `expected_version`, bumping
+/// the version. `old_email`, when the email changed, names the login lookup to
+/// move.
+pub(crate) async fn save(
+    store: &Store,
+    user: &mut User,
+    expected_version: u64,
+    old_email: Option<&str>,
+) -> DomainResult<()> {
+    let tenant = user.tenant.clone();
+    user.version = expected_version + 1;
+    user.updated_at = store.now();
+    let mut ops = vec![WriteOp::put(
+        to_item(&keys::user(&tenant, user.id), &*user, &[])?,
+        Condition::VersionEquals(expected_version),
+    )];
+    if let Some(old_email) = old_email {
+        let login = LoginEntry { tenant: tenant.clone(), user_id: user.id };
+        ops.push(WriteOp::delete(keys::login(old_email, &tenant), Condition::None));
+        ops.push(WriteOp::put(to_item(&keys::login(&user.email, &tenant), &login, &[])?, Condition::NotExists));
+    }
+    match store.table().transact(ops).await {
+        Ok(()) => Ok(()),
+        Err(StoreError::TransactionConditionFailed { index: 0, .. }) => {
+            Err(DomainError::Conflict("the user was changed concurrently; reload and retry".into()))
+        }
+        Err(StoreError::TransactionConditionFailed { .. }) => {
+            Err(DomainError::Conflict(format!("a user with email {} already exists", user.email)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<()> {
+    caller.require(Permission::IdentityWrite)?;
+    if caller.user_id == id {
+        return Err(DomainError::BadRequest("you cannot delete your own account".into()));
+    }
+    let user = get(store, caller.tenant(), id).await?;
+    caller.require_at_least(user.role)?;
+    let ops = vec![
+        WriteOp::delete(keys::user(caller.tenant(), id), Condition::VersionEquals(user.version)),
+        WriteOp::delete(keys::login(&user.email, caller.tenant()), Condition::None),
+    ];
+    match store.table().transact(ops).await {
+        Err(StoreError::TransactionConditionFailed { .. }) => {
+            Err(DomainError::Conflict("the user was changed concurrently; reload and retry".into()))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Why a login failed. An unknown email and a wrong password are both
+/// `Invalid`, so a client cannot tell them apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginFailure {
+    Invalid,
+    /// The password matches accounts in several tenants; the client must name
+    /// one (it has proven it knows the password, so saying so leaks nothing).
+    AmbiguousTenant,
+}
+
+/// Checks an email and password, spending the same time whether or not the
+/// account exists. An email may have accounts in several tenants: `tenant`
+/// picks one, and without it the password picks the account.
+pub async fn authenticate(
+    store: &Store,
+    email: &str,
+    password: &str,
+    tenant: Option<&str>,
+) -> DomainResult<Result<User, LoginFailure>> {
+    let Ok(email) = Email::parse(email) else {
+        verify_against_dummy(password);
+        return Ok(Err(LoginFailure::Invalid));
+    };
+    let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
+    let mut matches = Vec::new();
+    for entry in entries.iter().filter(|e| tenant.is_none_or(|t| t == e.tenant)) {
+        let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
+        match user {
+            Some(user) if user.password_hash.as_deref().is_some_and(|hash| verify_password(hash, password)) => {
+                if user.is_active {
+                    matches.push(user);
+                }
+            }
+            Some(user) if user.password_hash.is_some() => {}
+            // No account, or one that cannot log in: spend the same time.
+            _ => verify_against_dummy(password),
+        }
+    }
+    if entries.is_empty() {
+        verify_against_dummy(password);
+    }
+    match matches.len() {
+        0 => Ok(Err(LoginFailure::Invalid)),
+        1 => Ok(Ok(matches.remove(0))),
+        _ => Ok(Err(LoginFailure::AmbiguousTenant)),
+    }
+}
+
+/// The id of the account an email has in a tenant.
+pub async fn id_by_email(store: &Store, tenant: &str, email: &str) -> DomainResult<Option<u64>> {
+    let Ok(email) = Email::parse(email) else { return Ok(None) };
+    Ok(store.get::<LoginEntry>(&keys::login(email.as_str(), tenant)).await?.map(|e| e.user_id))
+}
+
+/// Records a successful login. Best effort: a concurrent edit of the user wins
+/// and the timestamp is skipped.
+pub async fn record_login(store: &Store, user: &User) -> DomainResult<()> {
+    let mut updated = user.clone();
+    updated.last_login_at = Some(store.now());
+    match save(store, &mut updated, user.version, None).await {
+        Ok(()) | Err(DomainError::Conflict(_)) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Changes the caller's own password after checking the current one.
+pub async fn change_password(store: &Store, caller: &Principal, current: &str, new: Password) -> DomainResult<()> {
+    let mut user = get(store, caller.tenant(), caller.user_id).await?;
+    let matches = user.password_hash.as_deref().is_some_and(|hash| verify_password(hash, current));
+    if !matches {
+        return Err(DomainError::validation("current_password", "is not the current password"));
+    }
+    let version = user.version;
+    user.password_hash = Some(hash_password(new.expose())?);
+    save(store, &mut user, version, None).await
+}
+
+/// Makes `group_id` part of the user's groups (or removes it).
+pub(crate) async fn set_group(store: &Store, user: &User, group_id: &str, member: bool) -> DomainResult<WriteOp> {
+    let mut updated = user.clone();
+    updated.group_ids.retain(|g| g != group_id);
+    if member {
+        updated.group_ids.push(group_id.to_owned());
+    }
+    updated.version = user.version + 1;
+    updated.updated_at = store.now();
+    Ok(WriteOp::put(
+        to_item(&keys::user(&user.tenant, user.id), &updated, &[])?,
+        Condition::VersionEquals(user.version),
+    ))
+}
+
+/// A user named by another resource's `user_id`. A missing user is a 400 (the
+/// reference is wrong), not a 404 (the route is right).
+pub async fn find_for_reference(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+    store
+        .get(&keys::user(tenant, id))
+        .await?
+        .ok_or_else(|| DomainError::BadRequest(format!("user_id {id} does not reference a user")))
+}
+
+/// Like [`find_for_reference`], and the user must be active (PagerPal's rule
+/// for team members, schedule entries and escalation assignees).
+pub async fn find_active_for_reference(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+    let user = find_for_reference(store, tenant, id).await?;
+    if user.is_active {
+        Ok(user)
+    } else {
+        Err(DomainError::BadRequest(format!("user {id} is not active")))
+    }
+}

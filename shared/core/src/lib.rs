@@ -1,0 +1,21 @@
+//! Quper's domain, free of AWS and HTTP.
+//!
+//! - [`ports`]: the `Table` and `Clock` ports the domain talks to; adapters
+//!   live in `quper-store-local` and `quper-store-aws`.
+//! - [`keys`]: every single-table key format, in one place.
+//! - [`error`]: the domain error every service returns.
+//! - [`model`]: validated newtypes (tenant ids, emails, passwords, roles).
+//! - [`auth`]: password hashing, JWT issue and verification, API-key hashing.
+//! - [`identity`]: environments, users, groups, roles, teams.
+//! - [`store`]: typed helpers over the `Table` port shared by the services.
+
+pub mod ports;
+pub mod auth;
+pub mod error;
+pub mod identity;
+pub mod keys;
+pub mod model;
+pub mod store;
+
+pub use error::{DomainError, DomainResult};
+pub use store::Store;

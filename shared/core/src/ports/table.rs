@@ -1,0 +1,283 @@
+//! The `Table` port: item-level single-table storage.
+//!
+//! Items are JSON objects. Every item carries the string attributes `PK` and
+//! `SK`; it may carry `GSI1PK`/`GSI1SK` and `GSI2PK`/`GSI2SK` (projected into
+//! the two secondary indexes) and a numeric `ttl` (epoch seconds). An item
+//! whose `ttl` is in the past is gone as far as every operation is concerned:
+//! `get` and `query` do not return it and `Condition::NotExists` treats it as
+//! absent, even before the backend physically removes it.
+//!
+//! Both adapters (DynamoDB and embedded SQLite) pass one conformance suite,
+//! `tests/e2e/table_conformance.rs`.
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+/// A stored item: a JSON object with at least `PK` and `SK`.
+pub type Item = Map<String, Value>;
+
+pub const PK: &str = "PK";
+pub const SK: &str = "SK";
+pub const GSI1PK: &str = "GSI1PK";
+pub const GSI1SK: &str = "GSI1SK";
+pub const GSI2PK: &str = "GSI2PK";
+pub const GSI2SK: &str = "GSI2SK";
+pub const TTL: &str = "ttl";
+/// Attribute checked by `Condition::VersionEquals`.
+pub const VERSION: &str = "version";
+/// Attribute an atomic counter item keeps its value in.
+pub const COUNTER_VALUE: &str = "value";
+
+/// Most operations one `transact` call accepts (DynamoDB's limit).
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// The primary key of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into() }
+    }
+
+    /// The key of an item, if it carries string `PK` and `SK` attributes.
+    pub fn of(item: &Item) -> Option<Key> {
+        let pk = item.get(PK)?.as_str()?;
+        let sk = item.get(SK)?.as_str()?;
+        Some(Key::new(pk, sk))
+    }
+}
+
+/// A write condition, checked atomically with the write.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Condition {
+    /// Write unconditionally.
+    #[default]
+    None,
+    /// No live item with this key exists (an expired one counts as absent).
+    NotExists,
+    /// A live item with this key exists.
+    Exists,
+    /// A live item exists and its numeric `version` attribute equals this.
+    VersionEquals(u64),
+}
+
+/// Which key space a query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Index {
+    #[default]
+    Base,
+    Gsi1,
+    Gsi2,
+}
+
+impl Index {
+    /// The partition and sort key attribute names of this index.
+    pub fn key_names(self) -> (&'static str, &'static str) {
+        match self {
+            Index::Base => (PK, SK),
+            Index::Gsi1 => (GSI1PK, GSI1SK),
+            Index::Gsi2 => (GSI2PK, GSI2SK),
+        }
+    }
+}
+
+/// Which sort keys of the partition a query returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    All,
+    /// Sort keys that start with this string.
+    Prefix(String),
+    /// Sort keys `s` with `from <= s <= to` (byte order, inclusive).
+    Between { from: String, to: String },
+    /// Sort keys `>= from`.
+    From(String),
+    /// Sort keys `<= to`.
+    To(String),
+}
+
+/// One query of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Query {
+    pub index: Index,
+    pub pk: String,
+    pub sort: SortKey,
+    /// `true` (the default) reads ascending sort keys; `false` descending.
+    pub forward: bool,
+    /// Most items one page holds. `None` means as many as the backend gives in
+    /// one call (the caller must still follow `Page::cursor`).
+    pub limit: Option<u32>,
+    /// Where the previous page stopped, as returned in `Page::cursor`.
+    pub cursor: Option<String>,
+}
+
+impl Query {
+    /// All items of a partition of the base table, ascending.
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), forward: true, ..Self::default() }
+    }
+
+    /// All items of a partition of a secondary index, ascending.
+    pub fn index(index: Index, pk: impl Into<String>) -> Self {
+        Self { index, pk: pk.into(), forward: true, ..Self::default() }
+    }
+
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sort = SortKey::Prefix(prefix.into());
+        self
+    }
+
+    pub fn sort(mut self, sort: SortKey) -> Self {
+        self.sort = sort;
+        self
+    }
+
+    pub fn backwards(mut self) -> Self {
+        self.forward = false;
+        self
+    }
+
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    pub fn after(mut self, cursor: Option<String>) -> Self {
+        self.cursor = cursor;
+        self
+    }
+}
+
+/// One page of query results.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    /// Opaque; pass it back in `Query::cursor` for the next page. `None` when
+    /// the query is exhausted.
+    pub cursor: Option<String>,
+}
+
+/// One operation of a transactional write.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WriteOp {
+    Put { item: Item, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    /// Checks a condition on an item without writing it.
+    Check { key: Key, condition: Condition },
+    /// Adds `by` to the counter attribute `value` of the item (creating it at
+    /// 0 first when absent).
+    Increment { key: Key, by: i64 },
+}
+
+impl WriteOp {
+    pub fn put(item: Item, condition: Condition) -> Self {
+        WriteOp::Put { item, condition }
+    }
+
+    pub fn delete(key: Key, condition: Condition) -> Self {
+        WriteOp::Delete { key, condition }
+    }
+
+    /// The key this operation touches, if well-formed.
+    pub fn key(&self) -> Option<Key> {
+        match self {
+            WriteOp::Put { item, .. } => Key::of(item),
+            WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => {
+                Some(key.clone())
+            }
+        }
+    }
+}
+
+/// What can go wrong in the storage layer.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// A single write's condition did not hold.
+    #[error("condition failed for {key:?}")]
+    ConditionFailed { key: Key },
+    /// A transaction was cancelled because the condition of operation
+    /// `index` (0-based, in the order given) did not hold. Nothing was written.
+    #[error("transaction cancelled: condition of operation {index} failed ({key:?})")]
+    TransactionConditionFailed { index: usize, key: Key },
+    /// The transaction collided with another one; nothing was written and the
+    /// caller may retry.
+    #[error("transaction conflict; retry")]
+    TransactionConflict,
+    /// The request was malformed (missing key attributes, too many items,
+    /// two operations on one item, a bad cursor).
+    #[error("invalid storage request: {0}")]
+    Invalid(String),
+    /// The backend could not be reached or failed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// True when a condition (single or in a transaction) failed.
+    pub fn is_condition_failed(&self) -> bool {
+        matches!(self, StoreError::ConditionFailed { .. } | StoreError::TransactionConditionFailed { .. })
+    }
+}
+
+/// Item-level single-table operations. See the module docs for the rules both
+/// adapters follow.
+#[async_trait]
+pub trait Table: Send + Sync + 'static {
+    /// The live item with this key, strongly consistent.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Writes (replaces) a whole item if `condition` holds.
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+
+    /// Removes an item if `condition` holds. Removing an absent item with
+    /// `Condition::None` succeeds.
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+
+    /// One page of one partition, sorted by sort key. Base-table queries are
+    /// strongly consistent; index queries may lag writes on DynamoDB.
+    async fn query(&self, query: Query) -> Result<Page, StoreError>;
+
+    /// Atomically adds `by` to the counter at `key` and returns the new value.
+    /// A missing counter starts at 0. `ttl`, when given, is stored on the item.
+    async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError>;
+
+    /// Up to `MAX_TRANSACTION_ITEMS` operations on distinct items, all or
+    /// nothing.
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
+
+    /// A cheap round trip to the backend, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Checks what both adapters require of a transaction before sending it.
+pub fn validate_transaction(ops: &[WriteOp]) -> Result<Vec<Key>, StoreError> {
+    if ops.is_empty() {
+        return Err(StoreError::Invalid("a transaction needs at least one operation".into()));
+    }
+    if ops.len() > MAX_TRANSACTION_ITEMS {
+        return Err(StoreError::Invalid(format!(
+            "a transaction holds at most {MAX_TRANSACTION_ITEMS} operations, got {}",
+            ops.len()
+        )));
+    }
+    let mut keys = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        let key = op
+            .key()
+            .ok_or_else(|| StoreError::Invalid(format!("operation {index} has no string PK and SK")))?;
+        if keys.contains(&key) {
+            return Err(StoreError::Invalid(format!("operation {index} touches {key:?} twice")));
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// True when the item has a `ttl` at or before `now` (epoch seconds).
+pub fn is_expired(item: &Item, now: i64) -> bool {
+    item.get(TTL).and_then(Value::as_i64).is_some_and(|ttl| ttl <= now)
+}

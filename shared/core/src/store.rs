@@ -1,0 +1,179 @@
+//! Typed helpers over the `Table` port, shared by the domain services:
+//! (de)serialising domain records into items, integer ids from counters, and
+//! list pages.
+
+use crate::error::{DomainError, DomainResult};
+use crate::keys;
+use crate::ports::{Clock, Item, Key, Query, Table, table};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The table and the clock, as the domain services use them.
+#[derive(Clone)]
+pub struct Store {
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Store {
+    pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
+        Self { table, clock }
+    }
+
+    pub fn table(&self) -> &dyn Table {
+        self.table.as_ref()
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// The record stored at `key`, if any.
+    pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> DomainResult<Option<T>> {
+        match self.table.get(key).await? {
+            Some(item) => Ok(Some(from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The next integer id of a per-tenant sequence (1, 2, 3, ...).
+    pub async fn next_id(&self, tenant: &str, sequence: &str) -> DomainResult<u64> {
+        let value = self.table.increment(&keys::counter(tenant, sequence), 1, None).await?;
+        u64::try_from(value).map_err(|_| DomainError::Internal(format!("counter {sequence} is negative")))
+    }
+
+    /// Every record a query matches, following cursors. For partitions that
+    /// stay small (users, teams, groups of one tenant).
+    pub async fn query_all<T: DeserializeOwned>(&self, query: Query) -> DomainResult<Vec<T>> {
+        let mut query = query;
+        let mut out = Vec::new();
+        loop {
+            let page = self.table.query(query.clone()).await?;
+            for item in page.items {
+                out.push(from_item(item)?);
+            }
+            match page.cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+/// A domain record as an item stored at `key`, with extra key attributes
+/// (GSI keys, ttl).
+pub fn to_item<T: Serialize>(key: &Key, value: &T, extra: &[(&str, Value)]) -> DomainResult<Item> {
+    let Value::Object(mut item) =
+        serde_json::to_value(value).map_err(|err| DomainError::Internal(format!("serialise record: {err}")))?
+    else {
+        return Err(DomainError::Internal("a record must serialise to an object".into()));
+    };
+    item.insert(table::PK.into(), Value::String(key.pk.clone()));
+    item.insert(table::SK.into(), Value::String(key.sk.clone()));
+    for (name, value) in extra {
+        item.insert((*name).to_owned(), value.clone());
+    }
+    Ok(item)
+}
+
+/// A stored item as a domain record; key attributes are ignored.
+pub fn from_item<T: DeserializeOwned>(item: Item) -> DomainResult<T> {
+    serde_json::from_value(Value::Object(item)).map_err(|err| DomainError::Internal(format!("stored record: {err}")))
+}
+
+/// Page-numbered list parameters (PagerPal's style), plus an opaque cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct PageRequest {
+    /// 1-based.
+    pub page: u64,
+    pub page_size: u64,
+}
+
+/// One page of a list, in PagerPal's shape plus `next_cursor`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListPage<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub page: u64,
+    pub page_size: u64,
+    pub total_pages: u64,
+    pub next_cursor: Option<String>,
+}
+
+/// The offset a list cursor stands for. Cursors of in-memory lists encode the
+/// offset of the next item; they are opaque to clients.
+pub fn decode_offset_cursor(cursor: &str) -> Result<u64, String> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix("o:").and_then(|n| n.parse().ok()))
+        .ok_or_else(|| "is not a cursor this list issued".to_owned())
+}
+
+fn encode_offset_cursor(offset: u64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("o:{offset}"))
+}
+
+/// Cuts one page out of a whole list. `offset` overrides the page number
+/// (it comes from a cursor).
+pub fn paginate<T>(all: Vec<T>, request: PageRequest, offset: Option<u64>) -> ListPage<T> {
+    let total = all.len() as u64;
+    let page_size = request.page_size.max(1);
+    let start = offset.unwrap_or((request.page.max(1) - 1).saturating_mul(page_size));
+    let items: Vec<T> = all.into_iter().skip(start as usize).take(page_size as usize).collect();
+    let end = start + items.len() as u64;
+    ListPage {
+        next_cursor: (end < total).then(|| encode_offset_cursor(end)),
+        page: start / page_size + 1,
+        page_size,
+        total_pages: total.div_ceil(page_size),
+        total,
+        items,
+    }
+}
+
+/// A skip/limit page (OmniStack's style), plus `next_cursor`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkipLimitPage<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    pub skip: u64,
+    pub limit: u64,
+    pub next_cursor: Option<String>,
+}
+
+pub fn skip_limit<T>(all: Vec<T>, skip: u64, limit: u64) -> SkipLimitPage<T> {
+    let total = all.len() as u64;
+    let items: Vec<T> = all.into_iter().skip(skip as usize).take(limit as usize).collect();
+    let end = skip + items.len() as u64;
+    SkipLimitPage { next_cursor: (end < total).then(|| encode_offset_cursor(end)), total, skip, limit, items }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_and_cursors_agree() {
+        let all: Vec<u32> = (1..=7).collect();
+        let first = paginate(all.clone(), PageRequest { page: 1, page_size: 3 }, None);
+        assert_eq!((first.items.as_slice(), first.total, first.total_pages), (&[1, 2, 3][..], 7, 3));
+        let offset = first.next_cursor.as_deref().map(decode_offset_cursor);
+        assert_eq!(offset, Some(Ok(3)));
+        let second = paginate(all.clone(), PageRequest { page: 1, page_size: 3 }, Some(3));
+        assert_eq!((second.items.as_slice(), second.page), (&[4, 5, 6][..], 2));
+        let last = paginate(all, PageRequest { page: 3, page_size: 3 }, None);
+        assert_eq!((last.items.as_slice(), last.next_cursor), (&[7][..], None));
+        assert!(decode_offset_cursor("garbage").is_err());
+    }
+}

@@ -1,0 +1,109 @@
+//! Authentication: who is calling.
+//!
+//! - [`jwt`]: issuing and verifying bearer tokens (HS256, RS256 via JWKS).
+//! - [`Caller`]: the extractor for the authenticated principal, from a bearer
+//!   token or HTTP Basic credentials of a real account.
+//! - [`login`]: email and password checks with failed-login limits, shared by
+//!   `POST /api/v1/auth/token` and Basic auth.
+
+pub mod jwt;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use quper_core::identity::users::{self, LoginFailure, User};
+use quper_core::identity::{self, Principal, login_limits};
+
+use crate::error::{ApiError, ApiResult};
+use crate::middleware::ClientIp;
+use crate::state::AppState;
+
+/// The authenticated caller of a request. Its tenant scopes everything the
+/// handler does.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let challenge = |mut error: ApiError| {
+            error.basic_challenge = true;
+            error
+        };
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(challenge(ApiError::unauthenticated("authentication required: a bearer token or Basic credentials")));
+        };
+        let value = value.to_str().map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+        let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
+        let credentials = credentials.trim();
+        let principal = if scheme.eq_ignore_ascii_case("bearer") {
+            bearer_principal(state, credentials).await?
+        } else if scheme.eq_ignore_ascii_case("basic") {
+            let client = client_of(parts);
+            basic_principal(state, credentials, &client).await.map_err(challenge)?
+        } else {
+            return Err(challenge(ApiError::unauthenticated("unsupported Authorization scheme")));
+        };
+        tracing::Span::current().record("tenant", principal.tenant()).record("user_id", principal.user_id);
+        Ok(Caller(principal))
+    }
+}
+
+fn client_of(parts: &Parts) -> String {
+    parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()).unwrap_or_else(|| "unknown".into())
+}
+
+async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+    let invalid = || ApiError::unauthenticated("invalid or expired token");
+    let claims = state.tokens.verify(token).await.map_err(|err| {
+        tracing::debug!(error = %err, "token refused");
+        invalid()
+    })?;
+    let tenant = state.tokens.tenant_of(&claims).ok_or_else(invalid)?.to_owned();
+    // Quper's own tokens carry the user id in `sub`; an external provider's
+    // carry its own subject, so those users are found by email.
+    let user_id = match claims.sub.parse::<u64>() {
+        Ok(id) => id,
+        Err(_) => {
+            let email = claims.email.as_deref().ok_or_else(invalid)?;
+            users::id_by_email(&state.store, &tenant, email).await?.ok_or_else(invalid)?
+        }
+    };
+    Ok(identity::principal(&state.store, &tenant, user_id).await?)
+}
+
+async fn basic_principal(state: &AppState, credentials: &str, client: &str) -> ApiResult<Principal> {
+    let malformed = || ApiError::unauthenticated("malformed Basic credentials");
+    let decoded = STANDARD.decode(credentials).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (username, password) = decoded.split_once(':').ok_or_else(malformed)?;
+    // `tenant/email` names the environment when an email has several.
+    let (tenant, email) = match username.split_once('/') {
+        Some((tenant, email)) => (Some(tenant), email),
+        None => (None, username),
+    };
+    let user = login(state, email, password, tenant, client).await?;
+    Ok(identity::principal(&state.store, &user.tenant, user.id).await?)
+}
+
+/// Checks an email and password under the failed-login limits. Every failure
+/// answers the same 401, whether the email exists or not.
+pub async fn login(state: &AppState, email: &str, password: &str, tenant: Option<&str>, client: &str) -> ApiResult<User> {
+    let store = &state.store;
+    login_limits::check(store, email, client, state.config.login_max_failures).await?;
+    match users::authenticate(store, email, password, tenant).await? {
+        Ok(user) => Ok(user),
+        Err(failure) => {
+            login_limits::record_failure(store, email, client).await?;
+            Err(match failure {
+                LoginFailure::Invalid => ApiError::unauthenticated("invalid email or password"),
+                LoginFailure::AmbiguousTenant => ApiError::unauthenticated(
+                    "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)",
+                ),
+            })
+        }
+    }
+}

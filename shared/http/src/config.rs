@@ -1,0 +1,122 @@
+//! Settings of the HTTP layer, read from the environment. Every variable is
+//! listed in docs/configuration.md.
+
+use std::time::Duration;
+
+use jsonwebtoken::Algorithm;
+
+/// A setting that could not be parsed; start-up fails with it.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes (`QUPER_MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+    /// Failed logins per account and client per minute
+    /// (`QUPER_LOGIN_MAX_FAILURES`).
+    pub login_max_failures: u32,
+    pub jwt: JwtConfig,
+}
+
+#[derive(Clone)]
+pub struct JwtConfig {
+    /// HS256 secret (`QUPER_JWT_SECRET`). Tokens are issued only when set.
+    pub secret: Option<Vec<u8>>,
+    /// Lifetime of issued tokens (`QUPER_JWT_TTL_SECONDS`).
+    pub ttl: Duration,
+    /// Required `iss`, and the one put in issued tokens (`QUPER_JWT_ISSUER`).
+    pub issuer: Option<String>,
+    /// Required `aud`, and the one put in issued tokens (`QUPER_JWT_AUDIENCE`).
+    pub audience: Option<String>,
+    /// Accepted algorithms (`QUPER_JWT_ALGORITHMS`).
+    pub algorithms: Vec<Algorithm>,
+    /// JWKS of an external provider for RS256 tokens (`QUPER_JWKS_URL`).
+    pub jwks_url: Option<String>,
+    /// At most one JWKS fetch per this interval (`QUPER_JWKS_COOLDOWN_SECONDS`).
+    pub jwks_cooldown: Duration,
+    /// The claim that names the tenant (`QUPER_JWT_TENANT_CLAIM`).
+    pub tenant_claim: String,
+}
+
+impl std::fmt::Debug for JwtConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtConfig")
+            .field("secret", &self.secret.as_ref().map(|_| "***"))
+            .field("ttl", &self.ttl)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("algorithms", &self.algorithms)
+            .field("jwks_url", &self.jwks_url)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+
+impl HttpConfig {
+    /// Reads the settings through `var` (the process environment in
+    /// production, a map in tests).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secret = var("QUPER_JWT_SECRET").filter(|s| !s.is_empty());
+        if let Some(secret) = &secret
+            && secret.len() < 32
+        {
+            return Err(ConfigError { name: "QUPER_JWT_SECRET", message: "must be at least 32 characters".into() });
+        }
+        let jwks_url = var("QUPER_JWKS_URL").filter(|s| !s.is_empty());
+        let algorithms = match var("QUPER_JWT_ALGORITHMS") {
+            Some(list) => parse_algorithms(&list)?,
+            None if jwks_url.is_some() => vec![Algorithm::HS256, Algorithm::RS256],
+            None => vec![Algorithm::HS256],
+        };
+        Ok(HttpConfig {
+            max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
+            login_max_failures: parse_or(&var, "QUPER_LOGIN_MAX_FAILURES", 5)?,
+            jwt: JwtConfig {
+                secret: secret.map(String::into_bytes),
+                ttl: Duration::from_secs(parse_or(&var, "QUPER_JWT_TTL_SECONDS", 3600)?),
+                issuer: var("QUPER_JWT_ISSUER").filter(|s| !s.is_empty()),
+                audience: var("QUPER_JWT_AUDIENCE").filter(|s| !s.is_empty()),
+                algorithms,
+                jwks_url,
+                jwks_cooldown: Duration::from_secs(parse_or(&var, "QUPER_JWKS_COOLDOWN_SECONDS", 60)?),
+                tenant_claim: var("QUPER_JWT_TENANT_CLAIM").unwrap_or_else(|| "tenant".into()),
+            },
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match var(name).filter(|s| !s.is_empty()) {
+        Some(text) => text.parse().map_err(|_| ConfigError { name, message: format!("cannot parse {text:?}") }),
+        None => Ok(default),
+    }
+}
+
+fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|name| match name {
+            "HS256" => Ok(Algorithm::HS256),
+            "RS256" => Ok(Algorithm::RS256),
+            other => Err(ConfigError {
+                name: "QUPER_JWT_ALGORITHMS",
+                message: format!("{other} is not supported (HS256, RS256)"),
+            }),
+        })
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! Runs one route group as a Lambda function behind API Gateway (HTTP API,
+//! payload 2.0), on DynamoDB.
+
+use std::sync::Arc;
+
+use axum::Router;
+use quper_core::Store;
+use quper_core::ports::{SystemClock, Table};
+
+use crate::config::HttpConfig;
+use crate::state::AppState;
+
+pub type Error = lambda_http::Error;
+
+/// JSON logs for CloudWatch, level from `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}
+
+/// The application of one route group over `table`, configured from the
+/// environment.
+pub fn group_app(routes: Router<AppState>, table: Arc<dyn Table>) -> Result<Router, Error> {
+    let config = HttpConfig::from_env()?;
+    let store = Store::new(table, Arc::new(SystemClock));
+    Ok(crate::app(routes, AppState::new(store, config)))
+}
+
+/// Serves `app` on the Lambda Runtime API until the runtime stops us.
+pub async fn run(app: Router) -> Result<(), Error> {
+    lambda_http::run(app).await
+}

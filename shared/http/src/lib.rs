@@ -1,0 +1,31 @@
+//! Quper's HTTP layer, shared by every route group.
+//!
+//! - [`routes`]: one axum `Router` per route group (`health`, `identity`, ...);
+//!   each handler is a few lines over a domain service of `quper-core`.
+//! - [`app`]: turns routers into an application (404/405 in the error format,
+//!   body limit, panic safety, the edge middleware).
+//! - [`middleware`]: the edge: request ids, `/api/v2` envelope, version and
+//!   security headers, 413 for oversized bodies, one trace span per request.
+//! - [`error`]: the one error format and the one mapping from domain and
+//!   storage errors to statuses.
+//! - [`extract`]: JSON, query and path extractors whose rejections use that
+//!   format (400 malformed, 422 naming the field).
+//! - [`auth`]: bearer tokens (HS256, RS256 via JWKS), HTTP Basic, the
+//!   [`auth::Caller`] extractor, failed-login limits.
+//! - [`config`], [`state`]: settings from the environment; what handlers reach.
+//! - [`lambda`]: runs one route group as a Lambda function.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod lambda;
+pub mod middleware;
+pub mod routes;
+pub mod state;
+
+pub use app::app;
+pub use config::HttpConfig;
+pub use error::{ApiError, ApiResult};
+pub use state::AppState;

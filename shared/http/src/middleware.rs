@@ -1,0 +1,209 @@
+//! The edge every request passes, in every route group and in the local host:
+//! request ids, API versions and the v2 envelope, security headers, the body
+//! size limit, the client address, and one trace span per request.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Uri, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+use crate::error::ApiError;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const API_VERSION: HeaderName = HeaderName::from_static("x-api-version");
+pub const API_LATEST_VERSION: HeaderName = HeaderName::from_static("x-api-latest-version");
+pub const LATEST_VERSION: &str = "v2";
+
+/// Largest response the v2 envelope buffers to wrap.
+const MAX_WRAPPED_RESPONSE: usize = 16 * 1024 * 1024;
+
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ("content-security-policy", "default-src 'self'"),
+    ("referrer-policy", "no-referrer"),
+];
+
+/// The request's id: the client's `X-Request-ID` when it is sane, else a new
+/// UUID.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+/// The address of the client (the socket peer locally, API Gateway's
+/// `sourceIp` on Lambda).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiVersion {
+    V1,
+    V2,
+}
+
+impl ApiVersion {
+    fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1",
+            ApiVersion::V2 => "v2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeConfig {
+    pub max_body_bytes: usize,
+}
+
+fn sane_request_id(value: &HeaderValue) -> Option<String> {
+    let text = value.to_str().ok()?;
+    let valid = (1..=128).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+    valid.then(|| text.to_owned())
+}
+
+/// `/api/v2/...` is served by the `/api/v1/...` handlers; elsewhere a
+/// `X-API-Version` or `Accept-Version` header may ask for v2. The path wins.
+fn select_version(request: &mut Request) -> ApiVersion {
+    let path = request.uri().path();
+    if let Some(rest) = path.strip_prefix("/api/v2") {
+        if rest.is_empty() || rest.starts_with('/') {
+            let rewritten = match request.uri().query() {
+                Some(query) => format!("/api/v1{rest}?{query}"),
+                None => format!("/api/v1{rest}"),
+            };
+            if let Ok(uri) = rewritten.parse::<Uri>() {
+                *request.uri_mut() = uri;
+            }
+            return ApiVersion::V2;
+        }
+    }
+    if path.starts_with("/api/v1") {
+        return ApiVersion::V1;
+    }
+    let asked = [API_VERSION, HeaderName::from_static("accept-version")]
+        .iter()
+        .filter_map(|name| request.headers().get(name))
+        .any(|v| v.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("v2")));
+    if asked { ApiVersion::V2 } else { ApiVersion::V1 }
+}
+
+fn client_ip(request: &Request) -> String {
+    if let Some(ConnectInfo(addr)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
+        return addr.ip().to_string();
+    }
+    lambda_source_ip(request).unwrap_or_else(|| "unknown".into())
+}
+
+#[allow(irrefutable_let_patterns)]
+fn lambda_source_ip(request: &Request) -> Option<String> {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    if let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() {
+        return context.http.source_ip.clone();
+    }
+    None
+}
+
+/// The edge middleware. Wraps a whole router (see `app::service`), so it runs
+/// before routing and can rewrite `/api/v2` paths.
+pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(sane_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let version = select_version(&mut request);
+    let client = client_ip(&request);
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(ClientIp(client));
+    request.extensions_mut().insert(version);
+
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        tenant = tracing::field::Empty,
+        user_id = tracing::field::Empty,
+    );
+
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let response = if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
+        ApiError::payload_too_large(config.max_body_bytes).into_response()
+    } else {
+        next.run(request).instrument(span.clone()).await
+    };
+
+    let mut response = if version == ApiVersion::V2 { envelope(response, &request_id).await } else { response };
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(REQUEST_ID, value);
+    }
+    headers.insert(API_VERSION, HeaderValue::from_static(version.as_str()));
+    headers.insert(API_LATEST_VERSION, HeaderValue::from_static(LATEST_VERSION));
+    for (name, value) in SECURITY_HEADERS {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        );
+    });
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Wraps a JSON response in the v2 envelope: `{"success", "data", "message",
+/// "meta"}` for successes, the error body plus `meta` for failures. Other
+/// responses (HTML, event streams, 204) pass unchanged.
+async fn envelope(response: Response, request_id: &str) -> Response {
+    if !is_json(&response) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_WRAPPED_RESPONSE).await else {
+        return ApiError::internal().into_response();
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let meta = json!({
+        "request_id": request_id,
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "version": "v2",
+    });
+    let wrapped = if parts.status.is_success() {
+        json!({ "success": true, "data": value, "message": "Operation completed successfully", "meta": meta })
+    } else {
+        let mut value = value;
+        if let Some(object) = value.as_object_mut() {
+            object.insert("meta".into(), meta);
+        }
+        value
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&wrapped).unwrap_or_default()))
+}

@@ -1,0 +1,292 @@
+//! The `Table` port on embedded SQLite, for running Quper on one machine.
+//!
+//! Every item is one row of `items`: the key attributes are copied into
+//! indexed columns and the whole item is kept as JSON in `body`. The two
+//! secondary indexes are partial SQLite indexes over the rows that carry both
+//! of their key attributes, which is how DynamoDB's sparse GSIs behave.
+//!
+//! Concurrency: a `rusqlite::Connection` cannot be shared between threads, so
+//! the table keeps one writer connection behind a mutex (SQLite admits one
+//! writer at a time anyway) and a few reader connections that, in WAL mode,
+//! read the latest committed state without waiting for the writer. Every call
+//! runs on Tokio's blocking pool so the async runtime never waits on disk.
+//!
+//! Durability: WAL mode with `synchronous=NORMAL` by default, which keeps
+//! every acknowledged write across a process kill; set
+//! `QUPER_SQLITE_SYNCHRONOUS=full` (or [`Synchronous::Full`]) to also survive
+//! power loss. See [`Synchronous`].
+
+mod options;
+mod reads;
+mod row;
+mod writes;
+
+pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
+pub use reads::DEFAULT_PAGE_SIZE;
+
+use async_trait::async_trait;
+use quper_core::ports::table::validate_transaction;
+use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
+use row::{Row, key_of};
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use writes::{Outcome, Write};
+
+/// Prepared statements kept per connection. Queries have a few dozen SQL
+/// variants (index x sort condition x direction x cursor); all fit.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS items (
+    pk     TEXT NOT NULL,
+    sk     TEXT NOT NULL,
+    gsi1pk TEXT,
+    gsi1sk TEXT,
+    gsi2pk TEXT,
+    gsi2sk TEXT,
+    ttl    INTEGER,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS items_gsi1 ON items (gsi1pk, gsi1sk, pk, sk) WHERE gsi1pk IS NOT NULL;
+CREATE INDEX IF NOT EXISTS items_gsi2 ON items (gsi2pk, gsi2sk, pk, sk) WHERE gsi2pk IS NOT NULL;
+";
+
+/// The `Table` port on one SQLite database file. Cheap to clone; clones share
+/// the connections.
+#[derive(Clone)]
+pub struct SqliteTable {
+    connections: Arc<Connections>,
+}
+
+struct Connections {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    /// Round-robin start for picking a reader.
+    next_reader: AtomicUsize,
+}
+
+impl std::fmt::Debug for SqliteTable {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("SqliteTable").field("readers", &self.connections.readers.len()).finish_non_exhaustive()
+    }
+}
+
+impl SqliteTable {
+    /// Opens (creating if needed) the database at `path` with the defaults and
+    /// `QUPER_SQLITE_SYNCHRONOUS` from the environment.
+    pub fn open(path: &Path) -> Result<SqliteTable, StoreError> {
+        Self::open_with(path, SqliteOptions::from_env()?)
+    }
+
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteTable, StoreError> {
+        let writer = Connection::open(path).map_err(sqlite_error)?;
+        configure(&writer, &options)?;
+        // journal_mode is a property of the file; the writer sets it once and
+        // readers opened afterwards inherit it.
+        let journal_mode: String =
+            writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(sqlite_error)?;
+        if !journal_mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "{} could not switch to WAL journal mode (got {journal_mode})",
+                path.display()
+            )));
+        }
+        writer.execute_batch(SCHEMA).map_err(sqlite_error)?;
+
+        let reader_count = options.readers.max(1);
+        let mut readers = Vec::with_capacity(reader_count);
+        for _ in 0..reader_count {
+            let reader = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(sqlite_error)?;
+            configure(&reader, &options)?;
+            readers.push(Mutex::new(reader));
+        }
+        Ok(SqliteTable {
+            connections: Arc::new(Connections {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Physically deletes every expired item. Expired items are already
+    /// invisible; this only reclaims space.
+    pub async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = epoch_seconds();
+        self.on_writer(move |connection| writes::purge_expired(connection, now)).await
+    }
+
+    /// Runs `work` on a reader connection on the blocking pool.
+    async fn on_reader<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connections = Arc::clone(&self.connections);
+        run_blocking(move || {
+            let reader = connections.reader();
+            work(&reader)
+        })
+        .await
+    }
+
+    /// Runs `work` on the writer connection on the blocking pool.
+    async fn on_writer<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let connections = Arc::clone(&self.connections);
+        run_blocking(move || {
+            let mut writer = lock(&connections.writer);
+            work(&mut writer)
+        })
+        .await
+    }
+
+    /// Applies `writes` all or nothing on the writer.
+    async fn write(&self, writes: Vec<Write>) -> Result<Vec<Outcome>, (usize, Option<StoreError>)> {
+        let now = epoch_seconds();
+        let connections = Arc::clone(&self.connections);
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut writer = lock(&connections.writer);
+            writes::apply_all(&mut writer, &writes, now)
+        })
+        .await;
+        joined.unwrap_or_else(|error| Err((0, Some(join_error(error)))))
+    }
+
+    /// Runs one write, mapping a failed condition to `ConditionFailed`.
+    async fn write_one(&self, write: Write, key: Key) -> Result<Outcome, StoreError> {
+        match self.write(vec![write]).await {
+            Ok(outcomes) => outcomes
+                .into_iter()
+                .next()
+                .ok_or_else(|| StoreError::Unavailable("the writer returned no outcome".into())),
+            Err((_, None)) => Err(StoreError::ConditionFailed { key }),
+            Err((_, Some(error))) => Err(error),
+        }
+    }
+}
+
+impl Connections {
+    /// A free reader if there is one, else waits for the next in turn.
+    fn reader(&self) -> MutexGuard<'_, Connection> {
+        let count = self.readers.len();
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed) % count;
+        for offset in 0..count {
+            if let Ok(reader) = self.readers[(start + offset) % count].try_lock() {
+                return reader;
+            }
+        }
+        lock(&self.readers[start])
+    }
+}
+
+/// Locks a connection. A panic while holding it cannot leave a transaction
+/// open (rusqlite's `Transaction` rolls back on drop), so a poisoned lock is
+/// safe to take over.
+fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn configure(connection: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
+    connection.busy_timeout(options.busy_timeout).map_err(sqlite_error)?;
+    connection.pragma_update(None, "synchronous", options.synchronous.pragma_value()).map_err(sqlite_error)?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(())
+}
+
+async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| Err(join_error(error)))
+}
+
+fn join_error(error: tokio::task::JoinError) -> StoreError {
+    StoreError::Unavailable(format!("SQLite task failed: {error}"))
+}
+
+pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("SQLite: {error}"))
+}
+
+/// Now, as epoch seconds, for expiry checks.
+fn epoch_seconds() -> i64 {
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn prepare(op: WriteOp) -> Result<Write, StoreError> {
+    Ok(match op {
+        WriteOp::Put { item, condition } => Write::Put { row: Row::of(&item)?, condition },
+        WriteOp::Delete { key, condition } => Write::Delete { key, condition },
+        WriteOp::Check { key, condition } => Write::Check { key, condition },
+        WriteOp::Increment { key, by } => Write::Increment { key, by, ttl: None },
+    })
+}
+
+#[async_trait]
+impl Table for SqliteTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let key = key.clone();
+        let now = epoch_seconds();
+        self.on_reader(move |connection| reads::get(connection, &key, now)).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        let row = Row::of(&item)?;
+        let key = key_of(&row);
+        self.write_one(Write::Put { row, condition }, key).await.map(|_| ())
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.write_one(Write::Delete { key: key.clone(), condition }, key.clone()).await.map(|_| ())
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        let now = epoch_seconds();
+        self.on_reader(move |connection| reads::query(connection, &query, now)).await
+    }
+
+    async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
+        let write = Write::Increment { key: key.clone(), by, ttl };
+        match self.write_one(write, key.clone()).await? {
+            Outcome::Counted(value) => Ok(value),
+            other => Err(StoreError::Unavailable(format!("increment produced {other:?}"))),
+        }
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        let keys = validate_transaction(&ops)?;
+        let writes = ops.into_iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
+        match self.write(writes).await {
+            Ok(_) => Ok(()),
+            Err((index, None)) => {
+                let key = keys.get(index).cloned().ok_or_else(|| {
+                    StoreError::Unavailable(format!("failed operation {index} is out of range"))
+                })?;
+                Err(StoreError::TransactionConditionFailed { index, key })
+            }
+            Err((_, Some(error))) => Err(error),
+        }
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.on_reader(|connection| {
+            connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).map(|_| ()).map_err(sqlite_error)
+        })
+        .await
+    }
+}

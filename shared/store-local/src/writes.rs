@@ -1,0 +1,213 @@
+//! Writes, run on the single writer connection. Conditions are evaluated in
+//! the same `BEGIN IMMEDIATE` transaction as the write, so nothing can slip in
+//! between check and write.
+
+use crate::row::{Row, expired};
+use crate::sqlite_error;
+use quper_core::ports::table::{COUNTER_VALUE, PK, SK, TTL};
+use quper_core::ports::{Condition, Item, Key, StoreError};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+
+/// A write whose item has already been validated, ready for the writer thread.
+#[derive(Debug, Clone)]
+pub(crate) enum Write {
+    Put { row: Row, condition: Condition },
+    Delete { key: Key, condition: Condition },
+    Check { key: Key, condition: Condition },
+    Increment { key: Key, by: i64, ttl: Option<i64> },
+}
+
+impl Write {
+    /// Whether running this write alone needs a read before the write; if
+    /// not, one autocommit statement does it and the explicit transaction is
+    /// skipped.
+    pub fn is_blind(&self) -> bool {
+        match self {
+            Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition == Condition::None,
+            Write::Check { .. } | Write::Increment { .. } => false,
+        }
+    }
+}
+
+/// What applying one write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Written,
+    /// The counter's value after an increment.
+    Counted(i64),
+    ConditionFailed,
+}
+
+/// Applies one write on `connection` (which the caller has put inside a
+/// transaction when the write reads first).
+pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<Outcome, StoreError> {
+    match write {
+        Write::Put { row, condition } => {
+            if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
+                return Ok(Outcome::ConditionFailed);
+            }
+            upsert(connection, row)?;
+            Ok(Outcome::Written)
+        }
+        Write::Delete { key, condition } => {
+            if !condition_holds(connection, &key.pk, &key.sk, condition, now)? {
+                return Ok(Outcome::ConditionFailed);
+            }
+            connection
+                .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+                .and_then(|mut statement| statement.execute(params![key.pk, key.sk]))
+                .map_err(sqlite_error)?;
+            Ok(Outcome::Written)
+        }
+        Write::Check { key, condition } => {
+            if condition_holds(connection, &key.pk, &key.sk, condition, now)? {
+                Ok(Outcome::Written)
+            } else {
+                Ok(Outcome::ConditionFailed)
+            }
+        }
+        Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
+    }
+}
+
+/// Applies `writes` all or nothing. On a failed condition returns
+/// `Err((index, None))`; on any other failure `Err((index, Some(error)))`.
+/// The transaction is rolled back in both cases.
+pub(crate) fn apply_all(
+    connection: &mut Connection,
+    writes: &[Write],
+    now: i64,
+) -> Result<Vec<Outcome>, (usize, Option<StoreError>)> {
+    if let [write] = writes
+        && write.is_blind()
+    {
+        return apply(connection, write, now).map(|outcome| vec![outcome]).map_err(|error| (0, Some(error)));
+    }
+    let transaction = connection
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(|error| (0, Some(sqlite_error(error))))?;
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for (index, write) in writes.iter().enumerate() {
+        match apply(&transaction, write, now) {
+            // Dropping the transaction rolls it back.
+            Ok(Outcome::ConditionFailed) => return Err((index, None)),
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error) => return Err((index, Some(error))),
+        }
+    }
+    transaction.commit().map_err(|error| (writes.len().saturating_sub(1), Some(sqlite_error(error))))?;
+    Ok(outcomes)
+}
+
+fn upsert(connection: &Connection, row: &Row) -> Result<(), StoreError> {
+    let (gsi1pk, gsi1sk) = row.gsi1.clone().unzip();
+    let (gsi2pk, gsi2sk) = row.gsi2.clone().unzip();
+    connection
+        .prepare_cached(
+            "INSERT INTO items (pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, ttl, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (pk, sk) DO UPDATE SET
+               gsi1pk = excluded.gsi1pk, gsi1sk = excluded.gsi1sk,
+               gsi2pk = excluded.gsi2pk, gsi2sk = excluded.gsi2sk,
+               ttl = excluded.ttl, body = excluded.body",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![row.pk, row.sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, row.ttl, row.body])
+        })
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
+/// Evaluates a condition against the stored item. An expired item is absent.
+fn condition_holds(connection: &Connection, pk: &str, sk: &str, condition: &Condition, now: i64) -> Result<bool, StoreError> {
+    let expected_version = match condition {
+        Condition::None => return Ok(true),
+        Condition::VersionEquals(expected) => Some(*expected),
+        Condition::NotExists | Condition::Exists => None,
+    };
+    // The path is `$.` + `quper_core::ports::table::VERSION`. json_type tells
+    // a JSON `true` (which json_extract reports as 1) from a number, so only
+    // a numeric `version` can match.
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT ttl, json_type(body, '$.version'), json_extract(body, '$.version')
+             FROM items WHERE pk = ?1 AND sk = ?2",
+        )
+        .map_err(sqlite_error)?;
+    let stored = statement
+        .query_row(params![pk, sk], |row| {
+            let ttl: Option<i64> = row.get(0)?;
+            let version_matches = match expected_version {
+                Some(expected) => version_equals(row.get_ref(1)?, row.get_ref(2)?, expected),
+                None => false,
+            };
+            Ok((ttl, version_matches))
+        })
+        .optional()
+        .map_err(sqlite_error)?;
+    let live = stored.filter(|(ttl, _)| !expired(*ttl, now));
+    Ok(match condition {
+        Condition::None => true,
+        Condition::NotExists => live.is_none(),
+        Condition::Exists => live.is_some(),
+        Condition::VersionEquals(_) => live.is_some_and(|(_, version_matches)| version_matches),
+    })
+}
+
+/// Whether a stored `version` is the number `expected`, compared numerically
+/// as DynamoDB does (so `3.0` matches 3).
+fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -> bool {
+    match (json_type, value) {
+        (ValueRef::Text(b"integer"), ValueRef::Integer(integer)) => u64::try_from(integer) == Ok(expected),
+        (ValueRef::Text(b"real"), ValueRef::Real(real)) => real == expected as f64,
+        _ => false,
+    }
+}
+
+/// Adds `by` to the counter, creating it at 0 when absent. An expired counter
+/// starts again from 0 with a fresh item, so rate-limit windows reset.
+fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
+    let stored: Option<(Option<i64>, String)> = connection
+        .prepare_cached("SELECT ttl, body FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut statement| statement.query_row(params![key.pk, key.sk], |row| Ok((row.get(0)?, row.get(1)?))).optional())
+        .map_err(sqlite_error)?;
+    let live_body = stored.filter(|(stored_ttl, _)| !expired(*stored_ttl, now)).map(|(_, body)| body);
+    let (mut item, value) = match live_body {
+        Some(body) => {
+            let item: Item = serde_json::from_str(&body)
+                .map_err(|error| StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}")))?;
+            let current = match item.get(COUNTER_VALUE) {
+                None => 0,
+                Some(value) => value.as_i64().ok_or_else(|| {
+                    StoreError::Invalid(format!("{key:?} has a non-integer {COUNTER_VALUE} attribute"))
+                })?,
+            };
+            let value = current
+                .checked_add(by)
+                .ok_or_else(|| StoreError::Invalid(format!("counter {key:?} would overflow")))?;
+            (item, value)
+        }
+        None => {
+            let mut item = Item::new();
+            item.insert(PK.to_owned(), Value::String(key.pk.clone()));
+            item.insert(SK.to_owned(), Value::String(key.sk.clone()));
+            (item, by)
+        }
+    };
+    item.insert(COUNTER_VALUE.to_owned(), Value::from(value));
+    if let Some(ttl) = ttl {
+        item.insert(TTL.to_owned(), Value::from(ttl));
+    }
+    upsert(connection, &Row::of(&item)?)?;
+    Ok(value)
+}
+
+/// Deletes every expired item; returns how many went.
+pub(crate) fn purge_expired(connection: &Connection, now: i64) -> Result<usize, StoreError> {
+    connection
+        .prepare_cached("DELETE FROM items WHERE ttl IS NOT NULL AND ttl <= ?1")
+        .and_then(|mut statement| statement.execute(params![now]))
+        .map_err(sqlite_error)
+}
