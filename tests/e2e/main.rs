@@ -1,6 +1,18 @@
-//! One integration-test binary for the whole product.
+//! One integration-test binary for the whole product. Tests boot the real
+//! local host on an ephemeral port (`support::spawn_app`) and talk to it over
+//! the wire, or run the ports' conformance suites against both adapters.
 //!
-//! - `table_conformance`: the `Table` port's cases, run against the embedded
-//!   SQLite adapter and against DynamoDB on `moto_server`.
+//! - `support`: `spawn_app()` and a small HTTP client.
+//! - `table_conformance`: the `Table` port against SQLite and DynamoDB (moto).
+//! - `http_layer`: error format, headers, versions, body limits.
+//! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
+//! - `tenancy`: cross-tenant isolation and role checks.
+//! - `identity`: users, groups, roles, teams, profile and admin routes.
 
+mod auth;
+mod http_layer;
+mod identity;
+mod support;
 mod table_conformance;
+mod tenancy;
+mod lambda_events;

@@ -42,12 +42,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// Parses JSON, mapping syntax errors to 400 and schema errors to 422.
+/// Parses JSON, mapping syntax errors to 400 and schema errors to 422. The
+/// whole body must be JSON before its shape is judged, so a truncated or
+/// trailing-garbage body is a 400 whatever it holds.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(schema_error)?;
-    deserializer.end().map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
-    Ok(value)
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+    serde_path_to_error::deserialize(value).map_err(schema_error)
 }
 
 fn schema_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
@@ -64,6 +65,8 @@ fn schema_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError 
         .find_map(|prefix| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next()));
     let field = match (named, path.as_str()) {
         (Some(name), "." | "") => name.to_owned(),
+        // An unknown field is reported at its own path already.
+        (Some(name), path) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
         (Some(name), parent) => format!("{parent}.{name}"),
         (None, ".") => String::new(),
         (None, path) => path.to_owned(),

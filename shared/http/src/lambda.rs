@@ -26,12 +26,15 @@ pub fn init_tracing() {
         .try_init();
 }
 
-/// The application of one route group over `table`, configured from the
-/// environment.
-pub fn group_app(routes: Router<AppState>, table: Arc<dyn Table>) -> Result<Router, Error> {
-    let config = HttpConfig::from_env()?;
+/// The application of one route group over `table`.
+pub fn group_app(routes: Router<AppState>, table: Arc<dyn Table>, config: HttpConfig) -> Router {
     let store = Store::new(table, Arc::new(SystemClock));
-    Ok(crate::app(routes, AppState::new(store, config)))
+    crate::app(routes, AppState::new(store, config))
+}
+
+/// The name of the DynamoDB table, from `QUPER_TABLE_NAME`.
+pub fn table_name() -> Result<String, Error> {
+    std::env::var("QUPER_TABLE_NAME").map_err(|_| "QUPER_TABLE_NAME is not set".into())
 }
 
 /// Serves `app` on the Lambda Runtime API until the runtime stops us.

@@ -27,7 +27,9 @@ pub fn to_attribute(value: &Value) -> AttributeValue {
 }
 
 pub fn to_attributes(item: &Map<String, Value>) -> Attributes {
-    item.iter().map(|(name, value)| (name.clone(), to_attribute(value))).collect()
+    item.iter()
+        .map(|(name, value)| (name.clone(), to_attribute(value)))
+        .collect()
 }
 
 pub fn from_attribute(attribute: &AttributeValue) -> Result<Value, StoreError> {
@@ -36,22 +38,42 @@ pub fn from_attribute(attribute: &AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::N(number) => Value::Number(parse_number(number)?),
         AttributeValue::Bool(boolean) => Value::Bool(*boolean),
         AttributeValue::Null(_) => Value::Null,
-        AttributeValue::L(values) => Value::Array(values.iter().map(from_attribute).collect::<Result<_, _>>()?),
+        AttributeValue::L(values) => Value::Array(
+            values
+                .iter()
+                .map(from_attribute)
+                .collect::<Result<_, _>>()?,
+        ),
         AttributeValue::M(map) => Value::Object(from_attributes(map)?),
-        AttributeValue::Ss(strings) => Value::Array(strings.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(strings) => {
+            Value::Array(strings.iter().cloned().map(Value::String).collect())
+        }
         AttributeValue::Ns(numbers) => Value::Array(
-            numbers.iter().map(|number| parse_number(number).map(Value::Number)).collect::<Result<_, _>>()?,
+            numbers
+                .iter()
+                .map(|number| parse_number(number).map(Value::Number))
+                .collect::<Result<_, _>>()?,
         ),
         AttributeValue::B(blob) => Value::String(STANDARD.encode(blob.as_ref())),
-        AttributeValue::Bs(blobs) => {
-            Value::Array(blobs.iter().map(|blob| Value::String(STANDARD.encode(blob.as_ref()))).collect())
+        AttributeValue::Bs(blobs) => Value::Array(
+            blobs
+                .iter()
+                .map(|blob| Value::String(STANDARD.encode(blob.as_ref())))
+                .collect(),
+        ),
+        other => {
+            return Err(StoreError::Unavailable(format!(
+                "unsupported DynamoDB attribute value {other:?}"
+            )));
         }
-        other => return Err(StoreError::Unavailable(format!("unsupported DynamoDB attribute value {other:?}"))),
     })
 }
 
 pub fn from_attributes(attributes: &Attributes) -> Result<Item, StoreError> {
-    attributes.iter().map(|(name, attribute)| Ok((name.clone(), from_attribute(attribute)?))).collect()
+    attributes
+        .iter()
+        .map(|(name, attribute)| Ok((name.clone(), from_attribute(attribute)?)))
+        .collect()
 }
 
 /// DynamoDB numbers are decimal strings; read them as the narrowest JSON
@@ -67,7 +89,11 @@ pub fn parse_number(number: &str) -> Result<Number, StoreError> {
         .parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
-        .ok_or_else(|| StoreError::Unavailable(format!("DynamoDB returned a number JSON cannot hold: {number}")))
+        .ok_or_else(|| {
+            StoreError::Unavailable(format!(
+                "DynamoDB returned a number JSON cannot hold: {number}"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -89,8 +115,14 @@ mod tests {
     fn maps_types() {
         assert_eq!(to_attribute(&json!(7)), AttributeValue::N("7".into()));
         assert_eq!(to_attribute(&json!(null)), AttributeValue::Null(true));
-        assert_eq!(from_attribute(&AttributeValue::Ss(vec!["a".into()])).unwrap(), json!(["a"]));
-        assert_eq!(from_attribute(&AttributeValue::N("1E+2".into())).unwrap(), json!(100.0));
+        assert_eq!(
+            from_attribute(&AttributeValue::Ss(vec!["a".into()])).unwrap(),
+            json!(["a"])
+        );
+        assert_eq!(
+            from_attribute(&AttributeValue::N("1E+2".into())).unwrap(),
+            json!(100.0)
+        );
         assert!(from_attribute(&AttributeValue::N("nope".into())).is_err());
     }
 }

@@ -23,11 +23,15 @@ pub struct Expression {
 
 impl Expression {
     fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into(), ..Self::default() }
+        Self {
+            text: text.into(),
+            ..Self::default()
+        }
     }
 
     fn name(mut self, placeholder: &str, attribute: &str) -> Self {
-        self.names.insert(placeholder.to_owned(), attribute.to_owned());
+        self.names
+            .insert(placeholder.to_owned(), attribute.to_owned());
         self
     }
 
@@ -59,11 +63,16 @@ pub fn condition(condition: &Condition, now: i64) -> Option<Expression> {
         Condition::None => return None,
         Condition::NotExists => Expression::new("attribute_not_exists(#pk) OR #ttl <= :now"),
         Condition::Exists => Expression::new(LIVE),
-        Condition::VersionEquals(version) => {
-            Expression::new(format!("{LIVE} AND #v = :ver")).name("#v", VERSION).value(":ver", number(version))
-        }
+        Condition::VersionEquals(version) => Expression::new(format!("{LIVE} AND #v = :ver"))
+            .name("#v", VERSION)
+            .value(":ver", number(version)),
     };
-    Some(expression.name("#pk", PK).name("#ttl", TTL).value(":now", number(now)))
+    Some(
+        expression
+            .name("#pk", PK)
+            .name("#ttl", TTL)
+            .value(":now", number(now)),
+    )
 }
 
 /// For a `ConditionCheck` of `Condition::None`, which must still carry an
@@ -81,12 +90,13 @@ pub fn add_to_counter(by: i64, ttl: Option<i64>, now: i64) -> (String, Expressio
         Some(_) => "ADD #value :by SET #ttl = :ttl",
         None => "ADD #value :by",
     };
-    let mut condition = Expression::new("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
-        .name("#value", COUNTER_VALUE)
-        .name("#ttl", TTL)
-        .name("#pk", PK)
-        .value(":by", number(by))
-        .value(":now", number(now));
+    let mut condition =
+        Expression::new("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
+            .name("#value", COUNTER_VALUE)
+            .name("#ttl", TTL)
+            .name("#pk", PK)
+            .value(":by", number(by))
+            .value(":now", number(now));
     if let Some(ttl) = ttl {
         condition = condition.value(":ttl", number(ttl));
     }
@@ -97,12 +107,16 @@ pub fn add_to_counter(by: i64, ttl: Option<i64>, now: i64) -> (String, Expressio
 /// someone restarted (or removed) the counter first, in which case the
 /// caller goes back to [`add_to_counter`].
 pub fn restart_counter(now: i64) -> Expression {
-    Expression::new("#ttl <= :now").name("#ttl", TTL).value(":now", number(now))
+    Expression::new("#ttl <= :now")
+        .name("#ttl", TTL)
+        .value(":now", number(now))
 }
 
 /// Keeps only live items in a query.
 pub fn live_filter(now: i64) -> Expression {
-    Expression::new("attribute_not_exists(#ttl) OR #ttl > :now").name("#ttl", TTL).value(":now", number(now))
+    Expression::new("attribute_not_exists(#ttl) OR #ttl > :now")
+        .name("#ttl", TTL)
+        .value(":now", number(now))
 }
 
 /// A sort-key condition DynamoDB accepts. DynamoDB rejects empty strings in
@@ -139,11 +153,21 @@ impl SortCondition {
 
 /// `KeyConditionExpression` plus the ttl filter for a query of partition `pk`
 /// of the index keyed by `pk_name`/`sk_name`. Both share one name/value set.
-pub fn key_condition(pk_name: &str, sk_name: &str, pk: &str, sort: &SortCondition, now: i64) -> (String, Expression) {
+pub fn key_condition(
+    pk_name: &str,
+    sk_name: &str,
+    pk: &str,
+    sort: &SortCondition,
+    now: i64,
+) -> (String, Expression) {
     let filter = live_filter(now);
-    let mut expression = Expression { text: filter.text.clone(), names: filter.names, values: filter.values }
-        .name("#ipk", pk_name)
-        .value(":pk", AttributeValue::S(pk.to_owned()));
+    let mut expression = Expression {
+        text: filter.text.clone(),
+        names: filter.names,
+        values: filter.values,
+    }
+    .name("#ipk", pk_name)
+    .value(":pk", AttributeValue::S(pk.to_owned()));
     let sort_text = match sort {
         SortCondition::All | SortCondition::Nothing => None,
         SortCondition::BeginsWith(prefix) => {
@@ -181,10 +205,18 @@ mod tests {
 
     #[test]
     fn conditions_use_every_placeholder() {
-        for condition in [Condition::NotExists, Condition::Exists, Condition::VersionEquals(3)] {
+        for condition in [
+            Condition::NotExists,
+            Condition::Exists,
+            Condition::VersionEquals(3),
+        ] {
             let expression = super::condition(&condition, 100).unwrap();
             for placeholder in expression.names.keys().chain(expression.values.keys()) {
-                assert!(expression.text.contains(placeholder.as_str()), "{placeholder} unused in {}", expression.text);
+                assert!(
+                    expression.text.contains(placeholder.as_str()),
+                    "{placeholder} unused in {}",
+                    expression.text
+                );
             }
         }
         assert_eq!(super::condition(&Condition::None, 100), None);
@@ -192,13 +224,22 @@ mod tests {
 
     #[test]
     fn sort_conditions_avoid_what_dynamodb_rejects() {
-        assert_eq!(SortCondition::of(&SortKey::Prefix(String::new())), SortCondition::All);
         assert_eq!(
-            SortCondition::of(&SortKey::Between { from: "b".into(), to: "a".into() }),
+            SortCondition::of(&SortKey::Prefix(String::new())),
+            SortCondition::All
+        );
+        assert_eq!(
+            SortCondition::of(&SortKey::Between {
+                from: "b".into(),
+                to: "a".into()
+            }),
             SortCondition::Nothing
         );
         assert_eq!(
-            SortCondition::of(&SortKey::Between { from: String::new(), to: "a".into() }),
+            SortCondition::of(&SortKey::Between {
+                from: String::new(),
+                to: "a".into()
+            }),
             SortCondition::AtMost("a".into())
         );
     }

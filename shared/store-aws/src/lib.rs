@@ -23,12 +23,14 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
-    TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
+    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use expression::{Expression, SortCondition};
-use quper_core::ports::table::{COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, validate_transaction};
+use quper_core::ports::table::{
+    COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, validate_transaction,
+};
 use quper_core::ports::{Condition, Index, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -51,7 +53,9 @@ const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
 /// A DynamoDB client configured from the environment (credentials, region),
 /// pointed at `QUPER_DYNAMODB_ENDPOINT` when that is set.
 pub async fn client_from_env() -> Client {
-    let endpoint = std::env::var(ENDPOINT_ENV).ok().filter(|endpoint| !endpoint.trim().is_empty());
+    let endpoint = std::env::var(ENDPOINT_ENV)
+        .ok()
+        .filter(|endpoint| !endpoint.trim().is_empty());
     client_with_endpoint(endpoint).await
 }
 
@@ -69,19 +73,32 @@ pub async fn client_with_endpoint(endpoint: Option<String>) -> Client {
 /// and turns on TTL for `ttl`. Fails if the table exists.
 pub async fn create_table(client: &Client, table_name: &str) -> Result<(), StoreError> {
     let string_attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
     };
     let key_schema = |pk: &str, sk: &str| -> Result<Vec<KeySchemaElement>, BuildError> {
         Ok(vec![
-            KeySchemaElement::builder().attribute_name(pk).key_type(KeyType::Hash).build()?,
-            KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build()?,
+            KeySchemaElement::builder()
+                .attribute_name(pk)
+                .key_type(KeyType::Hash)
+                .build()?,
+            KeySchemaElement::builder()
+                .attribute_name(sk)
+                .key_type(KeyType::Range)
+                .build()?,
         ])
     };
     let index = |name: &str, pk: &str, sk: &str| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
             .set_key_schema(Some(key_schema(pk, sk)?))
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
             .build()
     };
     let attribute_definitions = [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK]
@@ -106,7 +123,11 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Store
         .wait(TABLE_ACTIVE_TIMEOUT)
         .await
         .map_err(unavailable)?;
-    let ttl = TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL).build().map_err(build_error)?;
+    let ttl = TimeToLiveSpecification::builder()
+        .enabled(true)
+        .attribute_name(TTL)
+        .build()
+        .map_err(build_error)?;
     client
         .update_time_to_live()
         .table_name(table_name)
@@ -126,7 +147,10 @@ pub struct DynamoTable {
 
 impl DynamoTable {
     pub fn new(client: Client, table_name: impl Into<String>) -> Self {
-        Self { client, table_name: table_name.into() }
+        Self {
+            client,
+            table_name: table_name.into(),
+        }
     }
 
     /// The table `table_name` through [`client_from_env`].
@@ -144,7 +168,13 @@ impl DynamoTable {
 
     /// One step of `increment`: adds to a live or absent counter. `None`
     /// when the counter exists but has expired.
-    async fn add_to_live_counter(&self, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<Option<i64>, StoreError> {
+    async fn add_to_live_counter(
+        &self,
+        key: &Key,
+        by: i64,
+        ttl: Option<i64>,
+        now: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let (update, condition) = expression::add_to_counter(by, ttl, now);
         let result = self
             .client
@@ -160,15 +190,27 @@ impl DynamoTable {
             .await;
         match result {
             Ok(output) => {
-                let value = output.attributes().and_then(|attributes| attributes.get(COUNTER_VALUE));
+                let value = output
+                    .attributes()
+                    .and_then(|attributes| attributes.get(COUNTER_VALUE));
                 match value {
-                    Some(AttributeValue::N(number)) => number.parse::<i64>().map(Some).map_err(|_| {
-                        StoreError::Unavailable(format!("counter {key:?} holds {number}, not an i64"))
-                    }),
-                    other => Err(StoreError::Unavailable(format!("increment of {key:?} returned {other:?}"))),
+                    Some(AttributeValue::N(number)) => {
+                        number.parse::<i64>().map(Some).map_err(|_| {
+                            StoreError::Unavailable(format!(
+                                "counter {key:?} holds {number}, not an i64"
+                            ))
+                        })
+                    }
+                    other => Err(StoreError::Unavailable(format!(
+                        "increment of {key:?} returned {other:?}"
+                    ))),
                 }
             }
-            Err(error) if error.as_service_error().is_some_and(|error| error.is_conditional_check_failed_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
                 Ok(None)
             }
             Err(error) => Err(unavailable(error)),
@@ -177,7 +219,13 @@ impl DynamoTable {
 
     /// The other step of `increment`: replaces an expired counter with a
     /// fresh one holding `by`. `false` when it is no longer expired.
-    async fn restart_expired_counter(&self, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<bool, StoreError> {
+    async fn restart_expired_counter(
+        &self,
+        key: &Key,
+        by: i64,
+        ttl: Option<i64>,
+        now: i64,
+    ) -> Result<bool, StoreError> {
         let condition = expression::restart_counter(now);
         let result = self
             .client
@@ -191,7 +239,11 @@ impl DynamoTable {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(error) if error.as_service_error().is_some_and(|error| error.is_conditional_check_failed_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
                 Ok(false)
             }
             Err(error) => Err(unavailable(error)),
@@ -201,16 +253,25 @@ impl DynamoTable {
     /// One operation of a `TransactWriteItems` call. An increment goes out
     /// as an `ADD` (`restart_counter == false`) or, once the counter turned
     /// out to be expired, as a put of a fresh counter.
-    fn transact_item(&self, op: &WriteOp, restart_counter: bool, now: i64) -> Result<TransactWriteItem, StoreError> {
+    fn transact_item(
+        &self,
+        op: &WriteOp,
+        restart_counter: bool,
+        now: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
         let item = match op {
             WriteOp::Put { item, condition } => {
                 let condition = expression::condition(condition, now);
                 let put = Put::builder()
                     .table_name(&self.table_name)
                     .set_item(Some(to_attributes(item)))
-                    .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
+                    .set_condition_expression(
+                        condition.as_ref().map(|condition| condition.text.clone()),
+                    )
                     .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
-                    .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
+                    .set_expression_attribute_values(
+                        condition.as_ref().and_then(Expression::values),
+                    )
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().put(put).build()
@@ -220,16 +281,21 @@ impl DynamoTable {
                 let delete = Delete::builder()
                     .table_name(&self.table_name)
                     .set_key(Some(key_attributes(key)))
-                    .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
+                    .set_condition_expression(
+                        condition.as_ref().map(|condition| condition.text.clone()),
+                    )
                     .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
-                    .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
+                    .set_expression_attribute_values(
+                        condition.as_ref().and_then(Expression::values),
+                    )
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().delete(delete).build()
             }
             WriteOp::Check { key, condition } => {
                 // A ConditionCheck must carry an expression, even for None.
-                let condition = expression::condition(condition, now).unwrap_or_else(expression::always);
+                let condition =
+                    expression::condition(condition, now).unwrap_or_else(expression::always);
                 let check = ConditionCheck::builder()
                     .table_name(&self.table_name)
                     .set_key(Some(key_attributes(key)))
@@ -283,7 +349,9 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(unavailable)?;
-        let Some(attributes) = output.item() else { return Ok(None) };
+        let Some(attributes) = output.item() else {
+            return Ok(None);
+        };
         let item = from_attributes(attributes)?;
         Ok((!expired(&item, epoch_seconds())).then_some(item))
     }
@@ -301,7 +369,10 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(|error| {
-                if error.as_service_error().is_some_and(|error| error.is_conditional_check_failed_exception()) {
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception())
+                {
                     StoreError::ConditionFailed { key }
                 } else {
                     unavailable(error)
@@ -323,7 +394,10 @@ impl Table for DynamoTable {
             .send()
             .await
             .map_err(|error| {
-                if error.as_service_error().is_some_and(|error| error.is_conditional_check_failed_exception()) {
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception())
+                {
                     StoreError::ConditionFailed { key: key.clone() }
                 } else {
                     unavailable(error)
@@ -339,12 +413,19 @@ impl Table for DynamoTable {
     /// left (DynamoDB itself may return a `LastEvaluatedKey` on the last page).
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         let page_size = match query.limit {
-            Some(0) => return Err(StoreError::Invalid("a query limit must be at least 1".into())),
+            Some(0) => {
+                return Err(StoreError::Invalid(
+                    "a query limit must be at least 1".into(),
+                ));
+            }
             Some(limit) => Some(usize::try_from(limit).unwrap_or(usize::MAX)),
             None => None,
         };
-        let mut start_key =
-            query.cursor.as_deref().map(|cursor| cursor::decode(cursor, query.index, &query.pk)).transpose()?;
+        let mut start_key = query
+            .cursor
+            .as_deref()
+            .map(|cursor| cursor::decode(cursor, query.index, &query.pk))
+            .transpose()?;
         let sort = SortCondition::of(&query.sort);
         if sort == SortCondition::Nothing {
             return Ok(Page::default());
@@ -357,8 +438,10 @@ impl Table for DynamoTable {
         };
         let mut items: Vec<Item> = Vec::new();
         loop {
-            let (key_condition, expression) = expression::key_condition(pk_name, sk_name, &query.pk, &sort, epoch_seconds());
-            let request_limit = page_size.map(|size| i32::try_from(size + 1 - items.len()).unwrap_or(i32::MAX));
+            let (key_condition, expression) =
+                expression::key_condition(pk_name, sk_name, &query.pk, &sort, epoch_seconds());
+            let request_limit =
+                page_size.map(|size| i32::try_from(size + 1 - items.len()).unwrap_or(i32::MAX));
             let output = self
                 .client
                 .query()
@@ -383,20 +466,31 @@ impl Table for DynamoTable {
             match page_size {
                 Some(size) if items.len() > size => {
                     items.truncate(size);
-                    let cursor = items.last().map(|last| cursor::after_item(last, query.index)).transpose()?;
+                    let cursor = items
+                        .last()
+                        .map(|last| cursor::after_item(last, query.index))
+                        .transpose()?;
                     return Ok(Page { items, cursor });
                 }
                 // Without a limit, one non-empty call is a page, as the port
                 // says; keep going only past pages the filter emptied.
                 None if !items.is_empty() => {
-                    let cursor = last_evaluated_key.as_ref().map(cursor::from_last_evaluated_key).transpose()?;
+                    let cursor = last_evaluated_key
+                        .as_ref()
+                        .map(cursor::from_last_evaluated_key)
+                        .transpose()?;
                     return Ok(Page { items, cursor });
                 }
                 _ => {}
             }
             match last_evaluated_key {
                 Some(key) => start_key = Some(key),
-                None => return Ok(Page { items, cursor: None }),
+                None => {
+                    return Ok(Page {
+                        items,
+                        cursor: None,
+                    });
+                }
             }
         }
     }
@@ -429,7 +523,9 @@ impl Table for DynamoTable {
                 WriteOp::Put { item, .. } => {
                     validate_item(item)?;
                 }
-                WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => {
+                WriteOp::Delete { key, .. }
+                | WriteOp::Check { key, .. }
+                | WriteOp::Increment { key, .. } => {
                     check_key(key)?;
                 }
             }
@@ -442,23 +538,40 @@ impl Table for DynamoTable {
                 .zip(&restart_counter)
                 .map(|(op, restart)| self.transact_item(op, *restart, now))
                 .collect::<Result<Vec<_>, _>>()?;
-            let error = match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            let error = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error() else {
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
+            else {
                 return Err(unavailable(error));
             };
-            let codes: Vec<&str> =
-                cancelled.cancellation_reasons().iter().map(|reason| reason.code().unwrap_or("None")).collect();
-            let failed: Vec<usize> =
-                codes.iter().enumerate().filter(|(_, code)| **code == "ConditionalCheckFailed").map(|(index, _)| index).collect();
-            let caller_failure = failed.iter().copied().find(|index| !matches!(ops.get(*index), Some(WriteOp::Increment { .. })));
+            let codes: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code().unwrap_or("None"))
+                .collect();
+            let failed: Vec<usize> = codes
+                .iter()
+                .enumerate()
+                .filter(|(_, code)| **code == "ConditionalCheckFailed")
+                .map(|(index, _)| index)
+                .collect();
+            let caller_failure = failed
+                .iter()
+                .copied()
+                .find(|index| !matches!(ops.get(*index), Some(WriteOp::Increment { .. })));
             if let Some(index) = caller_failure {
-                let key = keys
-                    .get(index)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Unavailable(format!("cancellation reason {index} is out of range")))?;
+                let key = keys.get(index).cloned().ok_or_else(|| {
+                    StoreError::Unavailable(format!("cancellation reason {index} is out of range"))
+                })?;
                 return Err(StoreError::TransactionConditionFailed { index, key });
             }
             if failed.is_empty() {
@@ -515,7 +628,9 @@ fn fresh_counter(key: &Key, by: i64, ttl: Option<i64>) -> Item {
 /// SQLite adapter does, instead of a service validation error.
 fn check_key(key: &Key) -> Result<(), StoreError> {
     if key.pk.is_empty() || key.sk.is_empty() {
-        return Err(StoreError::Invalid(format!("key attributes must not be empty: {key:?}")));
+        return Err(StoreError::Invalid(format!(
+            "key attributes must not be empty: {key:?}"
+        )));
     }
     Ok(())
 }
@@ -523,13 +638,18 @@ fn check_key(key: &Key) -> Result<(), StoreError> {
 /// The checks the SQLite adapter makes on an item: string, non-empty `PK` and
 /// `SK`, and index key attributes, when present, strings and non-empty.
 fn validate_item(item: &Item) -> Result<Key, StoreError> {
-    let key = Key::of(item).ok_or_else(|| StoreError::Invalid("item has no string PK and SK".into()))?;
+    let key =
+        Key::of(item).ok_or_else(|| StoreError::Invalid("item has no string PK and SK".into()))?;
     check_key(&key)?;
     for name in [GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
         match item.get(name) {
             None => {}
             Some(Value::String(value)) if !value.is_empty() => {}
-            Some(_) => return Err(StoreError::Invalid(format!("index key attribute {name} must be a non-empty string"))),
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "index key attribute {name} must be a non-empty string"
+                )));
+            }
         }
     }
     Ok(key)
@@ -549,7 +669,9 @@ fn expired(item: &Item, now: i64) -> bool {
 
 /// Now, as epoch seconds, for the expiry rule.
 fn epoch_seconds() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 

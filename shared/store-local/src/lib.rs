@@ -71,7 +71,10 @@ struct Connections {
 
 impl std::fmt::Debug for SqliteTable {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("SqliteTable").field("readers", &self.connections.readers.len()).finish_non_exhaustive()
+        formatter
+            .debug_struct("SqliteTable")
+            .field("readers", &self.connections.readers.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -88,8 +91,9 @@ impl SqliteTable {
         configure(&writer, &options)?;
         // journal_mode is a property of the file; the writer sets it once and
         // readers opened afterwards inherit it.
-        let journal_mode: String =
-            writer.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0)).map_err(sqlite_error)?;
+        let journal_mode: String = writer
+            .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+            .map_err(sqlite_error)?;
         if !journal_mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Unavailable(format!(
                 "{} could not switch to WAL journal mode (got {journal_mode})",
@@ -97,13 +101,16 @@ impl SqliteTable {
             )));
         }
         writer.execute_batch(SCHEMA).map_err(sqlite_error)?;
+        tracing::debug!(path = %path.display(), synchronous = ?options.synchronous, readers = options.readers, "opened SQLite table");
 
         let reader_count = options.readers.max(1);
         let mut readers = Vec::with_capacity(reader_count);
         for _ in 0..reader_count {
             let reader = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                OpenFlags::SQLITE_OPEN_READ_ONLY
+                    | OpenFlags::SQLITE_OPEN_URI
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(sqlite_error)?;
             configure(&reader, &options)?;
@@ -122,7 +129,8 @@ impl SqliteTable {
     /// invisible; this only reclaims space.
     pub async fn purge_expired(&self) -> Result<usize, StoreError> {
         let now = epoch_seconds();
-        self.on_writer(move |connection| writes::purge_expired(connection, now)).await
+        self.on_writer(move |connection| writes::purge_expired(connection, now))
+            .await
     }
 
     /// Runs `work` on a reader connection on the blocking pool.
@@ -196,12 +204,18 @@ impl Connections {
 /// open (rusqlite's `Transaction` rolls back on drop), so a poisoned lock is
 /// safe to take over.
 fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    connection
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn configure(connection: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
-    connection.busy_timeout(options.busy_timeout).map_err(sqlite_error)?;
-    connection.pragma_update(None, "synchronous", options.synchronous.pragma_value()).map_err(sqlite_error)?;
+    connection
+        .busy_timeout(options.busy_timeout)
+        .map_err(sqlite_error)?;
+    connection
+        .pragma_update(None, "synchronous", options.synchronous.pragma_value())
+        .map_err(sqlite_error)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
 }
@@ -211,7 +225,9 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, StoreError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|error| Err(join_error(error)))
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|error| Err(join_error(error)))
 }
 
 fn join_error(error: tokio::task::JoinError) -> StoreError {
@@ -224,13 +240,32 @@ pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
 
 /// Now, as epoch seconds, for expiry checks.
 fn epoch_seconds() -> i64 {
-    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// Rejects keys DynamoDB would reject (empty strings), so both adapters
+/// answer `Invalid` for the same requests.
+fn check_key(key: &Key) -> Result<(), StoreError> {
+    if key.pk.is_empty() || key.sk.is_empty() {
+        return Err(StoreError::Invalid(format!(
+            "key attributes must not be empty: {key:?}"
+        )));
+    }
+    Ok(())
+}
+
 fn prepare(op: WriteOp) -> Result<Write, StoreError> {
+    if let Some(key) = op.key() {
+        check_key(&key)?;
+    }
     Ok(match op {
-        WriteOp::Put { item, condition } => Write::Put { row: Row::of(&item)?, condition },
+        WriteOp::Put { item, condition } => Write::Put {
+            row: Row::of(&item)?,
+            condition,
+        },
         WriteOp::Delete { key, condition } => Write::Delete { key, condition },
         WriteOp::Check { key, condition } => Write::Check { key, condition },
         WriteOp::Increment { key, by } => Write::Increment { key, by, ttl: None },
@@ -240,37 +275,61 @@ fn prepare(op: WriteOp) -> Result<Write, StoreError> {
 #[async_trait]
 impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        check_key(key)?;
         let key = key.clone();
         let now = epoch_seconds();
-        self.on_reader(move |connection| reads::get(connection, &key, now)).await
+        self.on_reader(move |connection| reads::get(connection, &key, now))
+            .await
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let row = Row::of(&item)?;
         let key = key_of(&row);
-        self.write_one(Write::Put { row, condition }, key).await.map(|_| ())
+        self.write_one(Write::Put { row, condition }, key)
+            .await
+            .map(|_| ())
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
-        self.write_one(Write::Delete { key: key.clone(), condition }, key.clone()).await.map(|_| ())
+        check_key(key)?;
+        self.write_one(
+            Write::Delete {
+                key: key.clone(),
+                condition,
+            },
+            key.clone(),
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         let now = epoch_seconds();
-        self.on_reader(move |connection| reads::query(connection, &query, now)).await
+        self.on_reader(move |connection| reads::query(connection, &query, now))
+            .await
     }
 
     async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
-        let write = Write::Increment { key: key.clone(), by, ttl };
+        check_key(key)?;
+        let write = Write::Increment {
+            key: key.clone(),
+            by,
+            ttl,
+        };
         match self.write_one(write, key.clone()).await? {
             Outcome::Counted(value) => Ok(value),
-            other => Err(StoreError::Unavailable(format!("increment produced {other:?}"))),
+            other => Err(StoreError::Unavailable(format!(
+                "increment produced {other:?}"
+            ))),
         }
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let keys = validate_transaction(&ops)?;
-        let writes = ops.into_iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
+        let writes = ops
+            .into_iter()
+            .map(prepare)
+            .collect::<Result<Vec<_>, _>>()?;
         match self.write(writes).await {
             Ok(_) => Ok(()),
             Err((index, None)) => {
@@ -285,7 +344,10 @@ impl Table for SqliteTable {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.on_reader(|connection| {
-            connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0)).map(|_| ()).map_err(sqlite_error)
+            connection
+                .query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(sqlite_error)
         })
         .await
     }

@@ -60,7 +60,11 @@ pub struct SqliteOptions {
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        Self { synchronous: Synchronous::default(), readers: 4, busy_timeout: Duration::from_secs(5) }
+        Self {
+            synchronous: Synchronous::default(),
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -75,7 +79,9 @@ impl SqliteOptions {
             Ok(value) if !value.trim().is_empty() => options.synchronous = value.parse()?,
             Ok(_) | Err(std::env::VarError::NotPresent) => {}
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(StoreError::Invalid(format!("{SYNCHRONOUS_ENV} is not valid UTF-8")));
+                return Err(StoreError::Invalid(format!(
+                    "{SYNCHRONOUS_ENV} is not valid UTF-8"
+                )));
             }
         }
         Ok(options)

@@ -10,21 +10,39 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 /// DynamoDB's 1 MB page so an unbounded query cannot load a whole partition.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
-pub(crate) fn get(connection: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
+pub(crate) fn get(
+    connection: &Connection,
+    key: &Key,
+    now: i64,
+) -> Result<Option<Item>, StoreError> {
     let body: Option<String> = connection
-        .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)")
-        .and_then(|mut statement| statement.query_row(params![key.pk, key.sk, now], |row| row.get(0)).optional())
+        .prepare_cached(
+            "SELECT body FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![key.pk, key.sk, now], |row| row.get(0))
+                .optional()
+        })
         .map_err(sqlite_error)?;
     body.map(|body| parse_body(&body)).transpose()
 }
 
 pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<Page, StoreError> {
     let limit = match query.limit {
-        Some(0) => return Err(StoreError::Invalid("a query limit must be at least 1".into())),
+        Some(0) => {
+            return Err(StoreError::Invalid(
+                "a query limit must be at least 1".into(),
+            ));
+        }
         Some(limit) => limit,
         None => DEFAULT_PAGE_SIZE,
     };
-    let cursor = query.cursor.as_deref().map(|cursor| Cursor::decode(cursor, query.index, &query.pk)).transpose()?;
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(|cursor| Cursor::decode(cursor, query.index, &query.pk))
+        .transpose()?;
     let (pk_column, sk_column) = match query.index {
         Index::Base => ("pk", "sk"),
         Index::Gsi1 => ("gsi1pk", "gsi1sk"),
@@ -63,7 +81,11 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
     sql.push_str(" AND (ttl IS NULL OR ttl > ?)");
     values.push(SqlValue::Integer(now));
 
-    let (comparison, direction) = if query.forward { (">", "ASC") } else { ("<", "DESC") };
+    let (comparison, direction) = if query.forward {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
     // Index entries are unique only on (index sort key, pk, sk), so a GSI
     // cursor resumes after that whole tuple.
     if let Some(cursor) = cursor {
@@ -73,16 +95,18 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
                 values.push(SqlValue::Text(cursor.sk));
             }
             Index::Gsi1 | Index::Gsi2 => {
-                sql.push_str(&format!(" AND ({sk_column}, pk, sk) {comparison} (?, ?, ?)"));
+                sql.push_str(&format!(
+                    " AND ({sk_column}, pk, sk) {comparison} (?, ?, ?)"
+                ));
                 values.extend([cursor.index_sk, cursor.pk, cursor.sk].map(SqlValue::Text));
             }
         }
     }
     match query.index {
         Index::Base => sql.push_str(&format!(" ORDER BY sk {direction}")),
-        Index::Gsi1 | Index::Gsi2 => {
-            sql.push_str(&format!(" ORDER BY {sk_column} {direction}, pk {direction}, sk {direction}"))
-        }
+        Index::Gsi1 | Index::Gsi2 => sql.push_str(&format!(
+            " ORDER BY {sk_column} {direction}, pk {direction}, sk {direction}"
+        )),
     }
     // One row past the page tells whether another page exists, so the cursor
     // is None exactly when the query is exhausted.
@@ -94,11 +118,17 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
         .query_map(params_from_iter(values), |row| row.get::<_, String>(0))
         .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
         .map_err(sqlite_error)?;
-    let mut items = bodies.iter().map(|body| parse_body(body)).collect::<Result<Vec<Item>, _>>()?;
+    let mut items = bodies
+        .iter()
+        .map(|body| parse_body(body))
+        .collect::<Result<Vec<Item>, _>>()?;
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let cursor = if items.len() > page_size {
         items.truncate(page_size);
-        items.last().map(|last| Cursor::after(last, query.index)).transpose()?
+        items
+            .last()
+            .map(|last| Cursor::after(last, query.index))
+            .transpose()?
     } else {
         None
     };
@@ -106,5 +136,7 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
 }
 
 fn parse_body(body: &str) -> Result<Item, StoreError> {
-    serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("stored item is not a JSON object: {error}")))
+    serde_json::from_str(body).map_err(|error| {
+        StoreError::Unavailable(format!("stored item is not a JSON object: {error}"))
+    })
 }

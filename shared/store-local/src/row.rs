@@ -30,15 +30,26 @@ impl Row {
         let gsi2 = index_key(item, GSI2PK, GSI2SK)?;
         let body = serde_json::to_string(item)
             .map_err(|error| StoreError::Invalid(format!("item does not serialise: {error}")))?;
-        Ok(Row { pk, sk, gsi1, gsi2, ttl: ttl_seconds(item), body })
+        Ok(Row {
+            pk,
+            sk,
+            gsi1,
+            gsi2,
+            ttl: ttl_seconds(item),
+            body,
+        })
     }
 }
 
 fn required_key_attribute(item: &Item, name: &str) -> Result<String, StoreError> {
     match item.get(name) {
         Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
-        Some(Value::String(_)) => Err(StoreError::Invalid(format!("key attribute {name} is empty"))),
-        Some(_) => Err(StoreError::Invalid(format!("key attribute {name} is not a string"))),
+        Some(Value::String(_)) => Err(StoreError::Invalid(format!(
+            "key attribute {name} is empty"
+        ))),
+        Some(_) => Err(StoreError::Invalid(format!(
+            "key attribute {name} is not a string"
+        ))),
         None => Err(StoreError::Invalid(format!("item has no {name}"))),
     }
 }
@@ -50,7 +61,11 @@ fn optional_key_attribute(item: &Item, name: &str) -> Result<Option<String>, Sto
     }
 }
 
-fn index_key(item: &Item, pk_name: &str, sk_name: &str) -> Result<Option<(String, String)>, StoreError> {
+fn index_key(
+    item: &Item,
+    pk_name: &str,
+    sk_name: &str,
+) -> Result<Option<(String, String)>, StoreError> {
     let pk = optional_key_attribute(item, pk_name)?;
     let sk = optional_key_attribute(item, sk_name)?;
     Ok(pk.zip(sk))
@@ -60,7 +75,9 @@ fn index_key(item: &Item, pk_name: &str, sk_name: &str) -> Result<Option<(String
 /// means the same for a fractional ttl as DynamoDB's numeric comparison.
 /// A `ttl` that is not a number never expires (DynamoDB ignores it too).
 pub(crate) fn ttl_seconds(item: &Item) -> Option<i64> {
-    let Value::Number(ttl) = item.get(TTL)? else { return None };
+    let Value::Number(ttl) = item.get(TTL)? else {
+        return None;
+    };
     if let Some(seconds) = ttl.as_i64() {
         return Some(seconds);
     }
@@ -102,7 +119,9 @@ impl Cursor {
         let mut attributes = Map::new();
         for name in cursor_attributes(index) {
             let value = item.get(*name).and_then(Value::as_str).ok_or_else(|| {
-                StoreError::Unavailable(format!("stored item lacks {name}, which its index requires"))
+                StoreError::Unavailable(format!(
+                    "stored item lacks {name}, which its index requires"
+                ))
             })?;
             attributes.insert((*name).to_owned(), Value::String(value.to_owned()));
         }
@@ -113,7 +132,9 @@ impl Cursor {
     /// query of this index and partition.
     pub fn decode(cursor: &str, index: Index, partition: &str) -> Result<Cursor, StoreError> {
         let invalid = |why: &str| StoreError::Invalid(format!("bad cursor: {why}"));
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(cursor)
+            .map_err(|_| invalid("not base64url"))?;
         let Ok(Value::Object(attributes)) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(invalid("not a JSON object"));
         };
@@ -122,13 +143,21 @@ impl Cursor {
             return Err(invalid("wrong attributes for this index"));
         }
         let attribute = |name: &str| {
-            attributes.get(name).and_then(Value::as_str).map(str::to_owned).ok_or_else(|| invalid("missing key attribute"))
+            attributes
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("missing key attribute"))
         };
         let (index_pk_name, index_sk_name) = index.key_names();
         if attribute(index_pk_name)? != partition {
             return Err(invalid("it belongs to another partition"));
         }
-        Ok(Cursor { index_sk: attribute(index_sk_name)?, pk: attribute(PK)?, sk: attribute(SK)? })
+        Ok(Cursor {
+            index_sk: attribute(index_sk_name)?,
+            pk: attribute(PK)?,
+            sk: attribute(SK)?,
+        })
     }
 }
 
@@ -178,7 +207,10 @@ mod tests {
 
     #[test]
     fn rows_follow_dynamodb_rules() {
-        let row = Row::of(&item(json!({"PK": "p", "SK": "s", "GSI1PK": "g", "ttl": 10.5}))).unwrap();
+        let row = Row::of(&item(
+            json!({"PK": "p", "SK": "s", "GSI1PK": "g", "ttl": 10.5}),
+        ))
+        .unwrap();
         assert_eq!(row.gsi1, None, "GSI1 needs both key attributes");
         assert_eq!(row.ttl, Some(11));
         assert!(Row::of(&item(json!({"PK": "p", "SK": ""}))).is_err());
@@ -191,7 +223,14 @@ mod tests {
         let stored = item(json!({"PK": "p", "SK": "s", "GSI1PK": "g", "GSI1SK": "t", "x": 1}));
         let cursor = Cursor::after(&stored, Index::Gsi1).unwrap();
         let decoded = Cursor::decode(&cursor, Index::Gsi1, "g").unwrap();
-        assert_eq!(decoded, Cursor { index_sk: "t".into(), pk: "p".into(), sk: "s".into() });
+        assert_eq!(
+            decoded,
+            Cursor {
+                index_sk: "t".into(),
+                pk: "p".into(),
+                sk: "s".into()
+            }
+        );
         assert!(Cursor::decode(&cursor, Index::Gsi1, "other").is_err());
         assert!(Cursor::decode(&cursor, Index::Base, "p").is_err());
         assert!(Cursor::decode("!!", Index::Base, "p").is_err());

@@ -25,7 +25,9 @@ impl Write {
     /// skipped.
     pub fn is_blind(&self) -> bool {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition == Condition::None,
+            Write::Put { condition, .. } | Write::Delete { condition, .. } => {
+                *condition == Condition::None
+            }
             Write::Check { .. } | Write::Increment { .. } => false,
         }
     }
@@ -42,7 +44,11 @@ pub(crate) enum Outcome {
 
 /// Applies one write on `connection` (which the caller has put inside a
 /// transaction when the write reads first).
-pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<Outcome, StoreError> {
+pub(crate) fn apply(
+    connection: &Connection,
+    write: &Write,
+    now: i64,
+) -> Result<Outcome, StoreError> {
     match write {
         Write::Put { row, condition } => {
             if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
@@ -68,7 +74,9 @@ pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<
                 Ok(Outcome::ConditionFailed)
             }
         }
-        Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
+        Write::Increment { key, by, ttl } => {
+            increment(connection, key, *by, *ttl, now).map(Outcome::Counted)
+        }
     }
 }
 
@@ -83,7 +91,9 @@ pub(crate) fn apply_all(
     if let [write] = writes
         && write.is_blind()
     {
-        return apply(connection, write, now).map(|outcome| vec![outcome]).map_err(|error| (0, Some(error)));
+        return apply(connection, write, now)
+            .map(|outcome| vec![outcome])
+            .map_err(|error| (0, Some(error)));
     }
     let transaction = connection
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -97,7 +107,9 @@ pub(crate) fn apply_all(
             Err(error) => return Err((index, Some(error))),
         }
     }
-    transaction.commit().map_err(|error| (writes.len().saturating_sub(1), Some(sqlite_error(error))))?;
+    transaction
+        .commit()
+        .map_err(|error| (writes.len().saturating_sub(1), Some(sqlite_error(error))))?;
     Ok(outcomes)
 }
 
@@ -114,14 +126,22 @@ fn upsert(connection: &Connection, row: &Row) -> Result<(), StoreError> {
                ttl = excluded.ttl, body = excluded.body",
         )
         .and_then(|mut statement| {
-            statement.execute(params![row.pk, row.sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, row.ttl, row.body])
+            statement.execute(params![
+                row.pk, row.sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, row.ttl, row.body
+            ])
         })
         .map_err(sqlite_error)?;
     Ok(())
 }
 
 /// Evaluates a condition against the stored item. An expired item is absent.
-fn condition_holds(connection: &Connection, pk: &str, sk: &str, condition: &Condition, now: i64) -> Result<bool, StoreError> {
+fn condition_holds(
+    connection: &Connection,
+    pk: &str,
+    sk: &str,
+    condition: &Condition,
+    now: i64,
+) -> Result<bool, StoreError> {
     let expected_version = match condition {
         Condition::None => return Ok(true),
         Condition::VersionEquals(expected) => Some(*expected),
@@ -160,7 +180,9 @@ fn condition_holds(connection: &Connection, pk: &str, sk: &str, condition: &Cond
 /// as DynamoDB does (so `3.0` matches 3).
 fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -> bool {
     match (json_type, value) {
-        (ValueRef::Text(b"integer"), ValueRef::Integer(integer)) => u64::try_from(integer) == Ok(expected),
+        (ValueRef::Text(b"integer"), ValueRef::Integer(integer)) => {
+            u64::try_from(integer) == Ok(expected)
+        }
         (ValueRef::Text(b"real"), ValueRef::Real(real)) => real == expected as f64,
         _ => false,
     }
@@ -168,20 +190,37 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
 
 /// Adds `by` to the counter, creating it at 0 when absent. An expired counter
 /// starts again from 0 with a fresh item, so rate-limit windows reset.
-fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
+fn increment(
+    connection: &Connection,
+    key: &Key,
+    by: i64,
+    ttl: Option<i64>,
+    now: i64,
+) -> Result<i64, StoreError> {
     let stored: Option<(Option<i64>, String)> = connection
         .prepare_cached("SELECT ttl, body FROM items WHERE pk = ?1 AND sk = ?2")
-        .and_then(|mut statement| statement.query_row(params![key.pk, key.sk], |row| Ok((row.get(0)?, row.get(1)?))).optional())
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![key.pk, key.sk], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })
+                .optional()
+        })
         .map_err(sqlite_error)?;
-    let live_body = stored.filter(|(stored_ttl, _)| !expired(*stored_ttl, now)).map(|(_, body)| body);
+    let live_body = stored
+        .filter(|(stored_ttl, _)| !expired(*stored_ttl, now))
+        .map(|(_, body)| body);
     let (mut item, value) = match live_body {
         Some(body) => {
-            let item: Item = serde_json::from_str(&body)
-                .map_err(|error| StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}")))?;
+            let item: Item = serde_json::from_str(&body).map_err(|error| {
+                StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}"))
+            })?;
             let current = match item.get(COUNTER_VALUE) {
                 None => 0,
                 Some(value) => value.as_i64().ok_or_else(|| {
-                    StoreError::Invalid(format!("{key:?} has a non-integer {COUNTER_VALUE} attribute"))
+                    StoreError::Invalid(format!(
+                        "{key:?} has a non-integer {COUNTER_VALUE} attribute"
+                    ))
                 })?,
             };
             let value = current

@@ -72,7 +72,13 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
             users::id_by_email(&state.store, &tenant, email).await?.ok_or_else(invalid)?
         }
     };
-    Ok(identity::principal(&state.store, &tenant, user_id).await?)
+    let principal = identity::principal(&state.store, &tenant, user_id).await?;
+    // A token names one account: if its email no longer matches (the account
+    // was replaced), the token is stale.
+    if claims.email.as_deref().is_some_and(|email| !email.eq_ignore_ascii_case(&principal.email)) {
+        return Err(invalid());
+    }
+    Ok(principal)
 }
 
 async fn basic_principal(state: &AppState, credentials: &str, client: &str) -> ApiResult<Principal> {

@@ -1,0 +1,182 @@
+//! The HTTP layer over the wire: one error format on every failure path,
+//! version and security headers, request ids, the v2 envelope, and bad bodies
+//! that change nothing.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Auth, TestApp, spawn_app};
+
+async fn user_count(app: &TestApp) -> u64 {
+    app.get("/api/v1/users", &app.root).await.body["total"].as_u64().expect("total")
+}
+
+fn assert_error_format(body: &Value, code: &str) {
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(body["error"]["message"].is_string(), "{body}");
+    assert!(body["error"]["details"].is_object(), "{body}");
+}
+
+#[tokio::test]
+async fn every_response_carries_version_security_and_request_id_headers() {
+    let app = spawn_app().await;
+    let health = app.send(Method::GET, "/health", Auth::None, None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body, json!({ "status": "ok", "service": "quper", "version": "0.1.0" }));
+    for path in ["/health", "/api/v1/users", "/api/v2/users", "/no/such/route"] {
+        let reply = app.send(Method::GET, path, Auth::None, None).await;
+        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        assert!(!header("x-request-id").is_empty(), "{path}");
+        assert_eq!(header("x-api-latest-version"), "v2", "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("content-security-policy"), "default-src 'self'", "{path}");
+        assert!(header("strict-transport-security").starts_with("max-age="), "{path}");
+    }
+    let echoed = app
+        .http
+        .get(format!("{}/health", app.base))
+        .header("x-request-id", "client-chosen-id-42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(echoed.headers()["x-request-id"], "client-chosen-id-42");
+    assert_eq!(echoed.headers()["x-api-version"], "v1");
+}
+
+#[tokio::test]
+async fn public_health_and_readiness_use_omnistack_shapes() {
+    let app = spawn_app().await;
+    let health = app.send(Method::GET, "/api/v1/public/health", Auth::None, None).await;
+    assert_eq!((health.status, health.body["status"].as_str()), (200, Some("healthy")));
+    assert!(health.body["timestamp"].is_string());
+    let ready = app.send(Method::GET, "/api/v1/public/health/ready", Auth::None, None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["components"]["database"]["status"], "healthy");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_wrong_methods_use_the_error_format() {
+    let app = spawn_app().await;
+    let missing = app.send(Method::GET, "/api/v1/nothing-here", Auth::None, None).await;
+    assert_eq!(missing.status, 404);
+    assert_error_format(&missing.body, "NOT_FOUND");
+    let wrong_method = app.send(Method::PUT, "/health", Auth::None, None).await;
+    assert_eq!(wrong_method.status, 405);
+    assert_error_format(&wrong_method.body, "BAD_REQUEST");
+    let bad_id = app.get("/api/v1/users/not-a-number", &app.root).await;
+    assert_eq!(bad_id.status, 404);
+    assert_error_format(&bad_id.body, "NOT_FOUND");
+    let absent = app.get("/api/v1/users/999", &app.root).await;
+    assert_eq!(absent.status, 404);
+    assert_eq!(absent.body["error"]["details"]["resource"], "User");
+}
+
+#[tokio::test]
+async fn v2_wraps_the_same_handlers_in_the_envelope() {
+    let app = spawn_app().await;
+    let v1 = app.get("/api/v1/users/1", &app.root).await;
+    let v2 = app.get("/api/v2/users/1", &app.root).await;
+    assert_eq!(v2.status, 200);
+    assert_eq!(v2.headers["x-api-version"], "v2");
+    assert_eq!(v2.body["success"], true);
+    assert_eq!(v2.body["data"], v1.body);
+    assert!(v2.body["message"].is_string());
+    assert_eq!(v2.body["meta"]["version"], "v2");
+    assert_eq!(v2.body["meta"]["request_id"], v2.headers["x-request-id"].to_str().expect("ascii"));
+    assert!(v2.body["meta"]["timestamp"].is_string());
+
+    let v2_error = app.get("/api/v2/users/999", &app.root).await;
+    assert_eq!(v2_error.status, 404);
+    assert_error_format(&v2_error.body, "NOT_FOUND");
+    assert_eq!(v2_error.body["meta"]["version"], "v2");
+
+    let created = app.post("/api/v2/users", &app.root, json!({ "email": "v2@example.com", "full_name": "Vee Two" })).await;
+    assert_eq!((created.status, created.body["data"]["email"].as_str()), (201, Some("v2@example.com")));
+    let deleted = app.delete(&format!("/api/v2/users/{}", created.body["data"]["id"]), &app.root).await;
+    assert_eq!(deleted.status, 204);
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_400_and_change_nothing() {
+    let app = spawn_app().await;
+    let before = user_count(&app).await;
+    for body in ["{\"email\": \"a@b.io\",", "not json", "{\"email\": \"a@b.io\"} trailing", ""] {
+        let reply = app
+            .http
+            .post(format!("{}/api/v1/users", app.base))
+            .bearer_auth(&app.root)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let reply = TestApp::read(reply).await;
+        assert_eq!(reply.status, 400, "{body:?}: {:?}", reply.body);
+        assert_error_format(&reply.body, "BAD_REQUEST");
+    }
+    let form = app
+        .http
+        .post(format!("{}/api/v1/users", app.base))
+        .bearer_auth(&app.root)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=a@b.io")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(form.status().as_u16(), 415);
+    assert_eq!(user_count(&app).await, before);
+}
+
+#[tokio::test]
+async fn schema_violations_are_422_naming_the_field_and_change_nothing() {
+    let app = spawn_app().await;
+    let before = user_count(&app).await;
+    for (body, field) in [
+        (json!({ "full_name": "No Email" }), "email"),
+        (json!({ "email": "not-an-email", "full_name": "X" }), "email"),
+        (json!({ "email": "a@b.io", "full_name": "" }), "full_name"),
+        (json!({ "email": "a@b.io", "full_name": "X", "role": "emperor" }), "role"),
+        (json!({ "email": "a@b.io", "full_name": "X", "password": "short" }), "password"),
+        (json!({ "email": "a@b.io", "full_name": "X", "phone": "call me" }), "phone"),
+        (json!({ "email": "a@b.io", "full_name": "X", "is_active": "yes" }), "is_active"),
+        (json!({ "email": "a@b.io", "full_name": "X", "surprise": 1 }), "surprise"),
+        (json!([1, 2, 3]), "[0]"),
+    ] {
+        let reply = app.post("/api/v1/users", &app.root, body.clone()).await;
+        assert_eq!(reply.status, 422, "{body}: {:?}", reply.body);
+        assert_error_format(&reply.body, "VALIDATION_ERROR");
+        assert_eq!(reply.body["error"]["details"]["field"], field, "{body}");
+    }
+    let bad_query = app.get("/api/v1/users?page=first", &app.root).await;
+    assert_eq!(bad_query.status, 422);
+    assert_eq!(user_count(&app).await, before);
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_413_and_change_nothing() {
+    let app = spawn_app().await;
+    let before = user_count(&app).await;
+    let huge = json!({ "email": "big@example.com", "full_name": "x".repeat(300 * 1024) });
+    let reply = app.post("/api/v1/users", &app.root, huge.clone()).await;
+    assert_eq!(reply.status, 413);
+    assert_error_format(&reply.body, "BAD_REQUEST");
+    // Without a Content-Length (chunked), the limit holds as well.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        huge.to_string().into_bytes().chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let streamed = app
+        .http
+        .post(format!("{}/api/v1/users", app.base))
+        .bearer_auth(&app.root)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(streamed.status().as_u16(), 413);
+    assert_eq!(user_count(&app).await, before);
+    // Just under the limit is fine.
+    let fits = json!({ "email": "fits@example.com", "full_name": "Fits", "timezone": "Europe/Berlin" });
+    assert_eq!(app.post("/api/v1/users", &app.root, fits).await.status, 201);
+}
