@@ -20,15 +20,24 @@ fn now() -> i64 {
 }
 
 fn hs256(claims: &Value, secret: &str) -> String {
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .expect("sign")
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("sign")
 }
 
 #[tokio::test]
 async fn issued_tokens_carry_the_documented_claims() {
     let app = spawn_app().await;
     let reply = app
-        .send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD })))
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            Auth::None,
+            Some(json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD })),
+        )
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.body["token_type"], "bearer");
@@ -39,7 +48,10 @@ async fn issued_tokens_carry_the_documented_claims() {
     for claim in ["sub", "email", "role", "tenant", "iat", "exp"] {
         assert!(!claims[claim].is_null(), "claim {claim} missing: {claims}");
     }
-    assert_eq!((claims["role"].as_str(), claims["tenant"].as_str()), (Some("superadmin"), Some("default")));
+    assert_eq!(
+        (claims["role"].as_str(), claims["tenant"].as_str()),
+        (Some("superadmin"), Some("default"))
+    );
     let me = app.get("/api/v1/app/users/me", token).await;
     assert_eq!((me.status, me.body["email"].as_str()), (200, Some(ROOT_EMAIL)));
     assert!(me.body.get("password_hash").is_none());
@@ -58,18 +70,28 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         claims
     };
     let good = hs256(&with(json!({ "exp": now() + 600 })), JWT_SECRET);
-    assert_eq!(app.get("/api/v1/users", &good).await.status, 200, "control: a well-formed token works");
+    assert_eq!(
+        app.get("/api/v1/users", &good).await.status,
+        200,
+        "control: a well-formed token works"
+    );
 
     let header_none = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
     let payload = URL_SAFE_NO_PAD.encode(with(json!({ "exp": now() + 600 })).to_string());
     let alg_none = format!("{header_none}.{payload}.");
     let expired = hs256(&with(json!({ "exp": now() - 3600 })), JWT_SECRET);
-    let wrong_key = hs256(&with(json!({ "exp": now() + 600 })), "another-secret-0123456789abcdef0123456789");
+    let wrong_key = hs256(
+        &with(json!({ "exp": now() + 600 })),
+        "another-secret-0123456789abcdef0123456789",
+    );
     let no_exp = hs256(&base, JWT_SECRET);
     let not_yet = hs256(&with(json!({ "exp": now() + 600, "nbf": now() + 300 })), JWT_SECRET);
     let ghost_tenant = hs256(&with(json!({ "exp": now() + 600, "tenant": "ghost" })), JWT_SECRET);
     let other_tenant = hs256(&with(json!({ "exp": now() + 600, "tenant": "other" })), JWT_SECRET);
-    let wrong_email = hs256(&with(json!({ "exp": now() + 600, "email": "someone@else.example" })), JWT_SECRET);
+    let wrong_email = hs256(
+        &with(json!({ "exp": now() + 600, "email": "someone@else.example" })),
+        JWT_SECRET,
+    );
     app.tenant_with_admin("other").await;
     let mut tampered = good.clone();
     tampered.pop();
@@ -100,39 +122,90 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
 async fn tokens_of_deactivated_and_deleted_users_stop_working() {
     let app = spawn_app().await;
     let admin = app.tenant_with_admin("lifecycle").await;
-    let (leaver_id, leaver) = app.user_with_role(&admin, "leaver@lifecycle.example", Role::Responder).await;
-    let (gone_id, gone) = app.user_with_role(&admin, "gone@lifecycle.example", Role::Responder).await;
+    let (leaver_id, leaver) = app
+        .user_with_role(&admin, "leaver@lifecycle.example", Role::Responder)
+        .await;
+    let (gone_id, gone) = app
+        .user_with_role(&admin, "gone@lifecycle.example", Role::Responder)
+        .await;
     assert_eq!(app.get("/api/v1/users", &leaver).await.status, 200);
 
-    let deactivated = app.post(&format!("/api/v1/admin/users/{leaver_id}/deactivate"), &admin, json!({})).await;
-    assert_eq!((deactivated.status, deactivated.body["is_active"].as_bool()), (200, Some(false)));
+    let deactivated = app
+        .post(
+            &format!("/api/v1/admin/users/{leaver_id}/deactivate"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (deactivated.status, deactivated.body["is_active"].as_bool()),
+        (200, Some(false))
+    );
     assert_eq!(app.get("/api/v1/users", &leaver).await.status, 401);
     let relogin = app
-        .send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": "leaver@lifecycle.example", "password": "user-password-1" })))
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            Auth::None,
+            Some(json!({ "email": "leaver@lifecycle.example", "password": "user-password-1" })),
+        )
         .await;
     assert_eq!(relogin.status, 401);
-    let activated = app.post(&format!("/api/v1/admin/users/{leaver_id}/activate"), &admin, json!({})).await;
+    let activated = app
+        .post(&format!("/api/v1/admin/users/{leaver_id}/activate"), &admin, json!({}))
+        .await;
     assert_eq!(activated.status, 200);
     assert_eq!(app.get("/api/v1/users", &leaver).await.status, 200);
 
-    assert_eq!(app.delete(&format!("/api/v1/users/{gone_id}"), &admin).await.status, 204);
+    assert_eq!(
+        app.delete(&format!("/api/v1/users/{gone_id}"), &admin).await.status,
+        204
+    );
     assert_eq!(app.get("/api/v1/users", &gone).await.status, 401);
 }
 
 #[tokio::test]
 async fn basic_auth_uses_real_accounts() {
     let app = spawn_app().await;
-    let ok = app.send(Method::GET, "/api/v1/users", Auth::Basic(ROOT_EMAIL, ROOT_PASSWORD), None).await;
+    let ok = app
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            Auth::Basic(ROOT_EMAIL, ROOT_PASSWORD),
+            None,
+        )
+        .await;
     assert_eq!(ok.status, 200);
-    let tenant_qualified = app.send(Method::GET, "/api/v1/teams", Auth::Basic("default/root@example.com", ROOT_PASSWORD), None).await;
+    let tenant_qualified = app
+        .send(
+            Method::GET,
+            "/api/v1/teams",
+            Auth::Basic("default/root@example.com", ROOT_PASSWORD),
+            None,
+        )
+        .await;
     assert_eq!(tenant_qualified.status, 200);
-    let wrong = app.send(Method::GET, "/api/v1/users", Auth::Basic(ROOT_EMAIL, "wrong-password"), None).await;
+    let wrong = app
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            Auth::Basic(ROOT_EMAIL, "wrong-password"),
+            None,
+        )
+        .await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.headers.get("www-authenticate").is_some());
 
     // A responder-only identity (no password) cannot log in at all.
-    app.post("/api/v1/users", &app.root, json!({ "email": "pager@example.com", "full_name": "Pager Only" })).await;
-    let pager = app.send(Method::GET, "/api/v1/users", Auth::Basic("pager@example.com", ""), None).await;
+    app.post(
+        "/api/v1/users",
+        &app.root,
+        json!({ "email": "pager@example.com", "full_name": "Pager Only" }),
+    )
+    .await;
+    let pager = app
+        .send(Method::GET, "/api/v1/users", Auth::Basic("pager@example.com", ""), None)
+        .await;
     assert_eq!(pager.status, 401);
 }
 
@@ -142,14 +215,22 @@ async fn failed_logins_are_limited_and_look_alike() {
     let attempt = |email: &'static str| {
         let app = &app;
         async move {
-            app.send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": email, "password": "guess-1234" })))
-                .await
+            app.send(
+                Method::POST,
+                "/api/v1/auth/token",
+                Auth::None,
+                Some(json!({ "email": email, "password": "guess-1234" })),
+            )
+            .await
         }
     };
     let wrong_password = attempt(ROOT_EMAIL).await;
     let unknown_email = attempt("nobody@example.com").await;
     assert_eq!((wrong_password.status, unknown_email.status), (401, 401));
-    assert_eq!(wrong_password.body, unknown_email.body, "an unknown email and a wrong password answer alike");
+    assert_eq!(
+        wrong_password.body, unknown_email.body,
+        "an unknown email and a wrong password answer alike"
+    );
 
     for _ in 0..4 {
         assert_eq!(attempt(ROOT_EMAIL).await.status, 401);
@@ -157,15 +238,31 @@ async fn failed_logins_are_limited_and_look_alike() {
     let limited = attempt(ROOT_EMAIL).await;
     assert_eq!(limited.status, 429, "{:?}", limited.body);
     assert_eq!(limited.code(), "RATE_LIMIT_EXCEEDED");
-    let retry_after: u64 = limited.headers["retry-after"].to_str().expect("ascii").parse().expect("seconds");
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
     assert!((1..=120).contains(&retry_after));
     // The right password is refused too while the window lasts...
     let blocked = app
-        .send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD })))
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            Auth::None,
+            Some(json!({ "email": ROOT_EMAIL, "password": ROOT_PASSWORD })),
+        )
         .await;
     assert_eq!(blocked.status, 429);
     // ...and so is Basic auth for that account.
-    let basic = app.send(Method::GET, "/api/v1/users", Auth::Basic(ROOT_EMAIL, ROOT_PASSWORD), None).await;
+    let basic = app
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            Auth::Basic(ROOT_EMAIL, ROOT_PASSWORD),
+            None,
+        )
+        .await;
     assert_eq!(basic.status, 429);
     // Unknown emails are limited the same way.
     for _ in 0..4 {
@@ -182,13 +279,24 @@ async fn a_user_changes_their_password() {
     let admin = app.tenant_with_admin("pw").await;
     let (_, token) = app.user_with_role(&admin, "pat@pw.example", Role::Responder).await;
     let wrong = app
-        .post("/api/v1/auth/password", &token, json!({ "current_password": "nope", "new_password": "new-long-password" }))
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({ "current_password": "nope", "new_password": "new-long-password" }),
+        )
         .await;
     assert_eq!(wrong.status, 422);
     let short = app
-        .post("/api/v1/auth/password", &token, json!({ "current_password": "user-password-1", "new_password": "short" }))
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({ "current_password": "user-password-1", "new_password": "short" }),
+        )
         .await;
-    assert_eq!((short.status, short.body["error"]["details"]["field"].as_str()), (422, Some("new_password")));
+    assert_eq!(
+        (short.status, short.body["error"]["details"]["field"].as_str()),
+        (422, Some("new_password"))
+    );
     let changed = app
         .send(
             Method::POST,
@@ -200,7 +308,12 @@ async fn a_user_changes_their_password() {
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     app.login("pat@pw.example", "new-long-password").await;
     let old = app
-        .send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": "pat@pw.example", "password": "user-password-1" })))
+        .send(
+            Method::POST,
+            "/api/v1/auth/token",
+            Auth::None,
+            Some(json!({ "email": "pat@pw.example", "password": "user-password-1" })),
+        )
         .await;
     assert_eq!(old.status, 401);
 }
@@ -253,7 +366,12 @@ async fn rs256_tokens_verify_through_a_cached_jwks() {
     let token = rs256("test-key-1", &claims(json!({})));
     for _ in 0..3 {
         let reply = app.get("/api/v1/app/users/me", &token).await;
-        assert_eq!((reply.status, reply.body["email"].as_str()), (200, Some(ROOT_EMAIL)), "{:?}", reply.body);
+        assert_eq!(
+            (reply.status, reply.body["email"].as_str()),
+            (200, Some(ROOT_EMAIL)),
+            "{:?}",
+            reply.body
+        );
     }
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "keys are cached by kid");
 
@@ -280,7 +398,11 @@ async fn an_unknown_kid_refetches_once_after_the_cooldown() {
     assert_eq!(app.get("/api/v1/users", &unknown).await.status, 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "first miss fetches");
     assert_eq!(app.get("/api/v1/users", &unknown).await.status, 401);
-    assert_eq!(fetches.load(Ordering::SeqCst), 2, "one refetch per miss once the cooldown passed");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "one refetch per miss once the cooldown passed"
+    );
     let known = rs256("test-key-1", &claims);
     assert_eq!(app.get("/api/v1/users", &known).await.status, 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "a known kid needs no fetch");
@@ -290,7 +412,10 @@ async fn an_unknown_kid_refetches_once_after_the_cooldown() {
 async fn rs256_is_refused_unless_allow_listed() {
     let (url, fetches) = jwks_server().await;
     let app = spawn_app_with(&[("QUPER_JWKS_URL", url.as_str()), ("QUPER_JWT_ALGORITHMS", "HS256")]).await;
-    let token = rs256("test-key-1", &json!({ "sub": "1", "email": ROOT_EMAIL, "tenant": "default", "exp": now() + 600 }));
+    let token = rs256(
+        "test-key-1",
+        &json!({ "sub": "1", "email": ROOT_EMAIL, "tenant": "default", "exp": now() + 600 }),
+    );
     assert_eq!(app.get("/api/v1/users", &token).await.status, 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 0);
 }

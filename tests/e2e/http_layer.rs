@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use crate::support::{Auth, TestApp, spawn_app};
 
 async fn user_count(app: &TestApp) -> u64 {
-    app.get("/api/v1/users", &app.root).await.body["total"].as_u64().expect("total")
+    app.get("/api/v1/users", &app.root).await.body["total"]
+        .as_u64()
+        .expect("total")
 }
 
 fn assert_error_format(body: &Value, code: &str) {
@@ -23,10 +25,20 @@ async fn every_response_carries_version_security_and_request_id_headers() {
     let app = spawn_app().await;
     let health = app.send(Method::GET, "/health", Auth::None, None).await;
     assert_eq!(health.status, 200);
-    assert_eq!(health.body, json!({ "status": "ok", "service": "quper", "version": "0.1.0" }));
+    assert_eq!(
+        health.body,
+        json!({ "status": "ok", "service": "quper", "version": "0.1.0" })
+    );
     for path in ["/health", "/api/v1/users", "/api/v2/users", "/no/such/route"] {
         let reply = app.send(Method::GET, path, Auth::None, None).await;
-        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let header = |name: &str| {
+            reply
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned()
+        };
         assert!(!header("x-request-id").is_empty(), "{path}");
         assert_eq!(header("x-api-latest-version"), "v2", "{path}");
         assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
@@ -51,7 +63,9 @@ async fn public_health_and_readiness_use_omnistack_shapes() {
     let health = app.send(Method::GET, "/api/v1/public/health", Auth::None, None).await;
     assert_eq!((health.status, health.body["status"].as_str()), (200, Some("healthy")));
     assert!(health.body["timestamp"].is_string());
-    let ready = app.send(Method::GET, "/api/v1/public/health/ready", Auth::None, None).await;
+    let ready = app
+        .send(Method::GET, "/api/v1/public/health/ready", Auth::None, None)
+        .await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["components"]["database"]["status"], "healthy");
 }
@@ -84,7 +98,10 @@ async fn v2_wraps_the_same_handlers_in_the_envelope() {
     assert_eq!(v2.body["data"], v1.body);
     assert!(v2.body["message"].is_string());
     assert_eq!(v2.body["meta"]["version"], "v2");
-    assert_eq!(v2.body["meta"]["request_id"], v2.headers["x-request-id"].to_str().expect("ascii"));
+    assert_eq!(
+        v2.body["meta"]["request_id"],
+        v2.headers["x-request-id"].to_str().expect("ascii")
+    );
     assert!(v2.body["meta"]["timestamp"].is_string());
 
     let v2_error = app.get("/api/v2/users/999", &app.root).await;
@@ -92,9 +109,20 @@ async fn v2_wraps_the_same_handlers_in_the_envelope() {
     assert_error_format(&v2_error.body, "NOT_FOUND");
     assert_eq!(v2_error.body["meta"]["version"], "v2");
 
-    let created = app.post("/api/v2/users", &app.root, json!({ "email": "v2@example.com", "full_name": "Vee Two" })).await;
-    assert_eq!((created.status, created.body["data"]["email"].as_str()), (201, Some("v2@example.com")));
-    let deleted = app.delete(&format!("/api/v2/users/{}", created.body["data"]["id"]), &app.root).await;
+    let created = app
+        .post(
+            "/api/v2/users",
+            &app.root,
+            json!({ "email": "v2@example.com", "full_name": "Vee Two" }),
+        )
+        .await;
+    assert_eq!(
+        (created.status, created.body["data"]["email"].as_str()),
+        (201, Some("v2@example.com"))
+    );
+    let deleted = app
+        .delete(&format!("/api/v2/users/{}", created.body["data"]["id"]), &app.root)
+        .await;
     assert_eq!(deleted.status, 204);
 }
 
@@ -102,7 +130,12 @@ async fn v2_wraps_the_same_handlers_in_the_envelope() {
 async fn malformed_bodies_are_400_and_change_nothing() {
     let app = spawn_app().await;
     let before = user_count(&app).await;
-    for body in ["{\"email\": \"a@b.io\",", "not json", "{\"email\": \"a@b.io\"} trailing", ""] {
+    for body in [
+        "{\"email\": \"a@b.io\",",
+        "not json",
+        "{\"email\": \"a@b.io\"} trailing",
+        "",
+    ] {
         let reply = app
             .http
             .post(format!("{}/api/v1/users", app.base))
@@ -137,11 +170,26 @@ async fn schema_violations_are_422_naming_the_field_and_change_nothing() {
         (json!({ "full_name": "No Email" }), "email"),
         (json!({ "email": "not-an-email", "full_name": "X" }), "email"),
         (json!({ "email": "a@b.io", "full_name": "" }), "full_name"),
-        (json!({ "email": "a@b.io", "full_name": "X", "role": "emperor" }), "role"),
-        (json!({ "email": "a@b.io", "full_name": "X", "password": "short" }), "password"),
-        (json!({ "email": "a@b.io", "full_name": "X", "phone": "call me" }), "phone"),
-        (json!({ "email": "a@b.io", "full_name": "X", "is_active": "yes" }), "is_active"),
-        (json!({ "email": "a@b.io", "full_name": "X", "surprise": 1 }), "surprise"),
+        (
+            json!({ "email": "a@b.io", "full_name": "X", "role": "emperor" }),
+            "role",
+        ),
+        (
+            json!({ "email": "a@b.io", "full_name": "X", "password": "short" }),
+            "password",
+        ),
+        (
+            json!({ "email": "a@b.io", "full_name": "X", "phone": "call me" }),
+            "phone",
+        ),
+        (
+            json!({ "email": "a@b.io", "full_name": "X", "is_active": "yes" }),
+            "is_active",
+        ),
+        (
+            json!({ "email": "a@b.io", "full_name": "X", "surprise": 1 }),
+            "surprise",
+        ),
         (json!([1, 2, 3]), "[0]"),
     ] {
         let reply = app.post("/api/v1/users", &app.root, body.clone()).await;
@@ -163,8 +211,12 @@ async fn oversized_bodies_are_413_and_change_nothing() {
     assert_eq!(reply.status, 413);
     assert_error_format(&reply.body, "BAD_REQUEST");
     // Without a Content-Length (chunked), the limit holds as well.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        huge.to_string().into_bytes().chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = huge
+        .to_string()
+        .into_bytes()
+        .chunks(16 * 1024)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
     let streamed = app
         .http
         .post(format!("{}/api/v1/users", app.base))

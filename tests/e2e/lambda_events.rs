@@ -48,10 +48,7 @@ const EVENTS: [(&str, bool); 6] = [
 const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
-    (
-        "strict-transport-security",
-        "max-age=31536000; includeSubDomains",
-    ),
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
     ("content-security-policy", "default-src 'self'"),
     ("referrer-policy", "no-referrer"),
 ];
@@ -60,9 +57,7 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 // Fixtures
 
 fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("events")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("events")
 }
 
 fn event_text(name: &str) -> String {
@@ -80,8 +75,8 @@ fn lambda_request(name: &str, token: Option<&str>) -> lambda_http::Request {
         );
         text = text.replace(TOKEN_PLACEHOLDER, token);
     }
-    let event: LambdaRequest = serde_json::from_str(&text)
-        .unwrap_or_else(|err| panic!("{name} is not an API Gateway event: {err}"));
+    let event: LambdaRequest =
+        serde_json::from_str(&text).unwrap_or_else(|err| panic!("{name} is not an API Gateway event: {err}"));
     assert!(
         matches!(event, LambdaRequest::ApiGatewayV2(_)),
         "{name} must be an HTTP API payload 2.0 event"
@@ -140,19 +135,11 @@ async fn missing_table() -> DynamoTable {
 }
 
 fn health_app(table: DynamoTable) -> Router {
-    quper_http::lambda::group_app(
-        quper_http::routes::health::router(),
-        Arc::new(table),
-        http_config(),
-    )
+    quper_http::lambda::group_app(quper_http::routes::health::router(), Arc::new(table), http_config())
 }
 
 fn identity_app(table: DynamoTable) -> Router {
-    quper_http::lambda::group_app(
-        quper_http::routes::identity::router(),
-        Arc::new(table),
-        http_config(),
-    )
+    quper_http::lambda::group_app(quper_http::routes::identity::router(), Arc::new(table), http_config())
 }
 
 /// The superadmin `events/identity-auth-token.json` logs in as.
@@ -190,17 +177,14 @@ impl Answer {
 }
 
 async fn invoke(app: &Router, request: lambda_http::Request) -> Answer {
-    let response = app
-        .clone()
-        .oneshot(request)
-        .await
-        .expect("the router is infallible");
+    let response = app.clone().oneshot(request).await.expect("the router is infallible");
     let response = lambda_http::IntoResponse::into_response(response).await;
     let (parts, body) = response.into_parts();
     let body = match body {
         // JSON goes back to API Gateway as text, not base64.
-        Body::Text(text) => serde_json::from_str(&text)
-            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {text}")),
+        Body::Text(text) => {
+            serde_json::from_str(&text).unwrap_or_else(|err| panic!("body is not JSON ({err}): {text}"))
+        }
         Body::Empty => Value::Null,
         Body::Binary(bytes) => panic!("expected a text body, got {} binary bytes", bytes.len()),
         other => panic!("unexpected body {other:?}"),
@@ -214,10 +198,7 @@ async fn invoke(app: &Router, request: lambda_http::Request) -> Answer {
 
 /// The headers the edge puts on every answer.
 fn assert_edge_headers(answer: &Answer, version: &str) {
-    assert!(
-        !answer.header("x-request-id").is_empty(),
-        "empty x-request-id"
-    );
+    assert!(!answer.header("x-request-id").is_empty(), "empty x-request-id");
     assert_eq!(answer.header("x-api-version"), version);
     assert_eq!(answer.header("x-api-latest-version"), "v2");
     for (name, value) in SECURITY_HEADERS {
@@ -227,23 +208,10 @@ fn assert_edge_headers(answer: &Answer, version: &str) {
 
 fn assert_error(answer: &Answer, status: u16, code: &str) {
     assert_eq!(answer.status, status, "{}", answer.body);
-    assert_eq!(
-        answer.body["success"],
-        Value::Bool(false),
-        "{}",
-        answer.body
-    );
+    assert_eq!(answer.body["success"], Value::Bool(false), "{}", answer.body);
     assert_eq!(answer.body["error"]["code"], code, "{}", answer.body);
-    assert!(
-        answer.body["error"]["message"].is_string(),
-        "{}",
-        answer.body
-    );
-    assert!(
-        answer.body["error"]["details"].is_object(),
-        "{}",
-        answer.body
-    );
+    assert!(answer.body["error"]["message"].is_string(), "{}", answer.body);
+    assert!(answer.body["error"]["details"].is_object(), "{}", answer.body);
 }
 
 // ---------------------------------------------------------------------------
@@ -253,37 +221,22 @@ fn assert_error(answer: &Answer, status: u16, code: &str) {
 fn every_event_file_is_an_http_api_v2_event_and_is_tested() {
     let mut on_disk: Vec<String> = std::fs::read_dir(events_dir())
         .expect("list events/")
-        .map(|entry| {
-            entry
-                .expect("events/ entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|entry| entry.expect("events/ entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".json"))
         .collect();
     on_disk.sort();
     let mut known: Vec<String> = EVENTS.iter().map(|(name, _)| (*name).to_owned()).collect();
     known.sort();
-    assert_eq!(
-        on_disk, known,
-        "events/*.json and the events these tests use differ"
-    );
+    assert_eq!(on_disk, known, "events/*.json and the events these tests use differ");
 
     let readme = event_text("README.md");
     for (name, has_placeholder) in EVENTS {
-        assert!(
-            readme.contains(name),
-            "events/README.md does not describe {name}"
-        );
+        assert!(readme.contains(name), "events/README.md does not describe {name}");
         let raw: Value = serde_json::from_str(&event_text(name)).expect("event JSON");
         assert_eq!(raw["version"], "2.0", "{name}");
         assert_eq!(raw["requestContext"]["stage"], "$default", "{name}");
         assert_eq!(raw["isBase64Encoded"], Value::Bool(false), "{name}");
-        assert_eq!(
-            raw["rawPath"], raw["requestContext"]["http"]["path"],
-            "{name}"
-        );
+        assert_eq!(raw["rawPath"], raw["requestContext"]["http"]["path"], "{name}");
         assert_eq!(raw["routeKey"], raw["requestContext"]["routeKey"], "{name}");
         assert!(raw["requestContext"]["timeEpoch"].is_u64(), "{name}");
         let headers = raw["headers"].as_object().expect("headers object");
@@ -300,18 +253,10 @@ fn every_event_file_is_an_http_api_v2_event_and_is_tested() {
             "{name}"
         );
         assert_eq!(request.uri().path(), raw["rawPath"], "{name}");
-        assert_eq!(
-            request.uri().query().unwrap_or(""),
-            raw["rawQueryString"],
-            "{name}"
-        );
+        assert_eq!(request.uri().query().unwrap_or(""), raw["rawQueryString"], "{name}");
         match request.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(context)) => {
-                assert_eq!(
-                    context.http.source_ip.as_deref(),
-                    Some("203.0.113.7"),
-                    "{name}"
-                );
+                assert_eq!(context.http.source_ip.as_deref(), Some("203.0.113.7"), "{name}");
             }
             other => panic!("{name}: expected an API Gateway v2 context, got {other:?}"),
         }
@@ -326,11 +271,7 @@ async fn health_get_event() {
     let app = health_app(fresh_table().await);
     let answer = invoke(&app, lambda_request("health-get.json", None)).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    assert!(
-        answer
-            .header("content-type")
-            .starts_with("application/json")
-    );
+    assert!(answer.header("content-type").starts_with("application/json"));
     assert_eq!(answer.body["status"], "ok");
     assert_eq!(answer.body["service"], "quper");
     assert_edge_headers(&answer, "v1");
@@ -363,11 +304,7 @@ async fn identity_unknown_route_event() {
     let app = identity_app(fresh_table().await);
     let answer = invoke(&app, lambda_request("identity-unknown-route.json", None)).await;
     assert_error(&answer, 404, "NOT_FOUND");
-    assert!(
-        answer
-            .header("content-type")
-            .starts_with("application/json")
-    );
+    assert!(answer.header("content-type").starts_with("application/json"));
     assert_edge_headers(&answer, "v1");
 
     // Each function serves its own group only: /health is unknown here.
@@ -387,16 +324,11 @@ async fn identity_token_then_users_list_and_create_v2() {
     assert_edge_headers(&answer, "v1");
     assert_eq!(answer.body["token_type"], "bearer", "{}", answer.body);
     assert!(
-        answer.body["expires_in"]
-            .as_u64()
-            .is_some_and(|seconds| seconds > 0),
+        answer.body["expires_in"].as_u64().is_some_and(|seconds| seconds > 0),
         "{}",
         answer.body
     );
-    let token = answer.body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_owned();
+    let token = answer.body["access_token"].as_str().expect("access_token").to_owned();
     assert_eq!(token.split('.').count(), 3, "a JWT");
 
     // GET /api/v1/users without the token: 401 in the error format.
@@ -407,11 +339,7 @@ async fn identity_token_then_users_list_and_create_v2() {
     assert_edge_headers(&answer, "v1");
 
     // GET /api/v1/users?page=1&page_size=20 with it.
-    let answer = invoke(
-        &app,
-        lambda_request("identity-users-list.json", Some(&token)),
-    )
-    .await;
+    let answer = invoke(&app, lambda_request("identity-users-list.json", Some(&token))).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_edge_headers(&answer, "v1");
     assert!(
@@ -431,11 +359,7 @@ async fn identity_token_then_users_list_and_create_v2() {
 
     // POST /api/v2/users: the same handler, in the v2 envelope, with the
     // client's request id echoed.
-    let answer = invoke(
-        &app,
-        lambda_request("identity-users-create-v2.json", Some(&token)),
-    )
-    .await;
+    let answer = invoke(&app, lambda_request("identity-users-create-v2.json", Some(&token))).await;
     assert_eq!(answer.status, 201, "{}", answer.body);
     assert_edge_headers(&answer, "v2");
     assert_eq!(answer.header("x-request-id"), "evt-users-create-v2");
@@ -454,21 +378,13 @@ async fn identity_token_then_users_list_and_create_v2() {
     assert!(answer.body["meta"]["timestamp"].is_string());
 
     // The same event again: the email is taken, an enveloped error.
-    let answer = invoke(
-        &app,
-        lambda_request("identity-users-create-v2.json", Some(&token)),
-    )
-    .await;
+    let answer = invoke(&app, lambda_request("identity-users-create-v2.json", Some(&token))).await;
     assert_error(&answer, 409, "CONFLICT");
     assert_edge_headers(&answer, "v2");
     assert_eq!(answer.body["meta"]["request_id"], "evt-users-create-v2");
 
     // The list now has both accounts.
-    let answer = invoke(
-        &app,
-        lambda_request("identity-users-list.json", Some(&token)),
-    )
-    .await;
+    let answer = invoke(&app, lambda_request("identity-users-list.json", Some(&token))).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.body["total"], 2, "{}", answer.body);
 }

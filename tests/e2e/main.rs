@@ -12,7 +12,7 @@
 mod auth;
 mod http_layer;
 mod identity;
+mod lambda_events;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod lambda_events;

@@ -39,12 +39,16 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
     let host = LocalHost::open(data_dir.path(), var, Arc::new(SystemClock)).expect("open local host");
-    quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD).await.expect("bootstrap");
+    quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let app = host.app();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
     });
     let mut app = TestApp {
         base: format!("http://{addr}"),
@@ -96,7 +100,11 @@ impl TestApp {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
         Reply { status, headers, body }
     }
 
@@ -119,7 +127,12 @@ impl TestApp {
     /// Logs in and returns the access token; panics unless it works.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let reply = self
-            .send(Method::POST, "/api/v1/auth/token", Auth::None, Some(json!({ "email": email, "password": password })))
+            .send(
+                Method::POST,
+                "/api/v1/auth/token",
+                Auth::None,
+                Some(json!({ "email": email, "password": password })),
+            )
             .await;
         assert_eq!(reply.status, 200, "login of {email}: {:?}", reply.body);
         reply.body["access_token"].as_str().expect("access_token").to_owned()
@@ -127,7 +140,13 @@ impl TestApp {
 
     /// A new environment with an admin; returns the admin's token.
     pub async fn tenant_with_admin(&self, tenant: &str) -> String {
-        let created = self.post("/api/v1/environments", &self.root, json!({ "id": tenant, "name": tenant })).await;
+        let created = self
+            .post(
+                "/api/v1/environments",
+                &self.root,
+                json!({ "id": tenant, "name": tenant }),
+            )
+            .await;
         assert_eq!(created.status, 201, "{:?}", created.body);
         let email = format!("admin@{tenant}.example");
         let admin = self

@@ -117,9 +117,7 @@ fn item(value: Value) -> Item {
 }
 
 fn now() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970");
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970");
     i64::try_from(since_epoch.as_secs()).expect("epoch seconds fit i64")
 }
 
@@ -140,10 +138,7 @@ async fn all_pages(table: &Arc<dyn Table>, query: Query) -> (Vec<Item>, Vec<usiz
     let mut page_sizes = Vec::new();
     let mut cursor = None;
     loop {
-        let page = table
-            .query(query.clone().after(cursor))
-            .await
-            .expect("query page");
+        let page = table.query(query.clone().after(cursor)).await.expect("query page");
         page_sizes.push(page.items.len());
         items.extend(page.items);
         match page.cursor {
@@ -176,19 +171,13 @@ async fn case_get_missing_and_present(table: Arc<dyn Table>) {
         "admin": true, "nothing": null, "empty": "",
         "tags": ["a", 2, false], "address": {"city": "London", "lines": ["1 Road"]}
     }));
-    table
-        .put(stored.clone(), Condition::None)
-        .await
-        .expect("put");
+    table.put(stored.clone(), Condition::None).await.expect("put");
     assert_eq!(table.get(&key).await, Ok(Some(stored)));
     assert_eq!(table.get(&Key::new("user#1", "other")).await, Ok(None));
     assert_eq!(table.get(&Key::new("user#2", "profile")).await, Ok(None));
 
     let replacement = item(json!({"PK": "user#1", "SK": "profile", "name": "Grace"}));
-    table
-        .put(replacement.clone(), Condition::None)
-        .await
-        .expect("replace");
+    table.put(replacement.clone(), Condition::None).await.expect("replace");
     assert_eq!(
         table.get(&key).await,
         Ok(Some(replacement)),
@@ -199,20 +188,13 @@ async fn case_get_missing_and_present(table: Arc<dyn Table>) {
 async fn case_put_not_exists_twice(table: Arc<dyn Table>) {
     let key = Key::new("tenant#1", "meta");
     let first = item(json!({"PK": "tenant#1", "SK": "meta", "n": 1}));
-    table
-        .put(first.clone(), Condition::NotExists)
-        .await
-        .expect("first put");
+    table.put(first.clone(), Condition::NotExists).await.expect("first put");
     let second = item(json!({"PK": "tenant#1", "SK": "meta", "n": 2}));
     assert_eq!(
         table.put(second, Condition::NotExists).await,
         Err(StoreError::ConditionFailed { key: key.clone() })
     );
-    assert_eq!(
-        table.get(&key).await,
-        Ok(Some(first)),
-        "the failed put wrote nothing"
-    );
+    assert_eq!(table.get(&key).await, Ok(Some(first)), "the failed put wrote nothing");
 }
 
 async fn case_put_exists(table: Arc<dyn Table>) {
@@ -240,10 +222,7 @@ async fn case_put_version_equals(table: Arc<dyn Table>) {
         Err(StoreError::ConditionFailed { key: key.clone() }),
         "VersionEquals needs an existing item"
     );
-    table
-        .put(v1.clone(), Condition::NotExists)
-        .await
-        .expect("create v1");
+    table.put(v1.clone(), Condition::NotExists).await.expect("create v1");
 
     let v2 = item(json!({"PK": "doc", "SK": "1", "version": 2, "body": "two"}));
     assert_eq!(
@@ -259,10 +238,7 @@ async fn case_put_version_equals(table: Arc<dyn Table>) {
 
     // Only a numeric `version` counts.
     let stringly = item(json!({"PK": "doc", "SK": "2", "version": "3"}));
-    table
-        .put(stringly.clone(), Condition::None)
-        .await
-        .expect("put");
+    table.put(stringly.clone(), Condition::None).await.expect("put");
     assert!(
         table
             .put(stringly, Condition::VersionEquals(3))
@@ -287,10 +263,7 @@ async fn case_delete_with_conditions(table: Arc<dyn Table>) {
     );
 
     let stored = item(json!({"PK": "d", "SK": "1", "version": 4}));
-    table
-        .put(stored.clone(), Condition::None)
-        .await
-        .expect("put");
+    table.put(stored.clone(), Condition::None).await.expect("put");
     assert_eq!(
         table.delete(&key, Condition::NotExists).await,
         Err(StoreError::ConditionFailed { key: key.clone() })
@@ -328,22 +301,13 @@ async fn case_invalid_items(table: Arc<dyn Table>) {
     ];
     for value in invalid {
         let result = table.put(item(value.clone()), Condition::None).await;
-        assert!(
-            matches!(result, Err(StoreError::Invalid(_))),
-            "{value} gave {result:?}"
-        );
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{value} gave {result:?}");
     }
     let no_sk = WriteOp::put(item(json!({"PK": "p"})), Condition::None);
-    assert!(matches!(
-        table.transact(vec![no_sk]).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(table.transact(vec![no_sk]).await, Err(StoreError::Invalid(_))));
 
     let empty = Key::new("p", "");
-    assert!(matches!(
-        table.get(&empty).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(table.get(&empty).await, Err(StoreError::Invalid(_))));
     assert!(matches!(
         table.delete(&empty, Condition::None).await,
         Err(StoreError::Invalid(_))
@@ -356,10 +320,7 @@ async fn case_invalid_items(table: Arc<dyn Table>) {
         key: empty,
         condition: Condition::None,
     };
-    assert!(matches!(
-        table.transact(vec![check]).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(table.transact(vec![check]).await, Err(StoreError::Invalid(_))));
 }
 
 /// A partition with sort keys in three groups, plus a neighbour partition
@@ -402,14 +363,8 @@ async fn case_query_sort_conditions(table: Arc<dyn Table>) {
         query_sort_keys(&table, query().prefix("b#").backwards()).await,
         strings(&["b#05", "b#04", "b#03", "b#02", "b#01"])
     );
-    assert_eq!(
-        query_sort_keys(&table, query().prefix("b#0")).await.len(),
-        5
-    );
-    assert_eq!(
-        query_sort_keys(&table, query().prefix("z")).await,
-        Vec::<String>::new()
-    );
+    assert_eq!(query_sort_keys(&table, query().prefix("b#0")).await.len(), 5);
+    assert_eq!(query_sort_keys(&table, query().prefix("z")).await, Vec::<String>::new());
     assert_eq!(
         query_sort_keys(&table, query().prefix("")).await,
         all,
@@ -442,11 +397,7 @@ async fn case_query_sort_conditions(table: Arc<dyn Table>) {
         strings(&["b#04", "b#05", "c#01"])
     );
     assert_eq!(
-        query_sort_keys(
-            &table,
-            query().sort(SortKey::From("b#04".into())).backwards()
-        )
-        .await,
+        query_sort_keys(&table, query().sort(SortKey::From("b#04".into())).backwards()).await,
         strings(&["c#01", "b#05", "b#04"])
     );
     assert_eq!(
@@ -462,10 +413,7 @@ async fn case_query_sort_conditions(table: Arc<dyn Table>) {
         query_sort_keys(&table, Query::partition("nobody")).await,
         Vec::<String>::new()
     );
-    let empty = table
-        .query(Query::partition("nobody"))
-        .await
-        .expect("empty query");
+    let empty = table.query(Query::partition("nobody")).await.expect("empty query");
     assert_eq!(empty.cursor, None);
 }
 
@@ -486,21 +434,10 @@ async fn case_query_paging(table: Arc<dyn Table>) {
     let expected: Vec<String> = (0..25).map(|n| format!("item#{n:02}")).collect();
 
     let (items, pages) = all_pages(&table, Query::partition("page").prefix("item#").limit(7)).await;
-    assert_eq!(
-        sort_keys(&items),
-        expected,
-        "every item exactly once, in order"
-    );
+    assert_eq!(sort_keys(&items), expected, "every item exactly once, in order");
     assert_eq!(pages, vec![7, 7, 7, 4]);
 
-    let (items, pages) = all_pages(
-        &table,
-        Query::partition("page")
-            .prefix("item#")
-            .limit(7)
-            .backwards(),
-    )
-    .await;
+    let (items, pages) = all_pages(&table, Query::partition("page").prefix("item#").limit(7).backwards()).await;
     let mut backwards = expected.clone();
     backwards.reverse();
     assert_eq!(sort_keys(&items), backwards);
@@ -521,11 +458,7 @@ async fn case_query_paging(table: Arc<dyn Table>) {
         from: "item#05".into(),
         to: "item#14".into(),
     };
-    let (items, pages) = all_pages(
-        &table,
-        Query::partition("page").sort(between).limit(4).backwards(),
-    )
-    .await;
+    let (items, pages) = all_pages(&table, Query::partition("page").sort(between).limit(4).backwards()).await;
     let expected_between: Vec<String> = (5..15).rev().map(|n| format!("item#{n:02}")).collect();
     assert_eq!(sort_keys(&items), expected_between);
     assert_eq!(pages, vec![4, 4, 2]);
@@ -565,19 +498,10 @@ async fn case_query_gsi(table: Arc<dyn Table>) {
         strings(&["user#2", "user#3", "user#1"]),
         "ordered by GSI1SK"
     );
-    assert_eq!(
-        team_a[0]["SK"],
-        json!("profile"),
-        "index queries return whole items"
-    );
-    let (team_a_backwards, _) =
-        all_pages(&table, Query::index(Index::Gsi1, "team#a").backwards()).await;
-    assert_eq!(
-        pks(&team_a_backwards),
-        strings(&["user#1", "user#3", "user#2"])
-    );
-    let (prefixed, _) =
-        all_pages(&table, Query::index(Index::Gsi1, "team#a").prefix("name#b")).await;
+    assert_eq!(team_a[0]["SK"], json!("profile"), "index queries return whole items");
+    let (team_a_backwards, _) = all_pages(&table, Query::index(Index::Gsi1, "team#a").backwards()).await;
+    assert_eq!(pks(&team_a_backwards), strings(&["user#1", "user#3", "user#2"]));
+    let (prefixed, _) = all_pages(&table, Query::index(Index::Gsi1, "team#a").prefix("name#b")).await;
     assert_eq!(pks(&prefixed), strings(&["user#3"]));
     let (paged, pages) = all_pages(&table, Query::index(Index::Gsi1, "team#a").limit(2)).await;
     assert_eq!(pks(&paged), strings(&["user#2", "user#3", "user#1"]));
@@ -586,10 +510,7 @@ async fn case_query_gsi(table: Arc<dyn Table>) {
     let (emails, _) = all_pages(&table, Query::index(Index::Gsi2, "email")).await;
     assert_eq!(pks(&emails), strings(&["user#3", "user#1"]));
     let (base_named, _) = all_pages(&table, Query::index(Index::Gsi1, "user#6")).await;
-    assert!(
-        base_named.is_empty(),
-        "a GSI query does not read base-table partitions"
-    );
+    assert!(base_named.is_empty(), "a GSI query does not read base-table partitions");
     let (missing, _) = all_pages(&table, Query::index(Index::Gsi2, "team#a")).await;
     assert!(missing.is_empty());
 }
@@ -598,7 +519,8 @@ async fn case_query_gsi_paging_with_ties(table: Arc<dyn Table>) {
     // Eleven items share three GSI2 sort keys; paging must still return each
     // exactly once, in non-decreasing index sort key order.
     for n in 0..11 {
-        let value = json!({"PK": format!("alert#{n:02}"), "SK": "a", "GSI2PK": "open", "GSI2SK": format!("p{}", n % 3)});
+        let value =
+            json!({"PK": format!("alert#{n:02}"), "SK": "a", "GSI2PK": "open", "GSI2SK": format!("p{}", n % 3)});
         table.put(item(value), Condition::None).await.expect("put");
     }
     for forward in [true, false] {
@@ -626,11 +548,7 @@ async fn case_query_gsi_paging_with_ties(table: Arc<dyn Table>) {
 
 async fn case_increment(table: Arc<dyn Table>) {
     let key = Key::new("counter", "hits");
-    assert_eq!(
-        table.increment(&key, 5, None).await,
-        Ok(5),
-        "a new counter starts at 0"
-    );
+    assert_eq!(table.increment(&key, 5, None).await, Ok(5), "a new counter starts at 0");
     assert_eq!(table.increment(&key, 3, None).await, Ok(8));
     assert_eq!(table.increment(&key, -10, None).await, Ok(-2));
     assert_eq!(counter_value(&table, &key).await, Some(-2));
@@ -681,11 +599,7 @@ async fn case_increment_with_ttl(table: Arc<dyn Table>) {
     assert_eq!(table.increment(&key, 1, Some(expires)).await, Ok(1));
     assert_eq!(table.increment(&key, 1, Some(expires + 60)).await, Ok(2));
     let stored = table.get(&key).await.expect("get").expect("counter");
-    assert_eq!(
-        stored["ttl"],
-        json!(expires + 60),
-        "the latest ttl is stored"
-    );
+    assert_eq!(stored["ttl"], json!(expires + 60), "the latest ttl is stored");
     assert_eq!(table.increment(&key, 1, None).await, Ok(3));
     assert_eq!(
         table.get(&key).await.expect("get").expect("counter")["ttl"],
@@ -695,13 +609,8 @@ async fn case_increment_with_ttl(table: Arc<dyn Table>) {
 
     // An expired counter starts again from 0, as a fresh item.
     let expired_key = Key::new("rate", "window#0");
-    let old = item(
-        json!({"PK": "rate", "SK": "window#0", "value": 41, "ttl": now() - 10, "stale": true}),
-    );
-    table
-        .put(old, Condition::None)
-        .await
-        .expect("put expired counter");
+    let old = item(json!({"PK": "rate", "SK": "window#0", "value": 41, "ttl": now() - 10, "stale": true}));
+    table.put(old, Condition::None).await.expect("put expired counter");
     assert_eq!(table.increment(&expired_key, 1, Some(expires)).await, Ok(1));
     let restarted = table
         .get(&expired_key)
@@ -730,17 +639,11 @@ async fn case_increment_with_ttl(table: Arc<dyn Table>) {
 
 async fn case_transact_all_or_nothing(table: Arc<dyn Table>) {
     table
-        .put(
-            item(json!({"PK": "tx", "SK": "c", "version": 1})),
-            Condition::None,
-        )
+        .put(item(json!({"PK": "tx", "SK": "c", "version": 1})), Condition::None)
         .await
         .expect("put c");
     table
-        .put(
-            item(json!({"PK": "tx", "SK": "e", "version": 1})),
-            Condition::None,
-        )
+        .put(item(json!({"PK": "tx", "SK": "e", "version": 1})), Condition::None)
         .await
         .expect("put e");
     let before = all_pages(&table, Query::partition("tx")).await.0;
@@ -782,11 +685,7 @@ async fn case_transact_all_or_nothing(table: Arc<dyn Table>) {
         strings(&["a", "b", "d", "e"])
     );
     assert_eq!(
-        table
-            .get(&Key::new("tx", "e"))
-            .await
-            .expect("get")
-            .expect("e")["version"],
+        table.get(&Key::new("tx", "e")).await.expect("get").expect("e")["version"],
         json!(2)
     );
 
@@ -832,12 +731,7 @@ async fn case_transact_limits(table: Arc<dyn Table>) {
         Err(StoreError::Invalid(_))
     ));
     assert_eq!(
-        table
-            .query(Query::partition("bulk"))
-            .await
-            .expect("query")
-            .items
-            .len(),
+        table.query(Query::partition("bulk")).await.expect("query").items.len(),
         0
     );
     table
@@ -847,18 +741,12 @@ async fn case_transact_limits(table: Arc<dyn Table>) {
     let (items, _) = all_pages(&table, Query::partition("bulk").limit(40)).await;
     assert_eq!(items.len(), MAX_TRANSACTION_ITEMS);
 
-    assert!(matches!(
-        table.transact(Vec::new()).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(table.transact(Vec::new()).await, Err(StoreError::Invalid(_))));
     let twice = vec![
         WriteOp::put(item(json!({"PK": "bulk", "SK": "x"})), Condition::None),
         WriteOp::delete(Key::new("bulk", "x"), Condition::None),
     ];
-    assert!(matches!(
-        table.transact(twice).await,
-        Err(StoreError::Invalid(_))
-    ));
+    assert!(matches!(table.transact(twice).await, Err(StoreError::Invalid(_))));
 }
 
 async fn case_transact_increment(table: Arc<dyn Table>) {
@@ -915,16 +803,17 @@ async fn case_ttl_expiry(table: Arc<dyn Table>) {
     let past = now() - 60;
     let future = now() + 3600;
     let expired_key = Key::new("ttl", "expired");
-    let expired = item(
-        json!({"PK": "ttl", "SK": "expired", "ttl": past, "version": 1,
-                             "GSI1PK": "ttl-index", "GSI1SK": "expired"}),
-    );
+    let expired = item(json!({"PK": "ttl", "SK": "expired", "ttl": past, "version": 1,
+                             "GSI1PK": "ttl-index", "GSI1SK": "expired"}));
     table
         .put(expired, Condition::None)
         .await
         .expect("write an already expired item");
     table
-        .put(item(json!({"PK": "ttl", "SK": "live", "ttl": future, "GSI1PK": "ttl-index", "GSI1SK": "live"})), Condition::None)
+        .put(
+            item(json!({"PK": "ttl", "SK": "live", "ttl": future, "GSI1PK": "ttl-index", "GSI1SK": "live"})),
+            Condition::None,
+        )
         .await
         .expect("put live");
     table
@@ -942,10 +831,7 @@ async fn case_ttl_expiry(table: Arc<dyn Table>) {
 
     for condition in [Condition::Exists, Condition::VersionEquals(1)] {
         let result = table
-            .put(
-                item(json!({"PK": "ttl", "SK": "expired"})),
-                condition.clone(),
-            )
+            .put(item(json!({"PK": "ttl", "SK": "expired"})), condition.clone())
             .await;
         assert_eq!(
             result,
@@ -983,10 +869,7 @@ async fn case_ttl_expiry(table: Arc<dyn Table>) {
 
     let live_key = Key::new("ttl", "live");
     let result = table
-        .put(
-            item(json!({"PK": "ttl", "SK": "live"})),
-            Condition::NotExists,
-        )
+        .put(item(json!({"PK": "ttl", "SK": "live"})), Condition::NotExists)
         .await;
     assert_eq!(
         result,
@@ -1043,22 +926,21 @@ async fn case_concurrent_not_exists(table: Arc<dyn Table>) {
             assert_eq!(error, &StoreError::ConditionFailed { key: key.clone() });
         }
     }
-    let stored = table
-        .get(&key)
-        .await
-        .expect("get")
-        .expect("the winner's item");
+    let stored = table.get(&key).await.expect("get").expect("the winner's item");
     assert_eq!(stored["writer"], json!(winners[0]));
 }
 
 async fn case_bad_cursor(table: Arc<dyn Table>) {
     for n in 0..3 {
-        table.put(item(json!({"PK": "cur", "SK": format!("{n}"), "GSI1PK": "g", "GSI1SK": format!("{n}")})), Condition::None).await.expect("put");
+        table
+            .put(
+                item(json!({"PK": "cur", "SK": format!("{n}"), "GSI1PK": "g", "GSI1SK": format!("{n}")})),
+                Condition::None,
+            )
+            .await
+            .expect("put");
     }
-    let page = table
-        .query(Query::partition("cur").limit(1))
-        .await
-        .expect("first page");
+    let page = table.query(Query::partition("cur").limit(1)).await.expect("first page");
     let cursor = page.cursor.expect("a cursor");
     let gsi_page = table
         .query(Query::index(Index::Gsi1, "g").limit(1))
@@ -1095,10 +977,7 @@ async fn case_bad_cursor(table: Arc<dyn Table>) {
         );
     }
     let result = table.query(Query::partition("cur").limit(0)).await;
-    assert!(
-        matches!(result, Err(StoreError::Invalid(_))),
-        "limit 0 gave {result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "limit 0 gave {result:?}");
 
     let rest = table
         .query(Query::partition("cur").after(Some(cursor)))
@@ -1130,10 +1009,7 @@ fn run_probe_until_killed(database: &std::path::Path) -> Vec<u64> {
         .expect("spawn quper-store-probe");
     let stdout = child.stdout.take().expect("probe stdout");
     let mut lines = std::io::BufReader::new(stdout).lines();
-    let parse = |line: &str| {
-        line.strip_prefix("acked ")
-            .and_then(|n| n.trim().parse::<u64>().ok())
-    };
+    let parse = |line: &str| line.strip_prefix("acked ").and_then(|n| n.trim().parse::<u64>().ok());
     let mut acked = Vec::new();
     while acked.len() < PROBE_ACKS_BEFORE_KILL {
         match lines.next() {
@@ -1144,10 +1020,7 @@ fn run_probe_until_killed(database: &std::path::Path) -> Vec<u64> {
     child.kill().expect("SIGKILL the probe");
     let status = child.wait().expect("reap the probe");
     acked.extend(lines.map_while(Result::ok).filter_map(|line| parse(&line)));
-    assert!(
-        !status.success(),
-        "the probe was killed, not finished: {status:?}"
-    );
+    assert!(!status.success(), "the probe was killed, not finished: {status:?}");
     acked
 }
 
@@ -1165,8 +1038,7 @@ async fn sqlite_acknowledged_writes_survive_kill_9() {
         acked.len()
     );
 
-    let table: Arc<dyn Table> =
-        Arc::new(SqliteTable::open(&database).expect("reopen after kill -9"));
+    let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&database).expect("reopen after kill -9"));
     let (items, _) = all_pages(&table, Query::partition("probe")).await;
     let stored: BTreeSet<String> = sort_keys(&items).into_iter().collect();
     let lost: Vec<u64> = acked

@@ -22,10 +22,7 @@ async fn main() -> ExitCode {
     let table = match SqliteTable::open(&database) {
         Ok(table) => table,
         Err(error) => {
-            eprintln!(
-                "quper-store-probe: cannot open {}: {error}",
-                database.display()
-            );
+            eprintln!("quper-store-probe: cannot open {}: {error}", database.display());
             return ExitCode::FAILURE;
         }
     };

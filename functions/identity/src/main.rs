@@ -10,5 +10,10 @@ use quper_store_aws::DynamoTable;
 async fn main() -> Result<(), lambda::Error> {
     lambda::init_tracing();
     let table = Arc::new(DynamoTable::from_env(lambda::table_name()?).await);
-    lambda::run(lambda::group_app(routes::identity::router(), table, HttpConfig::from_env()?)).await
+    lambda::run(lambda::group_app(
+        routes::identity::router(),
+        table,
+        HttpConfig::from_env()?,
+    ))
+    .await
 }

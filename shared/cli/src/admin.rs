@@ -4,8 +4,8 @@ use quper_core::identity::environments::{self, NewEnvironment};
 use quper_core::identity::users::{self, NewUser, User};
 use quper_core::model::{Email, Name, Password, Role, TenantId};
 use quper_core::{DomainError, DomainResult, Store};
-use quper_http::auth::jwt::{IssuedToken, TokenService};
 use quper_http::HttpConfig;
+use quper_http::auth::jwt::{IssuedToken, TokenService};
 
 pub const DEFAULT_TENANT: &str = "default";
 
@@ -60,7 +60,15 @@ pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResu
     if environments::find(store, tenant.as_str()).await?.is_some() {
         return Ok(false);
     }
-    create_admin(store, DEFAULT_TENANT, email, password, "Administrator", Role::Superadmin).await?;
+    create_admin(
+        store,
+        DEFAULT_TENANT,
+        email,
+        password,
+        "Administrator",
+        Role::Superadmin,
+    )
+    .await?;
     Ok(true)
 }
 

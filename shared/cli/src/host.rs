@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use quper_core::ports::{Clock, SystemClock, Table};
 use quper_core::Store;
+use quper_core::ports::{Clock, SystemClock, Table};
 use quper_http::{AppState, HttpConfig};
 use quper_store_local::{SqliteOptions, SqliteTable};
 
@@ -43,8 +43,10 @@ impl LocalHost {
         var: impl Fn(&str) -> Option<String>,
         clock: Arc<dyn Clock>,
     ) -> Result<LocalHost, HostError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| HostError::DataDir { path: data_dir.to_owned(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| HostError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
         let options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
         let table = SqliteTable::open_with(&data_dir.join(DATABASE_FILE), options)
             .map_err(|err| HostError::Store(err.to_string()))?;
@@ -58,12 +60,18 @@ impl LocalHost {
         })
         .map_err(|err| HostError::Config(err.to_string()))?;
         let table: Arc<dyn Table> = Arc::new(table);
-        Ok(LocalHost { store: Store::new(table, clock), config })
+        Ok(LocalHost {
+            store: Store::new(table, clock),
+            config,
+        })
     }
 
     /// Every route group, merged, on this host's store.
     pub fn app(&self) -> Router {
-        quper_http::app(quper_http::routes::all(), AppState::new(self.store.clone(), self.config.clone()))
+        quper_http::app(
+            quper_http::routes::all(),
+            AppState::new(self.store.clone(), self.config.clone()),
+        )
     }
 }
 
@@ -71,10 +79,18 @@ impl LocalHost {
 /// readable by the owner only.
 fn local_jwt_secret(data_dir: &Path) -> Result<String, HostError> {
     let path = data_dir.join(JWT_SECRET_FILE);
-    let io_error = |source| HostError::DataDir { path: path.clone(), source };
+    let io_error = |source| HostError::DataDir {
+        path: path.clone(),
+        source,
+    };
     match std::fs::read_to_string(&path) {
         Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().to_owned()),
-        Ok(_) => return Err(HostError::Config(format!("{} holds fewer than 32 characters", path.display()))),
+        Ok(_) => {
+            return Err(HostError::Config(format!(
+                "{} holds fewer than 32 characters",
+                path.display()
+            )));
+        }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io_error(err)),
     }
@@ -87,7 +103,11 @@ fn local_jwt_secret(data_dir: &Path) -> Result<String, HostError> {
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }

@@ -126,7 +126,10 @@ async fn open_store(args: &StoreArgs) -> Result<(Store, HttpConfig), String> {
             Ok((local.store, local.config))
         }
         StoreKind::Dynamodb => {
-            let name = args.table_name.clone().ok_or("QUPER_TABLE_NAME (or --table-name) is required")?;
+            let name = args
+                .table_name
+                .clone()
+                .ok_or("QUPER_TABLE_NAME (or --table-name) is required")?;
             let table: Arc<dyn Table> = Arc::new(quper_store_aws::DynamoTable::from_env(name).await);
             let config = HttpConfig::from_env().map_err(|e| e.to_string())?;
             Ok((Store::new(table, host::system_clock()), config))
@@ -137,7 +140,9 @@ async fn open_store(args: &StoreArgs) -> Result<(Store, HttpConfig), String> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if env_var("QUPER_LOG_FORMAT").as_deref() == Some("json") {
         builder.json().try_init()
     } else {
@@ -149,26 +154,47 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve { addr, data_dir } => {
             let local = LocalHost::open(&data_dir, env_var, host::system_clock()).map_err(|e| e.to_string())?;
-            host::bootstrap_from(env_var, &local.store).await.map_err(|e| e.to_string())?;
+            host::bootstrap_from(env_var, &local.store)
+                .await
+                .map_err(|e| e.to_string())?;
             host::serve(addr, local.app()).await.map_err(|e| e.to_string())
         }
-        Command::Admin { command: AdminCommand::Create { email, password, full_name, tenant, role, store } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    full_name,
+                    tenant,
+                    role,
+                    store,
+                },
+        } => {
             let (store, _) = open_store(&store).await?;
             let user = admin::create_admin(&store, &tenant, &email, &password, &full_name, role.into())
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::json!({ "id": user.id, "email": user.email, "tenant": user.tenant, "role": user.role }));
+            println!(
+                "{}",
+                serde_json::json!({ "id": user.id, "email": user.email, "tenant": user.tenant, "role": user.role })
+            );
             Ok(())
         }
         Command::Token { email, tenant, store } => {
             let (store, config) = open_store(&store).await?;
-            let token = admin::mint_token(&store, &config, &tenant, &email).await.map_err(|e| e.to_string())?;
+            let token = admin::mint_token(&store, &config, &tenant, &email)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&token).map_err(|e| e.to_string())?);
             Ok(())
         }
-        Command::Table { command: TableCommand::Create { table_name } } => {
+        Command::Table {
+            command: TableCommand::Create { table_name },
+        } => {
             let client = quper_store_aws::client_from_env().await;
-            quper_store_aws::create_table(&client, &table_name).await.map_err(|e| e.to_string())?;
+            quper_store_aws::create_table(&client, &table_name)
+                .await
+                .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "table": table_name, "status": "created" }));
             Ok(())
         }

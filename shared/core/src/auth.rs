@@ -1,9 +1,9 @@
 //! Secrets at rest: argon2id password hashes and SHA-256 hashes of random
 //! API keys.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 

@@ -32,11 +32,17 @@ pub enum DomainError {
 
 impl DomainError {
     pub fn not_found(resource: &'static str, id: impl ToString) -> Self {
-        DomainError::NotFound { resource, id: id.to_string() }
+        DomainError::NotFound {
+            resource,
+            id: id.to_string(),
+        }
     }
 
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        DomainError::Validation { field: field.into(), message: message.into() }
+        DomainError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

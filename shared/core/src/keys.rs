@@ -87,7 +87,10 @@ pub fn team_members(tenant: &str, team: u64) -> Query {
     Query::partition(format!("T#{tenant}#TEAM#{}", id_sk(team))).prefix("MEMBER#")
 }
 pub fn team_member(tenant: &str, team: u64, user: u64) -> Key {
-    Key::new(format!("T#{tenant}#TEAM#{}", id_sk(team)), format!("MEMBER#{}", id_sk(user)))
+    Key::new(
+        format!("T#{tenant}#TEAM#{}", id_sk(team)),
+        format!("MEMBER#{}", id_sk(user)),
+    )
 }
 
 /// One minute's window of failed logins for one (account, client) pair. The

@@ -9,12 +9,12 @@
 //! - [`identity`]: environments, users, groups, roles, teams.
 //! - [`store`]: typed helpers over the `Table` port shared by the services.
 
-pub mod ports;
 pub mod auth;
 pub mod error;
 pub mod identity;
 pub mod keys;
 pub mod model;
+pub mod ports;
 pub mod store;
 
 pub use error::{DomainError, DomainResult};

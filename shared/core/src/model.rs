@@ -16,7 +16,9 @@ impl TenantId {
     pub fn parse(value: &str) -> Result<Self, String> {
         let valid = !value.is_empty()
             && value.len() <= 63
-            && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !value.starts_with('-');
         if valid {
             Ok(Self(value.to_owned()))
@@ -68,7 +70,11 @@ impl Email {
             && !domain.contains('@')
             && value.len() <= 254
             && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid { Ok(Self(value)) } else { Err("must be an email address".into()) }
+        if valid {
+            Ok(Self(value))
+        } else {
+            Err("must be an email address".into())
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -214,7 +220,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised() {
-        assert_eq!(Email::parse(" Ann@Example.COM ").map(String::from), Ok("ann@example.com".to_owned()));
+        assert_eq!(
+            Email::parse(" Ann@Example.COM ").map(String::from),
+            Ok("ann@example.com".to_owned())
+        );
         for bad in ["ann", "ann@", "@x.io", "ann@x", "a b@x.io", "a@x.io@y.io"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
@@ -222,7 +231,9 @@ mod tests {
 
     #[test]
     fn passwords_hide_their_value() {
-        let password = Password::parse("correct horse").map_err(|_| ()).unwrap_or_else(|()| unreachable!());
+        let password = Password::parse("correct horse")
+            .map_err(|_| ())
+            .unwrap_or_else(|()| unreachable!());
         assert_eq!(format!("{password:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
     }

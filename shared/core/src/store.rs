@@ -156,7 +156,13 @@ pub fn skip_limit<T>(all: Vec<T>, skip: u64, limit: u64) -> SkipLimitPage<T> {
     let total = all.len() as u64;
     let items: Vec<T> = all.into_iter().skip(skip as usize).take(limit as usize).collect();
     let end = skip + items.len() as u64;
-    SkipLimitPage { next_cursor: (end < total).then(|| encode_offset_cursor(end)), total, skip, limit, items }
+    SkipLimitPage {
+        next_cursor: (end < total).then(|| encode_offset_cursor(end)),
+        total,
+        skip,
+        limit,
+        items,
+    }
 }
 
 #[cfg(test)]
@@ -167,7 +173,10 @@ mod tests {
     fn pages_and_cursors_agree() {
         let all: Vec<u32> = (1..=7).collect();
         let first = paginate(all.clone(), PageRequest { page: 1, page_size: 3 }, None);
-        assert_eq!((first.items.as_slice(), first.total, first.total_pages), (&[1, 2, 3][..], 7, 3));
+        assert_eq!(
+            (first.items.as_slice(), first.total, first.total_pages),
+            (&[1, 2, 3][..], 7, 3)
+        );
         let offset = first.next_cursor.as_deref().map(decode_offset_cursor);
         assert_eq!(offset, Some(Ok(3)));
         let second = paginate(all.clone(), PageRequest { page: 1, page_size: 3 }, Some(3));

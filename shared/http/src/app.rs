@@ -17,7 +17,11 @@ async fn unknown_route() -> ApiError {
 }
 
 async fn wrong_method() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::BadRequest,
+        "method not allowed on this route",
+    )
 }
 
 fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -29,7 +33,9 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The application serving `routes`: one route group on Lambda, every group
 /// in the local host.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
-    let edge_config = EdgeConfig { max_body_bytes: state.config.max_body_bytes };
+    let edge_config = EdgeConfig {
+        max_body_bytes: state.config.max_body_bytes,
+    };
     let inner = routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
@@ -38,5 +44,7 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state);
     // The edge wraps the whole inner router as its fallback, so it runs before
     // routing and may rewrite /api/v2 paths to the v1 handlers.
-    Router::new().fallback_service(inner).layer(axum::middleware::from_fn_with_state(edge_config, edge))
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn_with_state(edge_config, edge))
 }

@@ -66,7 +66,10 @@ impl HttpConfig {
         if let Some(secret) = &secret
             && secret.len() < 32
         {
-            return Err(ConfigError { name: "QUPER_JWT_SECRET", message: "must be at least 32 characters".into() });
+            return Err(ConfigError {
+                name: "QUPER_JWT_SECRET",
+                message: "must be at least 32 characters".into(),
+            });
         }
         let jwks_url = var("QUPER_JWKS_URL").filter(|s| !s.is_empty());
         let algorithms = match var("QUPER_JWT_ALGORITHMS") {
@@ -101,7 +104,10 @@ fn parse_or<T: std::str::FromStr>(
     default: T,
 ) -> Result<T, ConfigError> {
     match var(name).filter(|s| !s.is_empty()) {
-        Some(text) => text.parse().map_err(|_| ConfigError { name, message: format!("cannot parse {text:?}") }),
+        Some(text) => text.parse().map_err(|_| ConfigError {
+            name,
+            message: format!("cannot parse {text:?}"),
+        }),
         None => Ok(default),
     }
 }

@@ -9,8 +9,8 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use quper_core::ports::StoreError;
 use quper_core::DomainError;
+use quper_core::ports::StoreError;
 use serde_json::{Value, json};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +61,14 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), details: json!({}), retry_after: None, basic_challenge: false }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: json!({}),
+            retry_after: None,
+            basic_challenge: false,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -88,24 +95,41 @@ impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         let field = field.into();
         let message = message.into();
-        let text = if field.is_empty() { message } else { format!("{field}: {message}") };
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationError, text).with_details(json!({ "field": field }))
+        let text = if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        };
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::ValidationError, text)
+            .with_details(json!({ "field": field }))
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest, format!("request body is larger than {limit} bytes"))
-            .with_details(json!({ "limit_bytes": limit }))
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadRequest,
+            format!("request body is larger than {limit} bytes"),
+        )
+        .with_details(json!({ "limit_bytes": limit }))
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimitExceeded, "Rate limit exceeded")
-            .with_details(json!({ "retry_after": retry_after }));
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimitExceeded,
+            "Rate limit exceeded",
+        )
+        .with_details(json!({ "retry_after": retry_after }));
         error.retry_after = Some(retry_after);
         error
     }
 
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::InternalError, "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::InternalError,
+            "internal error",
+        )
     }
 
     /// The JSON body of this error.
@@ -125,7 +149,10 @@ impl IntoResponse for ApiError {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.basic_challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"quper\", charset=\"UTF-8\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"quper\", charset=\"UTF-8\""),
+            );
         }
         response
     }
@@ -135,9 +162,11 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             // A failed write condition is a conflict with the stored state.
-            StoreError::ConditionFailed { .. } | StoreError::TransactionConditionFailed { .. } => {
-                ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, "the resource was changed or already exists")
-            }
+            StoreError::ConditionFailed { .. } | StoreError::TransactionConditionFailed { .. } => ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                "the resource was changed or already exists",
+            ),
             StoreError::TransactionConflict => ApiError::new(
                 StatusCode::CONFLICT,
                 ErrorCode::Conflict,

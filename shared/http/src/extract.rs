@@ -84,7 +84,11 @@ fn strip_position(message: &str) -> String {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadRequest, "request body is too large")
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BadRequest,
+            "request body is too large",
+        )
     } else {
         ApiError::bad_request(format!("could not read the request body: {rejection}"))
     }
@@ -142,7 +146,10 @@ mod tests {
     fn field_of(json: &str) -> (u16, String) {
         match parse_json::<Body>(json.as_bytes()) {
             Ok(_) => (200, String::new()),
-            Err(err) => (err.status.as_u16(), err.details["field"].as_str().unwrap_or("").to_owned()),
+            Err(err) => (
+                err.status.as_u16(),
+                err.details["field"].as_str().unwrap_or("").to_owned(),
+            ),
         }
     }
 
@@ -151,8 +158,14 @@ mod tests {
         assert_eq!(field_of(r#"{}"#), (422, "email".into()));
         assert_eq!(field_of(r#"{"email": "nope"}"#), (422, "email".into()));
         assert_eq!(field_of(r#"{"email": "a@b.io", "extra": 1}"#), (422, "extra".into()));
-        assert_eq!(field_of(r#"{"email": "a@b.io", "inner": {"count": "x"}}"#), (422, "inner.count".into()));
-        assert_eq!(field_of(r#"{"email": "a@b.io", "inner": {}}"#), (422, "inner.count".into()));
+        assert_eq!(
+            field_of(r#"{"email": "a@b.io", "inner": {"count": "x"}}"#),
+            (422, "inner.count".into())
+        );
+        assert_eq!(
+            field_of(r#"{"email": "a@b.io", "inner": {}}"#),
+            (422, "inner.count".into())
+        );
         assert_eq!(field_of(r#"{"email": "a@b.io""#).0, 400);
         assert_eq!(field_of(r#"{"email": "a@b.io"} trailing"#).0, 400);
         assert_eq!(field_of(r#"{"email": "a@b.io"}"#).0, 200);

@@ -64,7 +64,9 @@ pub struct EdgeConfig {
 fn sane_request_id(value: &HeaderValue) -> Option<String> {
     let text = value.to_str().ok()?;
     let valid = (1..=128).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
     valid.then(|| text.to_owned())
 }
 
@@ -72,17 +74,17 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
 /// `X-API-Version` or `Accept-Version` header may ask for v2. The path wins.
 fn select_version(request: &mut Request) -> ApiVersion {
     let path = request.uri().path();
-    if let Some(rest) = path.strip_prefix("/api/v2") {
-        if rest.is_empty() || rest.starts_with('/') {
-            let rewritten = match request.uri().query() {
-                Some(query) => format!("/api/v1{rest}?{query}"),
-                None => format!("/api/v1{rest}"),
-            };
-            if let Ok(uri) = rewritten.parse::<Uri>() {
-                *request.uri_mut() = uri;
-            }
-            return ApiVersion::V2;
+    if let Some(rest) = path.strip_prefix("/api/v2")
+        && (rest.is_empty() || rest.starts_with('/'))
+    {
+        let rewritten = match request.uri().query() {
+            Some(query) => format!("/api/v1{rest}?{query}"),
+            None => format!("/api/v1{rest}"),
+        };
+        if let Ok(uri) = rewritten.parse::<Uri>() {
+            *request.uri_mut() = uri;
         }
+        return ApiVersion::V2;
     }
     if path.starts_with("/api/v1") {
         return ApiVersion::V1;
@@ -148,7 +150,11 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
         next.run(request).instrument(span.clone()).await
     };
 
-    let mut response = if version == ApiVersion::V2 { envelope(response, &request_id).await } else { response };
+    let mut response = if version == ApiVersion::V2 {
+        envelope(response, &request_id).await
+    } else {
+        response
+    };
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);

@@ -17,6 +17,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: HttpConfig) -> Self {
         let tokens = Arc::new(TokenService::new(config.jwt.clone()));
-        Self { store, tokens, config: Arc::new(config) }
+        Self {
+            store,
+            tokens,
+            config: Arc::new(config),
+        }
     }
 }

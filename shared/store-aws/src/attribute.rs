@@ -38,16 +38,9 @@ pub fn from_attribute(attribute: &AttributeValue) -> Result<Value, StoreError> {
         AttributeValue::N(number) => Value::Number(parse_number(number)?),
         AttributeValue::Bool(boolean) => Value::Bool(*boolean),
         AttributeValue::Null(_) => Value::Null,
-        AttributeValue::L(values) => Value::Array(
-            values
-                .iter()
-                .map(from_attribute)
-                .collect::<Result<_, _>>()?,
-        ),
+        AttributeValue::L(values) => Value::Array(values.iter().map(from_attribute).collect::<Result<_, _>>()?),
         AttributeValue::M(map) => Value::Object(from_attributes(map)?),
-        AttributeValue::Ss(strings) => {
-            Value::Array(strings.iter().cloned().map(Value::String).collect())
-        }
+        AttributeValue::Ss(strings) => Value::Array(strings.iter().cloned().map(Value::String).collect()),
         AttributeValue::Ns(numbers) => Value::Array(
             numbers
                 .iter()
@@ -89,11 +82,7 @@ pub fn parse_number(number: &str) -> Result<Number, StoreError> {
         .parse::<f64>()
         .ok()
         .and_then(Number::from_f64)
-        .ok_or_else(|| {
-            StoreError::Unavailable(format!(
-                "DynamoDB returned a number JSON cannot hold: {number}"
-            ))
-        })
+        .ok_or_else(|| StoreError::Unavailable(format!("DynamoDB returned a number JSON cannot hold: {number}")))
 }
 
 #[cfg(test)]
@@ -119,10 +108,7 @@ mod tests {
             from_attribute(&AttributeValue::Ss(vec!["a".into()])).unwrap(),
             json!(["a"])
         );
-        assert_eq!(
-            from_attribute(&AttributeValue::N("1E+2".into())).unwrap(),
-            json!(100.0)
-        );
+        assert_eq!(from_attribute(&AttributeValue::N("1E+2".into())).unwrap(), json!(100.0));
         assert!(from_attribute(&AttributeValue::N("nope".into())).is_err());
     }
 }

@@ -28,9 +28,10 @@ fn encode_map(attributes: Map<String, Value>) -> String {
 pub fn after_item(item: &Item, index: Index) -> Result<String, StoreError> {
     let mut attributes = Map::new();
     for name in key_attributes(index) {
-        let value = item.get(*name).and_then(Value::as_str).ok_or_else(|| {
-            StoreError::Unavailable(format!("query returned an item without string {name}"))
-        })?;
+        let value = item
+            .get(*name)
+            .and_then(Value::as_str)
+            .ok_or_else(|| StoreError::Unavailable(format!("query returned an item without string {name}")))?;
         attributes.insert((*name).to_owned(), Value::String(value.to_owned()));
     }
     Ok(encode_map(attributes))
@@ -55,9 +56,7 @@ pub fn from_last_evaluated_key(key: &Attributes) -> Result<String, StoreError> {
 /// DynamoDB validation error.
 pub fn decode(cursor: &str, index: Index, partition: &str) -> Result<Attributes, StoreError> {
     let invalid = |why: &str| StoreError::Invalid(format!("bad cursor: {why}"));
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid("not base64url"))?;
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
     let Ok(Value::Object(attributes)) = serde_json::from_slice::<Value>(&bytes) else {
         return Err(invalid("not a JSON object"));
     };
@@ -90,9 +89,7 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let Value::Object(item) =
-            json!({"PK": "p", "SK": "s", "GSI2PK": "g", "GSI2SK": "t", "other": 1})
-        else {
+        let Value::Object(item) = json!({"PK": "p", "SK": "s", "GSI2PK": "g", "GSI2SK": "t", "other": 1}) else {
             panic!("not an object")
         };
         let cursor = after_item(&item, Index::Gsi2).unwrap();

@@ -30,8 +30,7 @@ impl Expression {
     }
 
     fn name(mut self, placeholder: &str, attribute: &str) -> Self {
-        self.names
-            .insert(placeholder.to_owned(), attribute.to_owned());
+        self.names.insert(placeholder.to_owned(), attribute.to_owned());
         self
     }
 
@@ -67,12 +66,7 @@ pub fn condition(condition: &Condition, now: i64) -> Option<Expression> {
             .name("#v", VERSION)
             .value(":ver", number(version)),
     };
-    Some(
-        expression
-            .name("#pk", PK)
-            .name("#ttl", TTL)
-            .value(":now", number(now)),
-    )
+    Some(expression.name("#pk", PK).name("#ttl", TTL).value(":now", number(now)))
 }
 
 /// For a `ConditionCheck` of `Condition::None`, which must still carry an
@@ -90,13 +84,12 @@ pub fn add_to_counter(by: i64, ttl: Option<i64>, now: i64) -> (String, Expressio
         Some(_) => "ADD #value :by SET #ttl = :ttl",
         None => "ADD #value :by",
     };
-    let mut condition =
-        Expression::new("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
-            .name("#value", COUNTER_VALUE)
-            .name("#ttl", TTL)
-            .name("#pk", PK)
-            .value(":by", number(by))
-            .value(":now", number(now));
+    let mut condition = Expression::new("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
+        .name("#value", COUNTER_VALUE)
+        .name("#ttl", TTL)
+        .name("#pk", PK)
+        .value(":by", number(by))
+        .value(":now", number(now));
     if let Some(ttl) = ttl {
         condition = condition.value(":ttl", number(ttl));
     }
@@ -153,13 +146,7 @@ impl SortCondition {
 
 /// `KeyConditionExpression` plus the ttl filter for a query of partition `pk`
 /// of the index keyed by `pk_name`/`sk_name`. Both share one name/value set.
-pub fn key_condition(
-    pk_name: &str,
-    sk_name: &str,
-    pk: &str,
-    sort: &SortCondition,
-    now: i64,
-) -> (String, Expression) {
+pub fn key_condition(pk_name: &str, sk_name: &str, pk: &str, sort: &SortCondition, now: i64) -> (String, Expression) {
     let filter = live_filter(now);
     let mut expression = Expression {
         text: filter.text.clone(),
@@ -205,11 +192,7 @@ mod tests {
 
     #[test]
     fn conditions_use_every_placeholder() {
-        for condition in [
-            Condition::NotExists,
-            Condition::Exists,
-            Condition::VersionEquals(3),
-        ] {
+        for condition in [Condition::NotExists, Condition::Exists, Condition::VersionEquals(3)] {
             let expression = super::condition(&condition, 100).unwrap();
             for placeholder in expression.names.keys().chain(expression.values.keys()) {
                 assert!(
@@ -224,10 +207,7 @@ mod tests {
 
     #[test]
     fn sort_conditions_avoid_what_dynamodb_rejects() {
-        assert_eq!(
-            SortCondition::of(&SortKey::Prefix(String::new())),
-            SortCondition::All
-        );
+        assert_eq!(SortCondition::of(&SortKey::Prefix(String::new())), SortCondition::All);
         assert_eq!(
             SortCondition::of(&SortKey::Between {
                 from: "b".into(),

@@ -23,14 +23,12 @@ use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex,
-    KeySchemaElement, KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType,
-    TimeToLiveSpecification, TransactWriteItem, Update,
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update,
 };
 use expression::{Expression, SortCondition};
-use quper_core::ports::table::{
-    COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, validate_transaction,
-};
+use quper_core::ports::table::{COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, validate_transaction};
 use quper_core::ports::{Condition, Index, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -94,11 +92,7 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Store
         GlobalSecondaryIndex::builder()
             .index_name(name)
             .set_key_schema(Some(key_schema(pk, sk)?))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
     };
     let attribute_definitions = [PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK]
@@ -190,17 +184,12 @@ impl DynamoTable {
             .await;
         match result {
             Ok(output) => {
-                let value = output
-                    .attributes()
-                    .and_then(|attributes| attributes.get(COUNTER_VALUE));
+                let value = output.attributes().and_then(|attributes| attributes.get(COUNTER_VALUE));
                 match value {
-                    Some(AttributeValue::N(number)) => {
-                        number.parse::<i64>().map(Some).map_err(|_| {
-                            StoreError::Unavailable(format!(
-                                "counter {key:?} holds {number}, not an i64"
-                            ))
-                        })
-                    }
+                    Some(AttributeValue::N(number)) => number
+                        .parse::<i64>()
+                        .map(Some)
+                        .map_err(|_| StoreError::Unavailable(format!("counter {key:?} holds {number}, not an i64"))),
                     other => Err(StoreError::Unavailable(format!(
                         "increment of {key:?} returned {other:?}"
                     ))),
@@ -253,25 +242,16 @@ impl DynamoTable {
     /// One operation of a `TransactWriteItems` call. An increment goes out
     /// as an `ADD` (`restart_counter == false`) or, once the counter turned
     /// out to be expired, as a put of a fresh counter.
-    fn transact_item(
-        &self,
-        op: &WriteOp,
-        restart_counter: bool,
-        now: i64,
-    ) -> Result<TransactWriteItem, StoreError> {
+    fn transact_item(&self, op: &WriteOp, restart_counter: bool, now: i64) -> Result<TransactWriteItem, StoreError> {
         let item = match op {
             WriteOp::Put { item, condition } => {
                 let condition = expression::condition(condition, now);
                 let put = Put::builder()
                     .table_name(&self.table_name)
                     .set_item(Some(to_attributes(item)))
-                    .set_condition_expression(
-                        condition.as_ref().map(|condition| condition.text.clone()),
-                    )
+                    .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
                     .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
-                    .set_expression_attribute_values(
-                        condition.as_ref().and_then(Expression::values),
-                    )
+                    .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().put(put).build()
@@ -281,21 +261,16 @@ impl DynamoTable {
                 let delete = Delete::builder()
                     .table_name(&self.table_name)
                     .set_key(Some(key_attributes(key)))
-                    .set_condition_expression(
-                        condition.as_ref().map(|condition| condition.text.clone()),
-                    )
+                    .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
                     .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
-                    .set_expression_attribute_values(
-                        condition.as_ref().and_then(Expression::values),
-                    )
+                    .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().delete(delete).build()
             }
             WriteOp::Check { key, condition } => {
                 // A ConditionCheck must carry an expression, even for None.
-                let condition =
-                    expression::condition(condition, now).unwrap_or_else(expression::always);
+                let condition = expression::condition(condition, now).unwrap_or_else(expression::always);
                 let check = ConditionCheck::builder()
                     .table_name(&self.table_name)
                     .set_key(Some(key_attributes(key)))
@@ -414,9 +389,7 @@ impl Table for DynamoTable {
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
         let page_size = match query.limit {
             Some(0) => {
-                return Err(StoreError::Invalid(
-                    "a query limit must be at least 1".into(),
-                ));
+                return Err(StoreError::Invalid("a query limit must be at least 1".into()));
             }
             Some(limit) => Some(usize::try_from(limit).unwrap_or(usize::MAX)),
             None => None,
@@ -440,8 +413,7 @@ impl Table for DynamoTable {
         loop {
             let (key_condition, expression) =
                 expression::key_condition(pk_name, sk_name, &query.pk, &sort, epoch_seconds());
-            let request_limit =
-                page_size.map(|size| i32::try_from(size + 1 - items.len()).unwrap_or(i32::MAX));
+            let request_limit = page_size.map(|size| i32::try_from(size + 1 - items.len()).unwrap_or(i32::MAX));
             let output = self
                 .client
                 .query()
@@ -486,10 +458,7 @@ impl Table for DynamoTable {
             match last_evaluated_key {
                 Some(key) => start_key = Some(key),
                 None => {
-                    return Ok(Page {
-                        items,
-                        cursor: None,
-                    });
+                    return Ok(Page { items, cursor: None });
                 }
             }
         }
@@ -523,9 +492,7 @@ impl Table for DynamoTable {
                 WriteOp::Put { item, .. } => {
                     validate_item(item)?;
                 }
-                WriteOp::Delete { key, .. }
-                | WriteOp::Check { key, .. }
-                | WriteOp::Increment { key, .. } => {
+                WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => {
                     check_key(key)?;
                 }
             }
@@ -548,8 +515,7 @@ impl Table for DynamoTable {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                error.as_service_error()
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
             else {
                 return Err(unavailable(error));
             };
@@ -569,9 +535,10 @@ impl Table for DynamoTable {
                 .copied()
                 .find(|index| !matches!(ops.get(*index), Some(WriteOp::Increment { .. })));
             if let Some(index) = caller_failure {
-                let key = keys.get(index).cloned().ok_or_else(|| {
-                    StoreError::Unavailable(format!("cancellation reason {index} is out of range"))
-                })?;
+                let key = keys
+                    .get(index)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Unavailable(format!("cancellation reason {index} is out of range")))?;
                 return Err(StoreError::TransactionConditionFailed { index, key });
             }
             if failed.is_empty() {
@@ -638,8 +605,7 @@ fn check_key(key: &Key) -> Result<(), StoreError> {
 /// The checks the SQLite adapter makes on an item: string, non-empty `PK` and
 /// `SK`, and index key attributes, when present, strings and non-empty.
 fn validate_item(item: &Item) -> Result<Key, StoreError> {
-    let key =
-        Key::of(item).ok_or_else(|| StoreError::Invalid("item has no string PK and SK".into()))?;
+    let key = Key::of(item).ok_or_else(|| StoreError::Invalid("item has no string PK and SK".into()))?;
     check_key(&key)?;
     for name in [GSI1PK, GSI1SK, GSI2PK, GSI2SK] {
         match item.get(name) {
@@ -669,9 +635,7 @@ fn expired(item: &Item, now: i64) -> bool {
 
 /// Now, as epoch seconds, for the expiry rule.
 fn epoch_seconds() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 

@@ -108,9 +108,7 @@ impl SqliteTable {
         for _ in 0..reader_count {
             let reader = Connection::open_with_flags(
                 path,
-                OpenFlags::SQLITE_OPEN_READ_ONLY
-                    | OpenFlags::SQLITE_OPEN_URI
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )
             .map_err(sqlite_error)?;
             configure(&reader, &options)?;
@@ -204,15 +202,11 @@ impl Connections {
 /// open (rusqlite's `Transaction` rolls back on drop), so a poisoned lock is
 /// safe to take over.
 fn lock(connection: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
-    connection
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn configure(connection: &Connection, options: &SqliteOptions) -> Result<(), StoreError> {
-    connection
-        .busy_timeout(options.busy_timeout)
-        .map_err(sqlite_error)?;
+    connection.busy_timeout(options.busy_timeout).map_err(sqlite_error)?;
     connection
         .pragma_update(None, "synchronous", options.synchronous.pragma_value())
         .map_err(sqlite_error)?;
@@ -240,9 +234,7 @@ pub(crate) fn sqlite_error(error: rusqlite::Error) -> StoreError {
 
 /// Now, as epoch seconds, for expiry checks.
 fn epoch_seconds() -> i64 {
-    let since_epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -285,9 +277,7 @@ impl Table for SqliteTable {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let row = Row::of(&item)?;
         let key = key_of(&row);
-        self.write_one(Write::Put { row, condition }, key)
-            .await
-            .map(|_| ())
+        self.write_one(Write::Put { row, condition }, key).await.map(|_| ())
     }
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
@@ -318,24 +308,20 @@ impl Table for SqliteTable {
         };
         match self.write_one(write, key.clone()).await? {
             Outcome::Counted(value) => Ok(value),
-            other => Err(StoreError::Unavailable(format!(
-                "increment produced {other:?}"
-            ))),
+            other => Err(StoreError::Unavailable(format!("increment produced {other:?}"))),
         }
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let keys = validate_transaction(&ops)?;
-        let writes = ops
-            .into_iter()
-            .map(prepare)
-            .collect::<Result<Vec<_>, _>>()?;
+        let writes = ops.into_iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
         match self.write(writes).await {
             Ok(_) => Ok(()),
             Err((index, None)) => {
-                let key = keys.get(index).cloned().ok_or_else(|| {
-                    StoreError::Unavailable(format!("failed operation {index} is out of range"))
-                })?;
+                let key = keys
+                    .get(index)
+                    .cloned()
+                    .ok_or_else(|| StoreError::Unavailable(format!("failed operation {index} is out of range")))?;
                 Err(StoreError::TransactionConditionFailed { index, key })
             }
             Err((_, Some(error))) => Err(error),

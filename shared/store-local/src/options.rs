@@ -79,9 +79,7 @@ impl SqliteOptions {
             Ok(value) if !value.trim().is_empty() => options.synchronous = value.parse()?,
             Ok(_) | Err(std::env::VarError::NotPresent) => {}
             Err(std::env::VarError::NotUnicode(_)) => {
-                return Err(StoreError::Invalid(format!(
-                    "{SYNCHRONOUS_ENV} is not valid UTF-8"
-                )));
+                return Err(StoreError::Invalid(format!("{SYNCHRONOUS_ENV} is not valid UTF-8")));
             }
         }
         Ok(options)

@@ -10,15 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 /// DynamoDB's 1 MB page so an unbounded query cannot load a whole partition.
 pub const DEFAULT_PAGE_SIZE: u32 = 1000;
 
-pub(crate) fn get(
-    connection: &Connection,
-    key: &Key,
-    now: i64,
-) -> Result<Option<Item>, StoreError> {
+pub(crate) fn get(connection: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
     let body: Option<String> = connection
-        .prepare_cached(
-            "SELECT body FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)",
-        )
+        .prepare_cached("SELECT body FROM items WHERE pk = ?1 AND sk = ?2 AND (ttl IS NULL OR ttl > ?3)")
         .and_then(|mut statement| {
             statement
                 .query_row(params![key.pk, key.sk, now], |row| row.get(0))
@@ -31,9 +25,7 @@ pub(crate) fn get(
 pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<Page, StoreError> {
     let limit = match query.limit {
         Some(0) => {
-            return Err(StoreError::Invalid(
-                "a query limit must be at least 1".into(),
-            ));
+            return Err(StoreError::Invalid("a query limit must be at least 1".into()));
         }
         Some(limit) => limit,
         None => DEFAULT_PAGE_SIZE,
@@ -81,11 +73,7 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
     sql.push_str(" AND (ttl IS NULL OR ttl > ?)");
     values.push(SqlValue::Integer(now));
 
-    let (comparison, direction) = if query.forward {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
-    };
+    let (comparison, direction) = if query.forward { (">", "ASC") } else { ("<", "DESC") };
     // Index entries are unique only on (index sort key, pk, sk), so a GSI
     // cursor resumes after that whole tuple.
     if let Some(cursor) = cursor {
@@ -95,9 +83,7 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
                 values.push(SqlValue::Text(cursor.sk));
             }
             Index::Gsi1 | Index::Gsi2 => {
-                sql.push_str(&format!(
-                    " AND ({sk_column}, pk, sk) {comparison} (?, ?, ?)"
-                ));
+                sql.push_str(&format!(" AND ({sk_column}, pk, sk) {comparison} (?, ?, ?)"));
                 values.extend([cursor.index_sk, cursor.pk, cursor.sk].map(SqlValue::Text));
             }
         }
@@ -125,10 +111,7 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
     let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
     let cursor = if items.len() > page_size {
         items.truncate(page_size);
-        items
-            .last()
-            .map(|last| Cursor::after(last, query.index))
-            .transpose()?
+        items.last().map(|last| Cursor::after(last, query.index)).transpose()?
     } else {
         None
     };
@@ -136,7 +119,6 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
 }
 
 fn parse_body(body: &str) -> Result<Item, StoreError> {
-    serde_json::from_str(body).map_err(|error| {
-        StoreError::Unavailable(format!("stored item is not a JSON object: {error}"))
-    })
+    serde_json::from_str(body)
+        .map_err(|error| StoreError::Unavailable(format!("stored item is not a JSON object: {error}")))
 }

@@ -44,12 +44,8 @@ impl Row {
 fn required_key_attribute(item: &Item, name: &str) -> Result<String, StoreError> {
     match item.get(name) {
         Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),
-        Some(Value::String(_)) => Err(StoreError::Invalid(format!(
-            "key attribute {name} is empty"
-        ))),
-        Some(_) => Err(StoreError::Invalid(format!(
-            "key attribute {name} is not a string"
-        ))),
+        Some(Value::String(_)) => Err(StoreError::Invalid(format!("key attribute {name} is empty"))),
+        Some(_) => Err(StoreError::Invalid(format!("key attribute {name} is not a string"))),
         None => Err(StoreError::Invalid(format!("item has no {name}"))),
     }
 }
@@ -61,11 +57,7 @@ fn optional_key_attribute(item: &Item, name: &str) -> Result<Option<String>, Sto
     }
 }
 
-fn index_key(
-    item: &Item,
-    pk_name: &str,
-    sk_name: &str,
-) -> Result<Option<(String, String)>, StoreError> {
+fn index_key(item: &Item, pk_name: &str, sk_name: &str) -> Result<Option<(String, String)>, StoreError> {
     let pk = optional_key_attribute(item, pk_name)?;
     let sk = optional_key_attribute(item, sk_name)?;
     Ok(pk.zip(sk))
@@ -119,9 +111,7 @@ impl Cursor {
         let mut attributes = Map::new();
         for name in cursor_attributes(index) {
             let value = item.get(*name).and_then(Value::as_str).ok_or_else(|| {
-                StoreError::Unavailable(format!(
-                    "stored item lacks {name}, which its index requires"
-                ))
+                StoreError::Unavailable(format!("stored item lacks {name}, which its index requires"))
             })?;
             attributes.insert((*name).to_owned(), Value::String(value.to_owned()));
         }
@@ -132,9 +122,7 @@ impl Cursor {
     /// query of this index and partition.
     pub fn decode(cursor: &str, index: Index, partition: &str) -> Result<Cursor, StoreError> {
         let invalid = |why: &str| StoreError::Invalid(format!("bad cursor: {why}"));
-        let bytes = URL_SAFE_NO_PAD
-            .decode(cursor)
-            .map_err(|_| invalid("not base64url"))?;
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
         let Ok(Value::Object(attributes)) = serde_json::from_slice::<Value>(&bytes) else {
             return Err(invalid("not a JSON object"));
         };
@@ -207,10 +195,7 @@ mod tests {
 
     #[test]
     fn rows_follow_dynamodb_rules() {
-        let row = Row::of(&item(
-            json!({"PK": "p", "SK": "s", "GSI1PK": "g", "ttl": 10.5}),
-        ))
-        .unwrap();
+        let row = Row::of(&item(json!({"PK": "p", "SK": "s", "GSI1PK": "g", "ttl": 10.5}))).unwrap();
         assert_eq!(row.gsi1, None, "GSI1 needs both key attributes");
         assert_eq!(row.ttl, Some(11));
         assert!(Row::of(&item(json!({"PK": "p", "SK": ""}))).is_err());

@@ -25,9 +25,7 @@ impl Write {
     /// skipped.
     pub fn is_blind(&self) -> bool {
         match self {
-            Write::Put { condition, .. } | Write::Delete { condition, .. } => {
-                *condition == Condition::None
-            }
+            Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition == Condition::None,
             Write::Check { .. } | Write::Increment { .. } => false,
         }
     }
@@ -44,11 +42,7 @@ pub(crate) enum Outcome {
 
 /// Applies one write on `connection` (which the caller has put inside a
 /// transaction when the write reads first).
-pub(crate) fn apply(
-    connection: &Connection,
-    write: &Write,
-    now: i64,
-) -> Result<Outcome, StoreError> {
+pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<Outcome, StoreError> {
     match write {
         Write::Put { row, condition } => {
             if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
@@ -74,9 +68,7 @@ pub(crate) fn apply(
                 Ok(Outcome::ConditionFailed)
             }
         }
-        Write::Increment { key, by, ttl } => {
-            increment(connection, key, *by, *ttl, now).map(Outcome::Counted)
-        }
+        Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
     }
 }
 
@@ -180,9 +172,7 @@ fn condition_holds(
 /// as DynamoDB does (so `3.0` matches 3).
 fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -> bool {
     match (json_type, value) {
-        (ValueRef::Text(b"integer"), ValueRef::Integer(integer)) => {
-            u64::try_from(integer) == Ok(expected)
-        }
+        (ValueRef::Text(b"integer"), ValueRef::Integer(integer)) => u64::try_from(integer) == Ok(expected),
         (ValueRef::Text(b"real"), ValueRef::Real(real)) => real == expected as f64,
         _ => false,
     }
@@ -190,20 +180,12 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
 
 /// Adds `by` to the counter, creating it at 0 when absent. An expired counter
 /// starts again from 0 with a fresh item, so rate-limit windows reset.
-fn increment(
-    connection: &Connection,
-    key: &Key,
-    by: i64,
-    ttl: Option<i64>,
-    now: i64,
-) -> Result<i64, StoreError> {
+fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
     let stored: Option<(Option<i64>, String)> = connection
         .prepare_cached("SELECT ttl, body FROM items WHERE pk = ?1 AND sk = ?2")
         .and_then(|mut statement| {
             statement
-                .query_row(params![key.pk, key.sk], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
+                .query_row(params![key.pk, key.sk], |row| Ok((row.get(0)?, row.get(1)?)))
                 .optional()
         })
         .map_err(sqlite_error)?;
@@ -212,15 +194,12 @@ fn increment(
         .map(|(_, body)| body);
     let (mut item, value) = match live_body {
         Some(body) => {
-            let item: Item = serde_json::from_str(&body).map_err(|error| {
-                StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}"))
-            })?;
+            let item: Item = serde_json::from_str(&body)
+                .map_err(|error| StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}")))?;
             let current = match item.get(COUNTER_VALUE) {
                 None => 0,
                 Some(value) => value.as_i64().ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "{key:?} has a non-integer {COUNTER_VALUE} attribute"
-                    ))
+                    StoreError::Invalid(format!("{key:?} has a non-integer {COUNTER_VALUE} attribute"))
                 })?,
             };
             let value = current

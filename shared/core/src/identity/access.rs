@@ -80,7 +80,10 @@ impl Principal {
         if self.can(permission) {
             Ok(())
         } else {
-            Err(DomainError::Forbidden(format!("this action needs the {} permission", permission_name(permission))))
+            Err(DomainError::Forbidden(format!(
+                "this action needs the {} permission",
+                permission_name(permission)
+            )))
         }
     }
 
@@ -100,7 +103,10 @@ impl Principal {
 }
 
 pub fn permission_name(permission: Permission) -> String {
-    serde_json::to_value(permission).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    serde_json::to_value(permission)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -63,7 +63,9 @@ pub async fn find(store: &Store, id: &str) -> DomainResult<Option<Environment>> 
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Environment> {
     caller.require(Permission::EnvironmentsManage)?;
-    find(store, id).await?.ok_or_else(|| DomainError::not_found("Environment", id))
+    find(store, id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Environment", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Environment>> {
@@ -88,12 +90,17 @@ pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environm
         updated_at: now,
         version: 1,
     };
-    let item = to_item(&keys::environment(&environment.id), &environment, &gsi_attrs(&environment.id))?;
+    let item = to_item(
+        &keys::environment(&environment.id),
+        &environment,
+        &gsi_attrs(&environment.id),
+    )?;
     match store.table().put(item, Condition::NotExists).await {
         Ok(()) => Ok(environment),
-        Err(err) if err.is_condition_failed() => {
-            Err(DomainError::Conflict(format!("environment {} already exists", environment.id)))
-        }
+        Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(format!(
+            "environment {} already exists",
+            environment.id
+        ))),
         Err(err) => Err(err.into()),
     }
 }
@@ -101,7 +108,9 @@ pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environm
 pub async fn update(store: &Store, caller: &Principal, id: &str, patch: EnvironmentPatch) -> DomainResult<Environment> {
     let mut environment = get(store, caller, id).await?;
     if patch.is_active == Some(false) && caller.tenant() == id {
-        return Err(DomainError::BadRequest("you cannot deactivate the environment you are signed in to".into()));
+        return Err(DomainError::BadRequest(
+            "you cannot deactivate the environment you are signed in to".into(),
+        ));
     }
     let expected = environment.version;
     if let Some(name) = patch.name {
@@ -117,9 +126,9 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
     environment.updated_at = store.now();
     let item = to_item(&keys::environment(id), &environment, &gsi_attrs(id))?;
     match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the environment was changed concurrently; reload and retry".into()))
-        }
+        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the environment was changed concurrently; reload and retry".into(),
+        )),
         other => other.map(|()| environment).map_err(Into::into),
     }
 }
@@ -129,12 +138,18 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
     let environment = get(store, caller, id).await?;
     if caller.tenant() == id {
-        return Err(DomainError::BadRequest("you cannot delete the environment you are signed in to".into()));
+        return Err(DomainError::BadRequest(
+            "you cannot delete the environment you are signed in to".into(),
+        ));
     }
-    match store.table().delete(&keys::environment(id), Condition::VersionEquals(environment.version)).await {
-        Err(err) if err.is_condition_failed() => {
-            Err(DomainError::Conflict("the environment was changed concurrently; reload and retry".into()))
-        }
+    match store
+        .table()
+        .delete(&keys::environment(id), Condition::VersionEquals(environment.version))
+        .await
+    {
+        Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(
+            "the environment was changed concurrently; reload and retry".into(),
+        )),
         other => Ok(other?),
     }
 }

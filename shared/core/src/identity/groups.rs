@@ -60,7 +60,10 @@ pub struct NewGroupMember {
 async fn check_roles(store: &Store, caller: &Principal, role_ids: &[String]) -> DomainResult<()> {
     for (index, id) in role_ids.iter().enumerate() {
         let Some(role) = roles::find(store, caller.tenant(), id).await? else {
-            return Err(DomainError::validation(format!("role_ids[{index}]"), format!("role {id} does not exist")));
+            return Err(DomainError::validation(
+                format!("role_ids[{index}]"),
+                format!("role {id} does not exist"),
+            ));
         };
         if let Some(permission) = role.permissions.iter().find(|p| !caller.can(**p)) {
             return Err(DomainError::Forbidden(format!(
@@ -78,7 +81,9 @@ pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Group> {
     caller.require(Permission::IdentityRead)?;
-    find(store, caller.tenant(), id).await?.ok_or_else(|| DomainError::not_found("Group", id))
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Group", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Group>> {
@@ -99,7 +104,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewGroup) -> DomainR
         updated_at: now,
         version: 1,
     };
-    store.table().put(to_item(&keys::group(caller.tenant(), &group.id), &group, &[])?, Condition::NotExists).await?;
+    store
+        .table()
+        .put(
+            to_item(&keys::group(caller.tenant(), &group.id), &group, &[])?,
+            Condition::NotExists,
+        )
+        .await?;
     Ok(group)
 }
 
@@ -121,9 +132,9 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
     group.updated_at = store.now();
     let item = to_item(&keys::group(caller.tenant(), id), &group, &[])?;
     match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the group was changed concurrently; reload and retry".into()))
-        }
+        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the group was changed concurrently; reload and retry".into(),
+        )),
         other => other.map(|()| group).map_err(Into::into),
     }
 }
@@ -141,7 +152,10 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
             .collect();
         store.table().transact(ops).await?;
     }
-    store.table().delete(&keys::group(caller.tenant(), id), Condition::None).await?;
+    store
+        .table()
+        .delete(&keys::group(caller.tenant(), id), Condition::None)
+        .await?;
     Ok(())
 }
 
@@ -155,9 +169,16 @@ pub async fn add_member(store: &Store, caller: &Principal, id: &str, new: NewGro
     let group = get(store, caller, id).await?;
     check_roles(store, caller, &group.role_ids).await?;
     let user = users::find_for_reference(store, caller.tenant(), new.user_id).await?;
-    let member = GroupMember { group_id: id.to_owned(), user_id: user.id, added_at: store.now() };
+    let member = GroupMember {
+        group_id: id.to_owned(),
+        user_id: user.id,
+        added_at: store.now(),
+    };
     let ops = vec![
-        WriteOp::put(to_item(&keys::group_member(caller.tenant(), id, user.id), &member, &[])?, Condition::NotExists),
+        WriteOp::put(
+            to_item(&keys::group_member(caller.tenant(), id, user.id), &member, &[])?,
+            Condition::NotExists,
+        ),
         users::set_group(store, &user, id, true).await?,
     ];
     match store.table().transact(ops).await {
@@ -183,9 +204,9 @@ pub async fn remove_member(store: &Store, caller: &Principal, id: &str, user_id:
         ops.push(users::set_group(store, &user, id, false).await?);
     }
     match store.table().transact(ops).await {
-        Err(StoreError::TransactionConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the membership was changed concurrently; retry".into()))
-        }
+        Err(StoreError::TransactionConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the membership was changed concurrently; retry".into(),
+        )),
         other => Ok(other?),
     }
 }

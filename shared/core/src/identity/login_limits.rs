@@ -29,8 +29,14 @@ pub async fn check(store: &Store, email: &str, client: &str, max_failures: u32) 
     if previous + current >= max {
         let window_end = (minute + 1) * WINDOW_SECONDS - now;
         // Once this minute ends its failures still count for one more minute.
-        let retry_after = if current >= max { window_end + WINDOW_SECONDS } else { window_end };
-        return Err(DomainError::RateLimited { retry_after: retry_after.max(1) as u64 });
+        let retry_after = if current >= max {
+            window_end + WINDOW_SECONDS
+        } else {
+            window_end
+        };
+        return Err(DomainError::RateLimited {
+            retry_after: retry_after.max(1) as u64,
+        });
     }
     Ok(())
 }
@@ -47,6 +53,9 @@ pub async fn record_failure(store: &Store, email: &str, client: &str) -> DomainR
     let now = store.clock().epoch_seconds();
     let minute = now.div_euclid(WINDOW_SECONDS);
     let expires = (minute + 3) * WINDOW_SECONDS;
-    store.table().increment(&window_key(email, client, minute), 1, Some(expires)).await?;
+    store
+        .table()
+        .increment(&window_key(email, client, minute), 1, Some(expires))
+        .await?;
     Ok(())
 }

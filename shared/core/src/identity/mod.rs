@@ -24,8 +24,7 @@ pub async fn principal(store: &Store, tenant: &str, user_id: u64) -> DomainResul
     let refused = || DomainError::Unauthenticated("the credentials are no longer valid".into());
     let tenant_id = TenantId::parse(tenant).map_err(|_| refused())?;
     let user_key = keys::user(tenant, user_id);
-    let (environment, user) =
-        tokio::try_join!(environments::find(store, tenant), store.get::<users::User>(&user_key))?;
+    let (environment, user) = tokio::try_join!(environments::find(store, tenant), store.get::<users::User>(&user_key))?;
     let user = user.filter(|u| u.is_active).ok_or_else(refused)?;
     environment.filter(|e| e.is_active).ok_or_else(refused)?;
     principal_for(store, tenant_id, &user).await
@@ -37,7 +36,9 @@ pub async fn principal_for(store: &Store, tenant: TenantId, user: &users::User) 
     let mut role = user.role;
     let mut permissions = builtin_permissions(user.role);
     for group_id in &user.group_ids {
-        let Some(group) = groups::find(store, tenant.as_str(), group_id).await? else { continue };
+        let Some(group) = groups::find(store, tenant.as_str(), group_id).await? else {
+            continue;
+        };
         for role_id in &group.role_ids {
             if let Some(granted) = crate::model::Role::parse(role_id) {
                 role = role.max(granted);
@@ -47,5 +48,11 @@ pub async fn principal_for(store: &Store, tenant: TenantId, user: &users::User) 
             }
         }
     }
-    Ok(Principal { tenant, user_id: user.id, email: user.email.clone(), role, permissions })
+    Ok(Principal {
+        tenant,
+        user_id: user.id,
+        email: user.email.clone(),
+        role,
+        permissions,
+    })
 }

@@ -75,7 +75,9 @@ pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<RoleRecord> {
     caller.require(Permission::IdentityRead)?;
-    find(store, caller.tenant(), id).await?.ok_or_else(|| DomainError::not_found("Role", id))
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Role", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<RoleRecord>> {
@@ -119,13 +121,21 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRole) -> DomainRe
         updated_at: Some(now),
         version: 1,
     };
-    store.table().put(to_item(&keys::role(caller.tenant(), &role.id), &role, &[])?, Condition::NotExists).await?;
+    store
+        .table()
+        .put(
+            to_item(&keys::role(caller.tenant(), &role.id), &role, &[])?,
+            Condition::NotExists,
+        )
+        .await?;
     Ok(role)
 }
 
 fn refuse_builtin(id: &str) -> DomainResult<()> {
     if Role::parse(id).is_some() {
-        return Err(DomainError::Forbidden(format!("{id} is a built-in role and cannot be changed")));
+        return Err(DomainError::Forbidden(format!(
+            "{id} is a built-in role and cannot be changed"
+        )));
     }
     Ok(())
 }
@@ -151,9 +161,9 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatc
     role.updated_at = Some(store.now());
     let item = to_item(&keys::role(caller.tenant(), id), &role, &[])?;
     match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the role was changed concurrently; reload and retry".into()))
-        }
+        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the role was changed concurrently; reload and retry".into(),
+        )),
         other => other.map(|()| role).map_err(Into::into),
     }
 }
@@ -162,6 +172,9 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     refuse_builtin(id)?;
-    store.table().delete(&keys::role(caller.tenant(), id), Condition::None).await?;
+    store
+        .table()
+        .delete(&keys::role(caller.tenant(), id), Condition::None)
+        .await?;
     Ok(())
 }

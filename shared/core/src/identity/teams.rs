@@ -81,7 +81,9 @@ pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<T
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<Team> {
     caller.require(Permission::IdentityRead)?;
-    find(store, caller.tenant(), id).await?.ok_or_else(|| DomainError::not_found("Team", id))
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Team", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Team>> {
@@ -102,7 +104,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewTeam) -> DomainRe
         updated_at: now,
         version: 1,
     };
-    store.table().put(to_item(&keys::team(caller.tenant(), id), &team, &[])?, Condition::NotExists).await?;
+    store
+        .table()
+        .put(
+            to_item(&keys::team(caller.tenant(), id), &team, &[])?,
+            Condition::NotExists,
+        )
+        .await?;
     Ok(team)
 }
 
@@ -123,9 +131,9 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: TeamPatch
     team.updated_at = store.now();
     let item = to_item(&keys::team(caller.tenant(), id), &team, &[])?;
     match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the team was changed concurrently; reload and retry".into()))
-        }
+        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the team was changed concurrently; reload and retry".into(),
+        )),
         other => other.map(|()| team).map_err(Into::into),
     }
 }
@@ -142,7 +150,10 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
             .collect();
         store.table().transact(ops).await?;
     }
-    store.table().delete(&keys::team(caller.tenant(), id), Condition::None).await?;
+    store
+        .table()
+        .delete(&keys::team(caller.tenant(), id), Condition::None)
+        .await?;
     Ok(())
 }
 
@@ -160,7 +171,10 @@ pub async fn add_member(store: &Store, caller: &Principal, id: u64, new: NewTeam
     let key = keys::team_member(caller.tenant(), id, user.id);
     let existing: Option<TeamMember> = store.get(&key).await?;
     if existing.as_ref().is_some_and(|m| m.is_active) {
-        return Err(DomainError::Conflict(format!("user {} is already a member of team {id}", user.id)));
+        return Err(DomainError::Conflict(format!(
+            "user {} is already a member of team {id}",
+            user.id
+        )));
     }
     let member = TeamMember {
         team_id: id,
@@ -171,11 +185,16 @@ pub async fn add_member(store: &Store, caller: &Principal, id: u64, new: NewTeam
         removed_at: None,
     };
     // Two concurrent adds of a new member: one wins, the other is a 409.
-    let condition = if existing.is_some() { Condition::Exists } else { Condition::NotExists };
+    let condition = if existing.is_some() {
+        Condition::Exists
+    } else {
+        Condition::NotExists
+    };
     match store.table().put(to_item(&key, &member, &[])?, condition).await {
-        Err(err) if err.is_condition_failed() => {
-            Err(DomainError::Conflict(format!("user {} is already a member of team {id}", user.id)))
-        }
+        Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(format!(
+            "user {} is already a member of team {id}",
+            user.id
+        ))),
         other => other.map(|()| member).map_err(Into::into),
     }
 }
@@ -196,7 +215,10 @@ pub async fn remove_member(store: &Store, caller: &Principal, id: u64, user_id: 
     if member.is_active {
         member.is_active = false;
         member.removed_at = Some(store.now());
-        store.table().put(to_item(&key, &member, &[])?, Condition::Exists).await?;
+        store
+            .table()
+            .put(to_item(&key, &member, &[])?, Condition::Exists)
+            .await?;
     }
     Ok(())
 }

@@ -155,8 +155,14 @@ impl TryFrom<String> for TimeZoneName {
     fn try_from(value: String) -> Result<Self, String> {
         let valid = !value.is_empty()
             && value.len() <= 64
-            && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
-        if valid { Ok(TimeZoneName(value)) } else { Err("must be an IANA time zone name such as Europe/Berlin".into()) }
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
+        if valid {
+            Ok(TimeZoneName(value))
+        } else {
+            Err("must be an IANA time zone name such as Europe/Berlin".into())
+        }
     }
 }
 
@@ -171,12 +177,19 @@ impl TryFrom<String> for AvatarUrl {
         let valid = value.len() <= 2048
             && (value.starts_with("https://") || value.starts_with("http://"))
             && !value.chars().any(|c| c.is_whitespace() || c.is_control());
-        if valid { Ok(AvatarUrl(value)) } else { Err("must be an http(s) URL of at most 2048 characters".into()) }
+        if valid {
+            Ok(AvatarUrl(value))
+        } else {
+            Err("must be an http(s) URL of at most 2048 characters".into())
+        }
     }
 }
 
 pub async fn get(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
-    store.get(&keys::user(tenant, id)).await?.ok_or_else(|| DomainError::not_found("User", id))
+    store
+        .get(&keys::user(tenant, id))
+        .await?
+        .ok_or_else(|| DomainError::not_found("User", id))
 }
 
 pub async fn list(store: &Store, tenant: &str) -> DomainResult<Vec<User>> {
@@ -218,16 +231,23 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
         updated_at: now,
         version: 1,
     };
-    let login = LoginEntry { tenant: tenant.to_owned(), user_id: id };
+    let login = LoginEntry {
+        tenant: tenant.to_owned(),
+        user_id: id,
+    };
     let ops = vec![
         WriteOp::put(to_item(&keys::user(tenant, id), &user, &[])?, Condition::NotExists),
-        WriteOp::put(to_item(&keys::login(&user.email, tenant), &login, &[])?, Condition::NotExists),
+        WriteOp::put(
+            to_item(&keys::login(&user.email, tenant), &login, &[])?,
+            Condition::NotExists,
+        ),
     ];
     match store.table().transact(ops).await {
         Ok(()) => Ok(user),
-        Err(StoreError::TransactionConditionFailed { index: 1, .. }) => {
-            Err(DomainError::Conflict(format!("a user with email {} already exists", user.email)))
-        }
+        Err(StoreError::TransactionConditionFailed { index: 1, .. }) => Err(DomainError::Conflict(format!(
+            "a user with email {} already exists",
+            user.email
+        ))),
         Err(err) => Err(err.into()),
     }
 }
@@ -284,7 +304,13 @@ async fn apply_patch(store: &Store, user: &mut User, patch: UserPatch) -> Domain
     if let Some(avatar) = patch.avatar_url {
         user.avatar_url = Some(avatar.0);
     }
-    save(store, user, expected_version, (old_email != user.email).then_some(old_email.as_str())).await?;
+    save(
+        store,
+        user,
+        expected_version,
+        (old_email != user.email).then_some(old_email.as_str()),
+    )
+    .await?;
     Ok(user.clone())
 }
 
@@ -305,18 +331,25 @@ pub(crate) async fn save(
         Condition::VersionEquals(expected_version),
     )];
     if let Some(old_email) = old_email {
-        let login = LoginEntry { tenant: tenant.clone(), user_id: user.id };
+        let login = LoginEntry {
+            tenant: tenant.clone(),
+            user_id: user.id,
+        };
         ops.push(WriteOp::delete(keys::login(old_email, &tenant), Condition::None));
-        ops.push(WriteOp::put(to_item(&keys::login(&user.email, &tenant), &login, &[])?, Condition::NotExists));
+        ops.push(WriteOp::put(
+            to_item(&keys::login(&user.email, &tenant), &login, &[])?,
+            Condition::NotExists,
+        ));
     }
     match store.table().transact(ops).await {
         Ok(()) => Ok(()),
-        Err(StoreError::TransactionConditionFailed { index: 0, .. }) => {
-            Err(DomainError::Conflict("the user was changed concurrently; reload and retry".into()))
-        }
-        Err(StoreError::TransactionConditionFailed { .. }) => {
-            Err(DomainError::Conflict(format!("a user with email {} already exists", user.email)))
-        }
+        Err(StoreError::TransactionConditionFailed { index: 0, .. }) => Err(DomainError::Conflict(
+            "the user was changed concurrently; reload and retry".into(),
+        )),
+        Err(StoreError::TransactionConditionFailed { .. }) => Err(DomainError::Conflict(format!(
+            "a user with email {} already exists",
+            user.email
+        ))),
         Err(err) => Err(err.into()),
     }
 }
@@ -333,9 +366,9 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
         WriteOp::delete(keys::login(&user.email, caller.tenant()), Condition::None),
     ];
     match store.table().transact(ops).await {
-        Err(StoreError::TransactionConditionFailed { .. }) => {
-            Err(DomainError::Conflict("the user was changed concurrently; reload and retry".into()))
-        }
+        Err(StoreError::TransactionConditionFailed { .. }) => Err(DomainError::Conflict(
+            "the user was changed concurrently; reload and retry".into(),
+        )),
         other => Ok(other?),
     }
 }
@@ -368,7 +401,12 @@ pub async fn authenticate(
     for entry in entries.iter().filter(|e| tenant.is_none_or(|t| t == e.tenant)) {
         let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
         match user {
-            Some(user) if user.password_hash.as_deref().is_some_and(|hash| verify_password(hash, password)) => {
+            Some(user)
+                if user
+                    .password_hash
+                    .as_deref()
+                    .is_some_and(|hash| verify_password(hash, password)) =>
+            {
                 if user.is_active {
                     matches.push(user);
                 }
@@ -390,8 +428,13 @@ pub async fn authenticate(
 
 /// The id of the account an email has in a tenant.
 pub async fn id_by_email(store: &Store, tenant: &str, email: &str) -> DomainResult<Option<u64>> {
-    let Ok(email) = Email::parse(email) else { return Ok(None) };
-    Ok(store.get::<LoginEntry>(&keys::login(email.as_str(), tenant)).await?.map(|e| e.user_id))
+    let Ok(email) = Email::parse(email) else {
+        return Ok(None);
+    };
+    Ok(store
+        .get::<LoginEntry>(&keys::login(email.as_str(), tenant))
+        .await?
+        .map(|e| e.user_id))
 }
 
 /// Records a successful login. Best effort: a concurrent edit of the user wins
@@ -408,9 +451,15 @@ pub async fn record_login(store: &Store, user: &User) -> DomainResult<()> {
 /// Changes the caller's own password after checking the current one.
 pub async fn change_password(store: &Store, caller: &Principal, current: &str, new: Password) -> DomainResult<()> {
     let mut user = get(store, caller.tenant(), caller.user_id).await?;
-    let matches = user.password_hash.as_deref().is_some_and(|hash| verify_password(hash, current));
+    let matches = user
+        .password_hash
+        .as_deref()
+        .is_some_and(|hash| verify_password(hash, current));
     if !matches {
-        return Err(DomainError::validation("current_password", "is not the current password"));
+        return Err(DomainError::validation(
+            "current_password",
+            "is not the current password",
+        ));
     }
     let version = user.version;
     user.password_hash = Some(hash_password(new.expose())?);

@@ -40,7 +40,10 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
     }
 
     /// The key of an item, if it carries string `PK` and `SK` attributes.
@@ -118,12 +121,21 @@ pub struct Query {
 impl Query {
     /// All items of a partition of the base table, ascending.
     pub fn partition(pk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), forward: true, ..Self::default() }
+        Self {
+            pk: pk.into(),
+            forward: true,
+            ..Self::default()
+        }
     }
 
     /// All items of a partition of a secondary index, ascending.
     pub fn index(index: Index, pk: impl Into<String>) -> Self {
-        Self { index, pk: pk.into(), forward: true, ..Self::default() }
+        Self {
+            index,
+            pk: pk.into(),
+            forward: true,
+            ..Self::default()
+        }
     }
 
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -164,13 +176,25 @@ pub struct Page {
 /// One operation of a transactional write.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, condition: Condition },
-    Delete { key: Key, condition: Condition },
+    Put {
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
     /// Checks a condition on an item without writing it.
-    Check { key: Key, condition: Condition },
+    Check {
+        key: Key,
+        condition: Condition,
+    },
     /// Adds `by` to the counter attribute `value` of the item (creating it at
     /// 0 first when absent).
-    Increment { key: Key, by: i64 },
+    Increment {
+        key: Key,
+        by: i64,
+    },
 }
 
 impl WriteOp {
@@ -219,7 +243,10 @@ pub enum StoreError {
 impl StoreError {
     /// True when a condition (single or in a transaction) failed.
     pub fn is_condition_failed(&self) -> bool {
-        matches!(self, StoreError::ConditionFailed { .. } | StoreError::TransactionConditionFailed { .. })
+        matches!(
+            self,
+            StoreError::ConditionFailed { .. } | StoreError::TransactionConditionFailed { .. }
+        )
     }
 }
 

@@ -76,7 +76,11 @@ impl TokenService {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { config, jwks: Mutex::new(JwksState::default()), http }
+        Self {
+            config,
+            jwks: Mutex::new(JwksState::default()),
+            http,
+        }
     }
 
     /// An HS256 token for `user`, valid for the configured lifetime.
@@ -95,23 +99,36 @@ impl TokenService {
             aud: self.config.audience.clone(),
             other: HashMap::new(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-            .map_err(|err| TokenError::Invalid(err.to_string()))?;
-        Ok(IssuedToken { access_token: token, token_type: "bearer", expires_in: ttl })
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .map_err(|err| TokenError::Invalid(err.to_string()))?;
+        Ok(IssuedToken {
+            access_token: token,
+            token_type: "bearer",
+            expires_in: ttl,
+        })
     }
 
     /// Verifies a token and returns its claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|err| TokenError::Invalid(err.to_string()))?;
         if !self.config.algorithms.contains(&header.alg) {
-            return Err(TokenError::Invalid(format!("algorithm {:?} is not accepted", header.alg)));
+            return Err(TokenError::Invalid(format!(
+                "algorithm {:?} is not accepted",
+                header.alg
+            )));
         }
         let key = match header.alg {
             Algorithm::HS256 => {
                 DecodingKey::from_secret(self.config.secret.as_deref().ok_or(TokenError::NotConfigured)?)
             }
             Algorithm::RS256 => {
-                let kid = header.kid.ok_or_else(|| TokenError::Invalid("RS256 token without kid".into()))?;
+                let kid = header
+                    .kid
+                    .ok_or_else(|| TokenError::Invalid("RS256 token without kid".into()))?;
                 self.jwks_key(&kid).await?
             }
             other => return Err(TokenError::Invalid(format!("algorithm {other:?} is not accepted"))),
@@ -144,13 +161,19 @@ impl TokenService {
     }
 
     async fn jwks_key(&self, kid: &str) -> Result<DecodingKey, TokenError> {
-        let url = self.config.jwks_url.as_deref().ok_or_else(|| TokenError::Invalid("no JWKS configured".into()))?;
+        let url = self
+            .config
+            .jwks_url
+            .as_deref()
+            .ok_or_else(|| TokenError::Invalid("no JWKS configured".into()))?;
         // Holding the lock across the fetch makes concurrent misses share it.
         let mut state = self.jwks.lock().await;
         if let Some(key) = state.keys.get(kid) {
             return Ok(key.clone());
         }
-        let cooling = state.last_fetch.is_some_and(|at| at.elapsed() < self.config.jwks_cooldown);
+        let cooling = state
+            .last_fetch
+            .is_some_and(|at| at.elapsed() < self.config.jwks_cooldown);
         if !cooling {
             state.last_fetch = Some(Instant::now());
             match self.fetch_jwks(url).await {
@@ -158,7 +181,11 @@ impl TokenService {
                 Err(err) => tracing::warn!(error = %err, "JWKS fetch failed"),
             }
         }
-        state.keys.get(kid).cloned().ok_or_else(|| TokenError::Invalid(format!("unknown key id {kid}")))
+        state
+            .keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| TokenError::Invalid(format!("unknown key id {kid}")))
     }
 
     async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {

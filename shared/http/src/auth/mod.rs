@@ -34,9 +34,13 @@ impl FromRequestParts<AppState> for Caller {
             error
         };
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(challenge(ApiError::unauthenticated("authentication required: a bearer token or Basic credentials")));
+            return Err(challenge(ApiError::unauthenticated(
+                "authentication required: a bearer token or Basic credentials",
+            )));
         };
-        let value = value.to_str().map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthenticated("malformed Authorization header"))?;
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
         let credentials = credentials.trim();
         let principal = if scheme.eq_ignore_ascii_case("bearer") {
@@ -47,13 +51,19 @@ impl FromRequestParts<AppState> for Caller {
         } else {
             return Err(challenge(ApiError::unauthenticated("unsupported Authorization scheme")));
         };
-        tracing::Span::current().record("tenant", principal.tenant()).record("user_id", principal.user_id);
+        tracing::Span::current()
+            .record("tenant", principal.tenant())
+            .record("user_id", principal.user_id);
         Ok(Caller(principal))
     }
 }
 
 fn client_of(parts: &Parts) -> String {
-    parts.extensions.get::<ClientIp>().map(|ip| ip.0.clone()).unwrap_or_else(|| "unknown".into())
+    parts
+        .extensions
+        .get::<ClientIp>()
+        .map(|ip| ip.0.clone())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
@@ -69,13 +79,19 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
         Ok(id) => id,
         Err(_) => {
             let email = claims.email.as_deref().ok_or_else(invalid)?;
-            users::id_by_email(&state.store, &tenant, email).await?.ok_or_else(invalid)?
+            users::id_by_email(&state.store, &tenant, email)
+                .await?
+                .ok_or_else(invalid)?
         }
     };
     let principal = identity::principal(&state.store, &tenant, user_id).await?;
     // A token names one account: if its email no longer matches (the account
     // was replaced), the token is stale.
-    if claims.email.as_deref().is_some_and(|email| !email.eq_ignore_ascii_case(&principal.email)) {
+    if claims
+        .email
+        .as_deref()
+        .is_some_and(|email| !email.eq_ignore_ascii_case(&principal.email))
+    {
         return Err(invalid());
     }
     Ok(principal)
@@ -97,7 +113,13 @@ async fn basic_principal(state: &AppState, credentials: &str, client: &str) -> A
 
 /// Checks an email and password under the failed-login limits. Every failure
 /// answers the same 401, whether the email exists or not.
-pub async fn login(state: &AppState, email: &str, password: &str, tenant: Option<&str>, client: &str) -> ApiResult<User> {
+pub async fn login(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    tenant: Option<&str>,
+    client: &str,
+) -> ApiResult<User> {
     let store = &state.store;
     login_limits::check(store, email, client, state.config.login_max_failures).await?;
     match users::authenticate(store, email, password, tenant).await? {

@@ -37,5 +37,8 @@ async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
             ("unhealthy", StatusCode::SERVICE_UNAVAILABLE)
         }
     };
-    (code, Json(json!({ "status": status, "timestamp": timestamp(), "components": { "database": { "status": status } } })))
+    (
+        code,
+        Json(json!({ "status": status, "timestamp": timestamp(), "components": { "database": { "status": status } } })),
+    )
 }

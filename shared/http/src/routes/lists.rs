@@ -18,7 +18,10 @@ pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 200;
 
 fn cursor_offset(cursor: Option<&str>) -> ApiResult<Option<u64>> {
-    cursor.map(decode_offset_cursor).transpose().map_err(|message| ApiError::validation("cursor", message))
+    cursor
+        .map(decode_offset_cursor)
+        .transpose()
+        .map_err(|message| ApiError::validation("cursor", message))
 }
 
 impl PageParams {

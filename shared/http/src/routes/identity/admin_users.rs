@@ -1,12 +1,12 @@
 //! OmniStack's `/api/v1/admin/users`: user management for admins, within the
 //! admin's own environment.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
+use quper_core::Store;
 use quper_core::identity::users::{self, UserPatch, UserView};
 use quper_core::identity::{Permission, Principal};
 use quper_core::store::SkipLimitPage;
-use quper_core::Store;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
@@ -24,9 +24,15 @@ pub async fn list(
     Ok(Json(params.apply(all.iter().map(UserView::from).collect(), 20)?))
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<UserView>> {
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<UserView>> {
     caller.require(Permission::AdminAccess)?;
-    Ok(Json(UserView::from(&users::get(&app.store, caller.tenant(), id).await?)))
+    Ok(Json(UserView::from(
+        &users::get(&app.store, caller.tenant(), id).await?,
+    )))
 }
 
 pub async fn update(
@@ -36,16 +42,25 @@ pub async fn update(
     ApiJson(body): ApiJson<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
     caller.require(Permission::AdminAccess)?;
-    Ok(Json(UserView::from(&users::update(&app.store, &caller, id, body).await?)))
+    Ok(Json(UserView::from(
+        &users::update(&app.store, &caller, id, body).await?,
+    )))
 }
 
 async fn set_active(store: &Store, caller: &Principal, id: u64, active: bool) -> ApiResult<Json<UserView>> {
     caller.require(Permission::AdminAccess)?;
-    let patch = UserPatch { is_active: Some(active), ..UserPatch::default() };
+    let patch = UserPatch {
+        is_active: Some(active),
+        ..UserPatch::default()
+    };
     Ok(Json(UserView::from(&users::update(store, caller, id, patch).await?)))
 }
 
-pub async fn activate(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<UserView>> {
+pub async fn activate(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<UserView>> {
     set_active(&app.store, &caller, id, true).await
 }
 

@@ -33,10 +33,17 @@ pub async fn token(
 ) -> ApiResult<Json<IssuedToken>> {
     let user = login(&app, &body.email, &body.password, body.tenant.as_deref(), &client.0).await?;
     users::record_login(&app.store, &user).await?;
-    let issued = app.tokens.issue(&user, app.store.clock().epoch_seconds()).map_err(|err| {
-        tracing::error!(error = %err, "cannot issue tokens");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::error::ErrorCode::ServiceUnavailable, err.to_string())
-    })?;
+    let issued = app
+        .tokens
+        .issue(&user, app.store.clock().epoch_seconds())
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot issue tokens");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                crate::error::ErrorCode::ServiceUnavailable,
+                err.to_string(),
+            )
+        })?;
     Ok(Json(issued))
 }
 

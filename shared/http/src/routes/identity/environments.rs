@@ -1,8 +1,8 @@
 //! `/api/v1/environments`: tenants, for superadmins.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use quper_core::identity::environments::{self, Environment, EnvironmentPatch, NewAdmin, NewEnvironment};
 use quper_core::identity::users::UserView;
 use quper_core::store::SkipLimitPage;
@@ -26,7 +26,10 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewEnvironment>,
 ) -> ApiResult<(StatusCode, Json<Environment>)> {
-    Ok((StatusCode::CREATED, Json(environments::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(environments::create(&app.store, &caller, body).await?),
+    ))
 }
 
 pub async fn get(
@@ -46,7 +49,11 @@ pub async fn update(
     Ok(Json(environments::update(&app.store, &caller, &id, body).await?))
 }
 
-pub async fn delete(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     environments::delete(&app.store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,8 @@
 //! `/api/v1/groups` and their members.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use quper_core::identity::groups::{self, Group, GroupMember, GroupPatch, NewGroup, NewGroupMember};
 use quper_core::store::SkipLimitPage;
 
@@ -25,10 +25,17 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<Group>)> {
-    Ok((StatusCode::CREATED, Json(groups::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(groups::create(&app.store, &caller, body).await?),
+    ))
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Group>> {
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<Group>> {
     Ok(Json(groups::get(&app.store, &caller, &id).await?))
 }
 
@@ -41,7 +48,11 @@ pub async fn update(
     Ok(Json(groups::update(&app.store, &caller, &id, body).await?))
 }
 
-pub async fn delete(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     groups::delete(&app.store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -52,7 +63,9 @@ pub async fn members(
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<GroupMember>>> {
-    Ok(Json(params.apply(groups::list_members(&app.store, &caller, &id).await?, 100)?))
+    Ok(Json(
+        params.apply(groups::list_members(&app.store, &caller, &id).await?, 100)?,
+    ))
 }
 
 pub async fn add_member(
@@ -61,7 +74,10 @@ pub async fn add_member(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewGroupMember>,
 ) -> ApiResult<(StatusCode, Json<GroupMember>)> {
-    Ok((StatusCode::CREATED, Json(groups::add_member(&app.store, &caller, &id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(groups::add_member(&app.store, &caller, &id, body).await?),
+    ))
 }
 
 pub async fn remove_member(

@@ -1,7 +1,7 @@
 //! OmniStack's `GET`/`PATCH /api/v1/app/users/me`: the caller's own profile.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use quper_core::identity::users::{self, AvatarUrl, Phone, TimeZoneName, UserPatch, UserView};
 use quper_core::model::Name;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,11 @@ pub struct Profile {
 
 impl From<UserView> for Profile {
     fn from(user: UserView) -> Self {
-        Profile { user, subscription_plan: None, subscription_status: None }
+        Profile {
+            user,
+            subscription_plan: None,
+            subscription_status: None,
+        }
     }
 }
 

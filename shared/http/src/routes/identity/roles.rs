@@ -1,8 +1,8 @@
 //! `/api/v1/roles`: built-in roles (read-only) and custom permission sets.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use quper_core::identity::roles::{self, NewRole, RolePatch, RoleRecord};
 use quper_core::store::SkipLimitPage;
 
@@ -25,10 +25,17 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewRole>,
 ) -> ApiResult<(StatusCode, Json<RoleRecord>)> {
-    Ok((StatusCode::CREATED, Json(roles::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(roles::create(&app.store, &caller, body).await?),
+    ))
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<Json<RoleRecord>> {
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<Json<RoleRecord>> {
     Ok(Json(roles::get(&app.store, &caller, &id).await?))
 }
 
@@ -41,7 +48,11 @@ pub async fn update(
     Ok(Json(roles::update(&app.store, &caller, &id, body).await?))
 }
 
-pub async fn delete(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     roles::delete(&app.store, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,8 +1,8 @@
 //! `/api/v1/teams` and `/api/v1/teams/{team_id}/members` (PagerPal).
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use quper_core::identity::teams::{self, NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
 use quper_core::store::ListPage;
 use serde::Deserialize;
@@ -26,10 +26,17 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTeam>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
-    Ok((StatusCode::CREATED, Json(teams::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(teams::create(&app.store, &caller, body).await?),
+    ))
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<Team>> {
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Team>> {
     Ok(Json(teams::get(&app.store, &caller, id).await?))
 }
 
@@ -42,7 +49,11 @@ pub async fn update(
     Ok(Json(teams::update(&app.store, &caller, id, body).await?))
 }
 
-pub async fn delete(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
     teams::delete(&app.store, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -62,7 +73,10 @@ pub async fn add_member(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewTeamMember>,
 ) -> ApiResult<(StatusCode, Json<TeamMember>)> {
-    Ok((StatusCode::CREATED, Json(teams::add_member(&app.store, &caller, id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(teams::add_member(&app.store, &caller, id, body).await?),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]

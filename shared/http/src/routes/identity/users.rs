@@ -1,10 +1,10 @@
 //! `/api/v1/users`: PagerPal's user accounts.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
-use quper_core::identity::users::{self, NewUser, UserPatch, UserView};
 use quper_core::identity::Permission;
+use quper_core::identity::users::{self, NewUser, UserPatch, UserView};
 use quper_core::store::ListPage;
 
 use crate::auth::Caller;
@@ -32,9 +32,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<UserView>> {
+pub async fn get(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<UserView>> {
     caller.require(Permission::IdentityRead)?;
-    Ok(Json(UserView::from(&users::get(&app.store, caller.tenant(), id).await?)))
+    Ok(Json(UserView::from(
+        &users::get(&app.store, caller.tenant(), id).await?,
+    )))
 }
 
 pub async fn update(
@@ -43,10 +49,16 @@ pub async fn update(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(UserView::from(&users::update(&app.store, &caller, id, body).await?)))
+    Ok(Json(UserView::from(
+        &users::update(&app.store, &caller, id, body).await?,
+    )))
 }
 
-pub async fn delete(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
     users::delete(&app.store, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
