@@ -12,7 +12,7 @@
 //! durability claim with a child process killed mid-write.
 
 use futures::future::join_all;
-use quper_core::ports::table::{COUNTER_VALUE, MAX_TRANSACTION_ITEMS};
+use quper_core::ports::table::{COUNTER_VALUE, MAX_TRANSACTION_ITEMS, Update};
 use quper_core::ports::{Condition, Index, Item, Key, Query, SortKey, StoreError, Table, WriteOp};
 use quper_store_local::SqliteTable;
 use serde_json::{Value, json};
@@ -71,6 +71,15 @@ conformance_cases!(
     case_concurrent_not_exists,
     case_bad_cursor,
     case_ping,
+    case_update_set_remove_add,
+    case_update_upsert,
+    case_update_exists_on_missing,
+    case_update_version_equals,
+    case_update_moves_item_in_indexes,
+    case_update_expired_item_starts_fresh,
+    case_update_invalid,
+    case_update_in_transaction,
+    case_update_concurrent_add,
 );
 
 // ---------------------------------------------------------------------------
@@ -988,6 +997,495 @@ async fn case_bad_cursor(table: Arc<dyn Table>) {
 
 async fn case_ping(table: Arc<dyn Table>) {
     table.ping().await.expect("ping");
+}
+
+async fn case_update_set_remove_add(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "1");
+    table
+        .put(
+            item(
+                json!({"PK": "upd", "SK": "1", "name": "Ada", "old": true, "count": 5, "score": 1.5,
+                        "kind": 7, "keep": "x"}),
+            ),
+            Condition::None,
+        )
+        .await
+        .expect("put");
+    let update = Update::new(key.clone())
+        .set("name", "Grace")
+        .set("kind", "now a string")
+        .set("address", json!({"city": "Paris", "lines": ["1 Rue"]}))
+        .set("nothing", Value::Null)
+        .set("with.dot", 1)
+        .remove("old")
+        .remove("ghost")
+        .add("count", 3)
+        .add("fresh", -2)
+        .add("score", 1);
+    let expected = item(json!({
+        "PK": "upd", "SK": "1", "name": "Grace", "kind": "now a string",
+        "address": {"city": "Paris", "lines": ["1 Rue"]}, "nothing": null, "with.dot": 1,
+        "count": 8, "fresh": -2, "score": 2.5, "keep": "x"
+    }));
+    assert_eq!(
+        table.update(update).await,
+        Ok(expected.clone()),
+        "the whole item after the update"
+    );
+    assert_eq!(table.get(&key).await, Ok(Some(expected.clone())));
+
+    let after = table
+        .update(Update::new(key.clone()).add("count", -10).remove("address"))
+        .await
+        .expect("second update");
+    assert_eq!(after["count"], json!(-2));
+    assert!(after.get("address").is_none());
+    assert_eq!(after["keep"], json!("x"));
+    assert_eq!(table.get(&key).await, Ok(Some(after)));
+}
+
+async fn case_update_upsert(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "new");
+    let created = table
+        .update(Update::new(key.clone()).set("name", "x").add("n", 4).remove("ghost"))
+        .await;
+    let expected = item(json!({"PK": "upd", "SK": "new", "name": "x", "n": 4}));
+    assert_eq!(created, Ok(expected.clone()), "a missing item is created");
+    assert_eq!(table.get(&key).await, Ok(Some(expected)));
+
+    let once = Key::new("upd", "once");
+    let made = table
+        .update(Update::new(once.clone()).set("a", 1).when(Condition::NotExists))
+        .await;
+    assert_eq!(made, Ok(item(json!({"PK": "upd", "SK": "once", "a": 1}))));
+    assert_eq!(
+        table
+            .update(Update::new(once.clone()).set("a", 2).when(Condition::NotExists))
+            .await,
+        Err(StoreError::ConditionFailed { key: once.clone() })
+    );
+    assert_eq!(table.get(&once).await.expect("get").expect("item")["a"], json!(1));
+}
+
+async fn case_update_exists_on_missing(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "missing");
+    for condition in [Condition::Exists, Condition::VersionEquals(0)] {
+        let result = table
+            .update(Update::new(key.clone()).set("a", 1).when(condition.clone()))
+            .await;
+        assert_eq!(
+            result,
+            Err(StoreError::ConditionFailed { key: key.clone() }),
+            "{condition:?}"
+        );
+    }
+    assert_eq!(table.get(&key).await, Ok(None), "a failed update creates nothing");
+
+    table
+        .put(item(json!({"PK": "upd", "SK": "missing", "a": 0})), Condition::None)
+        .await
+        .expect("put");
+    let updated = table
+        .update(Update::new(key.clone()).set("a", 1).when(Condition::Exists))
+        .await;
+    assert_eq!(updated, Ok(item(json!({"PK": "upd", "SK": "missing", "a": 1}))));
+}
+
+async fn case_update_version_equals(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "doc");
+    let v1 = item(json!({"PK": "upd", "SK": "doc", "version": 1, "body": "one"}));
+    table.put(v1.clone(), Condition::None).await.expect("put");
+    let bump = |body: &str, expected: u64| {
+        Update::new(key.clone())
+            .set("body", body)
+            .add("version", 1)
+            .when(Condition::VersionEquals(expected))
+    };
+    assert_eq!(
+        table.update(bump("two", 2)).await,
+        Err(StoreError::ConditionFailed { key: key.clone() })
+    );
+    assert_eq!(table.get(&key).await, Ok(Some(v1)), "the failed update wrote nothing");
+    let v2 = item(json!({"PK": "upd", "SK": "doc", "version": 2, "body": "two"}));
+    assert_eq!(table.update(bump("two", 1)).await, Ok(v2.clone()));
+    assert_eq!(
+        table.update(bump("stale", 1)).await,
+        Err(StoreError::ConditionFailed { key: key.clone() }),
+        "the old version no longer matches"
+    );
+    let v3 = table
+        .update(
+            Update::new(key.clone())
+                .set("version", 3)
+                .when(Condition::VersionEquals(2)),
+        )
+        .await
+        .expect("version set explicitly");
+    assert_eq!(v3["version"], json!(3));
+    assert_eq!(v3["body"], json!("two"));
+
+    // Only a numeric `version` counts.
+    let stringly = Key::new("upd", "stringly");
+    table
+        .put(
+            item(json!({"PK": "upd", "SK": "stringly", "version": "3"})),
+            Condition::None,
+        )
+        .await
+        .expect("put");
+    assert_eq!(
+        table
+            .update(
+                Update::new(stringly.clone())
+                    .set("a", 1)
+                    .when(Condition::VersionEquals(3))
+            )
+            .await,
+        Err(StoreError::ConditionFailed { key: stringly })
+    );
+}
+
+async fn case_update_moves_item_in_indexes(table: Arc<dyn Table>) {
+    let user = Key::new("user#1", "profile");
+    table
+        .put(
+            item(json!({"PK": "user#1", "SK": "profile", "name": "a"})),
+            Condition::None,
+        )
+        .await
+        .expect("put user#1");
+    table
+        .put(
+            item(json!({"PK": "user#2", "SK": "profile", "GSI1PK": "team#a", "GSI1SK": "name#b"})),
+            Condition::None,
+        )
+        .await
+        .expect("put user#2");
+    let pks = |items: Vec<Item>| -> Vec<String> {
+        items
+            .iter()
+            .map(|item| item["PK"].as_str().expect("string PK").to_owned())
+            .collect()
+    };
+    let index = |index: Index, pk: &'static str| {
+        let table = Arc::clone(&table);
+        async move { pks(all_pages(&table, Query::index(index, pk)).await.0) }
+    };
+
+    table
+        .update(
+            Update::new(user.clone())
+                .set("GSI1PK", "team#a")
+                .set("GSI1SK", "name#a"),
+        )
+        .await
+        .expect("join the index");
+    assert_eq!(index(Index::Gsi1, "team#a").await, strings(&["user#1", "user#2"]));
+
+    table
+        .update(Update::new(user.clone()).set("GSI1SK", "name#c"))
+        .await
+        .expect("new index sort key");
+    assert_eq!(index(Index::Gsi1, "team#a").await, strings(&["user#2", "user#1"]));
+
+    table
+        .update(Update::new(user.clone()).set("GSI1PK", "team#b"))
+        .await
+        .expect("new index partition");
+    assert_eq!(index(Index::Gsi1, "team#a").await, strings(&["user#2"]));
+    assert_eq!(index(Index::Gsi1, "team#b").await, strings(&["user#1"]));
+
+    table
+        .update(
+            Update::new(user.clone())
+                .remove("GSI1SK")
+                .set("GSI2PK", "email")
+                .set("GSI2SK", "a@x"),
+        )
+        .await
+        .expect("leave GSI1, join GSI2");
+    assert_eq!(index(Index::Gsi1, "team#b").await, Vec::<String>::new());
+    assert_eq!(index(Index::Gsi2, "email").await, strings(&["user#1"]));
+
+    // Setting a past ttl expires the item: it leaves the index and `get`.
+    let expired = table
+        .update(Update::new(user.clone()).set("ttl", now() - 5))
+        .await
+        .expect("set a past ttl");
+    assert_eq!(expired["GSI2PK"], json!("email"), "the update returns what it wrote");
+    assert_eq!(index(Index::Gsi2, "email").await, Vec::<String>::new());
+    assert_eq!(table.get(&user).await, Ok(None));
+}
+
+async fn case_update_expired_item_starts_fresh(table: Arc<dyn Table>) {
+    let past = now() - 60;
+    let stale = |sk: &str| {
+        item(
+            json!({"PK": "upd", "SK": sk, "ttl": past, "stale": true, "count": 10, "version": 1,
+                    "GSI1PK": "stale-index", "GSI1SK": sk}),
+        )
+    };
+    for sk in ["e1", "e2", "e3", "e4"] {
+        table.put(stale(sk), Condition::None).await.expect("put expired");
+    }
+
+    let key = Key::new("upd", "e1");
+    for condition in [Condition::Exists, Condition::VersionEquals(1)] {
+        let result = table
+            .update(Update::new(key.clone()).set("x", 1).when(condition.clone()))
+            .await;
+        assert_eq!(
+            result,
+            Err(StoreError::ConditionFailed { key: key.clone() }),
+            "{condition:?}"
+        );
+    }
+    assert_eq!(table.get(&key).await, Ok(None));
+
+    let fresh = item(json!({"PK": "upd", "SK": "e1", "count": 1, "x": "y"}));
+    let result = table
+        .update(Update::new(key.clone()).add("count", 1).set("x", "y").remove("stale"))
+        .await;
+    assert_eq!(result, Ok(fresh.clone()), "only the key and the update survive");
+    assert_eq!(table.get(&key).await, Ok(Some(fresh)));
+
+    let result = table
+        .update(
+            Update::new(Key::new("upd", "e2"))
+                .set("x", 2)
+                .when(Condition::NotExists),
+        )
+        .await;
+    assert_eq!(result, Ok(item(json!({"PK": "upd", "SK": "e2", "x": 2}))));
+
+    table
+        .transact(vec![
+            WriteOp::put(item(json!({"PK": "upd", "SK": "other"})), Condition::NotExists),
+            WriteOp::Update(Update::new(Key::new("upd", "e3")).add("count", 5)),
+            WriteOp::Update(
+                Update::new(Key::new("upd", "e4"))
+                    .remove("stale")
+                    .set("y", true)
+                    .when(Condition::NotExists),
+            ),
+        ])
+        .await
+        .expect("transaction updating expired items");
+    assert_eq!(
+        table.get(&Key::new("upd", "e3")).await,
+        Ok(Some(item(json!({"PK": "upd", "SK": "e3", "count": 5}))))
+    );
+    assert_eq!(
+        table.get(&Key::new("upd", "e4")).await,
+        Ok(Some(item(json!({"PK": "upd", "SK": "e4", "y": true}))))
+    );
+    let (indexed, _) = all_pages(&table, Query::index(Index::Gsi1, "stale-index")).await;
+    assert!(indexed.is_empty(), "no stale index attributes survive: {indexed:?}");
+}
+
+async fn case_update_invalid(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "bad");
+    let update = || Update::new(key.clone());
+    let invalid = [
+        update().set("PK", "other"),
+        update().set("SK", "other"),
+        update().set("a", 1).remove("PK"),
+        update().add("SK", 1),
+        update().set("a", 1).remove("a"),
+        update().set("a", 1).add("a", 1),
+        update().remove("a").add("a", 1),
+        update().add("a", 1).add("a", 2),
+        update().remove("a").remove("a"),
+        update(),
+        update().set("", 1),
+        update().set("GSI1PK", 5),
+        update().set("GSI2SK", ""),
+        update().add("GSI1SK", 1),
+        Update::new(Key::new("upd", "")).set("a", 1),
+    ];
+    for bad in invalid {
+        let result = table.update(bad.clone()).await;
+        assert!(matches!(result, Err(StoreError::Invalid(_))), "{bad:?} gave {result:?}");
+        let result = table.transact(vec![WriteOp::Update(bad.clone())]).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "{bad:?} in a transaction gave {result:?}"
+        );
+    }
+    assert_eq!(table.get(&key).await, Ok(None), "nothing was written");
+
+    // Adding to something that is not a number.
+    let typed = Key::new("upd", "typed");
+    let stored = item(json!({"PK": "upd", "SK": "typed", "label": "x"}));
+    table.put(stored.clone(), Condition::None).await.expect("put");
+    let result = table.update(Update::new(typed.clone()).add("label", 1)).await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "gave {result:?}");
+    let result = table
+        .transact(vec![
+            WriteOp::put(item(json!({"PK": "upd", "SK": "side"})), Condition::None),
+            WriteOp::Update(Update::new(typed.clone()).add("label", 1)),
+        ])
+        .await;
+    assert!(matches!(result, Err(StoreError::Invalid(_))), "gave {result:?}");
+    assert_eq!(table.get(&typed).await, Ok(Some(stored)));
+    assert_eq!(table.get(&Key::new("upd", "side")).await, Ok(None));
+}
+
+async fn case_update_in_transaction(table: Arc<dyn Table>) {
+    let a = Key::new("utx", "a");
+    let stored_a = item(json!({"PK": "utx", "SK": "a", "n": 1, "version": 1}));
+    table.put(stored_a.clone(), Condition::None).await.expect("put a");
+    table
+        .put(item(json!({"PK": "utx", "SK": "c"})), Condition::None)
+        .await
+        .expect("put c");
+    let before = all_pages(&table, Query::partition("utx")).await.0;
+
+    // Another operation fails: the update is rolled back.
+    let result = table
+        .transact(vec![
+            WriteOp::Update(Update::new(a.clone()).add("n", 1).set("x", "y")),
+            WriteOp::Update(Update::new(Key::new("utx", "new")).set("z", 1)),
+            WriteOp::put(item(json!({"PK": "utx", "SK": "c"})), Condition::NotExists),
+        ])
+        .await;
+    assert_eq!(
+        result,
+        Err(StoreError::TransactionConditionFailed {
+            index: 2,
+            key: Key::new("utx", "c")
+        })
+    );
+    assert_eq!(
+        all_pages(&table, Query::partition("utx")).await.0,
+        before,
+        "nothing was written"
+    );
+
+    // The update's own condition fails: its index is reported.
+    for (condition, target) in [
+        (Condition::VersionEquals(7), a.clone()),
+        (Condition::NotExists, a.clone()),
+        (Condition::Exists, Key::new("utx", "missing")),
+    ] {
+        let result = table
+            .transact(vec![
+                WriteOp::put(item(json!({"PK": "utx", "SK": "b"})), Condition::None),
+                WriteOp::Update(Update::new(target.clone()).set("x", 1).when(condition.clone())),
+                WriteOp::Increment {
+                    key: Key::new("utx", "counter"),
+                    by: 1,
+                },
+            ])
+            .await;
+        assert_eq!(
+            result,
+            Err(StoreError::TransactionConditionFailed { index: 1, key: target }),
+            "{condition:?}"
+        );
+        assert_eq!(
+            all_pages(&table, Query::partition("utx")).await.0,
+            before,
+            "{condition:?}"
+        );
+    }
+
+    // All conditions hold: every update is applied.
+    table
+        .transact(vec![
+            WriteOp::put(item(json!({"PK": "utx", "SK": "b"})), Condition::None),
+            WriteOp::Update(
+                Update::new(a.clone())
+                    .add("version", 1)
+                    .add("n", 10)
+                    .set("x", "y")
+                    .when(Condition::VersionEquals(1)),
+            ),
+            WriteOp::Update(Update::new(Key::new("utx", "new")).set("z", 1).add("k", 2)),
+            WriteOp::Update(
+                Update::new(Key::new("utx", "c"))
+                    .set("seen", true)
+                    .when(Condition::Exists),
+            ),
+        ])
+        .await
+        .expect("transaction");
+    assert_eq!(
+        table.get(&a).await,
+        Ok(Some(item(
+            json!({"PK": "utx", "SK": "a", "n": 11, "version": 2, "x": "y"})
+        )))
+    );
+    assert_eq!(
+        table.get(&Key::new("utx", "new")).await,
+        Ok(Some(item(json!({"PK": "utx", "SK": "new", "z": 1, "k": 2}))))
+    );
+    assert_eq!(
+        table.get(&Key::new("utx", "c")).await,
+        Ok(Some(item(json!({"PK": "utx", "SK": "c", "seen": true}))))
+    );
+    assert_eq!(
+        query_sort_keys(&table, Query::partition("utx")).await,
+        strings(&["a", "b", "c", "new"])
+    );
+
+    // An update shares no key with another operation.
+    let twice = vec![
+        WriteOp::Update(Update::new(a.clone()).set("x", 1)),
+        WriteOp::delete(a.clone(), Condition::None),
+    ];
+    assert!(matches!(table.transact(twice).await, Err(StoreError::Invalid(_))));
+    let twice = vec![
+        WriteOp::Update(Update::new(a.clone()).set("x", 1)),
+        WriteOp::Update(Update::new(a.clone()).set("y", 1)),
+    ];
+    assert!(matches!(table.transact(twice).await, Err(StoreError::Invalid(_))));
+
+    // An update counts towards the transaction limit.
+    let mut ops: Vec<WriteOp> = (0..MAX_TRANSACTION_ITEMS)
+        .map(|n| {
+            WriteOp::put(
+                item(json!({"PK": "utx-bulk", "SK": format!("{n:03}")})),
+                Condition::None,
+            )
+        })
+        .collect();
+    ops.push(WriteOp::Update(Update::new(Key::new("utx-bulk", "extra")).set("x", 1)));
+    assert!(matches!(table.transact(ops).await, Err(StoreError::Invalid(_))));
+    assert_eq!(
+        query_sort_keys(&table, Query::partition("utx-bulk")).await,
+        Vec::<String>::new()
+    );
+}
+
+async fn case_update_concurrent_add(table: Arc<dyn Table>) {
+    let key = Key::new("upd", "concurrent");
+    let tasks = (0..20).map(|writer| {
+        let table = Arc::clone(&table);
+        let key = key.clone();
+        tokio::spawn(async move {
+            table
+                .update(Update::new(key).add("hits", 1).set(format!("writer#{writer}"), true))
+                .await
+        })
+    });
+    let mut seen: Vec<i64> = join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| {
+            let item = joined.expect("task").expect("update");
+            item["hits"].as_i64().expect("integer hits")
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=20).collect::<Vec<i64>>(),
+        "each update returned the item right after its own write"
+    );
+    let stored = table.get(&key).await.expect("get").expect("item");
+    assert_eq!(stored["hits"], json!(20));
+    assert_eq!(stored.len(), 2 + 1 + 20, "every writer's attribute is kept");
 }
 
 // ---------------------------------------------------------------------------

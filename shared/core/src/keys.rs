@@ -3,8 +3,9 @@
 //! Tenant data lives under `T#<tenant>#...`, so a query built from a caller's
 //! tenant cannot reach another tenant's items. The only keys that do not start
 //! with a tenant are global lookups that exist to *find* a tenant before one is
-//! known: the login index (`LOGIN#<email>`), and rate-limit windows for failed
-//! logins (`RATE#...`, hashed, with a TTL).
+//! known: the login index (`LOGIN#<email>`), API-key and SNS-topic lookups
+//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), and rate-limit windows
+//! for failed logins (`RATE#...`, hashed, with a TTL).
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
@@ -19,6 +20,15 @@
 //! | team member | `T#<t>#TEAM#<id:010>` | `MEMBER#<user:010>` | |
 //! | failed-login window | `RATE#LOGIN#<sha256>` | `<minute>` | |
 //! | readiness probe | `HEALTH` | `PING` | |
+//! | alert source | `T#<t>#SOURCE` | `<id:010>` | |
+//! | API-key lookup | `APIKEY#<sha256>` | `KEY` | |
+//! | SNS topic lookup | `SNSTOPIC#<topic arn>` | `SOURCE` | |
+//! | alert rule | `T#<t>#RULE` | `<uuid>` | |
+//! | incident | `T#<t>#INC#<n:010>` | `META` | `T#<t>#INCIDENTS` / `<n:010>`, GSI2 `T#<t>#INCIDENTS#<status>` / `<n:010>` |
+//! | timeline event | `T#<t>#INC#<n:010>` | `EVT#<time>#<id>` | |
+//! | alert under its incident | `T#<t>#INC#<n:010>` | `ALERT#<time>#<uuid>` | |
+//! | alert | `T#<t>#ALERT#<uuid>` | `META` | `T#<t>#ALERTS` / `<time>#<uuid>` |
+//! | open-incident (dedup) marker | `T#<t>#DEDUP#<scope>` | `OPEN` | |
 
 use crate::ports::{Index, Key, Query};
 
@@ -101,4 +111,66 @@ pub fn failed_logins(account_client_hash: &str, minute: i64) -> Key {
 
 pub fn health_probe() -> Key {
     Key::new("HEALTH", "PING")
+}
+
+pub fn sources(tenant: &str) -> Query {
+    Query::partition(format!("T#{tenant}#SOURCE"))
+}
+pub fn source(tenant: &str, id: u64) -> Key {
+    Key::new(format!("T#{tenant}#SOURCE"), id_sk(id))
+}
+/// The global lookup from an API key's SHA-256 to its source.
+pub fn api_key(hash: &str) -> Key {
+    Key::new(format!("APIKEY#{hash}"), "KEY")
+}
+/// The global lookup from an SNS topic to the source it feeds.
+pub fn sns_topic(arn: &str) -> Key {
+    Key::new(format!("SNSTOPIC#{arn}"), "SOURCE")
+}
+
+pub fn rules(tenant: &str) -> Query {
+    Query::partition(format!("T#{tenant}#RULE"))
+}
+pub fn rule(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#RULE"), id)
+}
+
+pub fn incident_pk(tenant: &str, number: u64) -> String {
+    format!("T#{tenant}#INC#{}", id_sk(number))
+}
+pub fn incident(tenant: &str, number: u64) -> Key {
+    Key::new(incident_pk(tenant, number), "META")
+}
+/// GSI1: every incident of a tenant, by number.
+pub fn incidents_gsi1pk(tenant: &str) -> String {
+    format!("T#{tenant}#INCIDENTS")
+}
+/// GSI2: the incidents of a tenant in one status, by number.
+pub fn incidents_by_status_gsi2pk(tenant: &str, status: &str) -> String {
+    format!("T#{tenant}#INCIDENTS#{status}")
+}
+pub fn incident_events(tenant: &str, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number)).prefix("EVT#")
+}
+pub fn incident_event(tenant: &str, number: u64, sort: &str) -> Key {
+    Key::new(incident_pk(tenant, number), format!("EVT#{sort}"))
+}
+pub fn incident_alerts(tenant: &str, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number)).prefix("ALERT#")
+}
+pub fn incident_alert(tenant: &str, number: u64, sort: &str) -> Key {
+    Key::new(incident_pk(tenant, number), format!("ALERT#{sort}"))
+}
+
+pub fn alert(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#ALERT#{id}"), "META")
+}
+pub fn alerts_gsi1pk(tenant: &str) -> String {
+    format!("T#{tenant}#ALERTS")
+}
+
+/// The marker that says "an incident is open for this scope"; its `version`
+/// is the incident's number.
+pub fn open_incident(tenant: &str, scope: &str) -> Key {
+    Key::new(format!("T#{tenant}#DEDUP#{scope}"), "OPEN")
 }

@@ -7,11 +7,17 @@
 //! - [`model`]: validated newtypes (tenant ids, emails, passwords, roles).
 //! - [`auth`]: password hashing, JWT issue and verification, API-key hashing.
 //! - [`identity`]: environments, users, groups, roles, teams.
+//! - [`alerting`]: alert sources and their keys, alert rules.
+//! - [`ingest`]: monitoring formats, the ingestion pipeline, raw alerts.
+//! - [`incidents`]: incidents, their lifecycle, timeline and list.
 //! - [`store`]: typed helpers over the `Table` port shared by the services.
 
+pub mod alerting;
 pub mod auth;
 pub mod error;
 pub mod identity;
+pub mod incidents;
+pub mod ingest;
 pub mod keys;
 pub mod model;
 pub mod ports;

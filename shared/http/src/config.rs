@@ -21,6 +21,9 @@ pub struct HttpConfig {
     /// (`QUPER_LOGIN_MAX_FAILURES`).
     pub login_max_failures: u32,
     pub jwt: JwtConfig,
+    /// PEM certificates for SNS signatures, used instead of fetching them
+    /// (`QUPER_SNS_CERT_DIR`): tests and air-gapped installs.
+    pub sns_cert_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone)]
@@ -80,6 +83,7 @@ impl HttpConfig {
         Ok(HttpConfig {
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             login_max_failures: parse_or(&var, "QUPER_LOGIN_MAX_FAILURES", 5)?,
+            sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             jwt: JwtConfig {
                 secret: secret.map(String::into_bytes),
                 ttl: Duration::from_secs(parse_or(&var, "QUPER_JWT_TTL_SECONDS", 3600)?),

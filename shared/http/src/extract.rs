@@ -42,6 +42,36 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body that may be absent: an empty body is `None`.
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared_json = req.headers().get(header::CONTENT_TYPE).is_some();
+        let (parts, body) = req.into_parts();
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(body_rejection)?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(None));
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+        if !declared_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::BadRequest,
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        ApiJson::<T>::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| OptionalJson(Some(value)))
+    }
+}
+
 /// Parses JSON, mapping syntax errors to 400 and schema errors to 422. The
 /// whole body must be JSON before its shape is judged, so a truncated or
 /// trailing-garbage body is a 400 whatever it holds.

@@ -23,6 +23,7 @@ pub mod extract;
 pub mod lambda;
 pub mod middleware;
 pub mod routes;
+pub mod sns;
 pub mod state;
 
 pub use app::app;

@@ -7,9 +7,9 @@
 //! The expired-ttl rule lives here: an item whose `ttl <= now` is absent as
 //! far as conditions go, even before DynamoDB's TTL sweeper deletes it.
 
-use crate::attribute::Attributes;
+use crate::attribute::{Attributes, to_attribute};
 use aws_sdk_dynamodb::types::AttributeValue;
-use quper_core::ports::table::{COUNTER_VALUE, PK, TTL, VERSION};
+use quper_core::ports::table::{COUNTER_VALUE, PK, TTL, Update, VERSION};
 use quper_core::ports::{Condition, SortKey};
 use std::collections::HashMap;
 
@@ -37,6 +37,16 @@ impl Expression {
     fn value(mut self, placeholder: &str, value: AttributeValue) -> Self {
         self.values.insert(placeholder.to_owned(), value);
         self
+    }
+
+    /// This expression's text with the placeholders of both, for a request
+    /// that carries two expressions (an update and its condition) that share
+    /// one name/value set. Their placeholders must not clash.
+    pub fn sharing_placeholders_with(&self, other: &Expression) -> Expression {
+        let mut union = self.clone();
+        union.names.extend(other.names.clone());
+        union.values.extend(other.values.clone());
+        union
     }
 
     /// `ExpressionAttributeNames`, or `None` when empty (DynamoDB rejects an
@@ -96,9 +106,70 @@ pub fn add_to_counter(by: i64, ttl: Option<i64>, now: i64) -> (String, Expressio
     (update.to_owned(), condition)
 }
 
-/// Replaces an expired counter with a fresh item. Fails its condition if
-/// someone restarted (or removed) the counter first, in which case the
-/// caller goes back to [`add_to_counter`].
+/// The `UpdateExpression` of a validated [`Update`], e.g.
+/// `SET #u0 = :u0, #u1 = :u1 REMOVE #u2 ADD #u3 :u3`. Its placeholders
+/// (`#uN`, `:uN`) never clash with those of [`condition`] or [`live_or_absent`].
+pub fn update(update: &Update) -> Expression {
+    let mut expression = Expression::default();
+    let mut count = 0_usize;
+    let mut next = || {
+        count += 1;
+        count - 1
+    };
+    let mut set = Vec::new();
+    for (name, value) in &update.set {
+        let n = next();
+        expression = expression
+            .name(&format!("#u{n}"), name)
+            .value(&format!(":u{n}"), to_attribute(value));
+        set.push(format!("#u{n} = :u{n}"));
+    }
+    let mut remove = Vec::new();
+    for name in &update.remove {
+        let n = next();
+        expression = expression.name(&format!("#u{n}"), name);
+        remove.push(format!("#u{n}"));
+    }
+    let mut add = Vec::new();
+    for (name, by) in &update.add {
+        let n = next();
+        expression = expression
+            .name(&format!("#u{n}"), name)
+            .value(&format!(":u{n}"), number(by));
+        add.push(format!("#u{n} :u{n}"));
+    }
+    let clauses = [("SET", set), ("REMOVE", remove), ("ADD", add)];
+    expression.text = clauses
+        .into_iter()
+        .filter(|(_, actions)| !actions.is_empty())
+        .map(|(keyword, actions)| format!("{keyword} {}", actions.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" ");
+    expression
+}
+
+/// The condition of an unconditional update: the item is absent or live.
+/// It fails exactly when the item exists with a numeric `ttl <= now` (the
+/// complement of [`restart_counter`]), in which case the caller replaces the
+/// expired item instead. A non-numeric `ttl` never expires, as `is_expired`
+/// and the SQLite adapter have it.
+pub fn live_or_absent(now: i64) -> Expression {
+    Expression::new("attribute_not_exists(#pk) OR NOT (#ttl <= :now)")
+        .name("#pk", PK)
+        .name("#ttl", TTL)
+        .value(":now", number(now))
+}
+
+/// The condition of an update: [`condition`], or [`live_or_absent`] for
+/// `Condition::None`.
+pub fn update_condition(condition: &Condition, now: i64) -> Expression {
+    self::condition(condition, now).unwrap_or_else(|| live_or_absent(now))
+}
+
+/// Replaces an expired item (a counter, or the target of an unconditional
+/// update) with a fresh one. Fails its condition if someone replaced (or
+/// removed) the item first, in which case the caller goes back to
+/// [`add_to_counter`] or [`live_or_absent`].
 pub fn restart_counter(now: i64) -> Expression {
     Expression::new("#ttl <= :now")
         .name("#ttl", TTL)
@@ -203,6 +274,36 @@ mod tests {
             }
         }
         assert_eq!(super::condition(&Condition::None, 100), None);
+    }
+
+    #[test]
+    fn updates_use_every_placeholder_once() {
+        use quper_core::ports::Key;
+        let update = Update::new(Key::new("p", "s"))
+            .set("a", 1)
+            .set("b", "x")
+            .remove("c")
+            .add("d", 2)
+            .add("e", -1);
+        let expression = super::update(&update);
+        assert!(expression.text.starts_with("SET "), "{}", expression.text);
+        assert!(
+            expression.text.contains(" REMOVE #u2 ADD #u3 :u3, #u4 :u4"),
+            "{}",
+            expression.text
+        );
+        assert_eq!(expression.names.len(), 5);
+        assert_eq!(expression.values.len(), 4);
+        for placeholder in expression.names.keys().chain(expression.values.keys()) {
+            assert!(expression.text.contains(placeholder.as_str()), "{placeholder} unused");
+        }
+        let combined = expression.sharing_placeholders_with(&live_or_absent(5));
+        assert_eq!(combined.names.len(), 7);
+        assert_eq!(combined.values.len(), 5);
+        assert_eq!(
+            super::update(&Update::new(Key::new("p", "s")).remove("r")).text,
+            "REMOVE #u0"
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext};
+use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, GlobalSecondaryIndex, KeySchemaElement,
@@ -28,7 +28,9 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, Update,
 };
 use expression::{Expression, SortCondition};
-use quper_core::ports::table::{COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, validate_transaction};
+use quper_core::ports::table::{
+    COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, Update as ItemUpdate, validate_transaction,
+};
 use quper_core::ports::{Condition, Index, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use serde_json::Value;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -41,9 +43,10 @@ pub const GSI1_NAME: &str = "GSI1";
 /// Name of the index over `GSI2PK`/`GSI2SK`.
 pub const GSI2_NAME: &str = "GSI2";
 
-/// How many times an increment goes between "add to the live counter" and
-/// "restart the expired counter" before giving up. Each switch means another
-/// writer changed the counter in between, so more than a couple is rare.
+/// How many times an increment (or an unconditional update) goes between
+/// "write the live item" and "replace the expired item" before giving up.
+/// Each switch means another writer changed the item in between, so more
+/// than a couple is rare.
 const COUNTER_ATTEMPTS: usize = 4;
 /// How long [`create_table`] waits for a new table to become ACTIVE.
 const TABLE_ACTIVE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -206,21 +209,16 @@ impl DynamoTable {
         }
     }
 
-    /// The other step of `increment`: replaces an expired counter with a
-    /// fresh one holding `by`. `false` when it is no longer expired.
-    async fn restart_expired_counter(
-        &self,
-        key: &Key,
-        by: i64,
-        ttl: Option<i64>,
-        now: i64,
-    ) -> Result<bool, StoreError> {
+    /// The other step of `increment` (and of an unconditional `update`):
+    /// replaces an expired item with `fresh`. `false` when the item is no
+    /// longer expired (or is gone).
+    async fn replace_expired(&self, fresh: &Item, now: i64) -> Result<bool, StoreError> {
         let condition = expression::restart_counter(now);
         let result = self
             .client
             .put_item()
             .table_name(&self.table_name)
-            .set_item(Some(to_attributes(&fresh_counter(key, by, ttl))))
+            .set_item(Some(to_attributes(fresh)))
             .condition_expression(&condition.text)
             .set_expression_attribute_names(condition.names())
             .set_expression_attribute_values(condition.values())
@@ -239,9 +237,51 @@ impl DynamoTable {
         }
     }
 
+    /// One `UpdateItem` of a validated update under `condition`, returning
+    /// the whole new item; `None` when the condition failed.
+    async fn update_item(&self, update: &ItemUpdate, condition: &Expression) -> Result<Option<Item>, StoreError> {
+        let expression = expression::update(update).sharing_placeholders_with(condition);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(&update.key)))
+            .update_expression(&expression.text)
+            .condition_expression(&condition.text)
+            .set_expression_attribute_names(expression.names())
+            .set_expression_attribute_values(expression.values())
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => match output.attributes() {
+                Some(attributes) => from_attributes(attributes).map(Some),
+                None => Err(StoreError::Unavailable(format!(
+                    "the update of {:?} returned no item",
+                    update.key
+                ))),
+            },
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) if is_validation_error(&error) => Err(StoreError::Invalid(format!(
+                "the update of {:?} was rejected: {}",
+                update.key,
+                error.message().unwrap_or("ValidationException")
+            ))),
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
     /// One operation of a `TransactWriteItems` call. An increment goes out
     /// as an `ADD` (`restart_counter == false`) or, once the counter turned
-    /// out to be expired, as a put of a fresh counter.
+    /// out to be expired, as a put of a fresh counter; an unconditional
+    /// update likewise as an `Update` guarded by "live or absent" or as a
+    /// put of the fresh item.
     fn transact_item(&self, op: &WriteOp, restart_counter: bool, now: i64) -> Result<TransactWriteItem, StoreError> {
         let item = match op {
             WriteOp::Put { item, condition } => {
@@ -302,6 +342,37 @@ impl DynamoTable {
                     .condition_expression(&condition.text)
                     .set_expression_attribute_names(condition.names())
                     .set_expression_attribute_values(condition.values())
+                    .build()
+                    .map_err(build_error)?;
+                TransactWriteItem::builder().update(update).build()
+            }
+            // What must not exist (or has expired) starts from a fresh item.
+            WriteOp::Update(update) if update.condition == Condition::NotExists || restart_counter => {
+                let condition = if restart_counter {
+                    expression::restart_counter(now)
+                } else {
+                    expression::update_condition(&update.condition, now)
+                };
+                let put = Put::builder()
+                    .table_name(&self.table_name)
+                    .set_item(Some(to_attributes(&fresh_item(update))))
+                    .condition_expression(&condition.text)
+                    .set_expression_attribute_names(condition.names())
+                    .set_expression_attribute_values(condition.values())
+                    .build()
+                    .map_err(build_error)?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            WriteOp::Update(update) => {
+                let condition = expression::update_condition(&update.condition, now);
+                let expression = expression::update(update).sharing_placeholders_with(&condition);
+                let update = Update::builder()
+                    .table_name(&self.table_name)
+                    .set_key(Some(key_attributes(&update.key)))
+                    .update_expression(&expression.text)
+                    .condition_expression(&condition.text)
+                    .set_expression_attribute_names(expression.names())
+                    .set_expression_attribute_values(expression.values())
                     .build()
                     .map_err(build_error)?;
                 TransactWriteItem::builder().update(update).build()
@@ -464,6 +535,38 @@ impl Table for DynamoTable {
         }
     }
 
+    /// `Condition::NotExists` writes the fresh item with `PutItem` (what an
+    /// update of an absent or expired item makes). `Exists` and
+    /// `VersionEquals` are one `UpdateItem` with the usual condition, which an
+    /// expired item fails. `Condition::None` is an `UpdateItem` guarded by
+    /// "absent or live"; when that fails the item has expired and is replaced
+    /// by the fresh item, as `increment` restarts expired counters.
+    async fn update(&self, update: ItemUpdate) -> Result<Item, StoreError> {
+        update.validate()?;
+        let key = update.key.clone();
+        if update.condition == Condition::NotExists {
+            let fresh = fresh_item(&update);
+            self.put(fresh.clone(), Condition::NotExists).await?;
+            return Ok(fresh);
+        }
+        for _ in 0..COUNTER_ATTEMPTS {
+            let now = epoch_seconds();
+            let condition = expression::update_condition(&update.condition, now);
+            if let Some(item) = self.update_item(&update, &condition).await? {
+                return Ok(item);
+            }
+            if update.condition != Condition::None {
+                return Err(StoreError::ConditionFailed { key });
+            }
+            tracing::debug!(?key, "updated item expired; replacing it");
+            let fresh = fresh_item(&update);
+            if self.replace_expired(&fresh, now).await? {
+                return Ok(fresh);
+            }
+        }
+        Err(StoreError::TransactionConflict)
+    }
+
     /// `ADD` on a live or absent counter; an expired counter is replaced by a
     /// fresh one holding `by`, so rate-limit windows start again from 0.
     async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
@@ -474,7 +577,7 @@ impl Table for DynamoTable {
                 return Ok(value);
             }
             tracing::debug!(?key, "counter expired; starting it again");
-            if self.restart_expired_counter(key, by, ttl, now).await? {
+            if self.replace_expired(&fresh_counter(key, by, ttl), now).await? {
                 return Ok(by);
             }
         }
@@ -495,6 +598,7 @@ impl Table for DynamoTable {
                 WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => {
                     check_key(key)?;
                 }
+                WriteOp::Update(update) => update.validate()?,
             }
         }
         let mut restart_counter = vec![false; ops.len()];
@@ -517,24 +621,43 @@ impl Table for DynamoTable {
             };
             let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
             else {
+                // moto answers a type error in an update expression (adding
+                // to a string) with a ValidationException for the whole call.
+                if is_validation_error(&error) {
+                    return Err(StoreError::Invalid(format!(
+                        "the transaction was rejected: {}",
+                        error.message().unwrap_or("ValidationException")
+                    )));
+                }
                 return Err(unavailable(error));
             };
-            let codes: Vec<&str> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|reason| reason.code().unwrap_or("None"))
-                .collect();
+            let reasons = cancelled.cancellation_reasons();
+            let codes: Vec<&str> = reasons.iter().map(|reason| reason.code().unwrap_or("None")).collect();
             let failed: Vec<usize> = codes
                 .iter()
                 .enumerate()
                 .filter(|(_, code)| **code == "ConditionalCheckFailed")
                 .map(|(index, _)| index)
                 .collect();
-            let caller_failure = failed
+            // The first operation that fails for the caller, in order, as the
+            // SQLite adapter reports it: its condition failed, or DynamoDB
+            // rejected it (e.g. adding to a string).
+            let caller_failure = codes
                 .iter()
-                .copied()
-                .find(|index| !matches!(ops.get(*index), Some(WriteOp::Increment { .. })));
-            if let Some(index) = caller_failure {
+                .enumerate()
+                .find(|(index, code)| match **code {
+                    "ConditionalCheckFailed" => !ops.get(*index).is_some_and(restarts_when_expired),
+                    "ValidationError" => true,
+                    _ => false,
+                })
+                .map(|(index, code)| (index, *code));
+            if let Some((index, "ValidationError")) = caller_failure {
+                let message = reasons.get(index).and_then(|reason| reason.message()).unwrap_or("");
+                return Err(StoreError::Invalid(format!(
+                    "operation {index} of the transaction was rejected: {message}"
+                )));
+            }
+            if let Some((index, _)) = caller_failure {
                 let key = keys
                     .get(index)
                     .cloned()
@@ -552,7 +675,7 @@ impl Table for DynamoTable {
                     *restart = !*restart;
                 }
             }
-            tracing::debug!("transaction hit an expired counter; retrying with it restarted");
+            tracing::debug!("transaction hit an expired counter or update target; retrying with it replaced");
         }
         Err(StoreError::TransactionConflict)
     }
@@ -589,6 +712,34 @@ fn fresh_counter(key: &Key, by: i64, ttl: Option<i64>) -> Item {
         item.insert(TTL.to_owned(), Value::from(ttl));
     }
     item
+}
+
+/// Whether a failed condition on this transaction operation means its item
+/// has expired (and the operation is retried as a replacement) rather than
+/// that the caller's condition failed.
+fn restarts_when_expired(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Increment { .. } => true,
+        WriteOp::Update(update) => update.condition == Condition::None,
+        WriteOp::Put { .. } | WriteOp::Delete { .. } | WriteOp::Check { .. } => false,
+    }
+}
+
+/// What an update makes of an absent or expired item: the key, the set
+/// attributes and the added numbers (added to 0).
+fn fresh_item(update: &ItemUpdate) -> Item {
+    let mut item = update.set.clone();
+    item.insert(PK.to_owned(), Value::String(update.key.pk.clone()));
+    item.insert(SK.to_owned(), Value::String(update.key.sk.clone()));
+    for (name, by) in &update.add {
+        item.insert(name.clone(), Value::from(*by));
+    }
+    item
+}
+
+/// True for DynamoDB's answer to a malformed request.
+fn is_validation_error<E: ProvideErrorMetadata, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
+    error.code() == Some("ValidationException")
 }
 
 /// Rejects keys DynamoDB would reject (empty strings), as `Invalid` like the

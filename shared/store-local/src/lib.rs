@@ -25,7 +25,7 @@ pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
 pub use reads::DEFAULT_PAGE_SIZE;
 
 use async_trait::async_trait;
-use quper_core::ports::table::validate_transaction;
+use quper_core::ports::table::{Update, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use row::{Row, key_of};
 use rusqlite::{Connection, OpenFlags};
@@ -261,6 +261,10 @@ fn prepare(op: WriteOp) -> Result<Write, StoreError> {
         WriteOp::Delete { key, condition } => Write::Delete { key, condition },
         WriteOp::Check { key, condition } => Write::Check { key, condition },
         WriteOp::Increment { key, by } => Write::Increment { key, by, ttl: None },
+        WriteOp::Update(update) => {
+            update.validate()?;
+            Write::Update(update)
+        }
     })
 }
 
@@ -297,6 +301,16 @@ impl Table for SqliteTable {
         let now = epoch_seconds();
         self.on_reader(move |connection| reads::query(connection, &query, now))
             .await
+    }
+
+    /// A read-modify-write inside one writer transaction.
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        update.validate()?;
+        let key = update.key.clone();
+        match self.write_one(Write::Update(update), key).await? {
+            Outcome::Updated(item) => Ok(item),
+            other => Err(StoreError::Unavailable(format!("update produced {other:?}"))),
+        }
     }
 
     async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {

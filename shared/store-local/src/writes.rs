@@ -4,11 +4,11 @@
 
 use crate::row::{Row, expired};
 use crate::sqlite_error;
-use quper_core::ports::table::{COUNTER_VALUE, PK, SK, TTL};
+use quper_core::ports::table::{COUNTER_VALUE, PK, SK, TTL, Update};
 use quper_core::ports::{Condition, Item, Key, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
+use serde_json::{Number, Value};
 
 /// A write whose item has already been validated, ready for the writer thread.
 #[derive(Debug, Clone)]
@@ -17,6 +17,7 @@ pub(crate) enum Write {
     Delete { key: Key, condition: Condition },
     Check { key: Key, condition: Condition },
     Increment { key: Key, by: i64, ttl: Option<i64> },
+    Update(Update),
 }
 
 impl Write {
@@ -26,17 +27,19 @@ impl Write {
     pub fn is_blind(&self) -> bool {
         match self {
             Write::Put { condition, .. } | Write::Delete { condition, .. } => *condition == Condition::None,
-            Write::Check { .. } | Write::Increment { .. } => false,
+            Write::Check { .. } | Write::Increment { .. } | Write::Update(_) => false,
         }
     }
 }
 
 /// What applying one write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     Written,
     /// The counter's value after an increment.
     Counted(i64),
+    /// The whole item after an update.
+    Updated(Item),
     ConditionFailed,
 }
 
@@ -69,6 +72,15 @@ pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<
             }
         }
         Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
+        Write::Update(update) => {
+            if !condition_holds(connection, &update.key.pk, &update.key.sk, &update.condition, now)? {
+                return Ok(Outcome::ConditionFailed);
+            }
+            let item = live_item(connection, &update.key, now)?.unwrap_or_else(|| key_item(&update.key));
+            let item = apply_update(item, update)?;
+            upsert(connection, &Row::of(&item)?)?;
+            Ok(Outcome::Updated(item))
+        }
     }
 }
 
@@ -181,21 +193,8 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
 /// Adds `by` to the counter, creating it at 0 when absent. An expired counter
 /// starts again from 0 with a fresh item, so rate-limit windows reset.
 fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
-    let stored: Option<(Option<i64>, String)> = connection
-        .prepare_cached("SELECT ttl, body FROM items WHERE pk = ?1 AND sk = ?2")
-        .and_then(|mut statement| {
-            statement
-                .query_row(params![key.pk, key.sk], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()
-        })
-        .map_err(sqlite_error)?;
-    let live_body = stored
-        .filter(|(stored_ttl, _)| !expired(*stored_ttl, now))
-        .map(|(_, body)| body);
-    let (mut item, value) = match live_body {
-        Some(body) => {
-            let item: Item = serde_json::from_str(&body)
-                .map_err(|error| StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}")))?;
+    let (mut item, value) = match live_item(connection, key, now)? {
+        Some(item) => {
             let current = match item.get(COUNTER_VALUE) {
                 None => 0,
                 Some(value) => value.as_i64().ok_or_else(|| {
@@ -207,12 +206,7 @@ fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now:
                 .ok_or_else(|| StoreError::Invalid(format!("counter {key:?} would overflow")))?;
             (item, value)
         }
-        None => {
-            let mut item = Item::new();
-            item.insert(PK.to_owned(), Value::String(key.pk.clone()));
-            item.insert(SK.to_owned(), Value::String(key.sk.clone()));
-            (item, by)
-        }
+        None => (key_item(key), by),
     };
     item.insert(COUNTER_VALUE.to_owned(), Value::from(value));
     if let Some(ttl) = ttl {
@@ -222,10 +216,113 @@ fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now:
     Ok(value)
 }
 
+/// The stored item with this key unless it is absent or expired.
+fn live_item(connection: &Connection, key: &Key, now: i64) -> Result<Option<Item>, StoreError> {
+    let stored: Option<(Option<i64>, String)> = connection
+        .prepare_cached("SELECT ttl, body FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut statement| {
+            statement
+                .query_row(params![key.pk, key.sk], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
+        .map_err(sqlite_error)?;
+    stored
+        .filter(|(stored_ttl, _)| !expired(*stored_ttl, now))
+        .map(|(_, body)| {
+            serde_json::from_str(&body)
+                .map_err(|error| StoreError::Unavailable(format!("stored item {key:?} is not JSON: {error}")))
+        })
+        .transpose()
+}
+
+/// A new item holding only the key attributes.
+fn key_item(key: &Key) -> Item {
+    let mut item = Item::new();
+    item.insert(PK.to_owned(), Value::String(key.pk.clone()));
+    item.insert(SK.to_owned(), Value::String(key.sk.clone()));
+    item
+}
+
+/// Applies a validated update to `item` (the live item, or a fresh one).
+fn apply_update(mut item: Item, update: &Update) -> Result<Item, StoreError> {
+    for (name, value) in &update.set {
+        item.insert(name.clone(), value.clone());
+    }
+    for name in &update.remove {
+        item.remove(name);
+    }
+    for (name, by) in &update.add {
+        let sum = match item.get(name) {
+            None => Value::from(*by),
+            Some(Value::Number(current)) => add_to_number(current, *by).ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "adding {by} to {name} of {:?} leaves the number range",
+                    update.key
+                ))
+            })?,
+            Some(_) => {
+                return Err(StoreError::Invalid(format!(
+                    "{name} of {:?} is not a number, so it cannot be added to",
+                    update.key
+                )));
+            }
+        };
+        item.insert(name.clone(), sum);
+    }
+    Ok(item)
+}
+
+/// `current + by` as DynamoDB's `ADD` computes it: exactly for integers
+/// (past `i64` into `u64`, as the DynamoDB adapter reads such results),
+/// in floating point for fractions.
+fn add_to_number(current: &Number, by: i64) -> Option<Value> {
+    let integer = current
+        .as_i64()
+        .map(i128::from)
+        .or_else(|| current.as_u64().map(i128::from));
+    let sum = match integer {
+        Some(integer) => {
+            let sum = integer + i128::from(by);
+            if let Ok(sum) = i64::try_from(sum) {
+                Number::from(sum)
+            } else if let Ok(sum) = u64::try_from(sum) {
+                Number::from(sum)
+            } else {
+                Number::from_f64(sum as f64)?
+            }
+        }
+        None => Number::from_f64(current.as_f64()? + by as f64)?,
+    };
+    Some(Value::Number(sum))
+}
+
 /// Deletes every expired item; returns how many went.
 pub(crate) fn purge_expired(connection: &Connection, now: i64) -> Result<usize, StoreError> {
     connection
         .prepare_cached("DELETE FROM items WHERE ttl IS NOT NULL AND ttl <= ?1")
         .and_then(|mut statement| statement.execute(params![now]))
         .map_err(sqlite_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_numbers_like_dynamodb() {
+        assert_eq!(add_to_number(&Number::from(5), -8), Some(Value::from(-3)));
+        assert_eq!(
+            add_to_number(&Number::from(i64::MAX), 1),
+            Some(Value::from(i64::MAX.unsigned_abs() + 1)),
+            "past i64 into u64"
+        );
+        assert_eq!(
+            add_to_number(&Number::from(u64::MAX), -1),
+            Some(Value::from(u64::MAX - 1))
+        );
+        assert_eq!(
+            add_to_number(&Number::from_f64(1.5).expect("finite"), 1),
+            Some(Value::from(2.5))
+        );
+    }
 }

@@ -32,7 +32,7 @@ pub const COUNTER_VALUE: &str = "value";
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// The primary key of one item.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Key {
     pub pk: String,
     pub sk: String,
@@ -195,6 +195,8 @@ pub enum WriteOp {
         key: Key,
         by: i64,
     },
+    /// A partial write of one item; see [`Update`].
+    Update(Update),
 }
 
 impl WriteOp {
@@ -213,9 +215,112 @@ impl WriteOp {
             WriteOp::Delete { key, .. } | WriteOp::Check { key, .. } | WriteOp::Increment { key, .. } => {
                 Some(key.clone())
             }
+            WriteOp::Update(update) => Some(update.key.clone()),
         }
     }
 }
+
+/// A partial write of one item: set some attributes, remove others, add to numbers.
+/// Like DynamoDB's UpdateItem, it creates the item when absent unless the condition
+/// forbids it.
+///
+/// The update applies to the live item with `key`; when there is none (absent
+/// or expired) it applies to an empty item holding only `PK` and `SK`, so an
+/// expired item's attributes never survive an update. `condition` is checked
+/// against the item before the update (`Condition::VersionEquals` reads the
+/// old `version`; bump it through `set` or `add`).
+///
+/// Rules ([`Update::validate`], checked by both adapters before anything is
+/// sent): the key attributes are non-empty; at least one attribute is set,
+/// removed or added; every attribute name is non-empty, is not `PK` or `SK`,
+/// and appears at most once across `set`, `remove` and `add`; index key
+/// attributes (`GSI1PK`...) are set only to non-empty strings and never added
+/// to. Adding to an attribute that holds something other than a number is
+/// `StoreError::Invalid` too, found when the write runs.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Update {
+    pub key: Key,
+    /// Attributes to set (replacing their values). Must not contain PK or SK.
+    pub set: Item,
+    /// Attributes to remove.
+    pub remove: Vec<String>,
+    /// Numeric attributes to add to (a missing attribute counts as 0).
+    pub add: Vec<(String, i64)>,
+    pub condition: Condition,
+}
+
+impl Update {
+    /// An unconditional update of `key` that changes nothing yet.
+    pub fn new(key: Key) -> Self {
+        Self { key, ..Self::default() }
+    }
+
+    /// Sets attribute `name` to `value`.
+    pub fn set(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.set.insert(name.into(), value.into());
+        self
+    }
+
+    /// Removes attribute `name` (nothing happens if the item lacks it).
+    pub fn remove(mut self, name: impl Into<String>) -> Self {
+        self.remove.push(name.into());
+        self
+    }
+
+    /// Adds `by` to the numeric attribute `name` (a missing one counts as 0).
+    pub fn add(mut self, name: impl Into<String>, by: i64) -> Self {
+        self.add.push((name.into(), by));
+        self
+    }
+
+    /// Writes only if `condition` holds.
+    pub fn when(mut self, condition: Condition) -> Self {
+        self.condition = condition;
+        self
+    }
+
+    /// Checks the rules in the type's docs that need no stored item.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let invalid = |why: String| Err(StoreError::Invalid(format!("update of {:?}: {why}", self.key)));
+        if self.key.pk.is_empty() || self.key.sk.is_empty() {
+            return invalid("key attributes must not be empty".into());
+        }
+        if self.set.is_empty() && self.remove.is_empty() && self.add.is_empty() {
+            return invalid("nothing to set, remove or add".into());
+        }
+        let names = self
+            .set
+            .keys()
+            .chain(&self.remove)
+            .chain(self.add.iter().map(|(name, _)| name));
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            if name.is_empty() {
+                return invalid("an attribute name is empty".into());
+            }
+            if name == PK || name == SK {
+                return invalid(format!("the key attribute {name} cannot be updated"));
+            }
+            if !seen.insert(name.as_str()) {
+                return invalid(format!("attribute {name} appears more than once"));
+            }
+        }
+        for name in INDEX_KEYS {
+            match self.set.get(name) {
+                None => {}
+                Some(Value::String(value)) if !value.is_empty() => {}
+                Some(_) => return invalid(format!("index key attribute {name} must be a non-empty string")),
+            }
+        }
+        if let Some((name, _)) = self.add.iter().find(|(name, _)| INDEX_KEYS.contains(&name.as_str())) {
+            return invalid(format!("index key attribute {name} is a string and cannot be added to"));
+        }
+        Ok(())
+    }
+}
+
+/// The secondary index key attributes, which must be non-empty strings.
+const INDEX_KEYS: [&str; 4] = [GSI1PK, GSI1SK, GSI2PK, GSI2SK];
 
 /// What can go wrong in the storage layer.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -267,6 +372,10 @@ pub trait Table: Send + Sync + 'static {
     /// One page of one partition, sorted by sort key. Base-table queries are
     /// strongly consistent; index queries may lag writes on DynamoDB.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+
+    /// Applies a partial write (see [`Update`]) if its condition holds and
+    /// returns the whole item after the write.
+    async fn update(&self, update: Update) -> Result<Item, StoreError>;
 
     /// Atomically adds `by` to the counter at `key` and returns the new value.
     /// A missing counter starts at 0. `ttl`, when given, is stored on the item.

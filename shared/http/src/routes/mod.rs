@@ -5,9 +5,15 @@
 //! |---|---|
 //! | [`health`] | `/health`, `/api/v1/public/health`, `/api/v1/public/health/ready` |
 //! | [`identity`] | `/api/v1/auth/*`, `/environments`, `/users`, `/groups`, `/roles`, `/teams`, `/app/users/me`, `/admin/users` |
+//! | [`ingest`] | `POST /api/v1/alerts`, `/api/v1/webhooks/{grafana,cloudwatch,alertmanager,pagerduty}`, `/v2/enqueue` |
+//! | [`alerting`] | `/api/v1/alert-sources`, `/api/v1/alert-rules`, `GET /api/v1/alerts[/{id}]` |
+//! | [`incidents`] | `/api/v1/incidents` and its actions, timeline and alerts |
 
+pub mod alerting;
 pub mod health;
 pub mod identity;
+pub mod incidents;
+pub mod ingest;
 pub mod lists;
 
 use axum::Router;
@@ -16,5 +22,10 @@ use crate::state::AppState;
 
 /// Every route group, for the local host.
 pub fn all() -> Router<AppState> {
-    Router::new().merge(health::router()).merge(identity::router())
+    Router::new()
+        .merge(health::router())
+        .merge(identity::router())
+        .merge(ingest::router())
+        .merge(alerting::router())
+        .merge(incidents::router())
 }

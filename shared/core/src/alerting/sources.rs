@@ -1,0 +1,370 @@
+//! Alert sources (PagerPal): where alerts come from, each with one API key.
+//!
+//! The key is shown once, at creation and on regeneration; the table keeps its
+//! SHA-256 in a global lookup item that also carries what ingestion needs
+//! (tenant, source, type, team, active), so authenticating an alert is one
+//! read. Regeneration deletes the old lookup in the same transaction, so the
+//! old key stops working at once.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::{random_hex, sha256_hex};
+use crate::error::{DomainError, DomainResult};
+use crate::identity::{Permission, Principal, teams};
+use crate::keys;
+use crate::model::{Name, TenantId};
+use crate::ports::{Condition, StoreError, WriteOp};
+use crate::store::{Store, to_item};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    Generic,
+    Grafana,
+    Cloudwatch,
+    Alertmanager,
+    Pagerduty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertSource {
+    pub id: u64,
+    pub tenant: String,
+    pub team_id: Option<u64>,
+    pub name: String,
+    pub source_type: SourceType,
+    pub config: Option<Value>,
+    /// The SNS topic whose notifications the `alarm-ingest` function maps to
+    /// this source (CloudWatch sources).
+    #[serde(default)]
+    pub sns_topic_arn: Option<String>,
+    pub key_hash: String,
+    pub key_prefix: String,
+    pub key_suffix: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+/// What the API shows of a source: the key only masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceView {
+    pub id: u64,
+    pub team_id: Option<u64>,
+    pub name: String,
+    pub source_type: SourceType,
+    pub config: Option<Value>,
+    pub sns_topic_arn: Option<String>,
+    pub masked_api_key: String,
+    pub is_active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&AlertSource> for SourceView {
+    fn from(source: &AlertSource) -> Self {
+        SourceView {
+            id: source.id,
+            team_id: source.team_id,
+            name: source.name.clone(),
+            source_type: source.source_type,
+            config: source.config.clone(),
+            sns_topic_arn: source.sns_topic_arn.clone(),
+            masked_api_key: format!("{}…{}", source.key_prefix, source.key_suffix),
+            is_active: source.is_active,
+            created_at: source.created_at,
+            updated_at: source.updated_at,
+        }
+    }
+}
+
+/// A source with its key in clear: only in the answer to create and
+/// regenerate.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevealedSource {
+    #[serde(flatten)]
+    pub source: SourceView,
+    pub api_key: String,
+}
+
+/// What ingestion knows about the sender once its key checked out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SourceContext {
+    pub tenant: String,
+    pub source_id: u64,
+    pub source_type: SourceType,
+    pub team_id: Option<u64>,
+    pub name: String,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    pub name: Name,
+    pub source_type: SourceType,
+    #[serde(default)]
+    pub team_id: Option<u64>,
+    #[serde(default)]
+    pub config: Option<Value>,
+    #[serde(default)]
+    pub sns_topic_arn: Option<SnsTopicArn>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcePatch {
+    pub name: Option<Name>,
+    pub team_id: Option<u64>,
+    pub config: Option<Value>,
+    pub is_active: Option<bool>,
+    pub sns_topic_arn: Option<SnsTopicArn>,
+}
+
+/// `arn:aws:sns:<region>:<account>:<topic>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SnsTopicArn(String);
+
+impl TryFrom<String> for SnsTopicArn {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        let parts: Vec<&str> = value.split(':').collect();
+        let valid = parts.len() == 6
+            && parts[0] == "arn"
+            && parts[1].starts_with("aws")
+            && parts[2] == "sns"
+            && parts[3..].iter().all(|p| !p.is_empty())
+            && value.len() <= 256;
+        if valid {
+            Ok(SnsTopicArn(value))
+        } else {
+            Err("must be an SNS topic ARN (arn:aws:sns:region:account:name)".into())
+        }
+    }
+}
+
+/// Prefix of every source key, so a leaked key is recognisable.
+const KEY_PREFIX: &str = "qas_";
+
+fn new_key() -> String {
+    format!("{KEY_PREFIX}{}", random_hex(24))
+}
+
+fn context_of(source: &AlertSource) -> SourceContext {
+    SourceContext {
+        tenant: source.tenant.clone(),
+        source_id: source.id,
+        source_type: source.source_type,
+        team_id: source.team_id,
+        name: source.name.clone(),
+        is_active: source.is_active,
+    }
+}
+
+/// The writes that store `source` with its lookups, replacing `previous`'s.
+fn write_ops(source: &AlertSource, previous: Option<&AlertSource>) -> DomainResult<Vec<WriteOp>> {
+    let key = keys::source(&source.tenant, source.id);
+    let condition = match previous {
+        Some(previous) => Condition::VersionEquals(previous.version),
+        None => Condition::NotExists,
+    };
+    let mut ops = vec![WriteOp::put(to_item(&key, source, &[])?, condition)];
+    if let Some(previous) = previous.filter(|p| p.key_hash != source.key_hash) {
+        ops.push(WriteOp::delete(keys::api_key(&previous.key_hash), Condition::None));
+    }
+    ops.push(WriteOp::put(
+        to_item(&keys::api_key(&source.key_hash), &context_of(source), &[])?,
+        Condition::None,
+    ));
+    let previous_topic = previous.and_then(|p| p.sns_topic_arn.as_deref());
+    if let Some(topic) = previous_topic.filter(|t| Some(*t) != source.sns_topic_arn.as_deref()) {
+        ops.push(WriteOp::delete(keys::sns_topic(topic), Condition::None));
+    }
+    if let Some(topic) = &source.sns_topic_arn {
+        // A topic feeds one source; claiming a topic another source holds is a conflict.
+        let condition = if previous_topic == Some(topic.as_str()) {
+            Condition::None
+        } else {
+            Condition::NotExists
+        };
+        ops.push(WriteOp::put(
+            to_item(&keys::sns_topic(topic), &context_of(source), &[])?,
+            condition,
+        ));
+    }
+    Ok(ops)
+}
+
+async fn commit(store: &Store, ops: Vec<WriteOp>) -> DomainResult<()> {
+    match store.table().transact(ops).await {
+        Err(StoreError::TransactionConditionFailed { index: 0, .. }) => Err(DomainError::Conflict(
+            "the alert source was changed concurrently; reload and retry".into(),
+        )),
+        Err(StoreError::TransactionConditionFailed { .. }) => Err(DomainError::Conflict(
+            "that SNS topic already feeds another alert source".into(),
+        )),
+        other => Ok(other?),
+    }
+}
+
+async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
+    if let Some(team) = team_id
+        && teams::find(store, tenant, team).await?.is_none()
+    {
+        return Err(DomainError::BadRequest(format!(
+            "team_id {team} does not reference a team"
+        )));
+    }
+    Ok(())
+}
+
+pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<AlertSource>> {
+    store.get(&keys::source(tenant, id)).await
+}
+
+pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<AlertSource> {
+    caller.require(Permission::ConfigRead)?;
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Alert source", id))
+}
+
+pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertSource>> {
+    caller.require(Permission::ConfigRead)?;
+    store.query_all(keys::sources(caller.tenant())).await
+}
+
+pub async fn create(store: &Store, caller: &Principal, new: NewSource) -> DomainResult<RevealedSource> {
+    caller.require(Permission::ConfigWrite)?;
+    check_team(store, caller.tenant(), new.team_id).await?;
+    let id = store.next_id(caller.tenant(), "source").await?;
+    let api_key = new_key();
+    let now = store.now();
+    let source = AlertSource {
+        id,
+        tenant: caller.tenant().to_owned(),
+        team_id: new.team_id,
+        name: new.name.into_inner(),
+        source_type: new.source_type,
+        config: new.config,
+        sns_topic_arn: new.sns_topic_arn.map(|t| t.0),
+        key_hash: sha256_hex(&api_key),
+        key_prefix: api_key[..8].to_owned(),
+        key_suffix: api_key[api_key.len() - 4..].to_owned(),
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    commit(store, write_ops(&source, None)?).await?;
+    Ok(RevealedSource {
+        source: SourceView::from(&source),
+        api_key,
+    })
+}
+
+pub async fn update(store: &Store, caller: &Principal, id: u64, patch: SourcePatch) -> DomainResult<AlertSource> {
+    caller.require(Permission::ConfigWrite)?;
+    let previous = get(store, caller, id).await?;
+    let mut source = previous.clone();
+    if let Some(name) = patch.name {
+        source.name = name.into_inner();
+    }
+    if let Some(team) = patch.team_id {
+        check_team(store, caller.tenant(), Some(team)).await?;
+        source.team_id = Some(team);
+    }
+    if let Some(config) = patch.config {
+        source.config = Some(config);
+    }
+    if let Some(active) = patch.is_active {
+        source.is_active = active;
+    }
+    if let Some(topic) = patch.sns_topic_arn {
+        source.sns_topic_arn = Some(topic.0);
+    }
+    source.version = previous.version + 1;
+    source.updated_at = store.now();
+    commit(store, write_ops(&source, Some(&previous))?).await?;
+    Ok(source)
+}
+
+pub async fn set_active(store: &Store, caller: &Principal, id: u64, active: bool) -> DomainResult<AlertSource> {
+    update(
+        store,
+        caller,
+        id,
+        SourcePatch {
+            is_active: Some(active),
+            ..SourcePatch::default()
+        },
+    )
+    .await
+}
+
+/// Replaces the key; the old one stops working in the same transaction.
+pub async fn regenerate_key(store: &Store, caller: &Principal, id: u64) -> DomainResult<RevealedSource> {
+    caller.require(Permission::ConfigWrite)?;
+    let previous = get(store, caller, id).await?;
+    let api_key = new_key();
+    let mut source = previous.clone();
+    source.key_hash = sha256_hex(&api_key);
+    source.key_prefix = api_key[..8].to_owned();
+    source.key_suffix = api_key[api_key.len() - 4..].to_owned();
+    source.version = previous.version + 1;
+    source.updated_at = store.now();
+    commit(store, write_ops(&source, Some(&previous))?).await?;
+    Ok(RevealedSource {
+        source: SourceView::from(&source),
+        api_key,
+    })
+}
+
+pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<()> {
+    caller.require(Permission::ConfigWrite)?;
+    let source = get(store, caller, id).await?;
+    let mut ops = vec![
+        WriteOp::delete(
+            keys::source(caller.tenant(), id),
+            Condition::VersionEquals(source.version),
+        ),
+        WriteOp::delete(keys::api_key(&source.key_hash), Condition::None),
+    ];
+    if let Some(topic) = &source.sns_topic_arn {
+        ops.push(WriteOp::delete(keys::sns_topic(topic), Condition::None));
+    }
+    commit(store, ops).await
+}
+
+/// Why an ingestion request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRejection {
+    /// No key in any of the accepted places: 401.
+    Missing,
+    /// Unknown or inactive: 403.
+    Invalid,
+}
+
+/// The source a key belongs to, if the key is known and its source active.
+/// One table read.
+pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<Result<SourceContext, KeyRejection>> {
+    let Some(api_key) = api_key.map(str::trim).filter(|k| !k.is_empty()) else {
+        return Ok(Err(KeyRejection::Missing));
+    };
+    match store.get::<SourceContext>(&keys::api_key(&sha256_hex(api_key))).await? {
+        Some(context) if context.is_active && TenantId::parse(&context.tenant).is_ok() => Ok(Ok(context)),
+        _ => Ok(Err(KeyRejection::Invalid)),
+    }
+}
+
+/// The source an SNS topic feeds (for the `alarm-ingest` function).
+pub async fn by_sns_topic(store: &Store, topic_arn: &str) -> DomainResult<Option<SourceContext>> {
+    Ok(store
+        .get::<SourceContext>(&keys::sns_topic(topic_arn))
+        .await?
+        .filter(|c| c.is_active))
+}

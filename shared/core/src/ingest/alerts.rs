@@ -1,0 +1,114 @@
+//! Raw alerts as received, each kept and listed under its incident (Quper's
+//! alerts module), with the decision every alert rule took.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::alerting::rules::RuleDecision;
+use crate::error::{DomainError, DomainResult};
+use crate::identity::{Permission, Principal};
+use crate::incidents::model::time_sort_key;
+use crate::ingest::event::{AlertAction, Severity};
+use crate::keys;
+use crate::ports::{Condition, Index, Query, WriteOp, table};
+use crate::store::{Store, to_item};
+
+/// What ingestion did with an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Opened a new incident.
+    Created,
+    /// Added to the open incident with the same dedup key or group.
+    Deduplicated,
+    /// Resolved the open incident.
+    Resolved,
+    /// Acknowledged the open incident.
+    Acknowledged,
+    /// Matched a suppressing rule: stored, no incident.
+    Suppressed,
+    /// A resolve or acknowledge with no open incident to apply to.
+    Ignored,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub id: String,
+    pub source_id: u64,
+    pub incident_id: Option<u64>,
+    pub action: AlertAction,
+    pub outcome: Outcome,
+    pub dedup_key: Option<String>,
+    pub title: String,
+    pub description: Option<String>,
+    /// After alert rules.
+    pub severity: Severity,
+    /// As the monitoring system sent it.
+    pub original_severity: Severity,
+    pub labels: BTreeMap<String, String>,
+    pub link: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub received_at: DateTime<Utc>,
+    pub rule_decisions: Vec<RuleDecision>,
+    pub raw: Value,
+}
+
+impl AlertRecord {
+    /// The writes that store the alert, and its copy under its incident.
+    pub fn writes(&self, tenant: &str) -> DomainResult<Vec<WriteOp>> {
+        let sort = time_sort_key(self.received_at, &self.id);
+        let index = [
+            (table::GSI1PK, Value::String(keys::alerts_gsi1pk(tenant))),
+            (table::GSI1SK, Value::String(sort.clone())),
+        ];
+        let mut ops = vec![WriteOp::put(
+            to_item(&keys::alert(tenant, &self.id), self, &index)?,
+            Condition::NotExists,
+        )];
+        if let Some(incident) = self.incident_id {
+            ops.push(WriteOp::put(
+                to_item(&keys::incident_alert(tenant, incident, &sort), self, &[])?,
+                Condition::NotExists,
+            ));
+        }
+        Ok(ops)
+    }
+}
+
+pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<AlertRecord> {
+    caller.require(Permission::IncidentsRead)?;
+    store
+        .get(&keys::alert(caller.tenant(), id))
+        .await?
+        .ok_or_else(|| DomainError::not_found("Alert", id))
+}
+
+/// The alerts of an incident, oldest first.
+pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<AlertRecord>> {
+    crate::incidents::lifecycle::get(store, caller, incident).await?;
+    store.query_all(keys::incident_alerts(caller.tenant(), incident)).await
+}
+
+/// One page of the tenant's alerts, newest first.
+pub async fn recent(
+    store: &Store,
+    caller: &Principal,
+    limit: u32,
+    cursor: Option<String>,
+) -> DomainResult<(Vec<AlertRecord>, Option<String>)> {
+    caller.require(Permission::IncidentsRead)?;
+    let query = Query::index(Index::Gsi1, keys::alerts_gsi1pk(caller.tenant()))
+        .backwards()
+        .limit(limit)
+        .after(cursor);
+    let page = store.table().query(query).await?;
+    let alerts = page
+        .items
+        .into_iter()
+        .map(crate::store::from_item)
+        .collect::<DomainResult<Vec<AlertRecord>>>()?;
+    Ok((alerts, page.cursor))
+}

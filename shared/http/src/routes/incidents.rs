@@ -1,0 +1,157 @@
+//! The incidents route group: PagerPal's incident list, detail, actions and
+//! timeline, and the raw alerts under each incident.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use quper_core::incidents::lifecycle::{self, Action};
+use quper_core::incidents::list::{self, IncidentFilter};
+use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
+use quper_core::ingest::alerts::{self, AlertRecord};
+use quper_core::ingest::event::Severity;
+use quper_core::store::{ListPage, PageRequest};
+use serde::Deserialize;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiPath, ApiQuery, OptionalJson};
+use crate::routes::lists::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/incidents", get(list_incidents))
+        .route("/api/v1/incidents/{id}", get(get_incident))
+        .route("/api/v1/incidents/{id}/ack", post(acknowledge))
+        .route("/api/v1/incidents/{id}/resolve", post(resolve))
+        .route("/api/v1/incidents/{id}/reopen", post(reopen))
+        .route("/api/v1/incidents/{id}/escalate", post(escalate))
+        .route("/api/v1/incidents/{id}/events", get(events))
+        .route("/api/v1/incidents/{id}/alerts", get(incident_alerts))
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    page: Option<u64>,
+    page_size: Option<u64>,
+    cursor: Option<String>,
+    team_id: Option<u64>,
+    status: Option<String>,
+    severity: Option<Severity>,
+    source_id: Option<u64>,
+}
+
+async fn list_incidents(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> ApiResult<Json<ListPage<IncidentView>>> {
+    let status = match params.status.as_deref() {
+        Some(text) => Some(
+            IncidentStatus::parse(text)
+                .ok_or_else(|| ApiError::validation("status", "must be triggered, acknowledged or resolved"))?,
+        ),
+        None => None,
+    };
+    if params.page == Some(0) || params.page_size == Some(0) {
+        return Err(ApiError::validation(
+            if params.page == Some(0) { "page" } else { "page_size" },
+            "must be 1 or more",
+        ));
+    }
+    let filter = IncidentFilter {
+        status,
+        team_id: params.team_id,
+        severity: params.severity,
+        source_id: params.source_id,
+    };
+    let request = PageRequest {
+        page: params.page.unwrap_or(1),
+        page_size: params.page_size.unwrap_or(DEFAULT_PAGE_SIZE).min(MAX_PAGE_SIZE),
+    };
+    Ok(Json(
+        list::list(&app.store, &caller, &filter, request, params.cursor.as_deref()).await?,
+    ))
+}
+
+async fn get_incident(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<IncidentView>> {
+    Ok(Json(IncidentView::from(
+        &lifecycle::get(&app.store, &caller, id).await?,
+    )))
+}
+
+/// PagerPal's action body: who the caller acts as.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionBody {
+    user_id: Option<u64>,
+}
+
+async fn act(
+    app: &AppState,
+    caller: &quper_core::identity::Principal,
+    id: u64,
+    action: Action,
+    body: Option<ActionBody>,
+) -> ApiResult<Json<IncidentView>> {
+    let acting_as = body.and_then(|b| b.user_id);
+    Ok(Json(IncidentView::from(
+        &lifecycle::act(&app.store, caller, id, action, acting_as).await?,
+    )))
+}
+
+async fn acknowledge(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+    OptionalJson(body): OptionalJson<ActionBody>,
+) -> ApiResult<Json<IncidentView>> {
+    act(&app, &caller, id, Action::Acknowledge, body).await
+}
+
+async fn resolve(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+    OptionalJson(body): OptionalJson<ActionBody>,
+) -> ApiResult<Json<IncidentView>> {
+    act(&app, &caller, id, Action::Resolve, body).await
+}
+
+async fn reopen(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+    OptionalJson(body): OptionalJson<ActionBody>,
+) -> ApiResult<Json<IncidentView>> {
+    act(&app, &caller, id, Action::Reopen, body).await
+}
+
+async fn escalate(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+    OptionalJson(body): OptionalJson<ActionBody>,
+) -> ApiResult<Json<IncidentView>> {
+    act(&app, &caller, id, Action::Escalate, body).await
+}
+
+async fn events(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Vec<TimelineEvent>>> {
+    Ok(Json(list::timeline(&app.store, &caller, id).await?))
+}
+
+async fn incident_alerts(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Vec<AlertRecord>>> {
+    Ok(Json(alerts::of_incident(&app.store, &caller, id).await?))
+}

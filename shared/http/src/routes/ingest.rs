@@ -1,0 +1,216 @@
+//! The ingest route group: alerts from monitoring systems, each request
+//! authenticated by an alert source's API key.
+//!
+//! The key is accepted from `X-API-Key`, `X-Alert-Source-Key`,
+//! `Authorization: Bearer`, or the `api_key`/`token` query parameters
+//! (PagerPal), and from PagerDuty's `routing_key`. No key is a 401; an
+//! unknown key or an inactive source is a 403. A 2xx means every alert of the
+//! request is stored.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use quper_core::alerting::sources::{self, KeyRejection, SourceContext, SourceType};
+use quper_core::incidents::model::IncidentView;
+use quper_core::ingest::alerts::Outcome;
+use quper_core::ingest::event::AlertEvent;
+use quper_core::ingest::pipeline::{self, Ingested};
+use quper_core::ingest::{parse_alarm_message, parse_alertmanager, parse_generic, parse_grafana, parse_pagerduty};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{ApiJson, parse_json};
+use crate::sns::{SnsMessage, SnsMessageType, confirm_url};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts", post(generic))
+        .route("/api/v1/webhooks/grafana", post(grafana))
+        .route("/api/v1/webhooks/alertmanager", post(alertmanager))
+        .route("/api/v1/webhooks/pagerduty", post(pagerduty))
+        .route("/v2/enqueue", post(pagerduty))
+        .route("/api/v1/webhooks/cloudwatch", post(cloudwatch))
+}
+
+/// The key a request presents, from any accepted place.
+fn presented_key(parts: &Parts) -> Option<String> {
+    for name in ["x-api-key", "x-alert-source-key"] {
+        if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+            return Some(value.trim().to_owned());
+        }
+    }
+    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some((scheme, token)) = value.split_once(' ')
+        && scheme.eq_ignore_ascii_case("bearer")
+    {
+        return Some(token.trim().to_owned());
+    }
+    let query = parts.uri.query()?;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(name, _)| name == "api_key" || name == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+async fn authenticate(state: &AppState, key: Option<&str>) -> ApiResult<SourceContext> {
+    match sources::authenticate(&state.store, key).await? {
+        Ok(source) => {
+            tracing::Span::current().record("tenant", source.tenant.as_str());
+            Ok(source)
+        }
+        Err(KeyRejection::Missing) => Err(ApiError::unauthenticated(
+            "an alert source API key is required (X-API-Key, X-Alert-Source-Key, Bearer, ?api_key= or ?token=)",
+        )),
+        Err(KeyRejection::Invalid) => Err(ApiError::forbidden("the alert source API key is invalid or inactive")),
+    }
+}
+
+/// The alert source a request's key belongs to.
+pub struct IngestSource(pub SourceContext);
+
+impl FromRequestParts<AppState> for IngestSource {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(state, presented_key(parts).as_deref())
+            .await
+            .map(IngestSource)
+    }
+}
+
+/// What an ingestion route answers about one alert: the incident (PagerPal's
+/// shape) when it was created or changed, plus the alert's id and outcome.
+pub fn answer(ingested: &Ingested) -> Value {
+    let mut body = match &ingested.incident {
+        Some(incident) => serde_json::to_value(IncidentView::from(incident)).unwrap_or_else(|_| json!({})),
+        None => json!({ "id": ingested.alert.incident_id }),
+    };
+    if let Some(object) = body.as_object_mut() {
+        object.insert("alert_id".into(), json!(ingested.alert.id));
+        object.insert("outcome".into(), json!(ingested.outcome()));
+        object.insert("external_id".into(), json!(ingested.alert.dedup_key));
+    }
+    body
+}
+
+fn status_of(outcome: Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Deduplicated | Outcome::Resolved | Outcome::Acknowledged => StatusCode::OK,
+        Outcome::Suppressed | Outcome::Ignored => StatusCode::ACCEPTED,
+    }
+}
+
+async fn ingest_all(state: &AppState, source: &SourceContext, events: Vec<AlertEvent>) -> ApiResult<Vec<Ingested>> {
+    let mut done = Vec::with_capacity(events.len());
+    for event in events {
+        done.push(pipeline::ingest(&state.store, source, event).await?);
+    }
+    Ok(done)
+}
+
+/// PagerPal's generic alert: one alert, answered with its incident.
+async fn generic(
+    State(state): State<AppState>,
+    IngestSource(source): IngestSource,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let events = parse_generic(&body).map_err(quper_core::DomainError::from)?;
+    let done = ingest_all(&state, &source, events).await?;
+    let first = done.first().ok_or_else(ApiError::internal)?;
+    Ok((status_of(first.outcome()), Json(answer(first))))
+}
+
+/// Several alerts in one request (Grafana, Alertmanager): the first
+/// incident's id and external id at the top (PagerPal's shape), every
+/// alert's result under `results`.
+fn batch_answer(done: &[Ingested]) -> Value {
+    let first = done.iter().find(|d| d.alert.incident_id.is_some());
+    json!({
+        "status": "success",
+        "id": first.and_then(|d| d.alert.incident_id),
+        "external_id": first.and_then(|d| d.alert.dedup_key.clone()),
+        "results": done.iter().map(answer).collect::<Vec<_>>(),
+    })
+}
+
+async fn grafana(
+    State(state): State<AppState>,
+    IngestSource(source): IngestSource,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let events = parse_grafana(&body).map_err(quper_core::DomainError::from)?;
+    Ok(Json(batch_answer(&ingest_all(&state, &source, events).await?)))
+}
+
+async fn alertmanager(
+    State(state): State<AppState>,
+    IngestSource(source): IngestSource,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    let events = parse_alertmanager(&body).map_err(quper_core::DomainError::from)?;
+    Ok(Json(batch_answer(&ingest_all(&state, &source, events).await?)))
+}
+
+/// PagerDuty Events API v2. The body's `routing_key` is accepted as the
+/// source key, so a PagerDuty-speaking tool only changes the URL.
+async fn pagerduty(State(state): State<AppState>, parts: Parts, body: Bytes) -> ApiResult<Response> {
+    let value: Value = parse_json(&body)?;
+    let header_key = presented_key(&parts);
+    let routing_key = value.get("routing_key").and_then(Value::as_str).map(str::to_owned);
+    let source = authenticate(&state, header_key.as_deref().or(routing_key.as_deref())).await?;
+    let parsed = parse_pagerduty(&value).map_err(quper_core::DomainError::from)?;
+    let dedup_key = parsed.event.dedup_key.clone();
+    pipeline::ingest(&state.store, &source, parsed.event).await?;
+    let body = json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// CloudWatch alarms through an SNS HTTPS subscription. SNS posts with
+/// `Content-Type: text/plain`, so the body is read as it comes. Every message
+/// must carry a valid SNS signature; a subscription is confirmed only then,
+/// and only at an AWS SNS URL.
+async fn cloudwatch(
+    State(state): State<AppState>,
+    IngestSource(source): IngestSource,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let message: SnsMessage = parse_json(&body)?;
+    state.sns.verify(&message).await.map_err(|err| {
+        tracing::warn!(error = %err, "SNS message refused");
+        ApiError::forbidden(format!("the SNS message could not be verified: {err}"))
+    })?;
+    let kind = message
+        .kind()
+        .map_err(|err| ApiError::validation("Type", err.to_string()))?;
+    match kind {
+        SnsMessageType::SubscriptionConfirmation => {
+            let url = confirm_url(&message).map_err(|err| ApiError::forbidden(err.to_string()))?;
+            state.sns_confirmer.confirm(url).await.map_err(|err| {
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    ErrorCode::ExternalServiceError,
+                    format!("confirming the subscription failed: {err}"),
+                )
+            })?;
+            tracing::info!(source_id = source.source_id, topic = ?message.topic_arn, "SNS subscription confirmed");
+            Ok(Json(json!({ "status": "subscription_confirmed" })).into_response())
+        }
+        SnsMessageType::UnsubscribeConfirmation => {
+            Ok(Json(json!({ "status": "unsubscribe_confirmed" })).into_response())
+        }
+        SnsMessageType::Notification => {
+            if source.source_type != SourceType::Cloudwatch && source.source_type != SourceType::Generic {
+                tracing::debug!(source_type = ?source.source_type, "CloudWatch alarm through a non-CloudWatch source");
+            }
+            let event = parse_alarm_message(&message.message).map_err(quper_core::DomainError::from)?;
+            let ingested = pipeline::ingest(&state.store, &source, event).await?;
+            Ok((status_of(ingested.outcome()), Json(answer(&ingested))).into_response())
+        }
+    }
+}
