@@ -12,6 +12,7 @@
 mod auth;
 mod http_layer;
 mod identity;
+mod incidents;
 mod lambda_events;
 mod support;
 mod table_conformance;
