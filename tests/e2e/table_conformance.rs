@@ -93,7 +93,7 @@ fn sqlite_table() -> (Arc<dyn Table>, tempfile::TempDir) {
 }
 
 /// A freshly created table on the test DynamoDB endpoint.
-async fn dynamodb_table() -> Arc<dyn Table> {
+pub(crate) async fn dynamodb_table() -> Arc<dyn Table> {
     let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV)
         .ok()
         .filter(|endpoint| !endpoint.trim().is_empty())
