@@ -347,8 +347,15 @@ struct ColdSample {
     peak_rss_kib: u64,
 }
 
+/// Variables passed through from the benchmark's own environment: the trust
+/// store the TLS clients load at start (see docs/performance.md).
+const PASSED_THROUGH: [&str; 2] = ["SSL_CERT_FILE", "SSL_CERT_DIR"];
+
 fn lambda_env(runtime_api: std::net::SocketAddr, function_name: &str) -> Vec<(&'static str, String)> {
-    vec![
+    let passed = PASSED_THROUGH
+        .into_iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| (name, value)));
+    let mut env = vec![
         ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
         ("AWS_LAMBDA_FUNCTION_NAME", function_name.to_owned()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".into()),
@@ -369,7 +376,9 @@ fn lambda_env(runtime_api: std::net::SocketAddr, function_name: &str) -> Vec<(&'
         // Never contacted: GET /health does not touch the table.
         ("QUPER_DYNAMODB_ENDPOINT", "http://127.0.0.1:9".into()),
         ("RUST_LOG", "info".into()),
-    ]
+    ];
+    env.extend(passed);
+    env
 }
 
 /// `VmHWM` (peak resident set) of a live process, in KiB.
@@ -827,6 +836,11 @@ async fn bench_host(options: &Options, log_dir: &Path) -> BenchResult<HostReport
 
 struct Machine {
     cpus: usize,
+    /// `/proc/loadavg` before and after the run: other work on the machine
+    /// shows here and makes every figure noisier.
+    load_before: String,
+    load_after: String,
+    trust_store: String,
     cpu_model: String,
     memory_gib: f64,
     kernel: String,
@@ -847,8 +861,20 @@ fn machine() -> Machine {
         .and_then(|line| line.split_whitespace().nth(1))
         .and_then(|kib| kib.parse().ok())
         .unwrap_or_default();
+    let trust_store = PASSED_THROUGH
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| format!("{name}={value}")))
+        .collect::<Vec<_>>();
+    let trust_store = if trust_store.is_empty() {
+        "system default".to_owned()
+    } else {
+        trust_store.join(" ")
+    };
     Machine {
         cpus: std::thread::available_parallelism().map(usize::from).unwrap_or(1),
+        load_before: load_average(),
+        load_after: String::new(),
+        trust_store,
         cpu_model,
         memory_gib: memory_kib / 1024.0 / 1024.0,
         kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
@@ -857,6 +883,11 @@ fn machine() -> Machine {
             .to_owned(),
         arch: std::env::consts::ARCH,
     }
+}
+
+fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -923,8 +954,16 @@ fn markdown(options: &Options, machine: &Machine, functions: &[FunctionReport], 
     );
     let _ = writeln!(
         out,
-        "\nMachine: {} CPUs ({}), {:.1} GiB RAM, Linux {}, {}.",
-        machine.cpus, machine.cpu_model, machine.memory_gib, machine.kernel, machine.arch
+        "\nMachine: {} CPUs ({}), {:.1} GiB RAM, Linux {}, {}. Load average before / after: {} / {}. \
+         Functions' trust store: {}.",
+        machine.cpus,
+        machine.cpu_model,
+        machine.memory_gib,
+        machine.kernel,
+        machine.arch,
+        machine.load_before,
+        machine.load_after,
+        machine.trust_store,
     );
     out
 }
@@ -950,6 +989,9 @@ fn json_report(options: &Options, machine: &Machine, functions: &[FunctionReport
             "memory_gib": machine.memory_gib,
             "kernel": machine.kernel,
             "arch": machine.arch,
+            "load_average_before": machine.load_before,
+            "load_average_after": machine.load_after,
+            "trust_store": machine.trust_store,
         },
         "options": {
             "runs": options.runs,
@@ -988,7 +1030,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         std::fs::remove_dir_all(&log_dir).map_err(|err| format!("clear {}: {err}", log_dir.display()))?;
     }
     std::fs::create_dir_all(&log_dir).map_err(|err| format!("create {}: {err}", log_dir.display()))?;
-    let machine = machine();
+    let mut machine = machine();
 
     eprintln!(
         "Lambda functions: {} cold starts each, binaries in {}",
@@ -1001,6 +1043,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         options.requests, options.concurrency, options.max_seconds
     );
     let host = bench_host(&options, &log_dir).await?;
+    machine.load_after = load_average();
 
     let text = markdown(&options, &machine, &functions, &host);
     println!("{text}");

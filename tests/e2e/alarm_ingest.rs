@@ -81,6 +81,18 @@ async fn scenario(table: Arc<dyn Table>) {
     assert!(sns_event::handle(&store, json!({ "not": "sns" })).await.is_err());
 }
 
+#[test]
+fn the_sns_events_are_described() {
+    let readme =
+        std::fs::read_to_string(format!("{}/../events/README.md", env!("CARGO_MANIFEST_DIR"))).expect("README");
+    for name in ["alarm-ingest-sns-alarm.json", "alarm-ingest-sns-ok.json"] {
+        assert!(readme.contains(name), "events/README.md does not describe {name}");
+        let records = &event(name)["Records"];
+        assert_eq!(records[0]["EventSource"], "aws:sns", "{name}");
+        assert_eq!(records[0]["Sns"]["TopicArn"], TOPIC, "{name}");
+    }
+}
+
 #[tokio::test]
 async fn alarms_from_sns_on_the_embedded_store() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -9,10 +9,12 @@
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
 
+mod alarm_ingest;
 mod auth;
 mod http_layer;
 mod identity;
 mod incidents;
+mod ingest;
 mod lambda_events;
 mod support;
 mod table_conformance;

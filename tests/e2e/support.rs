@@ -2,11 +2,17 @@
 //! data directory, plus a small client for talking to it over the wire.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use quper::host::LocalHost;
+use quper_core::Store;
 use quper_core::model::Role;
-use quper_core::ports::SystemClock;
+use quper_core::ports::table::Update;
+use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, WriteOp};
+use quper_http::sns::SubscriptionConfirmer;
+use quper_http::{AppState, HttpConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -173,5 +179,630 @@ impl TestApp {
         assert_eq!(created.status, 201, "{:?}", created.body);
         let id = created.body["id"].as_u64().expect("id");
         (id, self.login(email, "user-password-1").await)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The application on a table of the test's choosing, and table wrappers that
+// count or fail storage calls.
+
+/// The application on `table` (every route group, the system clock), with
+/// extra settings (name, value).
+pub async fn spawn_app_on(table: Arc<dyn Table>, settings: &[(&str, &str)]) -> TestApp {
+    spawn_app_custom(table, settings, None).await
+}
+
+/// [`spawn_app_on`] with a replacement for the SNS subscription confirmer
+/// (which otherwise calls the SubscribeURL over HTTPS).
+pub async fn spawn_app_custom(
+    table: Arc<dyn Table>,
+    settings: &[(&str, &str)],
+    confirmer: Option<Arc<dyn SubscriptionConfirmer>>,
+) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config = HttpConfig::from_lookup(|name| {
+        if name == "QUPER_JWT_SECRET" {
+            return Some(JWT_SECRET.to_owned());
+        }
+        settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    })
+    .expect("HTTP settings");
+    let store = Store::new(table, Arc::new(SystemClock));
+    quper::admin::bootstrap(&store, ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let mut state = AppState::new(store, config);
+    if let Some(confirmer) = confirmer {
+        state = state.with_sns_confirmer(confirmer);
+    }
+    let app = quper_http::app(quper_http::routes::all(), state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .await
+            .expect("serve");
+    });
+    let mut app = TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        root: String::new(),
+        _data_dir: data_dir,
+    };
+    app.root = app.login(ROOT_EMAIL, ROOT_PASSWORD).await;
+    app
+}
+
+/// A table on a fresh SQLite file; the directory lives as long as the guard.
+pub fn sqlite_table() -> (Arc<dyn Table>, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table = quper_store_local::SqliteTable::open(&dir.path().join("table.db")).expect("open SQLite table");
+    (Arc::new(table), dir)
+}
+
+/// Set by `infra/scripts/test.sh` to the moto_server it started.
+pub const DYNAMODB_ENDPOINT_ENV: &str = "QUPER_TEST_DYNAMODB_ENDPOINT";
+
+/// A freshly created table on the test DynamoDB endpoint. Panics when
+/// `QUPER_TEST_DYNAMODB_ENDPOINT` is unset: a skipped adapter hides bugs.
+pub async fn dynamodb_table(purpose: &str) -> Arc<dyn Table> {
+    let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV)
+        .ok()
+        .filter(|endpoint| !endpoint.trim().is_empty())
+        .unwrap_or_else(|| panic!("{DYNAMODB_ENDPOINT_ENV} unset: run infra/scripts/test.sh"));
+    static TABLES: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or_default();
+    let name = format!(
+        "quper-{purpose}-{}-{nanos}-{}",
+        std::process::id(),
+        TABLES.fetch_add(1, Ordering::Relaxed)
+    );
+    let client = quper_store_aws::client_with_endpoint(Some(endpoint)).await;
+    quper_store_aws::create_table(&client, &name)
+        .await
+        .expect("create DynamoDB table");
+    Arc::new(quper_store_aws::DynamoTable::new(client, name))
+}
+
+/// The `Table` methods, for counting calls per operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableOp {
+    Get,
+    Put,
+    Delete,
+    Query,
+    Update,
+    Increment,
+    Transact,
+    Ping,
+}
+
+impl TableOp {
+    pub const ALL: [TableOp; 8] = [
+        TableOp::Get,
+        TableOp::Put,
+        TableOp::Delete,
+        TableOp::Query,
+        TableOp::Update,
+        TableOp::Increment,
+        TableOp::Transact,
+        TableOp::Ping,
+    ];
+}
+
+/// Delegates every call to `inner` and counts the calls per operation.
+pub struct CountingTable {
+    inner: Arc<dyn Table>,
+    counts: [AtomicU64; 8],
+}
+
+impl CountingTable {
+    pub fn new(inner: Arc<dyn Table>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            counts: Default::default(),
+        })
+    }
+
+    fn record(&self, op: TableOp) {
+        self.counts[op as usize].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Calls of `op` since the last reset.
+    pub fn count(&self, op: TableOp) -> u64 {
+        self.counts[op as usize].load(Ordering::SeqCst)
+    }
+
+    /// Calls of every operation since the last reset.
+    pub fn total(&self) -> u64 {
+        TableOp::ALL.iter().map(|op| self.count(*op)).sum()
+    }
+
+    /// `(operation, calls)` for every operation called since the last reset.
+    pub fn breakdown(&self) -> Vec<(TableOp, u64)> {
+        TableOp::ALL
+            .iter()
+            .map(|op| (*op, self.count(*op)))
+            .filter(|(_, calls)| *calls > 0)
+            .collect()
+    }
+
+    pub fn reset(&self) {
+        for count in &self.counts {
+            count.store(0, Ordering::SeqCst);
+        }
+    }
+}
+
+/// What `#[async_trait]` methods return; the tests crate implements the
+/// ports' traits by hand, without the macro.
+type PortFuture<'a, T> = futures::future::BoxFuture<'a, T>;
+
+impl Table for CountingTable {
+    fn get<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+    ) -> PortFuture<'async_trait, Result<Option<Item>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Get);
+        self.inner.get(key)
+    }
+
+    fn put<'life0, 'async_trait>(
+        &'life0 self,
+        item: Item,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Put);
+        self.inner.put(item, condition)
+    }
+
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Delete);
+        self.inner.delete(key, condition)
+    }
+
+    fn query<'life0, 'async_trait>(&'life0 self, query: Query) -> PortFuture<'async_trait, Result<Page, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Query);
+        self.inner.query(query)
+    }
+
+    fn update<'life0, 'async_trait>(&'life0 self, update: Update) -> PortFuture<'async_trait, Result<Item, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Update);
+        self.inner.update(update)
+    }
+
+    fn increment<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        by: i64,
+        ttl: Option<i64>,
+    ) -> PortFuture<'async_trait, Result<i64, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Increment);
+        self.inner.increment(key, by, ttl)
+    }
+
+    fn transact<'life0, 'async_trait>(
+        &'life0 self,
+        ops: Vec<WriteOp>,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Transact);
+        self.inner.transact(ops)
+    }
+
+    fn ping<'life0, 'async_trait>(&'life0 self) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.record(TableOp::Ping);
+        self.inner.ping()
+    }
+}
+
+/// Delegates to `inner` until [`FailingTable::fail_writes`] is switched on;
+/// from then on every write (`transact`, `put`, `update`, `increment`,
+/// `delete`) fails with `StoreError::Unavailable`. Reads keep working.
+pub struct FailingTable {
+    inner: Arc<dyn Table>,
+    failing: AtomicBool,
+    refused: AtomicU64,
+}
+
+impl FailingTable {
+    pub fn new(inner: Arc<dyn Table>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            failing: AtomicBool::new(false),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    pub fn fail_writes(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// Writes refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    fn refuse(&self) -> Option<StoreError> {
+        self.failing.load(Ordering::SeqCst).then(|| {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            StoreError::Unavailable("FailingTable refuses writes".into())
+        })
+    }
+}
+
+fn failed<'a, T: Send + 'a>(err: StoreError) -> PortFuture<'a, Result<T, StoreError>> {
+    Box::pin(async move { Err(err) })
+}
+
+impl Table for FailingTable {
+    fn get<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+    ) -> PortFuture<'async_trait, Result<Option<Item>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.get(key)
+    }
+
+    fn put<'life0, 'async_trait>(
+        &'life0 self,
+        item: Item,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.refuse() {
+            Some(err) => failed(err),
+            None => self.inner.put(item, condition),
+        }
+    }
+
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.refuse() {
+            Some(err) => failed(err),
+            None => self.inner.delete(key, condition),
+        }
+    }
+
+    fn query<'life0, 'async_trait>(&'life0 self, query: Query) -> PortFuture<'async_trait, Result<Page, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.query(query)
+    }
+
+    fn update<'life0, 'async_trait>(&'life0 self, update: Update) -> PortFuture<'async_trait, Result<Item, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.refuse() {
+            Some(err) => failed(err),
+            None => self.inner.update(update),
+        }
+    }
+
+    fn increment<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        by: i64,
+        ttl: Option<i64>,
+    ) -> PortFuture<'async_trait, Result<i64, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.refuse() {
+            Some(err) => failed(err),
+            None => self.inner.increment(key, by, ttl),
+        }
+    }
+
+    fn transact<'life0, 'async_trait>(
+        &'life0 self,
+        ops: Vec<WriteOp>,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.refuse() {
+            Some(err) => failed(err),
+            None => self.inner.transact(ops),
+        }
+    }
+
+    fn ping<'life0, 'async_trait>(&'life0 self) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.inner.ping()
+    }
+}
+
+/// Runs one call at a time on `inner`. moto_server's DynamoDB is not
+/// isolated: `TransactWriteItems` snapshots the whole table (a deep copy, no
+/// lock) and restores that snapshot when a transaction is cancelled, so under
+/// concurrent transactions it loses writes other requests already committed,
+/// and sometimes fails with a 500 ("dictionary changed size during
+/// iteration"). DynamoDB itself makes every call atomic and isolated; this
+/// wrapper restores that for moto while the application above still races
+/// (each request's reads and writes interleave with the others').
+pub struct SerializedTable {
+    inner: Arc<dyn Table>,
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl SerializedTable {
+    pub fn new(inner: Arc<dyn Table>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            gate: tokio::sync::Mutex::new(()),
+        })
+    }
+}
+
+impl Table for SerializedTable {
+    fn get<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+    ) -> PortFuture<'async_trait, Result<Option<Item>, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.get(key).await
+        })
+    }
+
+    fn put<'life0, 'async_trait>(
+        &'life0 self,
+        item: Item,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.put(item, condition).await
+        })
+    }
+
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        condition: Condition,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.delete(key, condition).await
+        })
+    }
+
+    fn query<'life0, 'async_trait>(&'life0 self, query: Query) -> PortFuture<'async_trait, Result<Page, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.query(query).await
+        })
+    }
+
+    fn update<'life0, 'async_trait>(&'life0 self, update: Update) -> PortFuture<'async_trait, Result<Item, StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.update(update).await
+        })
+    }
+
+    fn increment<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 Key,
+        by: i64,
+        ttl: Option<i64>,
+    ) -> PortFuture<'async_trait, Result<i64, StoreError>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.increment(key, by, ttl).await
+        })
+    }
+
+    fn transact<'life0, 'async_trait>(
+        &'life0 self,
+        ops: Vec<WriteOp>,
+    ) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.transact(ops).await
+        })
+    }
+
+    fn ping<'life0, 'async_trait>(&'life0 self) -> PortFuture<'async_trait, Result<(), StoreError>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        Box::pin(async move {
+            let _one_at_a_time = self.gate.lock().await;
+            self.inner.ping().await
+        })
+    }
+}
+
+/// An SNS subscription confirmer that records the SubscribeURLs it was given
+/// instead of calling them.
+#[derive(Default)]
+pub struct RecordingConfirmer {
+    urls: Mutex<Vec<String>>,
+}
+
+impl RecordingConfirmer {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// The SubscribeURLs confirmed so far, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.urls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+}
+
+impl SubscriptionConfirmer for RecordingConfirmer {
+    fn confirm<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        subscribe_url: &'life1 str,
+    ) -> PortFuture<'async_trait, Result<(), String>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        self.urls
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(subscribe_url.to_owned());
+        Box::pin(async { Ok(()) })
+    }
+}
+
+impl TestApp {
+    /// Creates an alert source of `source_type` over the API as `admin`;
+    /// returns (id, api_key).
+    pub async fn alert_source(&self, admin: &str, name: &str, source_type: &str) -> (u64, String) {
+        let created = self
+            .post(
+                "/api/v1/alert-sources",
+                admin,
+                json!({ "name": name, "source_type": source_type }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "create alert source {name}: {:?}", created.body);
+        let id = created.body["id"].as_u64().expect("id");
+        let key = created.body["api_key"].as_str().expect("api_key").to_owned();
+        (id, key)
+    }
+
+    /// POSTs raw `body` with `content_type` to `path`, adding `key` as
+    /// `X-API-Key` when given.
+    pub async fn post_raw(&self, path: &str, key: Option<&str>, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.into());
+        if let Some(key) = key {
+            request = request.header("x-api-key", key);
+        }
+        Self::read(request.send().await.expect("request")).await
+    }
+
+    /// POSTs `body` in chunks, without a `Content-Length` (chunked transfer
+    /// encoding), with `key` as `X-API-Key`.
+    pub async fn post_chunked(&self, path: &str, key: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(16 * 1024).map(|c| Ok(c.to_vec())).collect();
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header("x-api-key", key)
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+            .send()
+            .await
+            .expect("request");
+        Self::read(response).await
+    }
+
+    /// POSTs `body` as JSON to an ingestion route with `key` as `X-API-Key`.
+    pub async fn ingest(&self, path: &str, key: &str, body: &Value) -> Reply {
+        self.post_raw(path, Some(key), "application/json", body.to_string())
+            .await
     }
 }

@@ -1,19 +1,7 @@
 //! Lambda function: the health route group (`/health`,
 //! `/api/v1/public/health`, `/api/v1/public/health/ready`) on DynamoDB.
 
-use std::sync::Arc;
-
-use quper_http::{HttpConfig, lambda, routes};
-use quper_store_aws::DynamoTable;
-
 #[tokio::main]
-async fn main() -> Result<(), lambda::Error> {
-    lambda::init_tracing();
-    let table = Arc::new(DynamoTable::from_env(lambda::table_name()?).await);
-    lambda::run(lambda::group_app(
-        routes::health::router(),
-        table,
-        HttpConfig::from_env()?,
-    ))
-    .await
+async fn main() -> Result<(), quper_lambda::Error> {
+    quper_lambda::serve_http(quper_http::routes::health::router()).await
 }

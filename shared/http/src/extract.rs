@@ -42,6 +42,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A whole body of any content type (SNS posts JSON as `text/plain`), read
+/// under the body limit with rejections in the error format.
+#[derive(Debug, Clone)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(body_rejection)
+    }
+}
+
 /// A JSON body that may be absent: an empty body is `None`.
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub Option<T>);

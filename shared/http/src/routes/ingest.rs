@@ -7,11 +7,10 @@
 //! unknown key or an inactive source is a 403. A 2xx means every alert of the
 //! request is stored.
 
-use axum::body::Bytes;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -24,7 +23,7 @@ use quper_core::ingest::{parse_alarm_message, parse_alertmanager, parse_generic,
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
-use crate::extract::{ApiJson, parse_json};
+use crate::extract::{ApiJson, RawBody, parse_json};
 use crate::sns::{SnsMessage, SnsMessageType, confirm_url};
 use crate::state::AppState;
 
@@ -39,19 +38,19 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The key a request presents, from any accepted place.
-fn presented_key(parts: &Parts) -> Option<String> {
+fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     for name in ["x-api-key", "x-alert-source-key"] {
-        if let Some(value) = parts.headers.get(name).and_then(|v| v.to_str().ok()) {
+        if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
             return Some(value.trim().to_owned());
         }
     }
-    if let Some(value) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+    if let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
         && let Some((scheme, token)) = value.split_once(' ')
         && scheme.eq_ignore_ascii_case("bearer")
     {
         return Some(token.trim().to_owned());
     }
-    let query = parts.uri.query()?;
+    let query = uri.query()?;
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(name, _)| name == "api_key" || name == "token")
         .map(|(_, value)| value.into_owned())
@@ -77,7 +76,7 @@ impl FromRequestParts<AppState> for IngestSource {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, presented_key(parts).as_deref())
+        authenticate(state, presented_key(&parts.headers, &parts.uri).as_deref())
             .await
             .map(IngestSource)
     }
@@ -159,9 +158,13 @@ async fn alertmanager(
 
 /// PagerDuty Events API v2. The body's `routing_key` is accepted as the
 /// source key, so a PagerDuty-speaking tool only changes the URL.
-async fn pagerduty(State(state): State<AppState>, parts: Parts, body: Bytes) -> ApiResult<Response> {
-    let value: Value = parse_json(&body)?;
-    let header_key = presented_key(&parts);
+async fn pagerduty(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiJson(value): ApiJson<Value>,
+) -> ApiResult<Response> {
+    let header_key = presented_key(&headers, &uri);
     let routing_key = value.get("routing_key").and_then(Value::as_str).map(str::to_owned);
     let source = authenticate(&state, header_key.as_deref().or(routing_key.as_deref())).await?;
     let parsed = parse_pagerduty(&value).map_err(quper_core::DomainError::from)?;
@@ -178,7 +181,7 @@ async fn pagerduty(State(state): State<AppState>, parts: Parts, body: Bytes) -> 
 async fn cloudwatch(
     State(state): State<AppState>,
     IngestSource(source): IngestSource,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> ApiResult<Response> {
     let message: SnsMessage = parse_json(&body)?;
     state.sns.verify(&message).await.map_err(|err| {
