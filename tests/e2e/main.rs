@@ -8,6 +8,13 @@
 //! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
+//! - `ingest`: alert sources and keys, every ingestion format, SNS
+//!   signatures, dedup under concurrency (both stores), bad input, storage
+//!   failures, storage calls per alert.
+//! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
+//!   rules.
+//! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
+//! - `lambda_events`: HTTP functions driven by API Gateway events.
 
 mod alarm_ingest;
 mod auth;
