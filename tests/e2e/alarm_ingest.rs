@@ -102,5 +102,5 @@ async fn alarms_from_sns_on_the_embedded_store() {
 
 #[tokio::test]
 async fn alarms_from_sns_on_dynamodb() {
-    scenario(crate::table_conformance::dynamodb_table().await).await;
+    scenario(crate::support::dynamodb_table("alarms").await).await;
 }

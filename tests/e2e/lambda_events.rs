@@ -12,8 +12,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use lambda_http::request::{LambdaRequest, RequestContext};
@@ -27,7 +25,6 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 /// Set by `infra/scripts/test.sh` to the moto_server it started.
-const DYNAMODB_ENDPOINT_ENV: &str = "QUPER_TEST_DYNAMODB_ENDPOINT";
 const JWT_SECRET: &str = "lambda-events-test-secret-0123456789abcdef";
 /// The account `events/identity-auth-token.json` logs in with.
 const ADMIN_EMAIL: &str = "events.admin@example.com";
@@ -89,49 +86,19 @@ fn http_config() -> HttpConfig {
         .expect("test HTTP configuration")
 }
 
-fn unique_table_name() -> String {
-    static TABLES: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "quper-lambda-events-{}-{nanos}-{}",
-        std::process::id(),
-        TABLES.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 /// The table `name` on the test DynamoDB endpoint, created first when
 /// `create` is set.
-async fn dynamodb_table(name: String, create: bool) -> DynamoTable {
-    let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV)
-        .ok()
-        .filter(|endpoint| !endpoint.trim().is_empty());
-    let Some(endpoint) = endpoint else {
-        panic!(
-            "{DYNAMODB_ENDPOINT_ENV} is unset: these tests need a DynamoDB endpoint (moto_server). \
-             Run infra/scripts/test.sh, or start `.venv/bin/moto_server -H 127.0.0.1 -p PORT` and set \
-             {DYNAMODB_ENDPOINT_ENV}=http://127.0.0.1:PORT with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION."
-        )
-    };
-    let client = quper_store_aws::client_with_endpoint(Some(endpoint)).await;
-    if create {
-        quper_store_aws::create_table(&client, &name)
-            .await
-            .expect("create DynamoDB table on the test endpoint");
-    }
-    DynamoTable::new(client, name)
-}
-
 /// A freshly created table on the test DynamoDB endpoint.
 async fn fresh_table() -> DynamoTable {
-    dynamodb_table(unique_table_name(), true).await
+    crate::support::fresh_dynamodb_table("events").await
 }
 
 /// A table name that does not exist on the test endpoint.
 async fn missing_table() -> DynamoTable {
-    dynamodb_table(unique_table_name(), false).await
+    DynamoTable::new(
+        crate::support::dynamodb_client().await,
+        crate::support::unique_table_name("missing"),
+    )
 }
 
 fn health_app(table: DynamoTable) -> Router {

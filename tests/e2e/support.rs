@@ -244,28 +244,48 @@ pub fn sqlite_table() -> (Arc<dyn Table>, TempDir) {
 /// Set by `infra/scripts/test.sh` to the moto_server it started.
 pub const DYNAMODB_ENDPOINT_ENV: &str = "QUPER_TEST_DYNAMODB_ENDPOINT";
 
-/// A freshly created table on the test DynamoDB endpoint. Panics when
+/// A client of the test DynamoDB endpoint. Panics when
 /// `QUPER_TEST_DYNAMODB_ENDPOINT` is unset: a skipped adapter hides bugs.
-pub async fn dynamodb_table(purpose: &str) -> Arc<dyn Table> {
+pub async fn dynamodb_client() -> quper_store_aws::Client {
     let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV)
         .ok()
         .filter(|endpoint| !endpoint.trim().is_empty())
-        .unwrap_or_else(|| panic!("{DYNAMODB_ENDPOINT_ENV} unset: run infra/scripts/test.sh"));
+        .unwrap_or_else(|| {
+            panic!(
+                "{DYNAMODB_ENDPOINT_ENV} is unset: these tests need a DynamoDB endpoint (moto_server). \
+                 Run infra/scripts/test.sh, or start `.venv/bin/moto_server -H 127.0.0.1 -p PORT` and set \
+                 {DYNAMODB_ENDPOINT_ENV}=http://127.0.0.1:PORT with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION."
+            )
+        });
+    quper_store_aws::client_with_endpoint(Some(endpoint)).await
+}
+
+/// A table name no test has used: `quper-<purpose>-<pid>-<nanos>-<n>`.
+pub fn unique_table_name(purpose: &str) -> String {
     static TABLES: AtomicU64 = AtomicU64::new(0);
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_nanos())
         .unwrap_or_default();
-    let name = format!(
+    format!(
         "quper-{purpose}-{}-{nanos}-{}",
         std::process::id(),
         TABLES.fetch_add(1, Ordering::Relaxed)
-    );
-    let client = quper_store_aws::client_with_endpoint(Some(endpoint)).await;
+    )
+}
+
+/// A freshly created table on the test DynamoDB endpoint.
+pub async fn dynamodb_table(purpose: &str) -> Arc<dyn Table> {
+    Arc::new(fresh_dynamodb_table(purpose).await)
+}
+
+pub async fn fresh_dynamodb_table(purpose: &str) -> quper_store_aws::DynamoTable {
+    let client = dynamodb_client().await;
+    let name = unique_table_name(purpose);
     quper_store_aws::create_table(&client, &name)
         .await
         .expect("create DynamoDB table");
-    Arc::new(quper_store_aws::DynamoTable::new(client, name))
+    quper_store_aws::DynamoTable::new(client, name)
 }
 
 /// The `Table` methods, for counting calls per operation.

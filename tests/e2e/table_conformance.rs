@@ -18,11 +18,7 @@ use quper_store_local::SqliteTable;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Set by `infra/scripts/test.sh` to the moto_server it started.
-const DYNAMODB_ENDPOINT_ENV: &str = "QUPER_TEST_DYNAMODB_ENDPOINT";
 
 /// Runs each listed case against both adapters.
 macro_rules! conformance_cases {
@@ -93,26 +89,8 @@ fn sqlite_table() -> (Arc<dyn Table>, tempfile::TempDir) {
 }
 
 /// A freshly created table on the test DynamoDB endpoint.
-pub(crate) async fn dynamodb_table() -> Arc<dyn Table> {
-    let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV)
-        .ok()
-        .filter(|endpoint| !endpoint.trim().is_empty())
-        .unwrap_or_else(|| panic!("{DYNAMODB_ENDPOINT_ENV} unset: run infra/scripts/test.sh"));
-    static TABLES: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_nanos())
-        .unwrap_or_default();
-    let name = format!(
-        "quper-conformance-{}-{nanos}-{}",
-        std::process::id(),
-        TABLES.fetch_add(1, Ordering::Relaxed)
-    );
-    let client = quper_store_aws::client_with_endpoint(Some(endpoint)).await;
-    quper_store_aws::create_table(&client, &name)
-        .await
-        .expect("create DynamoDB table");
-    Arc::new(quper_store_aws::DynamoTable::new(client, name))
+async fn dynamodb_table() -> Arc<dyn Table> {
+    crate::support::dynamodb_table("conformance").await
 }
 
 // ---------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
-use crate::ports::{Clock, Item, Key, Query, Table, table};
+use crate::ports::{Clock, Condition, Item, Key, Query, Table, WriteOp, table};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -49,6 +49,41 @@ impl Store {
     pub async fn next_id(&self, tenant: &str, sequence: &str) -> DomainResult<u64> {
         let value = self.table.increment(&keys::counter(tenant, sequence), 1, None).await?;
         u64::try_from(value).map_err(|_| DomainError::Internal(format!("counter {sequence} is negative")))
+    }
+
+    /// Writes `record` over the stored one if the stored version is still
+    /// `expected`; a concurrent change is a conflict that names `what`.
+    pub async fn replace<T: Serialize>(
+        &self,
+        key: &Key,
+        record: &T,
+        extra: &[(&str, Value)],
+        expected: u64,
+        what: &str,
+    ) -> DomainResult<()> {
+        match self
+            .table
+            .put(to_item(key, record, extra)?, Condition::VersionEquals(expected))
+            .await
+        {
+            Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(format!(
+                "the {what} was changed concurrently; reload and retry"
+            ))),
+            other => Ok(other?),
+        }
+    }
+
+    /// Deletes every key, in transactions of at most 100 (each all or
+    /// nothing).
+    pub async fn delete_all(&self, keys: Vec<Key>) -> DomainResult<()> {
+        for chunk in keys.chunks(table::MAX_TRANSACTION_ITEMS) {
+            let ops = chunk
+                .iter()
+                .map(|key| WriteOp::delete(key.clone(), Condition::None))
+                .collect();
+            self.table.transact(ops).await?;
+        }
+        Ok(())
     }
 
     /// Every record a query matches, following cursors. For partitions that

@@ -18,7 +18,7 @@ pub use attribute::{Attributes, from_attribute, from_attributes, to_attribute, t
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;
-use aws_sdk_dynamodb::Client;
+pub use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::error::{BuildError, DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

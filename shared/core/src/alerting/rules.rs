@@ -17,7 +17,7 @@ use crate::identity::{Permission, Principal, teams};
 use crate::ingest::event::{AlertEvent, Severity};
 use crate::keys;
 use crate::model::Name;
-use crate::ports::{Condition, StoreError};
+use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
 /// All listed conditions must hold; within a list, any value matches. An
@@ -333,13 +333,10 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatc
     }
     rule.version = expected + 1;
     rule.updated_at = store.now();
-    let item = to_item(&keys::rule(caller.tenant(), id), &rule, &[])?;
-    match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
-            "the rule was changed concurrently; reload and retry".into(),
-        )),
-        other => other.map(|()| rule).map_err(Into::into),
-    }
+    store
+        .replace(&keys::rule(caller.tenant(), id), &rule, &[], expected, "rule")
+        .await?;
+    Ok(rule)
 }
 
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {

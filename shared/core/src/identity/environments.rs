@@ -9,7 +9,7 @@ use crate::identity::access::{Permission, Principal};
 use crate::identity::users::{self, NewUser, User};
 use crate::keys;
 use crate::model::{Email, Name, Password, Role, TenantId};
-use crate::ports::{Condition, StoreError, table};
+use crate::ports::{Condition, table};
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,13 +124,16 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
     }
     environment.version = expected + 1;
     environment.updated_at = store.now();
-    let item = to_item(&keys::environment(id), &environment, &gsi_attrs(id))?;
-    match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
-            "the environment was changed concurrently; reload and retry".into(),
-        )),
-        other => other.map(|()| environment).map_err(Into::into),
-    }
+    store
+        .replace(
+            &keys::environment(id),
+            &environment,
+            &gsi_attrs(id),
+            expected,
+            "environment",
+        )
+        .await?;
+    Ok(environment)
 }
 
 /// Deletes an environment's record. Its users can no longer authenticate; its

@@ -130,13 +130,10 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
     }
     group.version = expected + 1;
     group.updated_at = store.now();
-    let item = to_item(&keys::group(caller.tenant(), id), &group, &[])?;
-    match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
-            "the group was changed concurrently; reload and retry".into(),
-        )),
-        other => other.map(|()| group).map_err(Into::into),
-    }
+    store
+        .replace(&keys::group(caller.tenant(), id), &group, &[], expected, "group")
+        .await?;
+    Ok(group)
 }
 
 /// Deletes a group and its memberships. Members' `group_ids` keep the stale
@@ -145,13 +142,11 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     let members = list_members(store, caller, id).await?;
-    for chunk in members.chunks(99) {
-        let ops = chunk
-            .iter()
-            .map(|m| WriteOp::delete(keys::group_member(caller.tenant(), id, m.user_id), Condition::None))
-            .collect();
-        store.table().transact(ops).await?;
-    }
+    let member_keys = members
+        .iter()
+        .map(|m| keys::group_member(caller.tenant(), id, m.user_id))
+        .collect();
+    store.delete_all(member_keys).await?;
     store
         .table()
         .delete(&keys::group(caller.tenant(), id), Condition::None)

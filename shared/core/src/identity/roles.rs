@@ -9,7 +9,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal, builtin_permissions};
 use crate::keys;
 use crate::model::{Name, Role};
-use crate::ports::{Condition, StoreError};
+use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,13 +159,10 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatc
     }
     role.version = expected + 1;
     role.updated_at = Some(store.now());
-    let item = to_item(&keys::role(caller.tenant(), id), &role, &[])?;
-    match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
-            "the role was changed concurrently; reload and retry".into(),
-        )),
-        other => other.map(|()| role).map_err(Into::into),
-    }
+    store
+        .replace(&keys::role(caller.tenant(), id), &role, &[], expected, "role")
+        .await?;
+    Ok(role)
 }
 
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {

@@ -9,7 +9,7 @@ use crate::identity::access::{Permission, Principal};
 use crate::identity::users;
 use crate::keys;
 use crate::model::Name;
-use crate::ports::{Condition, StoreError, WriteOp};
+use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,13 +129,10 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: TeamPatch
     }
     team.version = expected + 1;
     team.updated_at = store.now();
-    let item = to_item(&keys::team(caller.tenant(), id), &team, &[])?;
-    match store.table().put(item, Condition::VersionEquals(expected)).await {
-        Err(StoreError::ConditionFailed { .. }) => Err(DomainError::Conflict(
-            "the team was changed concurrently; reload and retry".into(),
-        )),
-        other => other.map(|()| team).map_err(Into::into),
-    }
+    store
+        .replace(&keys::team(caller.tenant(), id), &team, &[], expected, "team")
+        .await?;
+    Ok(team)
 }
 
 /// Deletes a team with its membership history.
@@ -143,13 +140,11 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     let members: Vec<TeamMember> = store.query_all(keys::team_members(caller.tenant(), id)).await?;
-    for chunk in members.chunks(99) {
-        let ops = chunk
-            .iter()
-            .map(|m| WriteOp::delete(keys::team_member(caller.tenant(), id, m.user_id), Condition::None))
-            .collect();
-        store.table().transact(ops).await?;
-    }
+    let member_keys = members
+        .iter()
+        .map(|m| keys::team_member(caller.tenant(), id, m.user_id))
+        .collect();
+    store.delete_all(member_keys).await?;
     store
         .table()
         .delete(&keys::team(caller.tenant(), id), Condition::None)
