@@ -25,10 +25,11 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-say "moto_server on 127.0.0.1"
+# moto, one request at a time (see infra/scripts/moto_atomic.py for why).
+say "moto (DynamoDB emulator) on 127.0.0.1"
 moto_log=$(mktemp)
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$venv_bin/moto_server" -H 127.0.0.1 -p "$moto_port" >"$moto_log" 2>&1 &
+"$venv_bin/python" infra/scripts/moto_atomic.py 127.0.0.1 "$moto_port" >"$moto_log" 2>&1 &
 moto_pid=$!
 trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$moto_log"' EXIT
 for _ in $(seq 1 100); do

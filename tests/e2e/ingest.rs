@@ -17,8 +17,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::{
-    Auth, CountingTable, FailingTable, RecordingConfirmer, Reply, SerializedTable, TestApp, dynamodb_table, spawn_app,
-    spawn_app_custom, spawn_app_on, spawn_app_with, sqlite_table,
+    Auth, CountingTable, FailingTable, RecordingConfirmer, Reply, TestApp, dynamodb_table, spawn_app, spawn_app_custom,
+    spawn_app_on, spawn_app_with, sqlite_table,
 };
 
 const ALERTS: &str = "/api/v1/alerts";
@@ -1036,15 +1036,14 @@ async fn fifty_concurrent_identical_alerts_make_one_incident_on_sqlite() {
     fifty_concurrent_identical_alerts(&app).await;
 }
 
-/// On moto_server, whose DynamoDB is not isolated under concurrent
-/// transactions (see [`SerializedTable`]), each storage call runs alone; the
-/// 50 requests still interleave their reads, counter and transactions, so the
-/// race on the open-incident marker and the DynamoDB adapter's reading of
-/// cancelled transactions are what this checks.
+/// The test command runs moto one request at a time
+/// (`infra/scripts/moto_atomic.py`), which makes each DynamoDB call atomic as
+/// on AWS; the 50 requests still interleave their reads, counter and
+/// transactions, so the race on the open-incident marker and the adapter's
+/// reading of cancelled transactions are what this checks.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_concurrent_identical_alerts_make_one_incident_on_dynamodb() {
-    let table = SerializedTable::new(dynamodb_table("ingest-storm").await);
-    let app = spawn_app_on(table, &[]).await;
+    let app = spawn_app_on(dynamodb_table("ingest-storm").await, &[]).await;
     fifty_concurrent_identical_alerts(&app).await;
 }
 

@@ -24,7 +24,6 @@ use quper_store_aws::DynamoTable;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// Set by `infra/scripts/test.sh` to the moto_server it started.
 const JWT_SECRET: &str = "lambda-events-test-secret-0123456789abcdef";
 /// The account `events/identity-auth-token.json` logs in with.
 const ADMIN_EMAIL: &str = "events.admin@example.com";
