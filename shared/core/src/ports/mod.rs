@@ -1,8 +1,13 @@
-//! Ports: what the domain needs from the outside world. Adapters live in
+//! Ports: what the domain needs from the outside world: `Table` (storage),
+//! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Clock`. Adapters live in
 //! `quper-store-local` (embedded) and `quper-store-aws` (AWS SDKs).
 
+pub mod bus;
 pub mod clock;
 pub mod table;
+pub mod timers;
 
+pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, WriteOp};
+pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
+pub use timers::{Timer, TimerError, Timers};
