@@ -26,3 +26,4 @@ mod lambda_events;
 mod support;
 mod table_conformance;
 mod tenancy;
+mod timers_conformance;

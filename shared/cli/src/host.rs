@@ -4,11 +4,16 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use axum::Router;
 use quper_core::Store;
-use quper_core::ports::{Clock, SystemClock, Table};
+use quper_core::notifications::queue::TableQueue;
+use quper_core::oncall::escalation::{EscalationTimer, Escalator};
+use quper_core::ports::{Clock, SystemClock, Table, Timer};
 use quper_http::{AppState, HttpConfig};
-use quper_store_local::{SqliteOptions, SqliteTable};
+use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, run_worker};
+use tokio::sync::watch;
 
 use crate::admin;
 
@@ -24,6 +29,9 @@ pub enum HostError {
     Serve(std::io::Error),
 }
 
+/// How often the local timer worker looks for due timers.
+pub const TIMER_POLL: Duration = Duration::from_millis(250);
+
 /// The file of the embedded store inside the data directory.
 pub const DATABASE_FILE: &str = "quper.db";
 /// Where the generated HS256 secret is kept when `QUPER_JWT_SECRET` is unset.
@@ -33,6 +41,10 @@ pub const JWT_SECRET_FILE: &str = "jwt-secret";
 pub struct LocalHost {
     pub store: Store,
     pub config: HttpConfig,
+    /// Durable escalation timers in the embedded store.
+    pub timers: TableTimers,
+    pub escalator: Arc<Escalator>,
+    clock: Arc<dyn Clock>,
 }
 
 impl LocalHost {
@@ -60,18 +72,36 @@ impl LocalHost {
         })
         .map_err(|err| HostError::Config(err.to_string()))?;
         let table: Arc<dyn Table> = Arc::new(table);
-        Ok(LocalHost {
-            store: Store::new(table, clock),
-            config,
-        })
+        let clock_for_workers = clock.clone();
+        let store = Store::new(table.clone(), clock.clone());
+        let timers = TableTimers::new(table.clone());
+        let queue = Arc::new(TableQueue::new(table, clock));
+        let escalator = Arc::new(Escalator::new(store.clone(), Arc::new(timers.clone()), queue));
+        Ok(LocalHost { store, config, timers, escalator, clock: clock_for_workers })
+    }
+
+    /// The HTTP state of this host: every group has the escalator.
+    pub fn state(&self) -> AppState {
+        AppState::new(self.store.clone(), self.config.clone()).with_escalator(self.escalator.clone())
+    }
+
+    /// Fires due escalation timers until `shutdown` turns true.
+    pub fn spawn_timer_worker(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        let escalator = self.escalator.clone();
+        let handler = move |timer: Timer| {
+            let escalator = escalator.clone();
+            async move {
+                let payload: EscalationTimer =
+                    serde_json::from_value(timer.payload).map_err(|err| format!("not an escalation timer: {err}"))?;
+                escalator.fire(&payload).await.map(|_| ()).map_err(|err| err.to_string())
+            }
+        };
+        tokio::spawn(run_worker(self.timers.clone(), self.clock.clone(), TIMER_POLL, shutdown, handler))
     }
 
     /// Every route group, merged, on this host's store.
     pub fn app(&self) -> Router {
-        quper_http::app(
-            quper_http::routes::all(),
-            AppState::new(self.store.clone(), self.config.clone()),
-        )
+        quper_http::app(quper_http::routes::all(), self.state())
     }
 }
 
@@ -132,18 +162,23 @@ pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store)
     Ok(())
 }
 
-/// Serves `app` on `addr` until SIGINT or SIGTERM, then drains in-flight
-/// requests.
-pub async fn serve(addr: SocketAddr, app: Router) -> Result<(), HostError> {
+/// Serves every route group of `host` on `addr`, with its timer worker,
+/// until SIGINT or SIGTERM; then drains in-flight requests and stops the
+/// worker.
+pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(HostError::Serve)?;
     let local = listener.local_addr().map_err(HostError::Serve)?;
+    let (stop_worker, worker_stopped) = watch::channel(false);
+    let worker = host.spawn_timer_worker(worker_stopped);
     tracing::info!(addr = %local, "quper is listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, host.app().into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(HostError::Serve)?;
+        .map_err(HostError::Serve);
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     tracing::info!("quper stopped");
-    Ok(())
+    served
 }
 
 async fn shutdown_signal() {

@@ -157,7 +157,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             host::bootstrap_from(env_var, &local.store)
                 .await
                 .map_err(|e| e.to_string())?;
-            host::serve(addr, local.app()).await.map_err(|e| e.to_string())
+            host::serve(addr, &local).await.map_err(|e| e.to_string())
         }
         Command::Admin {
             command:

@@ -29,6 +29,12 @@
 //! | alert under its incident | `T#<t>#INC#<n:010>` | `ALERT#<time>#<uuid>` | |
 //! | alert | `T#<t>#ALERT#<uuid>` | `META` | `T#<t>#ALERTS` / `<time>#<uuid>` |
 //! | open-incident (dedup) marker | `T#<t>#DEDUP#<scope>` | `OPEN` | |
+//! | schedule (with its rotation layers) | `T#<t>#SCHEDULE` | `<id:010>` | |
+//! | schedule entry | `T#<t>#SCHEDULE#<id:010>` | `ENTRY#<entry:010>` | |
+//! | escalation policy (levels, assignees) | `T#<t>#POLICY` | `<id:010>` | |
+//! | notification log row | `T#<t>#INC#<n:010>` | `NTF#<time>#<id>` | |
+//! | timer (local adapter) | `TIMERS` / `TIMER#<id>` | due time / `TIMER` | |
+//! | worker status | `JOBSTATUS` | `<job>` | |
 
 use crate::ports::{Index, Key, Query};
 
@@ -173,4 +179,36 @@ pub fn alerts_gsi1pk(tenant: &str) -> String {
 /// is the incident's number.
 pub fn open_incident(tenant: &str, scope: &str) -> Key {
     Key::new(format!("T#{tenant}#DEDUP#{scope}"), "OPEN")
+}
+
+pub fn schedules(tenant: &str) -> Query {
+    Query::partition(format!("T#{tenant}#SCHEDULE"))
+}
+pub fn schedule(tenant: &str, id: u64) -> Key {
+    Key::new(format!("T#{tenant}#SCHEDULE"), id_sk(id))
+}
+pub fn schedule_entries(tenant: &str, schedule: u64) -> Query {
+    Query::partition(format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule))).prefix("ENTRY#")
+}
+pub fn schedule_entry(tenant: &str, schedule: u64, entry: u64) -> Key {
+    Key::new(format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule)), format!("ENTRY#{}", id_sk(entry)))
+}
+
+pub fn policies(tenant: &str) -> Query {
+    Query::partition(format!("T#{tenant}#POLICY"))
+}
+pub fn policy(tenant: &str, id: u64) -> Key {
+    Key::new(format!("T#{tenant}#POLICY"), id_sk(id))
+}
+
+pub fn incident_notifications(tenant: &str, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number)).prefix("NTF#")
+}
+pub fn incident_notification(tenant: &str, number: u64, sort: &str) -> Key {
+    Key::new(incident_pk(tenant, number), format!("NTF#{sort}"))
+}
+
+/// The status of a background job (last run), shared by every instance.
+pub fn job_status(job: &str) -> Key {
+    Key::new("JOBSTATUS", job)
 }

@@ -10,6 +10,9 @@
 //! - [`alerting`]: alert sources and their keys, alert rules.
 //! - [`ingest`]: monitoring formats, the ingestion pipeline, raw alerts.
 //! - [`incidents`]: incidents, their lifecycle, timeline and list.
+//! - [`oncall`]: rotations, schedules, escalation policies, the escalation
+//!   engine.
+//! - [`notifications`]: notification log rows and the durable queue.
 //! - [`store`]: typed helpers over the `Table` port shared by the services.
 
 pub mod alerting;
@@ -20,6 +23,8 @@ pub mod incidents;
 pub mod ingest;
 pub mod keys;
 pub mod model;
+pub mod notifications;
+pub mod oncall;
 pub mod ports;
 pub mod store;
 

@@ -1,4 +1,5 @@
-//! The `Table` port on DynamoDB.
+//! The `Table` port on DynamoDB, and the `Timers` port on EventBridge
+//! Scheduler ([`SchedulerTimers`]).
 //!
 //! One table keyed `PK`/`SK` (strings) with two sparse global secondary
 //! indexes, `GSI1` (`GSI1PK`/`GSI1SK`) and `GSI2` (`GSI2PK`/`GSI2SK`), both
@@ -13,8 +14,15 @@
 mod attribute;
 mod cursor;
 mod expression;
+mod timers;
 
 pub use attribute::{Attributes, from_attribute, from_attributes, to_attribute, to_attributes};
+pub use timers::{
+    ESCALATOR_ARN_ENV, MAX_INPUT_LENGTH, MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS, SCHEDULE_GROUP_ENV,
+    SCHEDULER_ENDPOINT_ENV, SCHEDULER_ROLE_ARN_ENV, SchedulerClient, SchedulerTarget, SchedulerTimers,
+    TIMER_DLQ_ARN_ENV, create_schedule_group, scheduler_client_from_env, scheduler_client_with_endpoint,
+    timer_from_input,
+};
 
 use async_trait::async_trait;
 use aws_config::BehaviorVersion;

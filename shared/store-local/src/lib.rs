@@ -19,10 +19,12 @@
 mod options;
 mod reads;
 mod row;
+mod timers;
 mod writes;
 
 pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
 pub use reads::DEFAULT_PAGE_SIZE;
+pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
 
 use async_trait::async_trait;
 use quper_core::ports::table::{Update, validate_transaction};

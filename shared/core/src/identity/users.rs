@@ -166,6 +166,12 @@ impl TryFrom<String> for TimeZoneName {
     }
 }
 
+impl From<TimeZoneName> for String {
+    fn from(value: TimeZoneName) -> String {
+        value.0
+    }
+}
+
 /// An avatar URL: http(s), at most 2048 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]

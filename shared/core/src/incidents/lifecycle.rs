@@ -73,6 +73,7 @@ fn transition(current: &Incident, action: Action, actor: &Actor, now: DateTime<U
             next.status = IncidentStatus::Acknowledged;
             next.acknowledged_by = actor.user_id();
             next.acknowledged_at = Some(now);
+            next.next_escalation_at = None;
         }
         Action::Resolve => {
             if current.status == IncidentStatus::Resolved {
@@ -81,6 +82,7 @@ fn transition(current: &Incident, action: Action, actor: &Actor, now: DateTime<U
             next.status = IncidentStatus::Resolved;
             next.resolved_by = actor.user_id();
             next.resolved_at = Some(now);
+            next.next_escalation_at = None;
         }
         Action::Reopen => {
             if current.status != IncidentStatus::Resolved {
@@ -92,6 +94,8 @@ fn transition(current: &Incident, action: Action, actor: &Actor, now: DateTime<U
             next.resolved_by = None;
             next.resolved_at = None;
             next.current_escalation_level = 0;
+            next.escalation_cycle = 0;
+            next.next_escalation_at = None;
         }
         Action::Escalate => {
             if current.status == IncidentStatus::Resolved {

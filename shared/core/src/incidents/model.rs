@@ -61,6 +61,16 @@ pub struct Incident {
     pub holds_marker: bool,
     pub escalation_policy_id: Option<u64>,
     pub current_escalation_level: u32,
+    /// Counts every paging step; a timer acts only if it was set for the
+    /// current step, so duplicated, late and stale fires page nobody.
+    #[serde(default)]
+    pub escalation_step: u64,
+    /// How many times the policy has started over (its repeat count).
+    #[serde(default)]
+    pub escalation_cycle: u32,
+    /// When the next level will be paged if nobody acknowledges.
+    #[serde(default)]
+    pub next_escalation_at: Option<DateTime<Utc>>,
     pub assigned_user_id: Option<u64>,
     pub acknowledged_by: Option<u64>,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -92,6 +102,7 @@ pub struct IncidentView {
     pub status: IncidentStatus,
     pub escalation_policy_id: Option<u64>,
     pub current_escalation_level: u32,
+    pub next_escalation_at: Option<DateTime<Utc>>,
     pub assigned_user_id: Option<u64>,
     pub acknowledged_by: Option<u64>,
     pub acknowledged_at: Option<DateTime<Utc>>,
@@ -121,6 +132,7 @@ impl From<&Incident> for IncidentView {
             status: i.status,
             escalation_policy_id: i.escalation_policy_id,
             current_escalation_level: i.current_escalation_level,
+            next_escalation_at: i.next_escalation_at,
             assigned_user_id: i.assigned_user_id,
             acknowledged_by: i.acknowledged_by,
             acknowledged_at: i.acknowledged_at,

@@ -10,7 +10,6 @@ use quper_core::alerting::rules::{self, AlertRule, NewRule, RulePatch};
 use quper_core::alerting::sources::{self, NewSource, RevealedSource, SourcePatch, SourceView};
 use quper_core::ingest::alerts::{self, AlertRecord};
 use quper_core::ingest::event::{AlertAction, AlertEvent, Severity};
-use quper_core::ingest::pipeline;
 use quper_core::store::{ListPage, SkipLimitPage};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +17,7 @@ use serde_json::json;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::routes::ingest::answer;
+use crate::routes::ingest::{answer, ingest_one};
 use crate::routes::lists::{PageParams, SkipLimitParams};
 use crate::state::AppState;
 
@@ -153,7 +152,7 @@ async fn test_source(
         link: None,
         raw: json!({ "test": true, "requested_by": caller.user_id }),
     };
-    let ingested = pipeline::ingest(&app.store, &context, event).await?;
+    let ingested = ingest_one(&app, &context, event).await?;
     Ok((StatusCode::CREATED, Json(answer(&ingested))))
 }
 

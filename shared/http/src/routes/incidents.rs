@@ -8,6 +8,7 @@ use quper_core::incidents::lifecycle::{self, Action};
 use quper_core::incidents::list::{self, IncidentFilter};
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
 use quper_core::ingest::alerts::{self, AlertRecord};
+use quper_core::notifications::log::{self as notification_log, NotificationLog};
 use quper_core::ingest::event::Severity;
 use quper_core::store::{ListPage, PageRequest};
 use serde::Deserialize;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/incidents/{id}/escalate", post(escalate))
         .route("/api/v1/incidents/{id}/events", get(events))
         .route("/api/v1/incidents/{id}/alerts", get(incident_alerts))
+        .route("/api/v1/incidents/{id}/notification-logs", get(notification_logs))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,9 +101,16 @@ async fn act(
     body: Option<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     let acting_as = body.and_then(|b| b.user_id);
-    Ok(Json(IncidentView::from(
-        &lifecycle::act(&app.store, caller, id, action, acting_as).await?,
-    )))
+    let incident = match (&app.escalator, action) {
+        // Escalating pages the next level now, through the engine.
+        (Some(escalator), Action::Escalate) => escalator.escalate_now(caller, id, acting_as).await?,
+        _ => {
+            let incident = lifecycle::act(&app.store, caller, id, action, acting_as).await?;
+            app.escalation_after(&incident).await;
+            incident
+        }
+    };
+    Ok(Json(IncidentView::from(&incident)))
 }
 
 async fn acknowledge(
@@ -154,4 +163,12 @@ async fn incident_alerts(
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<AlertRecord>>> {
     Ok(Json(alerts::of_incident(&app.store, &caller, id).await?))
+}
+
+async fn notification_logs(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Vec<NotificationLog>>> {
+    Ok(Json(notification_log::of_incident(&app.store, &caller, id).await?))
 }

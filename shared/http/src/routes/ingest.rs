@@ -105,10 +105,20 @@ fn status_of(outcome: Outcome) -> StatusCode {
     }
 }
 
+/// Ingests one alert, then starts (or stops) escalation for the incident it
+/// opened or changed.
+pub async fn ingest_one(state: &AppState, source: &SourceContext, event: AlertEvent) -> ApiResult<Ingested> {
+    let ingested = pipeline::ingest(&state.store, source, event).await?;
+    if let Some(incident) = &ingested.incident {
+        state.escalation_after(incident).await;
+    }
+    Ok(ingested)
+}
+
 async fn ingest_all(state: &AppState, source: &SourceContext, events: Vec<AlertEvent>) -> ApiResult<Vec<Ingested>> {
     let mut done = Vec::with_capacity(events.len());
     for event in events {
-        done.push(pipeline::ingest(&state.store, source, event).await?);
+        done.push(ingest_one(state, source, event).await?);
     }
     Ok(done)
 }
@@ -169,7 +179,7 @@ async fn pagerduty(
     let source = authenticate(&state, header_key.as_deref().or(routing_key.as_deref())).await?;
     let parsed = parse_pagerduty(&value).map_err(quper_core::DomainError::from)?;
     let dedup_key = parsed.event.dedup_key.clone();
-    pipeline::ingest(&state.store, &source, parsed.event).await?;
+    ingest_one(&state, &source, parsed.event).await?;
     let body = json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -212,7 +222,7 @@ async fn cloudwatch(
                 tracing::debug!(source_type = ?source.source_type, "CloudWatch alarm through a non-CloudWatch source");
             }
             let event = parse_alarm_message(&message.message).map_err(quper_core::DomainError::from)?;
-            let ingested = pipeline::ingest(&state.store, &source, event).await?;
+            let ingested = ingest_one(&state, &source, event).await?;
             Ok((status_of(ingested.outcome()), Json(answer(&ingested))).into_response())
         }
     }

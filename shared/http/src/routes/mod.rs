@@ -7,7 +7,9 @@
 //! | [`identity`] | `/api/v1/auth/*`, `/environments`, `/users`, `/groups`, `/roles`, `/teams`, `/app/users/me`, `/admin/users` |
 //! | [`ingest`] | `POST /api/v1/alerts`, `/api/v1/webhooks/{grafana,cloudwatch,alertmanager,pagerduty}`, `/v2/enqueue` |
 //! | [`alerting`] | `/api/v1/alert-sources`, `/api/v1/alert-rules`, `GET /api/v1/alerts[/{id}]` |
-//! | [`incidents`] | `/api/v1/incidents` and its actions, timeline and alerts |
+//! | [`incidents`] | `/api/v1/incidents` and its actions, timeline, alerts and notification logs |
+//! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
+//! | [`system`] | `/api/v1/system/jobs` |
 
 pub mod alerting;
 pub mod health;
@@ -15,6 +17,8 @@ pub mod identity;
 pub mod incidents;
 pub mod ingest;
 pub mod lists;
+pub mod oncall;
+pub mod system;
 
 use axum::Router;
 
@@ -28,4 +32,6 @@ pub fn all() -> Router<AppState> {
         .merge(ingest::router())
         .merge(alerting::router())
         .merge(incidents::router())
+        .merge(oncall::router())
+        .merge(system::router())
 }

@@ -1,0 +1,55 @@
+//! Notification log rows (PagerPal's notification logs): one per message, in
+//! the incident's item collection.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::DomainResult;
+use crate::identity::Principal;
+use crate::incidents::model::time_sort_key;
+use crate::keys;
+use crate::ports::{Condition, WriteOp};
+use crate::store::{Store, to_item};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    Queued,
+    Sent,
+    Delivered,
+    Failed,
+    Exhausted,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotificationLog {
+    pub id: String,
+    pub incident_id: u64,
+    pub user_id: Option<u64>,
+    pub channel: String,
+    pub recipient: Option<String>,
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    /// The escalation level and step that sent it.
+    pub escalation_level: u32,
+    pub escalation_step: u64,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl NotificationLog {
+    pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+        let key = keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &self.id));
+        Ok(WriteOp::put(to_item(&key, self, &[])?, Condition::NotExists))
+    }
+}
+
+/// The notification log of an incident, oldest first.
+pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<NotificationLog>> {
+    crate::incidents::lifecycle::get(store, caller, incident).await?;
+    store.query_all(keys::incident_notifications(caller.tenant(), incident)).await
+}

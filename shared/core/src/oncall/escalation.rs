@@ -1,0 +1,427 @@
+//! The escalation engine: who gets paged, and when the next level is.
+//!
+//! A new incident pages level 1 of its policy at once and sets a timer for
+//! the next step. Every page is one transaction that moves the incident to
+//! the next step (`escalation_step` + 1), appends the timeline entry and the
+//! notification log rows; the jobs then go on the `Bus` and the next timer is
+//! set. A timer carries the step it was set for, and a fire acts only if the
+//! incident is still in the state and at the step the timer expects, so a
+//! duplicated, late or stale fire pages nobody. Acknowledge and resolve
+//! cancel pending timers; an acknowledgement timeout returns an acknowledged
+//! incident to triggered and escalation resumes. After the last level the
+//! policy starts over `repeat_count` times.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::auth::sha256_hex;
+use crate::error::{DomainError, DomainResult};
+use crate::identity::{Permission, Principal, teams, users};
+use crate::incidents::lifecycle::{self, Action, status_counter_ops};
+use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
+use crate::keys;
+use crate::notifications::log::{NotificationLog, NotificationStatus};
+use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
+use crate::oncall::schedules;
+use crate::ports::{Bus, Condition, NotificationJob, StoreError, Timer, Timers, WriteOp};
+use crate::store::{Store, to_item};
+
+/// What a timer asks the engine to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerKind {
+    /// Page the next level if nobody acknowledged.
+    Escalate,
+    /// Return an acknowledged incident to triggered and page the next level.
+    AckTimeout,
+}
+
+/// The payload of every escalation timer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationTimer {
+    pub tenant: String,
+    pub incident_id: u64,
+    /// The incident's `escalation_step` when the timer was set.
+    pub step: u64,
+    pub kind: TimerKind,
+}
+
+impl EscalationTimer {
+    /// Timer ids are unique per (incident, step, kind) and fit EventBridge's
+    /// 64-character names whatever the tenant id.
+    pub fn id(&self) -> String {
+        let kind = match self.kind {
+            TimerKind::Escalate => "e",
+            TimerKind::AckTimeout => "a",
+        };
+        format!("esc-{}-{}-{}-{kind}", &sha256_hex(&self.tenant)[..16], self.incident_id, self.step)
+    }
+}
+
+/// What a fire did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FireOutcome {
+    /// Paged a level (its number).
+    Paged(u32),
+    /// The incident moved on (acknowledged, resolved, another step): nothing
+    /// to do.
+    Stale,
+    /// Every level and repeat has been paged.
+    Exhausted,
+    /// The incident has no escalation policy.
+    NoPolicy,
+}
+
+/// Why the engine is paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// A new (or reopened) incident: page the first level.
+    Start,
+    /// A timer for `step` fired.
+    Timer(u64),
+    /// An acknowledgement for `step` timed out.
+    AckTimeout(u64),
+    /// A person asked for the next level now.
+    Manual,
+}
+
+pub struct Escalator {
+    store: Store,
+    timers: Arc<dyn Timers>,
+    bus: Arc<dyn Bus>,
+}
+
+impl Escalator {
+    pub fn new(store: Store, timers: Arc<dyn Timers>, bus: Arc<dyn Bus>) -> Self {
+        Self { store, timers, bus }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn timers(&self) -> &Arc<dyn Timers> {
+        &self.timers
+    }
+
+    /// A new incident: page level 1 now.
+    pub async fn start(&self, incident: &Incident) -> DomainResult<FireOutcome> {
+        self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System).await
+    }
+
+    /// A timer fired.
+    pub async fn fire(&self, timer: &EscalationTimer) -> DomainResult<FireOutcome> {
+        let reason = match timer.kind {
+            TimerKind::Escalate => Reason::Timer(timer.step),
+            TimerKind::AckTimeout => Reason::AckTimeout(timer.step),
+        };
+        self.record_run().await;
+        self.advance(&timer.tenant, timer.incident_id, reason, Actor::System).await
+    }
+
+    /// A person escalates now (PagerPal's `POST /incidents/{id}/escalate`):
+    /// the next level is paged and its timer replaces the pending one.
+    pub async fn escalate_now(&self, caller: &Principal, id: u64, acting_as: Option<u64>) -> DomainResult<Incident> {
+        caller.require(Permission::IncidentsAct)?;
+        let incident = lifecycle::get(&self.store, caller, id).await?;
+        let user_id = match acting_as {
+            Some(user) => users::find_active_for_reference(&self.store, caller.tenant(), user).await?.id,
+            None => caller.user_id,
+        };
+        let actor = Actor::User { user_id, caller_id: caller.user_id };
+        if incident.status == IncidentStatus::Resolved {
+            return Err(DomainError::BadRequest(format!("cannot escalate incident {id} while it is resolved")));
+        }
+        if self.policy_of(&incident).await?.is_none() {
+            // Without a policy, escalating only raises the level.
+            return lifecycle::apply(&self.store, caller.tenant(), id, Action::Escalate, actor).await;
+        }
+        self.advance(caller.tenant(), id, Reason::Manual, actor).await?;
+        lifecycle::get(&self.store, caller, id).await
+    }
+
+    /// Keeps timers in line with a state change made elsewhere (an
+    /// acknowledgement or resolution by a person or a monitoring system, a
+    /// reopen).
+    pub async fn after_change(&self, incident: &Incident) -> DomainResult<()> {
+        let timer = |kind| EscalationTimer {
+            tenant: incident.tenant.clone(),
+            incident_id: incident.id,
+            step: incident.escalation_step,
+            kind,
+        };
+        match incident.status {
+            IncidentStatus::Resolved => {
+                self.cancel(&timer(TimerKind::Escalate)).await;
+                self.cancel(&timer(TimerKind::AckTimeout)).await;
+            }
+            IncidentStatus::Acknowledged => {
+                self.cancel(&timer(TimerKind::Escalate)).await;
+                if let Some(policy) = self.policy_of(incident).await?
+                    && let Some(minutes) = policy.ack_timeout_minutes
+                {
+                    let fire_at = self.store.now() + Duration::minutes(i64::from(minutes));
+                    self.schedule(&timer(TimerKind::AckTimeout), fire_at).await?;
+                }
+            }
+            IncidentStatus::Triggered if incident.current_escalation_level == 0 => {
+                self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System).await?;
+            }
+            IncidentStatus::Triggered => {}
+        }
+        Ok(())
+    }
+
+    async fn cancel(&self, timer: &EscalationTimer) {
+        if let Err(err) = self.timers.cancel(&timer.id()).await {
+            // A timer that survives fires into a state check and does nothing.
+            tracing::warn!(error = %err, timer = %timer.id(), "could not cancel an escalation timer");
+        }
+    }
+
+    async fn schedule(&self, timer: &EscalationTimer, fire_at: DateTime<Utc>) -> DomainResult<()> {
+        let payload = serde_json::to_value(timer).map_err(|err| DomainError::Internal(err.to_string()))?;
+        self.timers
+            .schedule(Timer { id: timer.id(), fire_at, payload })
+            .await
+            .map_err(|err| DomainError::Internal(format!("schedule escalation timer: {err}")))
+    }
+
+    /// The policy an incident follows: its own, else its team's default.
+    async fn policy_of(&self, incident: &Incident) -> DomainResult<Option<EscalationPolicy>> {
+        let id = match incident.escalation_policy_id {
+            Some(id) => Some(id),
+            None => match incident.team_id {
+                Some(team) => teams::find(&self.store, &incident.tenant, team)
+                    .await?
+                    .and_then(|t| t.default_escalation_policy_id),
+                None => None,
+            },
+        };
+        match id {
+            Some(id) => policies::find(&self.store, &incident.tenant, id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// The users a level pages right now (schedules resolved at this moment,
+    /// teams to their active members), without repeats.
+    async fn targets(&self, tenant: &str, level: &EscalationLevel, now: DateTime<Utc>) -> DomainResult<Vec<u64>> {
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for assignee in &level.assignees {
+            let users: Vec<u64> = match assignee.assignee_type {
+                AssigneeType::User => vec![assignee.target_id],
+                AssigneeType::Schedule => schedules::on_call(&self.store, tenant, assignee.target_id, now)
+                    .await?
+                    .and_then(|shift| shift.user_id)
+                    .into_iter()
+                    .collect(),
+                AssigneeType::Team => {
+                    let members: Vec<teams::TeamMember> =
+                        self.store.query_all(keys::team_members(tenant, assignee.target_id)).await?;
+                    members.into_iter().filter(|m| m.is_active).map(|m| m.user_id).collect()
+                }
+            };
+            for user in users {
+                if seen.insert(user) {
+                    out.push(user);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn advance(&self, tenant: &str, id: u64, reason: Reason, actor: Actor) -> DomainResult<FireOutcome> {
+        for _ in 0..5 {
+            let Some(incident) = lifecycle::find(&self.store, tenant, id).await? else {
+                return Ok(FireOutcome::Stale);
+            };
+            let current = incident.escalation_step;
+            let applies = match reason {
+                Reason::Start => incident.status == IncidentStatus::Triggered && incident.current_escalation_level == 0,
+                Reason::Timer(step) => incident.status == IncidentStatus::Triggered && current == step,
+                Reason::AckTimeout(step) => incident.status == IncidentStatus::Acknowledged && current == step,
+                Reason::Manual => incident.status != IncidentStatus::Resolved,
+            };
+            if !applies {
+                return Ok(FireOutcome::Stale);
+            }
+            let Some(policy) = self.policy_of(&incident).await? else { return Ok(FireOutcome::NoPolicy) };
+            let levels = policy.ordered_levels();
+            let Some(first) = levels.first() else { return Ok(FireOutcome::NoPolicy) };
+            // The level after the one paged last; after the last, start over
+            // while repeats remain.
+            let following = levels.iter().find(|l| l.level_number > incident.current_escalation_level);
+            let (level, cycle) = match following {
+                Some(level) => (*level, incident.escalation_cycle),
+                None if incident.escalation_cycle < policy.repeat_count => (*first, incident.escalation_cycle + 1),
+                None => {
+                    self.exhausted(&incident, reason).await?;
+                    return Ok(FireOutcome::Exhausted);
+                }
+            };
+            let now = self.store.now();
+            let targets = self.targets(tenant, level, now).await?;
+            let has_next = levels.iter().any(|l| l.level_number > level.level_number) || cycle < policy.repeat_count;
+            let next_at = has_next.then(|| now + Duration::minutes(i64::from(level.delay_minutes)));
+
+            let mut next = incident.clone();
+            next.status = IncidentStatus::Triggered;
+            next.current_escalation_level = level.level_number;
+            next.escalation_cycle = cycle;
+            next.escalation_step = current + 1;
+            next.next_escalation_at = next_at;
+            next.notification_count += targets.len() as u64;
+            if !targets.is_empty() {
+                next.first_notified_at = next.first_notified_at.or(Some(now));
+                next.last_notified_at = Some(now);
+                next.assigned_user_id = targets.first().copied();
+            }
+            next.version = incident.version + 1;
+            next.updated_at = now;
+
+            let mut jobs = Vec::with_capacity(targets.len());
+            let mut rows = Vec::with_capacity(targets.len());
+            for user_id in &targets {
+                let user = users::get(&self.store, tenant, *user_id).await.ok();
+                let (channel, recipient) = match &user {
+                    Some(user) => ("email", Some(user.email.clone())),
+                    None => ("email", None),
+                };
+                let payload = json!({
+                    "title": next.title,
+                    "severity": next.severity,
+                    "incident_id": next.id,
+                    "escalation_level": level.level_number,
+                    "user_name": user.as_ref().map(|u| u.full_name.clone()),
+                });
+                let row = NotificationLog {
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    incident_id: id,
+                    user_id: Some(*user_id),
+                    channel: channel.to_owned(),
+                    recipient: recipient.clone(),
+                    status: NotificationStatus::Queued,
+                    attempts: 0,
+                    provider_message_id: None,
+                    last_error: None,
+                    escalation_level: level.level_number,
+                    escalation_step: next.escalation_step,
+                    payload: payload.clone(),
+                    created_at: now,
+                    updated_at: now,
+                };
+                jobs.push(NotificationJob {
+                    id: row.id.clone(),
+                    tenant: tenant.to_owned(),
+                    incident_id: id,
+                    channel: channel.to_owned(),
+                    user_id: Some(*user_id),
+                    payload: json!({ "recipient": recipient, "message": payload }),
+                });
+                rows.push(row);
+            }
+            let (event_type, message) = match reason {
+                Reason::AckTimeout(_) => (
+                    "ack_timeout",
+                    format!("Acknowledgement timed out; paged level {}", level.level_number),
+                ),
+                Reason::Manual => ("escalated", format!("Escalated to level {}", level.level_number)),
+                Reason::Start | Reason::Timer(_) if targets.is_empty() => (
+                    "notified",
+                    format!("Level {} has nobody to page right now (a gap in coverage)", level.level_number),
+                ),
+                Reason::Start | Reason::Timer(_) => ("notified", format!("Paged level {}", level.level_number)),
+            };
+            let event = TimelineEvent::new(id, event_type, message, actor.clone(), now).with_data(json!({
+                "escalation_level": level.level_number,
+                "step": next.escalation_step,
+                "cycle": cycle,
+                "user_ids": targets,
+                "next_escalation_at": next_at,
+            }));
+            let mut ops = vec![
+                WriteOp::put(incident_item(&next)?, Condition::VersionEquals(incident.version)),
+                event.write(tenant)?,
+            ];
+            for row in &rows {
+                ops.push(row.write(tenant)?);
+            }
+            ops.extend(status_counter_ops(tenant, Some(incident.status), next.status));
+            match self.store.table().transact(ops).await {
+                Ok(()) => {}
+                Err(StoreError::TransactionConditionFailed { index: 0, .. }) | Err(StoreError::TransactionConflict) => {
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            }
+            for job in jobs {
+                if let Err(err) = self.bus.publish(job).await {
+                    // The row stays `queued`; the notification retry worker
+                    // picks it up.
+                    tracing::error!(error = %err, incident = id, "could not hand a notification to the bus");
+                }
+            }
+            let old_timer = |kind| EscalationTimer { tenant: tenant.to_owned(), incident_id: id, step: current, kind };
+            if reason == Reason::Manual || matches!(reason, Reason::AckTimeout(_)) {
+                self.cancel(&old_timer(TimerKind::Escalate)).await;
+                self.cancel(&old_timer(TimerKind::AckTimeout)).await;
+            }
+            if let Some(fire_at) = next_at {
+                let timer = EscalationTimer {
+                    tenant: tenant.to_owned(),
+                    incident_id: id,
+                    step: next.escalation_step,
+                    kind: TimerKind::Escalate,
+                };
+                self.schedule(&timer, fire_at).await?;
+            }
+            return Ok(FireOutcome::Paged(level.level_number));
+        }
+        Err(DomainError::Conflict(format!("incident {id} is changing too fast to escalate; retry")))
+    }
+
+    /// Records, once per step, that the policy has nobody left to page.
+    async fn exhausted(&self, incident: &Incident, reason: Reason) -> DomainResult<()> {
+        if reason == Reason::Manual {
+            return Err(DomainError::BadRequest(format!(
+                "incident {} has paged every level of its escalation policy",
+                incident.id
+            )));
+        }
+        let now = self.store.now();
+        let mut next = incident.clone();
+        next.next_escalation_at = None;
+        next.escalation_step = incident.escalation_step + 1;
+        next.version = incident.version + 1;
+        next.updated_at = now;
+        let event = TimelineEvent::new(
+            incident.id,
+            "escalation_exhausted",
+            "Every escalation level has been paged; nobody acknowledged".to_owned(),
+            Actor::System,
+            now,
+        );
+        let ops = vec![
+            WriteOp::put(incident_item(&next)?, Condition::VersionEquals(incident.version)),
+            event.write(&incident.tenant)?,
+        ];
+        match self.store.table().transact(ops).await {
+            Ok(()) | Err(StoreError::TransactionConditionFailed { .. }) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Remembers when the escalation worker last ran, for `/system/jobs`.
+    async fn record_run(&self) {
+        let status = json!({ "last_run_at": self.store.now() });
+        if let Ok(item) = to_item(&keys::job_status("escalation"), &status, &[]) {
+            let _ = self.store.table().put(item, Condition::None).await;
+        }
+    }
+}
