@@ -14,10 +14,12 @@
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
+//! - `escalation`: paging scenarios on a fake clock.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
 
 mod alarm_ingest;
 mod auth;
+mod escalation;
 mod http_layer;
 mod identity;
 mod incidents;

@@ -10,7 +10,7 @@ use quper::host::LocalHost;
 use quper_core::Store;
 use quper_core::model::Role;
 use quper_core::ports::table::Update;
-use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, WriteOp};
+use quper_core::ports::{Clock, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, WriteOp};
 use quper_http::sns::SubscriptionConfirmer;
 use quper_http::{AppState, HttpConfig};
 use reqwest::Method;
@@ -36,6 +36,13 @@ pub async fn spawn_app() -> TestApp {
 
 /// The local host with extra settings (name, value).
 pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
+    spawn_host(settings, Arc::new(SystemClock)).await.0
+}
+
+/// The local host on `clock`, and the host itself, so a test can drive its
+/// timers (the local host's timer worker is not started: tests fire due
+/// timers themselves, at the clock's time).
+pub async fn spawn_host(settings: &[(&str, &str)], clock: Arc<dyn Clock>) -> (TestApp, LocalHost) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let var = move |name: &str| {
@@ -44,7 +51,7 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         }
         settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     };
-    let host = LocalHost::open(data_dir.path(), var, Arc::new(SystemClock)).expect("open local host");
+    let host = LocalHost::open(data_dir.path(), var, clock).expect("open local host");
     quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD)
         .await
         .expect("bootstrap");
@@ -63,7 +70,7 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
         _data_dir: data_dir,
     };
     app.root = app.login(ROOT_EMAIL, ROOT_PASSWORD).await;
-    app
+    (app, host)
 }
 
 /// A response, read whole.

@@ -14,6 +14,8 @@
 //!   [`auth::Caller`] extractor, failed-login limits.
 //! - [`config`], [`state`]: settings from the environment; what handlers reach.
 //! - [`lambda`]: runs one route group as a Lambda function.
+//! - [`outbound`]: HTTPS clients built on first use (cold starts).
+//! - [`sns`]: SNS message signatures and subscription confirmation.
 
 pub mod app;
 pub mod auth;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod extract;
 pub mod lambda;
 pub mod middleware;
+pub mod outbound;
 pub mod routes;
 pub mod sns;
 pub mod state;

@@ -18,6 +18,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+
+use crate::outbound::LazyClient;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -240,7 +242,7 @@ impl SigningKey {
 /// Verifies SNS message signatures. Cheap to share; keeps certificates.
 pub struct SnsVerifier {
     cert_dir: Option<PathBuf>,
-    http: reqwest::Client,
+    http: LazyClient,
     cache: Mutex<HashMap<String, Arc<SigningKey>>>,
 }
 
@@ -250,7 +252,7 @@ impl SnsVerifier {
     /// certificates are fetched with; it should not follow redirects (see
     /// [`SnsVerifier::http_client`]), and a redirected fetch is refused
     /// anyway.
-    pub fn new(cert_dir: Option<PathBuf>, http: reqwest::Client) -> Self {
+    pub fn new(cert_dir: Option<PathBuf>, http: LazyClient) -> Self {
         Self {
             cert_dir,
             http,
@@ -333,6 +335,7 @@ impl SnsVerifier {
         let unavailable = |why: String| SnsError::CertificateUnavailable(why);
         let mut response = self
             .http
+            .get()
             .get(url.clone())
             .timeout(CERT_FETCH_TIMEOUT)
             .send()
@@ -404,11 +407,11 @@ pub trait SubscriptionConfirmer: Send + Sync + 'static {
 
 /// Confirms over HTTPS with a client that follows no redirects.
 pub struct HttpsConfirmer {
-    http: reqwest::Client,
+    http: LazyClient,
 }
 
 impl HttpsConfirmer {
-    pub fn new(http: reqwest::Client) -> Self {
+    pub fn new(http: LazyClient) -> Self {
         Self { http }
     }
 }
@@ -421,6 +424,7 @@ impl SubscriptionConfirmer for HttpsConfirmer {
         }
         let response = self
             .http
+            .get()
             .get(subscribe_url)
             .send()
             .await
@@ -453,7 +457,7 @@ mod tests {
     }
 
     fn offline() -> SnsVerifier {
-        SnsVerifier::new(Some(fixtures_dir()), SnsVerifier::http_client())
+        SnsVerifier::new(Some(fixtures_dir()), LazyClient::new(SnsVerifier::http_client))
     }
 
     fn load(text: &str) -> SnsMessage {
@@ -559,7 +563,7 @@ mod tests {
     async fn untrusted_certificate_urls_are_refused_before_any_fetch() {
         // No certificate directory: a fetch would be attempted if the URL
         // passed, and would fail as CertificateUnavailable, not UntrustedUrl.
-        let online = SnsVerifier::new(None, SnsVerifier::http_client());
+        let online = SnsVerifier::new(None, LazyClient::new(SnsVerifier::http_client));
         for url in [
             "https://evil.example.com/SimpleNotificationService-0123456789abcdef.pem",
             "http://sns.us-east-1.amazonaws.com/SimpleNotificationService-0123456789abcdef.pem",
@@ -601,7 +605,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("quper-sns-cache-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(CERT_NAME), CERT).unwrap();
-        let verifier = SnsVerifier::new(Some(dir.clone()), SnsVerifier::http_client());
+        let verifier = SnsVerifier::new(Some(dir.clone()), LazyClient::new(SnsVerifier::http_client));
         assert_eq!(verifier.verify(&load(NOTIFICATION_V1)).await, Ok(()));
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(verifier.verify(&load(NOTIFICATION_V2)).await, Ok(()));

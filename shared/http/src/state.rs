@@ -7,6 +7,7 @@ use quper_core::oncall::escalation::Escalator;
 
 use crate::auth::jwt::TokenService;
 use crate::config::HttpConfig;
+use crate::outbound::LazyClient;
 use crate::sns::{HttpsConfirmer, SnsVerifier, SubscriptionConfirmer};
 
 #[derive(Clone)]
@@ -25,11 +26,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(store: Store, config: HttpConfig) -> Self {
         let tokens = Arc::new(TokenService::new(config.jwt.clone()));
-        let sns = Arc::new(SnsVerifier::new(
-            config.sns_cert_dir.clone(),
-            SnsVerifier::http_client(),
-        ));
-        let sns_confirmer = Arc::new(HttpsConfirmer::new(SnsVerifier::http_client()));
+        // One client for SNS certificates and confirmations, built on first use.
+        let sns_http = LazyClient::new(SnsVerifier::http_client);
+        let sns = Arc::new(SnsVerifier::new(config.sns_cert_dir.clone(), sns_http.clone()));
+        let sns_confirmer = Arc::new(HttpsConfirmer::new(sns_http));
         Self {
             store,
             tokens,
@@ -50,7 +50,10 @@ impl AppState {
     /// incident shows its escalation state.
     pub async fn escalation_after(&self, incident: &quper_core::incidents::model::Incident) {
         let Some(escalator) = &self.escalator else {
-            tracing::warn!(incident = incident.id, "no escalator configured in this function; nobody is paged");
+            tracing::warn!(
+                incident = incident.id,
+                "no escalator configured in this function; nobody is paged"
+            );
             return;
         };
         if let Err(err) = escalator.after_change(incident).await {

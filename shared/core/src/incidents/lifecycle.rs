@@ -122,6 +122,7 @@ fn timeline_entry(next: &Incident, action: Action, actor: Actor, now: DateTime<U
         ),
     };
     TimelineEvent::new(next.id, event_type, message, actor, now)
+        .in_sequence(next.version)
         .with_data(json!({ "status": next.status, "escalation_level": next.current_escalation_level }))
 }
 

@@ -205,6 +205,10 @@ pub struct TimelineEvent {
     #[serde(default)]
     pub data: Value,
     pub created_at: DateTime<Utc>,
+    /// The incident version this event was written with: orders events that
+    /// share a timestamp (a frozen test clock, one microsecond).
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 /// A sortable, unique sort key for things that happen at `at`.
@@ -223,7 +227,15 @@ impl TimelineEvent {
             actor,
             data: json!({}),
             created_at: at,
+            sequence: 0,
         }
+    }
+
+    /// Orders the event after everything written with earlier versions of
+    /// its incident.
+    pub fn in_sequence(mut self, incident_version: u64) -> Self {
+        self.sequence = incident_version;
+        self
     }
 
     pub fn with_data(mut self, data: Value) -> Self {
@@ -233,7 +245,8 @@ impl TimelineEvent {
 
     /// The write that appends this event to its incident's timeline.
     pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
-        let key = keys::incident_event(tenant, self.incident_id, &time_sort_key(self.created_at, &self.id));
+        let unique = format!("{:010}#{}", self.sequence, self.id);
+        let key = keys::incident_event(tenant, self.incident_id, &time_sort_key(self.created_at, &unique));
         Ok(WriteOp::put(to_item(&key, self, &[])?, Condition::NotExists))
     }
 }

@@ -191,6 +191,7 @@ async fn trigger(
             },
             now,
         )
+        .in_sequence(incident.version)
         .with_data(serde_json::json!({ "alert_id": alert.id, "severity": incident.severity }));
         let mut ops = Vec::new();
         if let Some(scope) = &scope {

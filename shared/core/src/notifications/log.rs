@@ -43,7 +43,9 @@ pub struct NotificationLog {
 
 impl NotificationLog {
     pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
-        let key = keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &self.id));
+        // The step orders rows that share a timestamp.
+        let unique = format!("{:010}#{}", self.escalation_step, self.id);
+        let key = keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &unique));
         Ok(WriteOp::put(to_item(&key, self, &[])?, Condition::NotExists))
     }
 }
@@ -51,5 +53,7 @@ impl NotificationLog {
 /// The notification log of an incident, oldest first.
 pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<NotificationLog>> {
     crate::incidents::lifecycle::get(store, caller, incident).await?;
-    store.query_all(keys::incident_notifications(caller.tenant(), incident)).await
+    store
+        .query_all(keys::incident_notifications(caller.tenant(), incident))
+        .await
 }

@@ -58,7 +58,12 @@ impl EscalationTimer {
             TimerKind::Escalate => "e",
             TimerKind::AckTimeout => "a",
         };
-        format!("esc-{}-{}-{}-{kind}", &sha256_hex(&self.tenant)[..16], self.incident_id, self.step)
+        format!(
+            "esc-{}-{}-{}-{kind}",
+            &sha256_hex(&self.tenant)[..16],
+            self.incident_id,
+            self.step
+        )
     }
 }
 
@@ -110,7 +115,8 @@ impl Escalator {
 
     /// A new incident: page level 1 now.
     pub async fn start(&self, incident: &Incident) -> DomainResult<FireOutcome> {
-        self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System).await
+        self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System)
+            .await
     }
 
     /// A timer fired.
@@ -120,7 +126,8 @@ impl Escalator {
             TimerKind::AckTimeout => Reason::AckTimeout(timer.step),
         };
         self.record_run().await;
-        self.advance(&timer.tenant, timer.incident_id, reason, Actor::System).await
+        self.advance(&timer.tenant, timer.incident_id, reason, Actor::System)
+            .await
     }
 
     /// A person escalates now (PagerPal's `POST /incidents/{id}/escalate`):
@@ -129,12 +136,21 @@ impl Escalator {
         caller.require(Permission::IncidentsAct)?;
         let incident = lifecycle::get(&self.store, caller, id).await?;
         let user_id = match acting_as {
-            Some(user) => users::find_active_for_reference(&self.store, caller.tenant(), user).await?.id,
+            Some(user) => {
+                users::find_active_for_reference(&self.store, caller.tenant(), user)
+                    .await?
+                    .id
+            }
             None => caller.user_id,
         };
-        let actor = Actor::User { user_id, caller_id: caller.user_id };
+        let actor = Actor::User {
+            user_id,
+            caller_id: caller.user_id,
+        };
         if incident.status == IncidentStatus::Resolved {
-            return Err(DomainError::BadRequest(format!("cannot escalate incident {id} while it is resolved")));
+            return Err(DomainError::BadRequest(format!(
+                "cannot escalate incident {id} while it is resolved"
+            )));
         }
         if self.policy_of(&incident).await?.is_none() {
             // Without a policy, escalating only raises the level.
@@ -169,7 +185,8 @@ impl Escalator {
                 }
             }
             IncidentStatus::Triggered if incident.current_escalation_level == 0 => {
-                self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System).await?;
+                self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System)
+                    .await?;
             }
             IncidentStatus::Triggered => {}
         }
@@ -186,7 +203,11 @@ impl Escalator {
     async fn schedule(&self, timer: &EscalationTimer, fire_at: DateTime<Utc>) -> DomainResult<()> {
         let payload = serde_json::to_value(timer).map_err(|err| DomainError::Internal(err.to_string()))?;
         self.timers
-            .schedule(Timer { id: timer.id(), fire_at, payload })
+            .schedule(Timer {
+                id: timer.id(),
+                fire_at,
+                payload,
+            })
             .await
             .map_err(|err| DomainError::Internal(format!("schedule escalation timer: {err}")))
     }
@@ -222,8 +243,10 @@ impl Escalator {
                     .into_iter()
                     .collect(),
                 AssigneeType::Team => {
-                    let members: Vec<teams::TeamMember> =
-                        self.store.query_all(keys::team_members(tenant, assignee.target_id)).await?;
+                    let members: Vec<teams::TeamMember> = self
+                        .store
+                        .query_all(keys::team_members(tenant, assignee.target_id))
+                        .await?;
                     members.into_iter().filter(|m| m.is_active).map(|m| m.user_id).collect()
                 }
             };
@@ -251,12 +274,18 @@ impl Escalator {
             if !applies {
                 return Ok(FireOutcome::Stale);
             }
-            let Some(policy) = self.policy_of(&incident).await? else { return Ok(FireOutcome::NoPolicy) };
+            let Some(policy) = self.policy_of(&incident).await? else {
+                return Ok(FireOutcome::NoPolicy);
+            };
             let levels = policy.ordered_levels();
-            let Some(first) = levels.first() else { return Ok(FireOutcome::NoPolicy) };
+            let Some(first) = levels.first() else {
+                return Ok(FireOutcome::NoPolicy);
+            };
             // The level after the one paged last; after the last, start over
             // while repeats remain.
-            let following = levels.iter().find(|l| l.level_number > incident.current_escalation_level);
+            let following = levels
+                .iter()
+                .find(|l| l.level_number > incident.current_escalation_level);
             let (level, cycle) = match following {
                 Some(level) => (*level, incident.escalation_cycle),
                 None if incident.escalation_cycle < policy.repeat_count => (*first, incident.escalation_cycle + 1),
@@ -334,17 +363,22 @@ impl Escalator {
                 Reason::Manual => ("escalated", format!("Escalated to level {}", level.level_number)),
                 Reason::Start | Reason::Timer(_) if targets.is_empty() => (
                     "notified",
-                    format!("Level {} has nobody to page right now (a gap in coverage)", level.level_number),
+                    format!(
+                        "Level {} has nobody to page right now (a gap in coverage)",
+                        level.level_number
+                    ),
                 ),
                 Reason::Start | Reason::Timer(_) => ("notified", format!("Paged level {}", level.level_number)),
             };
-            let event = TimelineEvent::new(id, event_type, message, actor.clone(), now).with_data(json!({
-                "escalation_level": level.level_number,
-                "step": next.escalation_step,
-                "cycle": cycle,
-                "user_ids": targets,
-                "next_escalation_at": next_at,
-            }));
+            let event = TimelineEvent::new(id, event_type, message, actor.clone(), now)
+                .in_sequence(next.version)
+                .with_data(json!({
+                    "escalation_level": level.level_number,
+                    "step": next.escalation_step,
+                    "cycle": cycle,
+                    "user_ids": targets,
+                    "next_escalation_at": next_at,
+                }));
             let mut ops = vec![
                 WriteOp::put(incident_item(&next)?, Condition::VersionEquals(incident.version)),
                 event.write(tenant)?,
@@ -367,7 +401,12 @@ impl Escalator {
                     tracing::error!(error = %err, incident = id, "could not hand a notification to the bus");
                 }
             }
-            let old_timer = |kind| EscalationTimer { tenant: tenant.to_owned(), incident_id: id, step: current, kind };
+            let old_timer = |kind| EscalationTimer {
+                tenant: tenant.to_owned(),
+                incident_id: id,
+                step: current,
+                kind,
+            };
             if reason == Reason::Manual || matches!(reason, Reason::AckTimeout(_)) {
                 self.cancel(&old_timer(TimerKind::Escalate)).await;
                 self.cancel(&old_timer(TimerKind::AckTimeout)).await;
@@ -383,7 +422,9 @@ impl Escalator {
             }
             return Ok(FireOutcome::Paged(level.level_number));
         }
-        Err(DomainError::Conflict(format!("incident {id} is changing too fast to escalate; retry")))
+        Err(DomainError::Conflict(format!(
+            "incident {id} is changing too fast to escalate; retry"
+        )))
     }
 
     /// Records, once per step, that the policy has nobody left to page.
@@ -406,7 +447,8 @@ impl Escalator {
             "Every escalation level has been paged; nobody acknowledged".to_owned(),
             Actor::System,
             now,
-        );
+        )
+        .in_sequence(next.version);
         let ops = vec![
             WriteOp::put(incident_item(&next)?, Condition::VersionEquals(incident.version)),
             event.write(&incident.tenant)?,

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::config::JwtConfig;
+use crate::outbound::LazyClient;
 
 /// Claims of tokens Quper issues. External tokens may carry others.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,6 +58,15 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// The client that fetches JWKS: no redirects, five seconds at most.
+fn jwks_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 #[derive(Default)]
 struct JwksState {
     keys: HashMap<String, DecodingKey>,
@@ -66,20 +76,15 @@ struct JwksState {
 pub struct TokenService {
     config: JwtConfig,
     jwks: Mutex<JwksState>,
-    http: reqwest::Client,
+    http: LazyClient,
 }
 
 impl TokenService {
     pub fn new(config: JwtConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             config,
             jwks: Mutex::new(JwksState::default()),
-            http,
+            http: LazyClient::new(jwks_client),
         }
     }
 
@@ -189,7 +194,7 @@ impl TokenService {
     }
 
     async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = self.http.get(url).send().await.map_err(|err| err.to_string())?;
+        let response = self.http.get().get(url).send().await.map_err(|err| err.to_string())?;
         if !response.status().is_success() {
             return Err(format!("JWKS endpoint answered {}", response.status()));
         }

@@ -8,8 +8,8 @@ use quper_core::incidents::lifecycle::{self, Action};
 use quper_core::incidents::list::{self, IncidentFilter};
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
 use quper_core::ingest::alerts::{self, AlertRecord};
-use quper_core::notifications::log::{self as notification_log, NotificationLog};
 use quper_core::ingest::event::Severity;
+use quper_core::notifications::log::{self as notification_log, NotificationLog};
 use quper_core::store::{ListPage, PageRequest};
 use serde::Deserialize;
 

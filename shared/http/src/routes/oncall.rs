@@ -10,7 +10,9 @@ use chrono::{DateTime, Duration, Utc};
 use quper_core::oncall::policies::{
     self, Assignee, EscalationLevel, EscalationPolicy, LevelPatch, NewAssignee, NewLevel, NewPolicy, PolicyPatch,
 };
-use quper_core::oncall::schedules::{self, EntryRecord, NewEntry, NewSchedule, OnCall, Schedule, SchedulePatch, Timeline};
+use quper_core::oncall::schedules::{
+    self, EntryRecord, NewEntry, NewSchedule, OnCall, Schedule, SchedulePatch, Timeline,
+};
 use quper_core::store::ListPage;
 use serde::Deserialize;
 
@@ -25,7 +27,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/schedules", get(list_schedules).post(create_schedule))
         .route(
             "/api/v1/schedules/{id}",
-            get(get_schedule).put(update_schedule).patch(update_schedule).delete(delete_schedule),
+            get(get_schedule)
+                .put(update_schedule)
+                .patch(update_schedule)
+                .delete(delete_schedule),
         )
         .route("/api/v1/schedules/{id}/entries", get(list_entries).post(add_entry))
         .route("/api/v1/schedules/{id}/entries/{entry_id}", delete(delete_entry))
@@ -35,14 +40,26 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/escalation-policies", get(list_policies).post(create_policy))
         .route(
             "/api/v1/escalation-policies/{id}",
-            get(get_policy).put(update_policy).patch(update_policy).delete(delete_policy),
+            get(get_policy)
+                .put(update_policy)
+                .patch(update_policy)
+                .delete(delete_policy),
         )
-        .route("/api/v1/escalation-policies/{id}/levels", get(list_levels).post(add_level))
+        .route(
+            "/api/v1/escalation-policies/{id}/levels",
+            get(list_levels).post(add_level),
+        )
         .route(
             "/api/v1/escalation-policies/{id}/levels/{level_id}",
-            get(get_level).put(update_level).patch(update_level).delete(delete_level),
+            get(get_level)
+                .put(update_level)
+                .patch(update_level)
+                .delete(delete_level),
         )
-        .route("/api/v1/escalation-policies/{id}/levels/{level_id}/assignees", get(list_assignees).post(add_assignee))
+        .route(
+            "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees",
+            get(list_assignees).post(add_assignee),
+        )
         .route(
             "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}",
             delete(remove_assignee),
@@ -62,10 +79,17 @@ async fn create_schedule(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewSchedule>,
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
-    Ok((StatusCode::CREATED, Json(schedules::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(schedules::create(&app.store, &caller, body).await?),
+    ))
 }
 
-async fn get_schedule(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<Schedule>> {
+async fn get_schedule(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<Schedule>> {
     Ok(Json(schedules::get(&app.store, &caller, id).await?))
 }
 
@@ -78,7 +102,11 @@ async fn update_schedule(
     Ok(Json(schedules::update(&app.store, &caller, id, body).await?))
 }
 
-async fn delete_schedule(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<StatusCode> {
+async fn delete_schedule(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
     schedules::delete(&app.store, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -97,7 +125,10 @@ async fn add_entry(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewEntry>,
 ) -> ApiResult<(StatusCode, Json<EntryRecord>)> {
-    Ok((StatusCode::CREATED, Json(schedules::add_entry(&app.store, &caller, id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(schedules::add_entry(&app.store, &caller, id, body).await?),
+    ))
 }
 
 async fn delete_entry(
@@ -139,7 +170,9 @@ async fn team_on_call(
     ApiQuery(params): ApiQuery<AtParams>,
 ) -> ApiResult<Json<Vec<OnCall>>> {
     let at = params.at.unwrap_or_else(|| app.store.now());
-    Ok(Json(schedules::on_call_everywhere(&app.store, &caller, Some(team_id), at).await?))
+    Ok(Json(
+        schedules::on_call_everywhere(&app.store, &caller, Some(team_id), at).await?,
+    ))
 }
 
 /// "Who gets paged at time T": every schedule's on-call user at `?at=`
@@ -150,7 +183,9 @@ async fn on_call(
     ApiQuery(params): ApiQuery<AtParams>,
 ) -> ApiResult<Json<Vec<OnCall>>> {
     let at = params.at.unwrap_or_else(|| app.store.now());
-    Ok(Json(schedules::on_call_everywhere(&app.store, &caller, None, at).await?))
+    Ok(Json(
+        schedules::on_call_everywhere(&app.store, &caller, None, at).await?,
+    ))
 }
 
 async fn list_policies(
@@ -166,7 +201,10 @@ async fn create_policy(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewPolicy>,
 ) -> ApiResult<(StatusCode, Json<EscalationPolicy>)> {
-    Ok((StatusCode::CREATED, Json(policies::create(&app.store, &caller, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(policies::create(&app.store, &caller, body).await?),
+    ))
 }
 
 async fn get_policy(
@@ -186,7 +224,11 @@ async fn update_policy(
     Ok(Json(policies::update(&app.store, &caller, id, body).await?))
 }
 
-async fn delete_policy(State(app): State<AppState>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<StatusCode> {
+async fn delete_policy(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<StatusCode> {
     policies::delete(&app.store, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -206,7 +248,10 @@ async fn add_level(
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewLevel>,
 ) -> ApiResult<(StatusCode, Json<EscalationLevel>)> {
-    Ok((StatusCode::CREATED, Json(policies::add_level(&app.store, &caller, id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(policies::add_level(&app.store, &caller, id, body).await?),
+    ))
 }
 
 async fn get_level(
@@ -223,7 +268,9 @@ async fn update_level(
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
     ApiJson(body): ApiJson<LevelPatch>,
 ) -> ApiResult<Json<EscalationLevel>> {
-    Ok(Json(policies::update_level(&app.store, &caller, id, level_id, body).await?))
+    Ok(Json(
+        policies::update_level(&app.store, &caller, id, level_id, body).await?,
+    ))
 }
 
 async fn delete_level(
@@ -240,7 +287,9 @@ async fn list_assignees(
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<Json<Vec<Assignee>>> {
-    Ok(Json(policies::get_level(&app.store, &caller, id, level_id).await?.assignees))
+    Ok(Json(
+        policies::get_level(&app.store, &caller, id, level_id).await?.assignees,
+    ))
 }
 
 async fn add_assignee(
@@ -249,7 +298,10 @@ async fn add_assignee(
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
     ApiJson(body): ApiJson<NewAssignee>,
 ) -> ApiResult<(StatusCode, Json<Assignee>)> {
-    Ok((StatusCode::CREATED, Json(policies::add_assignee(&app.store, &caller, id, level_id, body).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(policies::add_assignee(&app.store, &caller, id, level_id, body).await?),
+    ))
 }
 
 async fn remove_assignee(

@@ -38,7 +38,13 @@ async fn jobs(State(app): State<AppState>, Caller(caller): Caller) -> ApiResult<
         },
         None => Value::Null,
     };
-    let queued = app.store.table().query(Query::partition(QUEUE_PK).limit(COUNT_LIMIT)).await?.items.len();
+    let queued = app
+        .store
+        .table()
+        .query(Query::partition(QUEUE_PK).limit(COUNT_LIMIT))
+        .await?
+        .items
+        .len();
     Ok(Json(json!({
         "jobs": [
             {
