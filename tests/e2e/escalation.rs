@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use quper::host::LocalHost;
-use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome, handle_scheduler_event};
 use quper_core::ports::{Clock, ManualClock, Timers};
 use serde_json::{Value, json};
 
@@ -473,4 +473,41 @@ async fn manual_escalation_pages_the_next_level_now() {
         .post(&format!("/api/v1/incidents/{id}/escalate"), &s.admin, json!({}))
         .await;
     assert_eq!(last.status, 400, "nothing beyond the last level");
+}
+
+#[tokio::test]
+async fn the_escalator_function_handles_scheduler_events() {
+    let sample: Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}/../events/escalator-timer.json", env!("CARGO_MANIFEST_DIR")))
+            .expect("event"),
+    )
+    .expect("json");
+    let readme =
+        std::fs::read_to_string(format!("{}/../events/README.md", env!("CARGO_MANIFEST_DIR"))).expect("README");
+    assert!(readme.contains("escalator-timer.json"));
+    let parsed: EscalationTimer = serde_json::from_value(sample["payload"].clone()).expect("an escalation timer");
+    assert_eq!((parsed.incident_id, parsed.step), (42, 1));
+
+    let s = Scenario::new().await;
+    let (a, b) = (s.user("ann").await, s.user("bob").await);
+    let team = s.policy(&[(5, user(a)), (5, user(b))], 0, None).await;
+    let id = s.trigger(team, "db").await;
+    let timer = s.host.timers.pending().await.expect("pending").remove(0);
+    // What EventBridge Scheduler delivers for this timer.
+    let event = json!({ "timer_id": timer.id, "fire_at": timer.fire_at, "payload": timer.payload });
+    s.clock.advance(Duration::minutes(5));
+    let answer = handle_scheduler_event(&s.host.escalator, event.clone())
+        .await
+        .expect("handled");
+    assert_eq!(answer["outcome"], "Paged(2)");
+    let again = handle_scheduler_event(&s.host.escalator, event)
+        .await
+        .expect("handled again");
+    assert_eq!(again["outcome"], "Stale", "Scheduler retries page nobody twice");
+    assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
+    assert!(
+        handle_scheduler_event(&s.host.escalator, json!({ "timer_id": "x" }))
+            .await
+            .is_err()
+    );
 }

@@ -221,7 +221,7 @@ async fn case_cancel_removes(timers: Arc<dyn Timers>) {
         .await
         .expect("schedule drop");
     timers.cancel("drop").await.expect("cancel");
-    assert_eq!(pending(timers.as_ref()).await, [keep.clone()]);
+    assert_eq!(pending(timers.as_ref()).await, std::slice::from_ref(&keep));
     timers.cancel("drop").await.expect("cancel again");
     assert_eq!(pending(timers.as_ref()).await, [keep]);
 
@@ -445,7 +445,7 @@ async fn local_complete_removes_only_the_same_instance() {
     let read = timers.due(now, 10).await.expect("due").remove(0);
     timers.schedule(same.clone()).await.expect("re-schedule d identically");
     assert!(!timers.complete(&read).await.expect("complete stale d"));
-    assert_eq!(pending(&timers).await, [same.clone()]);
+    assert_eq!(pending(&timers).await, std::slice::from_ref(&same));
     // The new instance, read again, completes.
     let read = timers.due(now, 10).await.expect("due").remove(0);
     assert!(timers.complete(&read).await.expect("complete d"));

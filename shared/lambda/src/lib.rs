@@ -2,27 +2,55 @@
 //! is one call into this crate.
 //!
 //! - [`serve_http`]: an HTTP route group behind API Gateway.
-//! - [`store_from_env`]: the DynamoDB-backed store, for event functions.
+//! - [`serve_http_escalating`]: the same, for groups that open or change
+//!   incidents: they page people through the escalation engine.
+//! - [`store_from_env`], [`escalator_from_env`]: for event functions.
 
 use std::sync::Arc;
 
 use axum::Router;
 use quper_core::Store;
-use quper_core::ports::SystemClock;
+use quper_core::notifications::queue::TableQueue;
+use quper_core::oncall::escalation::Escalator;
+use quper_core::ports::{SystemClock, Table};
 use quper_http::{AppState, HttpConfig, lambda};
-use quper_store_aws::DynamoTable;
+use quper_store_aws::{DynamoTable, SchedulerTimers};
 
 pub use quper_http::lambda::Error;
 
 /// The store over the table named by `QUPER_TABLE_NAME`.
 pub async fn store_from_env() -> Result<Store, Error> {
-    let table = DynamoTable::from_env(lambda::table_name()?).await;
-    Ok(Store::new(Arc::new(table), Arc::new(SystemClock)))
+    Ok(Store::new(table_from_env().await?, Arc::new(SystemClock)))
+}
+
+pub async fn table_from_env() -> Result<Arc<dyn Table>, Error> {
+    Ok(Arc::new(DynamoTable::from_env(lambda::table_name()?).await))
+}
+
+/// The escalation engine on the table: EventBridge Scheduler timers
+/// (`QUPER_SCHEDULE_GROUP`, `QUPER_ESCALATOR_ARN`, `QUPER_SCHEDULER_ROLE_ARN`,
+/// `QUPER_TIMER_DLQ_ARN`) and notification jobs queued in the table.
+pub async fn escalator_from_env(table: Arc<dyn Table>) -> Result<Arc<Escalator>, Error> {
+    let store = Store::new(table.clone(), Arc::new(SystemClock));
+    let timers = Arc::new(SchedulerTimers::from_env().await?);
+    let queue = Arc::new(TableQueue::new(table, Arc::new(SystemClock)));
+    Ok(Arc::new(Escalator::new(store, timers, queue)))
 }
 
 /// Serves one route group until the runtime stops the function.
 pub async fn serve_http(routes: Router<AppState>) -> Result<(), Error> {
     lambda::init_tracing();
-    let table = Arc::new(DynamoTable::from_env(lambda::table_name()?).await);
-    lambda::run(lambda::group_app(routes, table, HttpConfig::from_env()?)).await
+    let state = AppState::new(store_from_env().await?, HttpConfig::from_env()?);
+    lambda::run(quper_http::app(routes, state)).await
+}
+
+/// Serves a route group that opens or changes incidents, with the
+/// escalation engine.
+pub async fn serve_http_escalating(routes: Router<AppState>) -> Result<(), Error> {
+    lambda::init_tracing();
+    let table = table_from_env().await?;
+    let escalator = escalator_from_env(table.clone()).await?;
+    let state =
+        AppState::new(Store::new(table, Arc::new(SystemClock)), HttpConfig::from_env()?).with_escalator(escalator);
+    lambda::run(quper_http::app(routes, state)).await
 }

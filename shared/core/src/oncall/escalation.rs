@@ -467,3 +467,23 @@ impl Escalator {
         }
     }
 }
+
+/// The `escalator` function's work: EventBridge Scheduler delivers a timer's
+/// input, `{"timer_id", "fire_at", "payload"}`, whose payload is an
+/// [`EscalationTimer`]. An error fails the invocation, so Scheduler retries it
+/// and finally leaves it in the dead-letter queue; a stale timer succeeds
+/// without paging anyone.
+pub async fn handle_scheduler_event(
+    escalator: &Escalator,
+    event: serde_json::Value,
+) -> DomainResult<serde_json::Value> {
+    let payload = event
+        .get("payload")
+        .cloned()
+        .ok_or_else(|| DomainError::validation("payload", "a scheduler event carries the timer's payload"))?;
+    let timer: EscalationTimer = serde_json::from_value(payload)
+        .map_err(|err| DomainError::validation("payload", format!("not an escalation timer: {err}")))?;
+    let outcome = escalator.fire(&timer).await?;
+    tracing::info!(tenant = %timer.tenant, incident = timer.incident_id, step = timer.step, ?outcome, "escalation timer fired");
+    Ok(json!({ "timer_id": event.get("timer_id"), "outcome": format!("{outcome:?}") }))
+}
