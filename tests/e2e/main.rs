@@ -15,6 +15,7 @@
 //!   rules.
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
+//! - `oncall`: schedules, policies and worker status over the wire.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
 
 mod alarm_ingest;
@@ -25,6 +26,7 @@ mod identity;
 mod incidents;
 mod ingest;
 mod lambda_events;
+mod oncall;
 mod support;
 mod table_conformance;
 mod tenancy;
