@@ -214,3 +214,90 @@ async fn admin_create_and_token_work_from_the_command_line() {
         .output();
     assert!(!unknown.expect("token").status.success());
 }
+
+#[tokio::test]
+async fn serve_fires_escalation_timers_by_itself() {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let server = serve(data_dir.path()).await;
+    let auth = bearer(&server.base).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", server.base))
+            .bearer_auth(&auth)
+            .json(&body)
+            .send()
+    };
+    let ann: Value = post(
+        "/api/v1/users",
+        json!({ "email": "ann@example.com", "full_name": "Ann" }),
+    )
+    .await
+    .expect("user")
+    .json()
+    .await
+    .expect("json");
+    post("/api/v1/escalation-policies", json!({ "name": "now" }))
+        .await
+        .expect("policy");
+    for level in [1, 2] {
+        let assignee = if level == 1 { ann["id"].clone() } else { json!(1) };
+        let reply = post(
+            "/api/v1/escalation-policies/1/levels",
+            json!({ "level_number": level, "delay_minutes": 0, "assignees": [{ "user_id": assignee }] }),
+        )
+        .await
+        .expect("level");
+        assert_eq!(reply.status().as_u16(), 201);
+    }
+    post(
+        "/api/v1/teams",
+        json!({ "name": "ops", "default_escalation_policy_id": 1 }),
+    )
+    .await
+    .expect("team");
+    let source: Value = post(
+        "/api/v1/alert-sources",
+        json!({ "name": "s", "source_type": "generic", "team_id": 1 }),
+    )
+    .await
+    .expect("source")
+    .json()
+    .await
+    .expect("json");
+    let created = http
+        .post(format!("{}/api/v1/alerts", server.base))
+        .header("x-api-key", source["api_key"].as_str().expect("key"))
+        .json(&json!({ "title": "down", "severity": "critical", "external_id": "x" }))
+        .send()
+        .await
+        .expect("alert");
+    assert_eq!(created.status().as_u16(), 201);
+    // Level 1 is paged at once; level 2's timer is due at once and only the
+    // host's own worker can fire it.
+    let started = Instant::now();
+    loop {
+        let logs: Value = http
+            .get(format!("{}/api/v1/incidents/1/notification-logs", server.base))
+            .bearer_auth(&auth)
+            .send()
+            .await
+            .expect("logs")
+            .json()
+            .await
+            .expect("json");
+        let levels: Vec<u64> = logs
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["escalation_level"].as_u64())
+            .collect();
+        if levels == [1, 2] {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the timer worker did not page level 2: {levels:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
