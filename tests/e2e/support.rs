@@ -44,22 +44,31 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 /// timers themselves, at the clock's time).
 pub async fn spawn_host(settings: &[(&str, &str)], clock: Arc<dyn Clock>) -> (TestApp, LocalHost) {
     let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = LocalHost::open(data_dir.path(), test_settings(settings), clock).expect("open local host");
+    quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let app = serve_test_app(host.app(), data_dir).await;
+    (app, host)
+}
+
+/// The test JWT secret plus `settings`, as a settings lookup.
+fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let var = move |name: &str| {
+    move |name: &str| {
         if name == "QUPER_JWT_SECRET" {
             return Some(JWT_SECRET.to_owned());
         }
         settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    };
-    let host = LocalHost::open(data_dir.path(), var, clock).expect("open local host");
-    quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD)
-        .await
-        .expect("bootstrap");
+    }
+}
+
+/// Serves `router` on an ephemeral port and logs the root superadmin in.
+async fn serve_test_app(router: axum::Router, data_dir: TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = host.app();
     tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .await
             .expect("serve");
     });
@@ -70,7 +79,7 @@ pub async fn spawn_host(settings: &[(&str, &str)], clock: Arc<dyn Clock>) -> (Te
         _data_dir: data_dir,
     };
     app.root = app.login(ROOT_EMAIL, ROOT_PASSWORD).await;
-    (app, host)
+    app
 }
 
 /// A response, read whole.
@@ -207,14 +216,7 @@ pub async fn spawn_app_custom(
     confirmer: Option<Arc<dyn SubscriptionConfirmer>>,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let config = HttpConfig::from_lookup(|name| {
-        if name == "QUPER_JWT_SECRET" {
-            return Some(JWT_SECRET.to_owned());
-        }
-        settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-    })
-    .expect("HTTP settings");
+    let config = HttpConfig::from_lookup(test_settings(settings)).expect("HTTP settings");
     let store = Store::new(table, Arc::new(SystemClock));
     quper::admin::bootstrap(&store, ROOT_EMAIL, ROOT_PASSWORD)
         .await
@@ -223,22 +225,7 @@ pub async fn spawn_app_custom(
     if let Some(confirmer) = confirmer {
         state = state.with_sns_confirmer(confirmer);
     }
-    let app = quper_http::app(quper_http::routes::all(), state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .expect("serve");
-    });
-    let mut app = TestApp {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        root: String::new(),
-        _data_dir: data_dir,
-    };
-    app.root = app.login(ROOT_EMAIL, ROOT_PASSWORD).await;
-    app
+    serve_test_app(quper_http::app(quper_http::routes::all(), state), data_dir).await
 }
 
 /// A table on a fresh SQLite file; the directory lives as long as the guard.

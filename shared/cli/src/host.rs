@@ -77,7 +77,13 @@ impl LocalHost {
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table, clock));
         let escalator = Arc::new(Escalator::new(store.clone(), Arc::new(timers.clone()), queue));
-        Ok(LocalHost { store, config, timers, escalator, clock: clock_for_workers })
+        Ok(LocalHost {
+            store,
+            config,
+            timers,
+            escalator,
+            clock: clock_for_workers,
+        })
     }
 
     /// The HTTP state of this host: every group has the escalator.
@@ -93,10 +99,20 @@ impl LocalHost {
             async move {
                 let payload: EscalationTimer =
                     serde_json::from_value(timer.payload).map_err(|err| format!("not an escalation timer: {err}"))?;
-                escalator.fire(&payload).await.map(|_| ()).map_err(|err| err.to_string())
+                escalator
+                    .fire(&payload)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| err.to_string())
             }
         };
-        tokio::spawn(run_worker(self.timers.clone(), self.clock.clone(), TIMER_POLL, shutdown, handler))
+        tokio::spawn(run_worker(
+            self.timers.clone(),
+            self.clock.clone(),
+            TIMER_POLL,
+            shutdown,
+            handler,
+        ))
     }
 
     /// Every route group, merged, on this host's store.

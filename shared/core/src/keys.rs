@@ -191,7 +191,10 @@ pub fn schedule_entries(tenant: &str, schedule: u64) -> Query {
     Query::partition(format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule))).prefix("ENTRY#")
 }
 pub fn schedule_entry(tenant: &str, schedule: u64, entry: u64) -> Key {
-    Key::new(format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule)), format!("ENTRY#{}", id_sk(entry)))
+    Key::new(
+        format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule)),
+        format!("ENTRY#{}", id_sk(entry)),
+    )
 }
 
 pub fn policies(tenant: &str) -> Query {

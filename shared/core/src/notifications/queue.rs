@@ -45,7 +45,10 @@ impl TableQueue {
     }
 
     pub async fn remove(&self, key: &Key) -> Result<(), BusError> {
-        self.table.delete(key, Condition::None).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        self.table
+            .delete(key, Condition::None)
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))
     }
 }
 
@@ -56,7 +59,11 @@ impl Bus for TableQueue {
             return Err(BusError::Invalid("a job needs an id".into()));
         }
         let key = Key::new(QUEUE_PK, time_sort_key(self.clock.now(), &job.id));
-        let item = to_item(&key, &job, &[("queued", Value::Bool(true))]).map_err(|err| BusError::Invalid(err.to_string()))?;
-        self.table.put(item, Condition::NotExists).await.map_err(|err| BusError::Unavailable(err.to_string()))
+        let item =
+            to_item(&key, &job, &[("queued", Value::Bool(true))]).map_err(|err| BusError::Invalid(err.to_string()))?;
+        self.table
+            .put(item, Condition::NotExists)
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))
     }
 }

@@ -156,10 +156,16 @@ pub const MAX_DELAY_MINUTES: u32 = 7 * 24 * 60;
 
 fn check_numbers(repeat_count: u32, ack_timeout: Option<u32>) -> DomainResult<()> {
     if repeat_count > MAX_REPEATS {
-        return Err(DomainError::validation("repeat_count", format!("must be at most {MAX_REPEATS}")));
+        return Err(DomainError::validation(
+            "repeat_count",
+            format!("must be at most {MAX_REPEATS}"),
+        ));
     }
     if ack_timeout.is_some_and(|m| m == 0 || m > MAX_DELAY_MINUTES) {
-        return Err(DomainError::validation("ack_timeout_minutes", format!("must be 1 to {MAX_DELAY_MINUTES}")));
+        return Err(DomainError::validation(
+            "ack_timeout_minutes",
+            format!("must be 1 to {MAX_DELAY_MINUTES}"),
+        ));
     }
     Ok(())
 }
@@ -168,7 +174,9 @@ async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> Domain
     if let Some(team) = team_id
         && teams::find(store, tenant, team).await?.is_none()
     {
-        return Err(DomainError::BadRequest(format!("team_id {team} does not reference a team")));
+        return Err(DomainError::BadRequest(format!(
+            "team_id {team} does not reference a team"
+        )));
     }
     Ok(())
 }
@@ -183,12 +191,18 @@ async fn build_assignee(store: &Store, tenant: &str, new: &NewAssignee) -> Domai
         }
         AssigneeType::Schedule => {
             if schedules::find(store, tenant, target_id).await?.is_none() {
-                return Err(DomainError::BadRequest(format!("schedule_id {target_id} does not reference a schedule")));
+                return Err(DomainError::BadRequest(format!(
+                    "schedule_id {target_id} does not reference a schedule"
+                )));
             }
         }
         AssigneeType::Team => check_team(store, tenant, Some(target_id)).await?,
     }
-    Ok(Assignee { id: store.next_id(tenant, "escalation_assignee").await?, assignee_type, target_id })
+    Ok(Assignee {
+        id: store.next_id(tenant, "escalation_assignee").await?,
+        assignee_type,
+        target_id,
+    })
 }
 
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<EscalationPolicy>> {
@@ -197,7 +211,9 @@ pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<E
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<EscalationPolicy> {
     caller.require(Permission::ConfigRead)?;
-    find(store, caller.tenant(), id).await?.ok_or_else(|| DomainError::not_found("Escalation policy", id))
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Escalation policy", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<EscalationPolicy>> {
@@ -232,7 +248,15 @@ async fn save(store: &Store, tenant: &str, mut policy: EscalationPolicy) -> Doma
     let expected = policy.version;
     policy.version = expected + 1;
     policy.updated_at = store.now();
-    store.replace(&keys::policy(tenant, policy.id), &policy, &[], expected, "escalation policy").await?;
+    store
+        .replace(
+            &keys::policy(tenant, policy.id),
+            &policy,
+            &[],
+            expected,
+            "escalation policy",
+        )
+        .await?;
     Ok(policy)
 }
 
@@ -262,19 +286,30 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: PolicyPat
 pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    store.table().delete(&keys::policy(caller.tenant(), id), Condition::None).await?;
+    store
+        .table()
+        .delete(&keys::policy(caller.tenant(), id), Condition::None)
+        .await?;
     Ok(())
 }
 
 fn level_mut(policy: &mut EscalationPolicy, level_id: u64) -> DomainResult<&mut EscalationLevel> {
-    policy.levels.iter_mut().find(|l| l.id == level_id).ok_or_else(|| DomainError::not_found("Escalation level", level_id))
+    policy
+        .levels
+        .iter_mut()
+        .find(|l| l.id == level_id)
+        .ok_or_else(|| DomainError::not_found("Escalation level", level_id))
 }
 
 fn check_level_number(policy: &EscalationPolicy, number: u32, except: Option<u64>) -> DomainResult<()> {
     if number == 0 {
         return Err(DomainError::validation("level_number", "must be 1 or more"));
     }
-    if policy.levels.iter().any(|l| l.level_number == number && Some(l.id) != except) {
+    if policy
+        .levels
+        .iter()
+        .any(|l| l.level_number == number && Some(l.id) != except)
+    {
         return Err(DomainError::Conflict(format!(
             "level {number} already exists in policy {}: duplicate level numbers make paging order ambiguous",
             policy.id
@@ -288,7 +323,10 @@ pub async fn add_level(store: &Store, caller: &Principal, id: u64, new: NewLevel
     let mut policy = get(store, caller, id).await?;
     check_level_number(&policy, new.level_number, None)?;
     if new.delay_minutes > MAX_DELAY_MINUTES {
-        return Err(DomainError::validation("delay_minutes", format!("must be at most {MAX_DELAY_MINUTES}")));
+        return Err(DomainError::validation(
+            "delay_minutes",
+            format!("must be at most {MAX_DELAY_MINUTES}"),
+        ));
     }
     let mut assignees = Vec::with_capacity(new.assignees.len());
     for assignee in &new.assignees {
@@ -323,7 +361,10 @@ pub async fn update_level(
         check_level_number(&policy, number, Some(level_id))?;
     }
     if patch.delay_minutes.is_some_and(|d| d > MAX_DELAY_MINUTES) {
-        return Err(DomainError::validation("delay_minutes", format!("must be at most {MAX_DELAY_MINUTES}")));
+        return Err(DomainError::validation(
+            "delay_minutes",
+            format!("must be at most {MAX_DELAY_MINUTES}"),
+        ));
     }
     let level = level_mut(&mut policy, level_id)?;
     if let Some(number) = patch.level_number {
@@ -357,7 +398,11 @@ pub async fn add_assignee(
     level_mut(&mut policy, level_id)?;
     let assignee = build_assignee(store, caller.tenant(), &new).await?;
     let level = level_mut(&mut policy, level_id)?;
-    if level.assignees.iter().any(|a| a.assignee_type == assignee.assignee_type && a.target_id == assignee.target_id) {
+    if level
+        .assignees
+        .iter()
+        .any(|a| a.assignee_type == assignee.assignee_type && a.target_id == assignee.target_id)
+    {
         return Err(DomainError::Conflict("the level already pages that assignee".into()));
     }
     level.assignees.push(assignee.clone());

@@ -161,7 +161,9 @@ async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> Domain
     if let Some(team) = team_id
         && teams::find(store, tenant, team).await?.is_none()
     {
-        return Err(DomainError::BadRequest(format!("team_id {team} does not reference a team")));
+        return Err(DomainError::BadRequest(format!(
+            "team_id {team} does not reference a team"
+        )));
     }
     Ok(())
 }
@@ -172,7 +174,9 @@ pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<S
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<Schedule> {
     caller.require(Permission::ConfigRead)?;
-    find(store, caller.tenant(), id).await?.ok_or_else(|| DomainError::not_found("Schedule", id))
+    find(store, caller.tenant(), id)
+        .await?
+        .ok_or_else(|| DomainError::not_found("Schedule", id))
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Schedule>> {
@@ -199,7 +203,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewSchedule) -> Doma
         updated_at: now,
         version: 1,
     };
-    store.table().put(to_item(&keys::schedule(tenant, schedule.id), &schedule, &[])?, Condition::NotExists).await?;
+    store
+        .table()
+        .put(
+            to_item(&keys::schedule(tenant, schedule.id), &schedule, &[])?,
+            Condition::NotExists,
+        )
+        .await?;
     Ok(schedule)
 }
 
@@ -228,7 +238,9 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: ScheduleP
     }
     schedule.version = expected + 1;
     schedule.updated_at = store.now();
-    store.replace(&keys::schedule(tenant, id), &schedule, &[], expected, "schedule").await?;
+    store
+        .replace(&keys::schedule(tenant, id), &schedule, &[], expected, "schedule")
+        .await?;
     Ok(schedule)
 }
 
@@ -236,8 +248,18 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
     let entries = entries_of(store, caller.tenant(), id).await?;
-    store.delete_all(entries.iter().map(|e| keys::schedule_entry(caller.tenant(), id, e.id)).collect()).await?;
-    store.table().delete(&keys::schedule(caller.tenant(), id), Condition::None).await?;
+    store
+        .delete_all(
+            entries
+                .iter()
+                .map(|e| keys::schedule_entry(caller.tenant(), id, e.id))
+                .collect(),
+        )
+        .await?;
+    store
+        .table()
+        .delete(&keys::schedule(caller.tenant(), id), Condition::None)
+        .await?;
     Ok(())
 }
 
@@ -261,7 +283,9 @@ pub async fn add_entry(store: &Store, caller: &Principal, id: u64, new: NewEntry
         let schedule = get(store, caller, id).await?;
         let existing = entries_of(store, tenant, id).await?;
         if !new.is_override
-            && let Some(clash) = existing.iter().find(|e| !e.is_override && e.start < new.end && new.start < e.end)
+            && let Some(clash) = existing
+                .iter()
+                .find(|e| !e.is_override && e.start < new.end && new.start < e.end)
         {
             return Err(DomainError::Conflict(format!(
                 "the entry overlaps entry {} ({} to {}); send is_override: true to cover it",
@@ -278,7 +302,10 @@ pub async fn add_entry(store: &Store, caller: &Principal, id: u64, new: NewEntry
             created_at: store.now(),
         };
         let ops = vec![
-            WriteOp::put(to_item(&keys::schedule_entry(tenant, id, entry.id), &entry, &[])?, Condition::NotExists),
+            WriteOp::put(
+                to_item(&keys::schedule_entry(tenant, id, entry.id), &entry, &[])?,
+                Condition::NotExists,
+            ),
             WriteOp::Update(
                 Update::new(keys::schedule(tenant, id))
                     .add("version", 1)
@@ -298,7 +325,11 @@ pub async fn add_entry(store: &Store, caller: &Principal, id: u64, new: NewEntry
 pub async fn delete_entry(store: &Store, caller: &Principal, id: u64, entry: u64) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    match store.table().delete(&keys::schedule_entry(caller.tenant(), id, entry), Condition::Exists).await {
+    match store
+        .table()
+        .delete(&keys::schedule_entry(caller.tenant(), id, entry), Condition::Exists)
+        .await
+    {
         Err(err) if err.is_condition_failed() => Err(DomainError::not_found("Schedule entry", entry)),
         other => Ok(other?),
     }
@@ -317,18 +348,28 @@ pub async fn timeline(
         return Err(DomainError::validation("end", "must be after start"));
     }
     if end - start > Duration::days(MAX_TIMELINE_DAYS) {
-        return Err(DomainError::validation("end", format!("the window is at most {MAX_TIMELINE_DAYS} days")));
+        return Err(DomainError::validation(
+            "end",
+            format!("the window is at most {MAX_TIMELINE_DAYS} days"),
+        ));
     }
     let schedule = get(store, caller, id).await?;
     let entries = entries_of(store, caller.tenant(), id).await?;
     let entries: Vec<ScheduleEntry> = entries.iter().map(ScheduleEntry::from).collect();
-    Ok(Timeline { schedule_id: id, start, end, shifts: rotation::final_shifts(&schedule.layers, &entries, start, end) })
+    Ok(Timeline {
+        schedule_id: id,
+        start,
+        end,
+        shifts: rotation::final_shifts(&schedule.layers, &entries, start, end),
+    })
 }
 
 /// Who is on call on a schedule at `at` (`None`: a gap). For the escalation
 /// engine; no caller check.
 pub async fn on_call(store: &Store, tenant: &str, id: u64, at: DateTime<Utc>) -> DomainResult<Option<Shift>> {
-    let Some(schedule) = find(store, tenant, id).await? else { return Ok(None) };
+    let Some(schedule) = find(store, tenant, id).await? else {
+        return Ok(None);
+    };
     let entries = entries_of(store, tenant, id).await?;
     let entries: Vec<ScheduleEntry> = entries.iter().map(ScheduleEntry::from).collect();
     Ok(rotation::on_call_at(&schedule.layers, &entries, at).filter(|shift| shift.user_id.is_some()))
@@ -358,7 +399,10 @@ pub async fn on_call_everywhere(
     }
     let schedules = list(store, caller).await?;
     let mut answers = Vec::new();
-    for schedule in schedules.into_iter().filter(|s| team_id.is_none() || s.team_id == team_id) {
+    for schedule in schedules
+        .into_iter()
+        .filter(|s| team_id.is_none() || s.team_id == team_id)
+    {
         let shift = on_call(store, caller.tenant(), schedule.id, at).await?;
         answers.push(OnCall {
             schedule_id: schedule.id,

@@ -35,8 +35,16 @@ pub enum TimerError {
 /// Checks a timer id against what both adapters accept.
 pub fn validate_id(id: &str) -> Result<(), TimerError> {
     let valid = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if valid { Ok(()) } else { Err(TimerError::Invalid(format!("timer id {id:?} must be 1-64 of [A-Za-z0-9._-]"))) }
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(TimerError::Invalid(format!(
+            "timer id {id:?} must be 1-64 of [A-Za-z0-9._-]"
+        )))
+    }
 }
 
 #[async_trait]
