@@ -16,16 +16,19 @@
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
 //! - `oncall`: schedules, policies and worker status over the wire.
+//! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
 
 mod alarm_ingest;
 mod auth;
+mod bus_conformance;
 mod escalation;
 mod http_layer;
 mod identity;
 mod incidents;
 mod ingest;
 mod lambda_events;
+mod notifications;
 mod oncall;
 mod support;
 mod table_conformance;

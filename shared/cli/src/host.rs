@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use axum::Router;
 use quper_core::Store;
-use quper_core::notifications::queue::TableQueue;
+use quper_core::notifications::queue::{TableQueue, run_delivery_worker};
 use quper_core::oncall::escalation::{EscalationTimer, Escalator};
-use quper_core::ports::{Clock, SystemClock, Table, Timer};
+use quper_core::ports::{Clock, Sender, SystemClock, Table, Timer};
 use quper_http::{AppState, HttpConfig};
+use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
 use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, run_worker};
 use tokio::sync::watch;
 
@@ -44,6 +45,8 @@ pub struct LocalHost {
     /// Durable escalation timers in the embedded store.
     pub timers: TableTimers,
     pub escalator: Arc<Escalator>,
+    /// The durable notification queue (the local `Bus`).
+    pub queue: Arc<TableQueue>,
     clock: Arc<dyn Clock>,
 }
 
@@ -76,12 +79,13 @@ impl LocalHost {
         let store = Store::new(table.clone(), clock.clone());
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table, clock));
-        let escalator = Arc::new(Escalator::new(store.clone(), Arc::new(timers.clone()), queue));
+        let escalator = Arc::new(Escalator::new(store.clone(), Arc::new(timers.clone()), queue.clone()));
         Ok(LocalHost {
             store,
             config,
             timers,
             escalator,
+            queue,
             clock: clock_for_workers,
         })
     }
@@ -184,17 +188,59 @@ pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store)
 pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(HostError::Serve)?;
     let local = listener.local_addr().map_err(HostError::Serve)?;
-    let (stop_worker, worker_stopped) = watch::channel(false);
-    let worker = host.spawn_timer_worker(worker_stopped);
+    let sender = local_sender(local).await?;
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let timer_worker = host.spawn_timer_worker(workers_stopped.clone());
+    let delivery_worker = tokio::spawn(run_delivery_worker(
+        host.queue.clone(),
+        host.store.clone(),
+        sender,
+        DELIVERY_POLL,
+        max_attempts()?,
+        workers_stopped,
+    ));
     tracing::info!(addr = %local, "quper is listening");
     let served = axum::serve(listener, host.app().into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(HostError::Serve);
-    let _ = stop_worker.send(true);
-    let _ = worker.await;
+    let _ = stop_workers.send(true);
+    let _ = timer_worker.await;
+    let _ = delivery_worker.await;
     tracing::info!("quper stopped");
     served
+}
+
+/// How often the local delivery worker looks for queued notifications.
+pub const DELIVERY_POLL: Duration = Duration::from_millis(250);
+
+/// Attempts per notification before it is `exhausted`
+/// (`QUPER_NOTIFY_MAX_ATTEMPTS`, default 4).
+fn max_attempts() -> Result<u32, HostError> {
+    match std::env::var("QUPER_NOTIFY_MAX_ATTEMPTS") {
+        Ok(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| HostError::Config(format!("QUPER_NOTIFY_MAX_ATTEMPTS: cannot use {text:?}"))),
+        Err(_) => Ok(4),
+    }
+}
+
+/// The providers configured in the environment. Locally, links point at this
+/// host unless `QUPER_PUBLIC_URL` says otherwise.
+async fn local_sender(addr: SocketAddr) -> Result<Arc<dyn Sender>, HostError> {
+    let config = |err: quper_notify::ConfigError| HostError::Config(err.to_string());
+    let providers = if std::env::var("QUPER_PUBLIC_URL").is_ok() {
+        Providers::from_env().await.map_err(config)?
+    } else {
+        let mut providers = Providers::new(OutboundGuard::from_env(), format!("http://{addr}")).map_err(config)?;
+        providers.infobip = InfobipSms::from_env();
+        providers.email = email_from_env().await.map_err(config)?;
+        providers.slack_bot = SlackBot::from_env();
+        providers
+    };
+    Ok(Arc::new(ProviderSender(providers)))
 }
 
 async fn shutdown_signal() {

@@ -35,6 +35,9 @@
 //! | notification log row | `T#<t>#INC#<n:010>` | `NTF#<time>#<id>` | |
 //! | timer (local adapter) | `TIMERS` / `TIMER#<id>` | due time / `TIMER` | |
 //! | worker status | `JOBSTATUS` | `<job>` | |
+//! | notification channel | `T#<t>#CHANNEL` | `<uuid>` | |
+//! | contact method | `T#<t>#USER#<user:010>#CONTACT` | `<id:010>` | |
+//! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 
 use crate::ports::{Index, Key, Query};
 
@@ -214,4 +217,24 @@ pub fn incident_notification(tenant: &str, number: u64, sort: &str) -> Key {
 /// The status of a background job (last run), shared by every instance.
 pub fn job_status(job: &str) -> Key {
     Key::new("JOBSTATUS", job)
+}
+
+pub fn contact_methods(tenant: &str, user: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#CONTACT", id_sk(user)))
+}
+pub fn contact_method(tenant: &str, user: u64, id: u64) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#CONTACT", id_sk(user)), id_sk(id))
+}
+
+/// The global lookup from a provider's message id to its notification row,
+/// for delivery receipts (which name no tenant).
+pub fn provider_message(message_id: &str) -> Key {
+    Key::new(format!("NTFMSG#{message_id}"), "MSG")
+}
+
+pub fn channels(tenant: &str) -> Query {
+    Query::partition(format!("T#{tenant}#CHANNEL"))
+}
+pub fn channel(tenant: &str, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#CHANNEL"), id)
 }

@@ -24,6 +24,8 @@ pub struct HttpConfig {
     /// PEM certificates for SNS signatures, used instead of fetching them
     /// (`QUPER_SNS_CERT_DIR`): tests and air-gapped installs.
     pub sns_cert_dir: Option<std::path::PathBuf>,
+    /// Infobip sends it as `X-Infobip-Receipt-Token` (`QUPER_INFOBIP_RECEIPT_TOKEN`).
+    pub infobip_receipt_token: Option<String>,
 }
 
 #[derive(Clone)]
@@ -75,6 +77,14 @@ impl HttpConfig {
             });
         }
         let jwks_url = var("QUPER_JWKS_URL").filter(|s| !s.is_empty());
+        let infobip_receipt_token = var("QUPER_INFOBIP_RECEIPT_TOKEN").filter(|s| !s.is_empty());
+        // A production deployment must not accept unauthenticated receipts.
+        if var("QUPER_ENVIRONMENT").as_deref() == Some("production") && infobip_receipt_token.is_none() {
+            return Err(ConfigError {
+                name: "QUPER_INFOBIP_RECEIPT_TOKEN",
+                message: "is required when QUPER_ENVIRONMENT=production".into(),
+            });
+        }
         let algorithms = match var("QUPER_JWT_ALGORITHMS") {
             Some(list) => parse_algorithms(&list)?,
             None if jwks_url.is_some() => vec![Algorithm::HS256, Algorithm::RS256],
@@ -84,6 +94,7 @@ impl HttpConfig {
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             login_max_failures: parse_or(&var, "QUPER_LOGIN_MAX_FAILURES", 5)?,
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
+            infobip_receipt_token,
             jwt: JwtConfig {
                 secret: secret.map(String::into_bytes),
                 ttl: Duration::from_secs(parse_or(&var, "QUPER_JWT_TTL_SECONDS", 3600)?),

@@ -12,9 +12,9 @@ use axum::Router;
 use quper_core::Store;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::Escalator;
-use quper_core::ports::{SystemClock, Table};
+use quper_core::ports::{Bus, SystemClock, Table};
 use quper_http::{AppState, HttpConfig, lambda};
-use quper_store_aws::{DynamoTable, SchedulerTimers};
+use quper_store_aws::{DynamoTable, SchedulerTimers, SnsBus};
 
 pub use quper_http::lambda::Error;
 
@@ -27,14 +27,24 @@ pub async fn table_from_env() -> Result<Arc<dyn Table>, Error> {
     Ok(Arc::new(DynamoTable::from_env(lambda::table_name()?).await))
 }
 
+/// Where notification jobs go: the SNS topic fanned out to the notifier's
+/// queues (`QUPER_NOTIFICATION_TOPIC_ARN`), or, without one, the durable
+/// queue in the table.
+pub async fn bus_from_env(table: Arc<dyn Table>) -> Result<Arc<dyn Bus>, Error> {
+    if std::env::var(quper_store_aws::NOTIFICATION_TOPIC_ARN_ENV).is_ok_and(|arn| !arn.is_empty()) {
+        return Ok(Arc::new(SnsBus::from_env().await?));
+    }
+    Ok(Arc::new(TableQueue::new(table, Arc::new(SystemClock))))
+}
+
 /// The escalation engine on the table: EventBridge Scheduler timers
 /// (`QUPER_SCHEDULE_GROUP`, `QUPER_ESCALATOR_ARN`, `QUPER_SCHEDULER_ROLE_ARN`,
-/// `QUPER_TIMER_DLQ_ARN`) and notification jobs queued in the table.
+/// `QUPER_TIMER_DLQ_ARN`) and the notification bus ([`bus_from_env`]).
 pub async fn escalator_from_env(table: Arc<dyn Table>) -> Result<Arc<Escalator>, Error> {
     let store = Store::new(table.clone(), Arc::new(SystemClock));
     let timers = Arc::new(SchedulerTimers::from_env().await?);
-    let queue = Arc::new(TableQueue::new(table, Arc::new(SystemClock)));
-    Ok(Arc::new(Escalator::new(store, timers, queue)))
+    let bus = bus_from_env(table).await?;
+    Ok(Arc::new(Escalator::new(store, timers, bus)))
 }
 
 /// Serves one route group until the runtime stops the function.

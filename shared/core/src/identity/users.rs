@@ -166,6 +166,12 @@ impl TryFrom<String> for TimeZoneName {
     }
 }
 
+impl From<Phone> for String {
+    fn from(value: Phone) -> String {
+        value.0
+    }
+}
+
 impl From<TimeZoneName> for String {
     fn from(value: TimeZoneName) -> String {
         value.0

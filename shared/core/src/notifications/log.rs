@@ -9,8 +9,9 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::incidents::model::time_sort_key;
 use crate::keys;
-use crate::ports::{Condition, WriteOp};
+use crate::ports::{Condition, Delivery, Key, Notice, NotificationJob, WriteOp};
 use crate::store::{Store, to_item};
+use serde_json::json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -37,16 +38,47 @@ pub struct NotificationLog {
     pub escalation_level: u32,
     pub escalation_step: u64,
     pub payload: Value,
+    /// Where the message goes, and where it goes next if an SMS fails.
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+    #[serde(default)]
+    pub fallbacks: Vec<Delivery>,
+    #[serde(default)]
+    pub notice: Option<Notice>,
+    #[serde(default)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl NotificationLog {
-    pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+    /// Where the row is stored.
+    pub fn key(&self, tenant: &str) -> Key {
         // The step orders rows that share a timestamp.
         let unique = format!("{:010}#{}", self.escalation_step, self.id);
-        let key = keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &unique));
-        Ok(WriteOp::put(to_item(&key, self, &[])?, Condition::NotExists))
+        keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &unique))
+    }
+
+    pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+        Ok(WriteOp::put(
+            to_item(&self.key(tenant), self, &[])?,
+            Condition::NotExists,
+        ))
+    }
+
+    /// The bus job that delivers this row.
+    pub fn job(&self, tenant: &str) -> NotificationJob {
+        let key = self.key(tenant);
+        NotificationJob {
+            id: self.id.clone(),
+            tenant: tenant.to_owned(),
+            incident_id: self.incident_id,
+            channel: self.channel.clone(),
+            user_id: self.user_id,
+            payload: json!({ "row": { "pk": key.pk, "sk": key.sk } }),
+        }
     }
 }
 

@@ -1,6 +1,11 @@
-//! Notifications: one log row per message sent to a person ([`log`]).
-//! Delivery through providers arrives with the notifications work; until
-//! then a row records the request (`queued`) and the job is on the `Bus`.
+//! Notifications: how people are reached ([`contacts`]), one log row per
+//! message ([`log`]), the durable local queue ([`queue`]), and delivering a
+//! job through the `Sender` port with retries, receipts and fallback
+//! ([`delivery`]).
 
+pub mod channels;
+pub mod contacts;
+pub mod delivery;
 pub mod log;
 pub mod queue;
+pub mod sqs_batch;

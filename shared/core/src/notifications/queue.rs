@@ -1,21 +1,30 @@
 //! A durable notification queue on the `Table` port: the `Bus` of the local
-//! host (and, until SNS fan-out is deployed, of the Lambda functions). Jobs
-//! wait in one partition in the order they arrived; a worker takes them
-//! (`pending`) and removes them once handled (`remove`).
+//! host. Jobs wait in one partition sorted by the time they become visible;
+//! the delivery worker ([`run_delivery_worker`]) takes the visible ones,
+//! delivers them, and removes them, or puts them back with a delay when the
+//! provider asked for a retry.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
+use chrono::{DateTime, Utc};
+
 use crate::incidents::model::time_sort_key;
-use crate::ports::table::{Key, Query};
-use crate::ports::{Bus, BusError, Clock, Condition, NotificationJob, Table};
-use crate::store::{from_item, to_item};
+use crate::notifications::delivery::{Delivered, deliver};
+use crate::ports::table::{Key, Query, SortKey};
+use crate::ports::{Bus, BusError, Clock, Condition, NotificationJob, Sender, Table, WriteOp};
+use crate::store::{Store, from_item, to_item};
 
 /// The partition of queued jobs (infrastructure, not tenant data: each job
 /// names its tenant).
 pub const QUEUE_PK: &str = "QUEUE#notifications";
+
+/// Marks a job id as queued, so publishing it twice queues it once.
+fn marker(job_id: &str) -> Key {
+    Key::new("QUEUE#notifications#ID", job_id)
+}
 
 pub struct TableQueue {
     table: Arc<dyn Table>,
@@ -27,11 +36,13 @@ impl TableQueue {
         Self { table, clock }
     }
 
-    /// Up to `limit` queued jobs, oldest first, with the key to remove each.
-    pub async fn pending(&self, limit: u32) -> Result<Vec<(Key, NotificationJob)>, BusError> {
+    /// Up to `limit` jobs visible at `now`, oldest first, with the key to
+    /// remove each.
+    pub async fn pending(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<(Key, NotificationJob)>, BusError> {
+        let visible = format!("{}#~", now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
         let page = self
             .table
-            .query(Query::partition(QUEUE_PK).limit(limit))
+            .query(Query::partition(QUEUE_PK).sort(SortKey::To(visible)).limit(limit))
             .await
             .map_err(|err| BusError::Unavailable(err.to_string()))?;
         page.items
@@ -44,11 +55,86 @@ impl TableQueue {
             .collect()
     }
 
+    /// Removes a handled job (and its id marker, so the same job may be
+    /// queued again later, e.g. by a retry).
     pub async fn remove(&self, key: &Key) -> Result<(), BusError> {
+        let mut ops = vec![WriteOp::delete(key.clone(), Condition::None)];
+        if let Some((_, id)) = key.sk.rsplit_once('#') {
+            ops.push(WriteOp::delete(marker(id), Condition::None));
+        }
         self.table
-            .delete(key, Condition::None)
+            .transact(ops)
             .await
             .map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    /// Puts a job back, visible again after `delay`.
+    pub async fn requeue(&self, key: &Key, job: NotificationJob, delay: std::time::Duration) -> Result<(), BusError> {
+        let at = self.clock.now() + chrono::Duration::from_std(delay).unwrap_or_else(|_| chrono::Duration::minutes(15));
+        let item = self.item(&job, at)?;
+        self.table
+            .transact(vec![
+                WriteOp::put(item, Condition::None),
+                WriteOp::delete(key.clone(), Condition::None),
+            ])
+            .await
+            .map_err(|err| BusError::Unavailable(err.to_string()))
+    }
+
+    fn item(&self, job: &NotificationJob, visible_at: DateTime<Utc>) -> Result<crate::ports::Item, BusError> {
+        let key = Key::new(QUEUE_PK, time_sort_key(visible_at, &job.id));
+        to_item(&key, job, &[("queued", Value::Bool(true))]).map_err(|err| BusError::Invalid(err.to_string()))
+    }
+}
+
+/// The local host's delivery worker: every `poll`, delivers the visible jobs
+/// through `sender`, until `shutdown` turns true. Jobs that fail for now come
+/// back after their backoff; nothing is dropped.
+pub async fn run_delivery_worker(
+    queue: Arc<TableQueue>,
+    store: Store,
+    sender: Arc<dyn Sender>,
+    poll: std::time::Duration,
+    max_attempts: u32,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        match queue.pending(store.now(), 50).await {
+            Ok(jobs) if !jobs.is_empty() => {
+                for (key, job) in jobs {
+                    let outcome = deliver(&store, sender.as_ref(), queue.as_ref(), &job, max_attempts).await;
+                    let requeue = match outcome {
+                        Ok(Delivered::RetryAfter(wait)) => Some(wait),
+                        Ok(_) => None,
+                        Err(err) => {
+                            tracing::error!(error = %err, job = %job.id, "delivery failed; retrying later");
+                            Some(std::time::Duration::from_secs(30))
+                        }
+                    };
+                    let done = match requeue {
+                        Some(wait) => queue.requeue(&key, job, wait).await,
+                        None => queue.remove(&key).await,
+                    };
+                    if let Err(err) = done {
+                        tracing::error!(error = %err, "could not update the notification queue");
+                    }
+                }
+                let status = serde_json::json!({ "last_run_at": store.now() });
+                if let Ok(item) = to_item(&crate::keys::job_status("notification_retry"), &status, &[]) {
+                    let _ = store.table().put(item, Condition::None).await;
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "could not read the notification queue"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = shutdown.changed() => {}
+        }
     }
 }
 
@@ -58,12 +144,18 @@ impl Bus for TableQueue {
         if job.id.is_empty() {
             return Err(BusError::Invalid("a job needs an id".into()));
         }
-        let key = Key::new(QUEUE_PK, time_sort_key(self.clock.now(), &job.id));
-        let item =
-            to_item(&key, &job, &[("queued", Value::Bool(true))]).map_err(|err| BusError::Invalid(err.to_string()))?;
-        self.table
-            .put(item, Condition::NotExists)
-            .await
-            .map_err(|err| BusError::Unavailable(err.to_string()))
+        let item = self.item(&job, self.clock.now())?;
+        // One copy per job id: the marker makes a second publish a no-op.
+        let ops = vec![
+            WriteOp::put(
+                to_item(&marker(&job.id), &serde_json::json!({}), &[]).map_err(|e| BusError::Invalid(e.to_string()))?,
+                Condition::NotExists,
+            ),
+            WriteOp::put(item, Condition::None),
+        ];
+        match self.table.transact(ops).await {
+            Ok(()) | Err(crate::ports::StoreError::TransactionConditionFailed { index: 0, .. }) => Ok(()),
+            Err(err) => Err(BusError::Unavailable(err.to_string())),
+        }
     }
 }

@@ -25,9 +25,10 @@ use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
 use crate::notifications::log::{NotificationLog, NotificationStatus};
+use crate::notifications::{channels, contacts};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
-use crate::ports::{Bus, Condition, NotificationJob, StoreError, Timer, Timers, WriteOp};
+use crate::ports::{Bus, Condition, Notice, StoreError, Timer, Timers, WriteOp};
 use crate::store::{Store, to_item};
 
 /// What a timer asks the engine to do.
@@ -111,6 +112,11 @@ impl Escalator {
 
     pub fn timers(&self) -> &Arc<dyn Timers> {
         &self.timers
+    }
+
+    /// Where notification jobs go (retries and fallbacks use it too).
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
     }
 
     /// A new incident: page level 1 now.
@@ -317,43 +323,83 @@ impl Escalator {
             let mut jobs = Vec::with_capacity(targets.len());
             let mut rows = Vec::with_capacity(targets.len());
             for user_id in &targets {
-                let user = users::get(&self.store, tenant, *user_id).await.ok();
-                let (channel, recipient) = match &user {
-                    Some(user) => ("email", Some(user.email.clone())),
-                    None => ("email", None),
+                let Ok(user) = users::get(&self.store, tenant, *user_id).await else {
+                    continue;
                 };
-                let payload = json!({
-                    "title": next.title,
-                    "severity": next.severity,
-                    "incident_id": next.id,
-                    "escalation_level": level.level_number,
-                    "user_name": user.as_ref().map(|u| u.full_name.clone()),
-                });
+                let deliveries = contacts::deliveries_for(&self.store, tenant, &user).await?;
+                let Some((first, rest)) = deliveries.split_first() else {
+                    continue;
+                };
+                let notice = Notice {
+                    tenant: tenant.to_owned(),
+                    incident_id: id,
+                    title: next.title.clone(),
+                    description: next.description.clone(),
+                    severity: next.severity.as_str().to_owned(),
+                    escalation_level: level.level_number,
+                };
                 let row = NotificationLog {
                     id: uuid::Uuid::new_v4().simple().to_string(),
                     incident_id: id,
                     user_id: Some(*user_id),
-                    channel: channel.to_owned(),
-                    recipient: recipient.clone(),
+                    channel: first.kind.as_str().to_owned(),
+                    recipient: Some(first.address.clone()),
                     status: NotificationStatus::Queued,
                     attempts: 0,
                     provider_message_id: None,
                     last_error: None,
                     escalation_level: level.level_number,
                     escalation_step: next.escalation_step,
-                    payload: payload.clone(),
+                    payload: json!({ "user_name": user.full_name }),
+                    delivery: Some(first.clone()),
+                    fallbacks: rest.to_vec(),
+                    notice: Some(notice),
+                    next_attempt_at: None,
                     created_at: now,
                     updated_at: now,
+                    version: 1,
                 };
-                jobs.push(NotificationJob {
-                    id: row.id.clone(),
-                    tenant: tenant.to_owned(),
-                    incident_id: id,
-                    channel: channel.to_owned(),
-                    user_id: Some(*user_id),
-                    payload: json!({ "recipient": recipient, "message": payload }),
-                });
+                jobs.push(row.job(tenant));
                 rows.push(row);
+            }
+            // The first page of an incident also goes to its team's channels.
+            if reason == Reason::Start
+                && let Some(team) = next.team_id
+            {
+                for channel in channels::of_team(&self.store, tenant, team).await? {
+                    let row = NotificationLog {
+                        id: uuid::Uuid::new_v4().simple().to_string(),
+                        incident_id: id,
+                        user_id: None,
+                        channel: channel.kind.as_str().to_owned(),
+                        recipient: Some(channel.address.clone()),
+                        status: NotificationStatus::Queued,
+                        attempts: 0,
+                        provider_message_id: None,
+                        last_error: None,
+                        escalation_level: level.level_number,
+                        escalation_step: next.escalation_step,
+                        payload: json!({ "channel_id": channel.id, "channel_name": channel.name }),
+                        delivery: Some(channel.delivery()),
+                        fallbacks: Vec::new(),
+                        notice: rows.first().and_then(|r| r.notice.clone()).or_else(|| {
+                            Some(Notice {
+                                tenant: tenant.to_owned(),
+                                incident_id: id,
+                                title: next.title.clone(),
+                                description: next.description.clone(),
+                                severity: next.severity.as_str().to_owned(),
+                                escalation_level: level.level_number,
+                            })
+                        }),
+                        next_attempt_at: None,
+                        created_at: now,
+                        updated_at: now,
+                        version: 1,
+                    };
+                    jobs.push(row.job(tenant));
+                    rows.push(row);
+                }
             }
             let (event_type, message) = match reason {
                 Reason::AckTimeout(_) => (

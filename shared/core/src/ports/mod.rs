@@ -1,13 +1,15 @@
 //! Ports: what the domain needs from the outside world: `Table` (storage),
-//! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Clock`. Adapters live in
+//! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Sender` (providers), `Clock`. Adapters live in
 //! `quper-store-local` (embedded) and `quper-store-aws` (AWS SDKs).
 
 pub mod bus;
 pub mod clock;
+pub mod sender;
 pub mod table;
 pub mod timers;
 
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use sender::{ChannelKind, Delivery, Notice, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
 pub use timers::{Timer, TimerError, Timers};

@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/api/v1/incidents/{id}/events", get(events))
         .route("/api/v1/incidents/{id}/alerts", get(incident_alerts))
         .route("/api/v1/incidents/{id}/notification-logs", get(notification_logs))
+        .route(
+            "/api/v1/incidents/{id}/notification-logs/retry",
+            post(retry_notifications),
+        )
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,4 +175,27 @@ async fn notification_logs(
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<NotificationLog>>> {
     Ok(Json(notification_log::of_incident(&app.store, &caller, id).await?))
+}
+
+/// PagerPal's retry: failed and exhausted rows go back to the queue.
+async fn retry_notifications(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(id): ApiPath<u64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    caller.require(quper_core::identity::Permission::IncidentsAct)?;
+    lifecycle::get(&app.store, &caller, id).await?;
+    let escalator = app.escalator.as_ref().ok_or_else(|| {
+        crate::error::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            crate::error::ErrorCode::ServiceUnavailable,
+            "notifications are not configured here",
+        )
+    })?;
+    let (retried, queued) =
+        quper_core::notifications::delivery::retry_failed(&app.store, escalator.bus().as_ref(), caller.tenant(), id)
+            .await?;
+    Ok(Json(
+        serde_json::json!({ "retried_count": retried, "queued_count": queued }),
+    ))
 }

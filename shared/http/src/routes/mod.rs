@@ -10,6 +10,7 @@
 //! | [`incidents`] | `/api/v1/incidents` and its actions, timeline, alerts and notification logs |
 //! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
 //! | [`system`] | `/api/v1/system/jobs` |
+//! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/notifications/infobip/receipts` |
 
 pub mod alerting;
 pub mod health;
@@ -17,6 +18,7 @@ pub mod identity;
 pub mod incidents;
 pub mod ingest;
 pub mod lists;
+pub mod notifications;
 pub mod oncall;
 pub mod system;
 
@@ -34,4 +36,5 @@ pub fn all() -> Router<AppState> {
         .merge(incidents::router())
         .merge(oncall::router())
         .merge(system::router())
+        .merge(notifications::router())
 }

@@ -55,10 +55,9 @@ async fn jobs(State(app): State<AppState>, Caller(caller): Caller) -> ApiResult<
             },
             {
                 "name": "notification_retry",
-                "enabled": false,
+                "enabled": app.escalator.is_some(),
                 "last_run": last_run(&app, "notification_retry").await?,
                 "pending": queued,
-                "note": "notifications are queued and logged; provider delivery is not deployed yet",
             },
         ]
     })))

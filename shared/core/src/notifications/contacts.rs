@@ -1,0 +1,148 @@
+//! Contact methods: how a person is reached (email, SMS number, Slack member
+//! or channel, webhook), in the order they are tried. The first is used when
+//! the person is paged; when an SMS fails, the next one is tried.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, DomainResult};
+use crate::identity::users::{self, Phone};
+use crate::identity::{Permission, Principal};
+use crate::keys;
+use crate::model::Email;
+use crate::ports::{ChannelKind, Condition, Delivery};
+use crate::store::{Store, to_item};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContactMethod {
+    pub id: u64,
+    pub user_id: u64,
+    pub kind: ChannelKind,
+    pub address: String,
+    /// Lower first.
+    pub priority: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewContactMethod {
+    pub kind: ChannelKind,
+    pub address: String,
+    #[serde(default)]
+    pub priority: Option<u32>,
+}
+
+/// Checks an address for its kind and returns it normalised.
+pub fn normalise_address(kind: ChannelKind, address: &str) -> DomainResult<String> {
+    let invalid = |message: &str| DomainError::validation("address", message.to_owned());
+    match kind {
+        ChannelKind::Email => Email::parse(address).map(String::from).map_err(|m| invalid(&m)),
+        ChannelKind::Sms => Phone::try_from(address.to_owned())
+            .map(String::from)
+            .map_err(|m| invalid(&m)),
+        ChannelKind::Slack | ChannelKind::Webhook => {
+            let address = address.trim();
+            let is_url = address.starts_with("https://") || address.starts_with("http://");
+            let is_slack_id = kind == ChannelKind::Slack
+                && !address.is_empty()
+                && address.len() <= 64
+                && address
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'#' | b'-' | b'_'));
+            if (is_url || is_slack_id) && address.len() <= 2048 {
+                Ok(address.to_owned())
+            } else {
+                Err(invalid(
+                    "must be an http(s) URL (or, for Slack, a channel or member id)",
+                ))
+            }
+        }
+    }
+}
+
+fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
+    if caller.user_id == user_id {
+        Ok(())
+    } else {
+        caller.require(Permission::IdentityWrite)
+    }
+}
+
+pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+    caller.require(Permission::IdentityRead)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    of_user(store, caller.tenant(), user_id).await
+}
+
+/// A user's methods in the order they are tried.
+pub async fn of_user(store: &Store, tenant: &str, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+    let mut methods: Vec<ContactMethod> = store.query_all(keys::contact_methods(tenant, user_id)).await?;
+    methods.sort_by_key(|m| (m.priority, m.id));
+    Ok(methods)
+}
+
+pub async fn add(
+    store: &Store,
+    caller: &Principal,
+    user_id: u64,
+    new: NewContactMethod,
+) -> DomainResult<ContactMethod> {
+    may_manage(caller, user_id)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    let address = normalise_address(new.kind, &new.address)?;
+    let existing = of_user(store, caller.tenant(), user_id).await?;
+    if existing.iter().any(|m| m.kind == new.kind && m.address == address) {
+        return Err(DomainError::Conflict("the user already has that contact method".into()));
+    }
+    let method = ContactMethod {
+        id: store.next_id(caller.tenant(), "contact_method").await?,
+        user_id,
+        kind: new.kind,
+        address,
+        priority: new
+            .priority
+            .unwrap_or_else(|| existing.iter().map(|m| m.priority + 1).max().unwrap_or(0)),
+        created_at: store.now(),
+    };
+    let key = keys::contact_method(caller.tenant(), user_id, method.id);
+    store
+        .table()
+        .put(to_item(&key, &method, &[])?, Condition::NotExists)
+        .await?;
+    Ok(method)
+}
+
+pub async fn remove(store: &Store, caller: &Principal, user_id: u64, id: u64) -> DomainResult<()> {
+    may_manage(caller, user_id)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    match store
+        .table()
+        .delete(&keys::contact_method(caller.tenant(), user_id, id), Condition::Exists)
+        .await
+    {
+        Err(err) if err.is_condition_failed() => Err(DomainError::not_found("Contact method", id)),
+        other => Ok(other?),
+    }
+}
+
+/// Where to reach a user, in order: their contact methods, or their account
+/// email when they have none.
+pub async fn deliveries_for(store: &Store, tenant: &str, user: &users::User) -> DomainResult<Vec<Delivery>> {
+    let methods = of_user(store, tenant, user.id).await?;
+    if methods.is_empty() {
+        return Ok(vec![Delivery {
+            kind: ChannelKind::Email,
+            address: user.email.clone(),
+            secret: None,
+        }]);
+    }
+    Ok(methods
+        .into_iter()
+        .map(|m| Delivery {
+            kind: m.kind,
+            address: m.address,
+            secret: None,
+        })
+        .collect())
+}

@@ -1,0 +1,331 @@
+//! Delivering one notification job: one message to one person, sent once.
+//!
+//! The job names its notification log row. Delivery first claims the row
+//! with a version check (`queued`/`failed` → `sending`), so a job delivered
+//! twice (SQS is at least once) or by two workers at once is sent once. Then
+//! the `Sender` port sends it and the row records the outcome:
+//! - sent: `sent` with the provider's message id (SMS receipts later move it
+//!   to `delivered` or `failed`);
+//! - a temporary failure: `failed` with the error, retried after an
+//!   exponential backoff until `max_attempts`, then `exhausted`;
+//! - a permanent failure: `failed`; for an SMS, the person's next contact
+//!   method gets a new row and job (fallback).
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Value, json};
+
+use crate::error::{DomainError, DomainResult};
+use crate::incidents::model::{Actor, TimelineEvent};
+use crate::keys;
+use crate::notifications::log::{NotificationLog, NotificationStatus};
+use crate::ports::table::Update;
+use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, SendFailure, Sender, WriteOp};
+use crate::store::{Store, from_item, to_item};
+
+/// What delivering a job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    Sent,
+    /// Sent before, being sent by someone else, or the row is gone.
+    AlreadyHandled,
+    /// Failed for now; deliver the job again after this long.
+    RetryAfter(std::time::Duration),
+    /// Failed for good: `failed` (permanent) or `exhausted` (out of attempts).
+    GaveUp(NotificationStatus),
+    /// The SMS failed for good and the next contact method was queued.
+    FellBack,
+}
+
+/// Backoff before attempt `attempts + 1`: 30 s, 60 s, 120 s, ... capped at
+/// 15 minutes.
+pub fn backoff(attempts: u32) -> std::time::Duration {
+    let seconds = 30u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(10));
+    std::time::Duration::from_secs(seconds.min(15 * 60))
+}
+
+/// The row key a job names.
+pub fn row_key(job: &NotificationJob) -> DomainResult<Key> {
+    let row = job.payload.get("row");
+    let field = |name: &str| row.and_then(|r| r.get(name)).and_then(Value::as_str).map(str::to_owned);
+    match (field("pk"), field("sk")) {
+        (Some(pk), Some(sk)) if pk.starts_with(&format!("T#{}#", job.tenant)) => Ok(Key::new(pk, sk)),
+        _ => Err(DomainError::validation(
+            "payload.row",
+            "a notification job names its row in its tenant",
+        )),
+    }
+}
+
+/// Delivers one job. `bus` takes the fallback job when an SMS fails.
+pub async fn deliver(
+    store: &Store,
+    sender: &dyn Sender,
+    bus: &dyn Bus,
+    job: &NotificationJob,
+    max_attempts: u32,
+) -> DomainResult<Delivered> {
+    let key = row_key(job)?;
+    let Some(row) = store.get::<NotificationLog>(&key).await? else {
+        return Ok(Delivered::AlreadyHandled);
+    };
+    if !matches!(row.status, NotificationStatus::Queued | NotificationStatus::Failed) {
+        return Ok(Delivered::AlreadyHandled);
+    }
+    let (Some(delivery), Some(notice)) = (row.delivery.clone(), row.notice.clone()) else {
+        return Err(DomainError::Internal(format!(
+            "notification {} has nothing to send",
+            row.id
+        )));
+    };
+    let now = store.now();
+    let claim = Update::new(key.clone())
+        .set("status", "sending")
+        .set("updated_at", json!(now))
+        .add("attempts", 1)
+        .add("version", 1)
+        .when(Condition::VersionEquals(row.version));
+    match store.table().update(claim).await {
+        Ok(_) => {}
+        Err(err) if err.is_condition_failed() => return Ok(Delivered::AlreadyHandled),
+        Err(err) => return Err(err.into()),
+    }
+    let attempts = row.attempts + 1;
+    let version = row.version + 1;
+    let result = sender.send(&delivery, &notice).await;
+    let now = store.now();
+    let finish = |status: NotificationStatus| {
+        Update::new(key.clone())
+            .set("status", json!(status))
+            .set("updated_at", json!(now))
+            .add("version", 1)
+            .when(Condition::VersionEquals(version))
+    };
+    match result {
+        Ok(message_id) => {
+            let mut update = finish(NotificationStatus::Sent).set("last_error", Value::Null);
+            let mut ops = Vec::new();
+            if let Some(id) = &message_id {
+                update = update.set("provider_message_id", id.as_str());
+                let lookup = json!({ "tenant": job.tenant, "pk": key.pk, "sk": key.sk });
+                ops.push(WriteOp::put(
+                    to_item(&keys::provider_message(id), &lookup, &[])?,
+                    Condition::None,
+                ));
+            }
+            ops.insert(0, WriteOp::Update(update));
+            store.table().transact(ops).await?;
+            record_incident_notified(store, &job.tenant, row.incident_id, now).await;
+            Ok(Delivered::Sent)
+        }
+        Err(SendFailure::Retryable(error)) if attempts < max_attempts => {
+            let wait = backoff(attempts);
+            let retry_at: DateTime<Utc> = now + Duration::from_std(wait).unwrap_or_else(|_| Duration::minutes(15));
+            let update = finish(NotificationStatus::Failed)
+                .set("last_error", error.as_str())
+                .set("next_attempt_at", json!(retry_at));
+            store.table().update(update).await?;
+            Ok(Delivered::RetryAfter(wait))
+        }
+        Err(SendFailure::Retryable(error)) => {
+            let update = finish(NotificationStatus::Exhausted)
+                .set("last_error", error.as_str())
+                .set("next_attempt_at", Value::Null);
+            store.table().update(update).await?;
+            timeline(
+                store,
+                &job.tenant,
+                &row,
+                "notification_exhausted",
+                format!(
+                    "Gave up on {} after {attempts} attempts: {error}",
+                    delivery.kind.as_str()
+                ),
+            )
+            .await;
+            Ok(Delivered::GaveUp(NotificationStatus::Exhausted))
+        }
+        Err(SendFailure::Permanent(error)) => {
+            store
+                .table()
+                .update(finish(NotificationStatus::Failed).set("last_error", error.as_str()))
+                .await?;
+            if delivery.kind == ChannelKind::Sms && fall_back(store, bus, &job.tenant, &row).await? {
+                return Ok(Delivered::FellBack);
+            }
+            timeline(
+                store,
+                &job.tenant,
+                &row,
+                "notification_failed",
+                format!("{} failed: {error}", delivery.kind.as_str()),
+            )
+            .await;
+            Ok(Delivered::GaveUp(NotificationStatus::Failed))
+        }
+    }
+}
+
+/// Queues the row's next contact method, if any: a new row and job.
+pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &str, row: &NotificationLog) -> DomainResult<bool> {
+    let Some((next, rest)) = row.fallbacks.split_first() else {
+        return Ok(false);
+    };
+    let now = store.now();
+    let fallback = NotificationLog {
+        id: uuid::Uuid::new_v4().simple().to_string(),
+        channel: next.kind.as_str().to_owned(),
+        recipient: Some(next.address.clone()),
+        status: NotificationStatus::Queued,
+        attempts: 0,
+        provider_message_id: None,
+        last_error: None,
+        delivery: Some(next.clone()),
+        fallbacks: rest.to_vec(),
+        next_attempt_at: None,
+        created_at: now,
+        updated_at: now,
+        version: 1,
+        ..row.clone()
+    };
+    store.table().transact(vec![fallback.write(tenant)?]).await?;
+    timeline(
+        store,
+        tenant,
+        row,
+        "notification_fallback",
+        format!(
+            "SMS to {} failed; trying {} next",
+            row.recipient.as_deref().unwrap_or("?"),
+            next.kind.as_str()
+        ),
+    )
+    .await;
+    if let Err(err) = bus.publish(fallback.job(tenant)).await {
+        tracing::error!(error = %err, "could not queue the fallback notification; it stays queued in the log");
+    }
+    Ok(true)
+}
+
+/// A best-effort timeline entry about a notification.
+async fn timeline(store: &Store, tenant: &str, row: &NotificationLog, event_type: &str, message: String) {
+    let event = TimelineEvent::new(row.incident_id, event_type, message, Actor::System, store.now())
+        .with_data(json!({ "notification_id": row.id, "user_id": row.user_id }));
+    if let Ok(op) = event.write(tenant)
+        && let Err(err) = store.table().transact(vec![op]).await
+    {
+        tracing::warn!(error = %err, "could not record a notification event on the timeline");
+    }
+}
+
+/// Marks the incident notified (PagerPal's `first/last_notified_at`). Best
+/// effort: the notification row is the record.
+async fn record_incident_notified(store: &Store, tenant: &str, incident: u64, at: DateTime<Utc>) {
+    let update = Update::new(keys::incident(tenant, incident))
+        .set("last_notified_at", json!(at))
+        .when(Condition::Exists);
+    if let Err(err) = store.table().update(update).await {
+        tracing::warn!(error = %err, incident, "could not record the notification time on the incident");
+    }
+}
+
+/// An Infobip delivery report for one message.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub message_id: String,
+    /// Infobip's status name: DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED,
+    /// FAILED, PENDING, ...
+    pub status: String,
+    pub description: Option<String>,
+}
+
+/// What a receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptOutcome {
+    Delivered,
+    Failed,
+    /// Unknown message, another tenant's message, or a status that changes
+    /// nothing (e.g. PENDING).
+    Ignored,
+}
+
+/// Applies one delivery receipt. `tenant`, when the receipt URL names one,
+/// must be the message's tenant: a receipt for another tenant's message
+/// changes nothing.
+pub async fn apply_receipt(
+    store: &Store,
+    bus: &dyn Bus,
+    tenant: Option<&str>,
+    receipt: &Receipt,
+) -> DomainResult<ReceiptOutcome> {
+    let Some(lookup) = store.table().get(&keys::provider_message(&receipt.message_id)).await? else {
+        return Ok(ReceiptOutcome::Ignored);
+    };
+    let text = |name: &str| lookup.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (Some(owner), Some(pk), Some(sk)) = (text("tenant"), text("pk"), text("sk")) else {
+        return Ok(ReceiptOutcome::Ignored);
+    };
+    if tenant.is_some_and(|t| t != owner) {
+        return Ok(ReceiptOutcome::Ignored);
+    }
+    let status = match receipt.status.to_ascii_uppercase().as_str() {
+        "DELIVERED" => NotificationStatus::Delivered,
+        "UNDELIVERABLE" | "EXPIRED" | "REJECTED" | "FAILED" => NotificationStatus::Failed,
+        _ => return Ok(ReceiptOutcome::Ignored),
+    };
+    let key = Key::new(pk, sk);
+    let Some(item) = store.table().get(&key).await? else {
+        return Ok(ReceiptOutcome::Ignored);
+    };
+    let row: NotificationLog = from_item(item)?;
+    let mut update = Update::new(key)
+        .set("status", json!(status))
+        .set("updated_at", json!(store.now()))
+        .add("version", 1)
+        .when(Condition::VersionEquals(row.version));
+    if status == NotificationStatus::Failed {
+        update = update.set(
+            "last_error",
+            receipt.description.clone().unwrap_or_else(|| receipt.status.clone()),
+        );
+    }
+    match store.table().update(update).await {
+        Ok(_) => {}
+        Err(err) if err.is_condition_failed() => return Ok(ReceiptOutcome::Ignored),
+        Err(err) => return Err(err.into()),
+    }
+    if status == NotificationStatus::Failed {
+        fall_back(store, bus, &owner, &row).await?;
+        return Ok(ReceiptOutcome::Failed);
+    }
+    Ok(ReceiptOutcome::Delivered)
+}
+
+/// PagerPal's retry: every `failed` and `exhausted` row of an incident goes
+/// back to `queued` with a fresh attempt count, and its job on the bus.
+/// Returns (rows retried, jobs queued).
+pub async fn retry_failed(store: &Store, bus: &dyn Bus, tenant: &str, incident: u64) -> DomainResult<(u64, u64)> {
+    let rows: Vec<NotificationLog> = store.query_all(keys::incident_notifications(tenant, incident)).await?;
+    let (mut retried, mut queued) = (0, 0);
+    for row in rows
+        .into_iter()
+        .filter(|r| matches!(r.status, NotificationStatus::Failed | NotificationStatus::Exhausted))
+    {
+        let update = Update::new(row.key(tenant))
+            .set("status", json!(NotificationStatus::Queued))
+            .set("attempts", 0)
+            .set("next_attempt_at", Value::Null)
+            .set("updated_at", json!(store.now()))
+            .add("version", 1)
+            .when(Condition::VersionEquals(row.version));
+        match store.table().update(update).await {
+            Ok(_) => retried += 1,
+            Err(err) if err.is_condition_failed() => continue,
+            Err(err) => return Err(err.into()),
+        }
+        match bus.publish(row.job(tenant)).await {
+            Ok(()) => queued += 1,
+            Err(err) => tracing::error!(error = %err, "could not queue a retried notification"),
+        }
+    }
+    Ok((retried, queued))
+}

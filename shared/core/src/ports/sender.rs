@@ -1,0 +1,65 @@
+//! The `Sender` port: hands one message to one provider (SMS through Infobip,
+//! email through SES or SMTP, Slack, signed webhooks). The adapter lives in
+//! `quper-notify`; tests use recording fakes.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// The kind of a contact method or channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChannelKind {
+    Email,
+    Sms,
+    Slack,
+    Webhook,
+}
+
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Email => "email",
+            ChannelKind::Sms => "sms",
+            ChannelKind::Slack => "slack",
+            ChannelKind::Webhook => "webhook",
+        }
+    }
+}
+
+/// Where one message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub kind: ChannelKind,
+    /// An email address, an E.164 number, a Slack channel id or webhook URL,
+    /// or a webhook URL.
+    pub address: String,
+    /// The HMAC secret of a webhook.
+    pub secret: Option<String>,
+}
+
+/// What the message says: what broke, how bad, where to look.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    pub tenant: String,
+    pub incident_id: u64,
+    pub title: String,
+    pub description: Option<String>,
+    pub severity: String,
+    pub escalation_level: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendFailure {
+    /// Worth retrying (timeouts, 5xx, rate limits).
+    #[error("temporary failure: {0}")]
+    Retryable(String),
+    /// Retrying will not help (bad address, rejected, not configured).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+#[async_trait]
+pub trait Sender: Send + Sync + 'static {
+    /// Sends one message; the provider's message id when it gives one.
+    async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure>;
+}

@@ -1,0 +1,520 @@
+//! Notifications on a fake clock with a recording `Sender`: contact methods
+//! and channels, one row per message with its status, sending once under
+//! duplicate delivery, retries with backoff until exhausted, the retry
+//! route, SMS fallback, and Infobip receipts.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{Duration, TimeZone, Utc};
+use quper::host::LocalHost;
+use quper_core::notifications::delivery::{self, Delivered};
+use quper_core::ports::{Clock, Delivery, ManualClock, Notice, SendFailure, Sender};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::{Auth, TestApp, spawn_host};
+
+/// A sender that records every message and answers from a script (default:
+/// success with a generated message id).
+#[derive(Default)]
+struct FakeSender {
+    sent: Mutex<Vec<Delivery>>,
+    script: Mutex<VecDeque<Result<Option<String>, SendFailure>>>,
+}
+
+impl FakeSender {
+    fn then(&self, answer: Result<Option<String>, SendFailure>) {
+        self.script.lock().expect("lock").push_back(answer);
+    }
+
+    fn sent(&self) -> Vec<Delivery> {
+        self.sent.lock().expect("lock").clone()
+    }
+}
+
+#[async_trait]
+impl Sender for FakeSender {
+    async fn send(&self, delivery: &Delivery, _notice: &Notice) -> Result<Option<String>, SendFailure> {
+        let mut sent = self.sent.lock().expect("lock");
+        sent.push(delivery.clone());
+        let scripted = self.script.lock().expect("lock").pop_front();
+        scripted.unwrap_or_else(|| Ok(Some(format!("msg-{}", sent.len()))))
+    }
+}
+
+struct Setup {
+    app: TestApp,
+    host: LocalHost,
+    clock: Arc<ManualClock>,
+    sender: Arc<FakeSender>,
+    admin: String,
+    key: String,
+}
+
+impl Setup {
+    async fn new(settings: &[(&str, &str)]) -> Setup {
+        let clock = Arc::new(ManualClock::at(
+            Utc.with_ymd_and_hms(2027, 2, 1, 12, 0, 0).single().expect("time"),
+        ));
+        let (app, host) = spawn_host(settings, clock.clone()).await;
+        let admin = app.tenant_with_admin("notify").await;
+        let source = app
+            .post(
+                "/api/v1/alert-sources",
+                &admin,
+                json!({ "name": "s", "source_type": "generic" }),
+            )
+            .await;
+        let key = source.body["api_key"].as_str().expect("key").to_owned();
+        Setup {
+            app,
+            host,
+            clock,
+            sender: Arc::new(FakeSender::default()),
+            admin,
+            key,
+        }
+    }
+
+    /// A user paged by a one-level policy of a team; returns (user, team).
+    async fn paged_user(&self, contact_methods: &[Value]) -> (u64, u64) {
+        let user = self
+            .app
+            .post(
+                "/api/v1/users",
+                &self.admin,
+                json!({ "email": "pat@notify.example", "full_name": "Pat" }),
+            )
+            .await;
+        let user = user.body["id"].as_u64().expect("user");
+        for method in contact_methods {
+            let reply = self
+                .app
+                .post(
+                    &format!("/api/v1/users/{user}/contact-methods"),
+                    &self.admin,
+                    method.clone(),
+                )
+                .await;
+            assert_eq!(reply.status, 201, "{:?}", reply.body);
+        }
+        let policy = self
+            .app
+            .post("/api/v1/escalation-policies", &self.admin, json!({ "name": "p" }))
+            .await;
+        let policy = policy.body["id"].as_u64().expect("policy");
+        self.app
+            .post(
+                &format!("/api/v1/escalation-policies/{policy}/levels"),
+                &self.admin,
+                json!({ "level_number": 1, "delay_minutes": 30, "assignees": [{ "user_id": user }] }),
+            )
+            .await;
+        let team = self
+            .app
+            .post(
+                "/api/v1/teams",
+                &self.admin,
+                json!({ "name": "t", "default_escalation_policy_id": policy }),
+            )
+            .await;
+        (user, team.body["id"].as_u64().expect("team"))
+    }
+
+    async fn trigger(&self, team: u64) -> u64 {
+        let response = self
+            .app
+            .http
+            .post(format!("{}/api/v1/alerts", self.app.base))
+            .header("x-api-key", &self.key)
+            .json(&json!({ "title": "Disk full", "severity": "critical", "external_id": "disk", "team_id": team }))
+            .send()
+            .await
+            .expect("alert");
+        TestApp::read(response).await.body["id"].as_u64().expect("incident")
+    }
+
+    /// Delivers every visible job once, as the local worker does.
+    async fn drain(&self) -> Vec<Delivered> {
+        let mut outcomes = Vec::new();
+        for (key, job) in self.host.queue.pending(self.clock.now(), 100).await.expect("pending") {
+            let outcome = delivery::deliver(
+                &self.host.store,
+                self.sender.as_ref(),
+                self.host.queue.as_ref(),
+                &job,
+                3,
+            )
+            .await
+            .expect("deliver");
+            match &outcome {
+                Delivered::RetryAfter(wait) => self.host.queue.requeue(&key, job, *wait).await.expect("requeue"),
+                _ => self.host.queue.remove(&key).await.expect("remove"),
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    async fn logs(&self, incident: u64) -> Vec<Value> {
+        let reply = self
+            .app
+            .get(&format!("/api/v1/incidents/{incident}/notification-logs"), &self.admin)
+            .await;
+        reply.body.as_array().cloned().unwrap_or_default()
+    }
+}
+
+fn sms(number: &str) -> Value {
+    json!({ "kind": "sms", "address": number })
+}
+
+#[tokio::test]
+async fn a_page_is_sent_once_and_logged() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s.paged_user(&[sms("+15550100001")]).await;
+    let incident = s.trigger(team).await;
+    let queued = s.logs(incident).await;
+    assert_eq!(
+        (
+            queued.len(),
+            queued[0]["status"].as_str(),
+            queued[0]["channel"].as_str()
+        ),
+        (1, Some("queued"), Some("sms"))
+    );
+    assert_eq!(queued[0]["recipient"], "+15550100001");
+
+    // SQS delivers at least once: the same job twice is one message.
+    let (_, job) = s
+        .host
+        .queue
+        .pending(s.clock.now(), 10)
+        .await
+        .expect("pending")
+        .remove(0);
+    let first = delivery::deliver(&s.host.store, s.sender.as_ref(), s.host.queue.as_ref(), &job, 3)
+        .await
+        .expect("deliver");
+    let again = delivery::deliver(&s.host.store, s.sender.as_ref(), s.host.queue.as_ref(), &job, 3)
+        .await
+        .expect("again");
+    assert_eq!((first, again), (Delivered::Sent, Delivered::AlreadyHandled));
+    assert_eq!(s.sender.sent().len(), 1);
+    let row = &s.logs(incident).await[0];
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_u64()),
+        (Some("sent"), Some(1))
+    );
+    assert_eq!(row["provider_message_id"], "msg-1");
+    assert!(s.app.get(&format!("/api/v1/incidents/{incident}"), &s.admin).await.body["last_notified_at"].is_string());
+}
+
+#[tokio::test]
+async fn failures_are_retried_with_backoff_then_exhausted_and_can_be_retried() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s
+        .paged_user(&[json!({ "kind": "email", "address": "pat@notify.example" })])
+        .await;
+    let incident = s.trigger(team).await;
+    for _ in 0..3 {
+        s.sender.then(Err(SendFailure::Retryable("503 from provider".into())));
+    }
+    assert_eq!(
+        s.drain().await,
+        vec![Delivered::RetryAfter(std::time::Duration::from_secs(30))]
+    );
+    let row = &s.logs(incident).await[0];
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_u64()),
+        (Some("failed"), Some(1))
+    );
+    assert_eq!(row["last_error"], "503 from provider");
+    assert!(s.drain().await.is_empty(), "not before the backoff");
+    s.clock.advance(Duration::seconds(30));
+    assert_eq!(
+        s.drain().await,
+        vec![Delivered::RetryAfter(std::time::Duration::from_secs(60))]
+    );
+    s.clock.advance(Duration::seconds(60));
+    assert_eq!(
+        s.drain().await,
+        vec![Delivered::GaveUp(
+            quper_core::notifications::log::NotificationStatus::Exhausted
+        )]
+    );
+    let row = &s.logs(incident).await[0];
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_u64()),
+        (Some("exhausted"), Some(3))
+    );
+    let events = s
+        .app
+        .get(&format!("/api/v1/incidents/{incident}/events"), &s.admin)
+        .await;
+    assert!(
+        events
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["event_type"] == "notification_exhausted")
+    );
+
+    let retried = s
+        .app
+        .post(
+            &format!("/api/v1/incidents/{incident}/notification-logs/retry"),
+            &s.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.body, json!({ "retried_count": 1, "queued_count": 1 }));
+    assert_eq!(s.drain().await, vec![Delivered::Sent]);
+    assert_eq!(s.logs(incident).await[0]["status"], "sent");
+    assert_eq!(s.sender.sent().len(), 4);
+}
+
+#[tokio::test]
+async fn a_failed_sms_falls_back_to_the_next_contact_method() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s
+        .paged_user(&[
+            sms("+15550100002"),
+            json!({ "kind": "email", "address": "pat@notify.example" }),
+        ])
+        .await;
+    let incident = s.trigger(team).await;
+    s.sender
+        .then(Err(SendFailure::Permanent("REJECTED_DESTINATION".into())));
+    assert_eq!(s.drain().await, vec![Delivered::FellBack]);
+    assert_eq!(s.drain().await, vec![Delivered::Sent]);
+    let logs = s.logs(incident).await;
+    let mut summary: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|r| (r["channel"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or("")))
+        .collect();
+    summary.sort_unstable();
+    assert_eq!(summary, vec![("email", "sent"), ("sms", "failed")]);
+}
+
+#[tokio::test]
+async fn infobip_receipts_mark_rows_and_respect_tenants() {
+    let s = Setup::new(&[("QUPER_INFOBIP_RECEIPT_TOKEN", "receipt-token-1")]).await;
+    let (_, team) = s
+        .paged_user(&[
+            sms("+15550100003"),
+            json!({ "kind": "email", "address": "pat@notify.example" }),
+        ])
+        .await;
+    let incident = s.trigger(team).await;
+    s.sender.then(Ok(Some("ib-1".into())));
+    s.drain().await;
+    let receipt = |status: &str| json!({ "results": [{ "messageId": "ib-1", "status": { "name": status, "description": "x" } }] });
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = s.app.http.post(format!("{}{path}", s.app.base)).json(&body);
+        if let Some(token) = token {
+            request = request.header("x-infobip-receipt-token", token);
+        }
+        request.send()
+    };
+    let no_token = post("/api/v1/notifications/infobip/receipts", None, receipt("DELIVERED"))
+        .await
+        .expect("post");
+    assert_eq!(no_token.status().as_u16(), 401);
+    let wrong = post(
+        "/api/v1/notifications/infobip/receipts",
+        Some("nope"),
+        receipt("DELIVERED"),
+    )
+    .await
+    .expect("post");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert_eq!(
+        s.logs(incident).await[0]["status"],
+        "sent",
+        "refused receipts change nothing"
+    );
+
+    let other_tenant = post(
+        "/api/v1/notifications/infobip/receipts?tenant=someone-else",
+        Some("receipt-token-1"),
+        receipt("DELIVERED"),
+    )
+    .await
+    .expect("post");
+    let answer: Value = other_tenant.json().await.expect("json");
+    assert_eq!(answer["ignored"], 1);
+    assert_eq!(
+        s.logs(incident).await[0]["status"],
+        "sent",
+        "another tenant's receipt changes nothing"
+    );
+
+    let failed = post(
+        "/api/v1/notifications/infobip/receipts?tenant=notify",
+        Some("receipt-token-1"),
+        receipt("UNDELIVERABLE"),
+    )
+    .await
+    .expect("post");
+    assert_eq!(failed.json::<Value>().await.expect("json")["failed"], 1);
+    s.drain().await;
+    let logs = s.logs(incident).await;
+    let mut summary: Vec<(&str, &str)> = logs
+        .iter()
+        .map(|r| (r["channel"].as_str().unwrap_or(""), r["status"].as_str().unwrap_or("")))
+        .collect();
+    summary.sort_unstable();
+    assert_eq!(
+        summary,
+        vec![("email", "sent"), ("sms", "failed")],
+        "a failed SMS falls back"
+    );
+    let unknown = post(
+        "/api/v1/notifications/infobip/receipts",
+        Some("receipt-token-1"),
+        json!({ "results": [{ "messageId": "nope", "status": { "name": "DELIVERED" } }] }),
+    )
+    .await
+    .expect("post");
+    assert_eq!(unknown.json::<Value>().await.expect("json")["ignored"], 1);
+}
+
+#[tokio::test]
+async fn a_delivered_receipt_marks_the_row_delivered() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s.paged_user(&[sms("+15550100004")]).await;
+    let incident = s.trigger(team).await;
+    s.sender.then(Ok(Some("ib-9".into())));
+    s.drain().await;
+    let body = json!({ "results": [{ "messageId": "ib-9", "status": { "name": "DELIVERED" } }] });
+    let reply = s
+        .app
+        .send(
+            Method::POST,
+            "/api/v1/notifications/infobip/receipts",
+            Auth::None,
+            Some(body),
+        )
+        .await;
+    assert_eq!(reply.body["delivered"], 1);
+    assert_eq!(s.logs(incident).await[0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn contact_methods_and_channels() {
+    let s = Setup::new(&[]).await;
+    let user = s
+        .app
+        .post(
+            "/api/v1/users",
+            &s.admin,
+            json!({ "email": "cm@notify.example", "full_name": "Cm" }),
+        )
+        .await;
+    let user = user.body["id"].as_u64().expect("user");
+    let methods = format!("/api/v1/users/{user}/contact-methods");
+    for (body, field) in [
+        (json!({ "kind": "sms", "address": "call me" }), "address"),
+        (json!({ "kind": "email", "address": "nope" }), "address"),
+        (json!({ "kind": "pigeon", "address": "x" }), "kind"),
+    ] {
+        let reply = s.app.post(&methods, &s.admin, body.clone()).await;
+        assert_eq!(
+            (reply.status, reply.body["error"]["details"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
+    let added = s.app.post(&methods, &s.admin, sms("+1 555 010 0005")).await;
+    assert_eq!(
+        (added.status, added.body["address"].as_str()),
+        (201, Some("+15550100005"))
+    );
+    assert_eq!(s.app.post(&methods, &s.admin, sms("+15550100005")).await.status, 409);
+    assert_eq!(
+        s.app.get(&methods, &s.admin).await.body.as_array().map(Vec::len),
+        Some(1)
+    );
+    let other = s.app.tenant_with_admin("notify-other").await;
+    assert_eq!(s.app.get(&methods, &other).await.status, 404);
+
+    let team = s
+        .app
+        .post("/api/v1/teams", &s.admin, json!({ "name": "web" }))
+        .await
+        .body["id"]
+        .as_u64()
+        .expect("team");
+    let hook = s
+        .app
+        .post(
+            "/api/v1/notifications/channels",
+            &s.admin,
+            json!({ "name": "ops hook", "kind": "webhook", "address": "https://hooks.example.com/quper", "team_id": team }),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{:?}", hook.body);
+    let secret = hook.body["secret"].as_str().expect("secret shown once").to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let id = hook.body["id"].as_str().expect("id").to_owned();
+    let read = s
+        .app
+        .get(&format!("/api/v1/notifications/channels/{id}"), &s.admin)
+        .await;
+    assert!(
+        read.body.get("secret").is_none()
+            && read.body["masked_secret"]
+                .as_str()
+                .is_some_and(|m| !m.contains(&secret))
+    );
+    assert_eq!(
+        s.app.get("/api/v1/notifications/channels", &s.admin).await.body["total"],
+        1
+    );
+    assert_eq!(
+        s.app
+            .get(&format!("/api/v1/notifications/channels/{id}"), &other)
+            .await
+            .status,
+        404
+    );
+    let bad = s
+        .app
+        .post(
+            "/api/v1/notifications/channels",
+            &s.admin,
+            json!({ "name": "x", "kind": "webhook", "address": "ftp://x" }),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+}
+
+#[tokio::test]
+async fn a_teams_channels_hear_about_its_incidents() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s.paged_user(&[]).await;
+    s.app
+        .post(
+            "/api/v1/notifications/channels",
+            &s.admin,
+            json!({ "name": "#ops", "kind": "slack", "address": "C0123456", "team_id": team }),
+        )
+        .await;
+    let incident = s.trigger(team).await;
+    let logs = s.logs(incident).await;
+    let mut channels: Vec<&str> = logs.iter().filter_map(|r| r["channel"].as_str()).collect();
+    channels.sort_unstable();
+    assert_eq!(
+        channels,
+        vec!["email", "slack"],
+        "the paged user by account email, and the team's Slack channel"
+    );
+    s.drain().await;
+    let mut kinds: Vec<&str> = s.sender.sent().iter().map(|d| d.kind.as_str()).collect();
+    kinds.sort_unstable();
+    assert_eq!(kinds, vec!["email", "slack"]);
+}
