@@ -141,3 +141,34 @@ fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_receipt_token() {
+        let error = HttpConfig::from_lookup(lookup(&[("QUPER_ENVIRONMENT", "production")])).err();
+        assert_eq!(error.map(|e| e.name), Some("QUPER_INFOBIP_RECEIPT_TOKEN"));
+        let ok = HttpConfig::from_lookup(lookup(&[
+            ("QUPER_ENVIRONMENT", "production"),
+            ("QUPER_INFOBIP_RECEIPT_TOKEN", "token"),
+        ]));
+        assert!(ok.is_ok_and(|c| c.infobip_receipt_token.as_deref() == Some("token")));
+        assert!(
+            HttpConfig::from_lookup(lookup(&[])).is_ok(),
+            "development needs no token"
+        );
+    }
+
+    #[test]
+    fn bad_settings_fail_start_up() {
+        assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_SECRET", "short")])).is_err());
+        assert!(HttpConfig::from_lookup(lookup(&[("QUPER_MAX_BODY_BYTES", "lots")])).is_err());
+        assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_ALGORITHMS", "none")])).is_err());
+    }
+}

@@ -78,10 +78,26 @@ impl InfobipSms {
     /// Sends one SMS to `to` (E.164: `+41793026727`; spaces, dashes and
     /// brackets are dropped).
     pub async fn send(&self, http: &reqwest::Client, to: &str, text: &str) -> Result<Sent, SendError> {
+        self.send_with_receipts(http, to, text, None).await
+    }
+
+    /// Sends an SMS whose delivery reports Infobip posts to `notify_url`
+    /// (Quper's receipts route, naming the tenant).
+    pub async fn send_with_receipts(
+        &self,
+        http: &reqwest::Client,
+        to: &str,
+        text: &str,
+        notify_url: Option<&str>,
+    ) -> Result<Sent, SendError> {
         let to = normalise_number(to)?;
         let mut message = json!({ "destinations": [{ "to": to }], "text": text });
         if let Some(sender) = &self.sender {
             message["from"] = json!(sender);
+        }
+        if let Some(url) = notify_url {
+            message["notifyUrl"] = json!(url);
+            message["notifyContentType"] = json!("application/json");
         }
         let response = http
             .post(format!("{}/sms/2/text/advanced", self.base_url))

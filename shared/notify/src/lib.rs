@@ -174,7 +174,15 @@ impl Providers {
                     .infobip
                     .as_ref()
                     .ok_or_else(|| SendError::Permanent("sms is not configured (QUPER_INFOBIP_BASE_URL)".into()))?;
-                sms.send(&self.http, address, &message::sms_text(notice)).await
+                // Receipts come back to Quper naming the tenant, so another
+                // tenant's receipt can change nothing.
+                let receipts = format!(
+                    "{}/api/v1/notifications/infobip/receipts?tenant={}",
+                    self.public_url.trim_end_matches('/'),
+                    notice.tenant
+                );
+                sms.send_with_receipts(&self.http, address, &message::sms_text(notice), Some(&receipts))
+                    .await
             }
             ChannelKind::Slack if slack::is_webhook_address(address) => {
                 slack::send_webhook(&self.http, &self.guard, address, notice).await
