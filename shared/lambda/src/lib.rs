@@ -12,9 +12,10 @@ use axum::Router;
 use quper_core::Store;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::Escalator;
-use quper_core::ports::{Bus, SystemClock, Table};
+use quper_core::ports::{Bus, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, Update, WriteOp};
 use quper_http::{AppState, HttpConfig, lambda};
 use quper_store_aws::{DynamoTable, SchedulerTimers, SnsBus};
+use tokio::sync::OnceCell;
 
 pub use quper_http::lambda::Error;
 
@@ -23,8 +24,64 @@ pub async fn store_from_env() -> Result<Store, Error> {
     Ok(Store::new(table_from_env().await?, Arc::new(SystemClock)))
 }
 
+/// The table named by `QUPER_TABLE_NAME`. Its client is built on the first
+/// storage call: building it loads the AWS configuration and the TLS trust
+/// store, milliseconds a cold start need not spend when its first request
+/// touches no table (health checks, unknown routes); the first request that
+/// does pays them instead.
 pub async fn table_from_env() -> Result<Arc<dyn Table>, Error> {
-    Ok(Arc::new(DynamoTable::from_env(lambda::table_name()?).await))
+    Ok(Arc::new(LazyDynamoTable {
+        name: lambda::table_name()?,
+        table: OnceCell::new(),
+    }))
+}
+
+struct LazyDynamoTable {
+    name: String,
+    table: OnceCell<DynamoTable>,
+}
+
+impl LazyDynamoTable {
+    async fn table(&self) -> &DynamoTable {
+        self.table
+            .get_or_init(|| DynamoTable::from_env(self.name.clone()))
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Table for LazyDynamoTable {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.table().await.get(key).await
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
+        self.table().await.put(item, condition).await
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        self.table().await.delete(key, condition).await
+    }
+
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.table().await.query(query).await
+    }
+
+    async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
+        self.table().await.increment(key, by, ttl).await
+    }
+
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
+        self.table().await.update(update).await
+    }
+
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
+        self.table().await.transact(ops).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.table().await.ping().await
+    }
 }
 
 /// Where notification jobs go: the SNS topic fanned out to the notifier's
