@@ -11,6 +11,12 @@
 //!    at a fixed concurrency, over reused connections, against
 //!    `GET /api/v1/users/{id}` and, as the in-run baseline, `GET /health`:
 //!    throughput and latency percentiles.
+//! 3. Ingestion ([`ingest`]): sustained alerts per second through
+//!    `POST /api/v1/alerts` on the same local host, with a fixed mix of new
+//!    and duplicate alerts, and the same load against Prometheus
+//!    Alertmanager's `POST /api/v2/alerts`, started here on 127.0.0.1.
+//! 4. Storage calls per alert ([`table_calls`]): the `Table` calls of one new
+//!    and one duplicate alert, counted in-process.
 //!
 //! Prints a table and writes it to `<out>/results.md` and `<out>/results.json`;
 //! child logs go to `<out>/logs/`. Every loop is bounded in count and time;
@@ -35,6 +41,9 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 
+mod ingest;
+mod table_calls;
+
 type BenchResult<T> = Result<T, String>;
 
 /// The event every cold start answers: an HTTP API payload 2.0 `GET /health`.
@@ -57,7 +66,8 @@ const HOST_P99_TARGET: Duration = Duration::from_millis(5);
 
 const USAGE: &str = "\
 quper-bench: cold start, size and memory of the Lambda functions; throughput and
-latency of the local host. Run through infra/scripts/bench.sh, which builds the
+latency of the local host; alert ingestion against Prometheus Alertmanager and
+storage calls per alert. Run through infra/scripts/bench.sh, which builds the
 release binaries first.
 
 Options:
@@ -65,8 +75,13 @@ Options:
   --out DIR            where results and logs go (default: .bench)
   --runs N             cold starts per function, 1-1000 (default: 20)
   --requests N         requests per local-host load, 100-10000000 (default: 20000)
-  --concurrency N      concurrent connections, 1-256 (default: 16)
-  --max-seconds N      time limit of each local-host load, 1-600 (default: 60)
+  --concurrency N      concurrent connections of the local-host loads, 1-256 (default: 16)
+  --max-seconds N      time limit of each load, 1-600 (default: 60)
+  --ingest-requests N  alerts per ingestion load, 100-10000000 (default: 20000)
+  --ingest-concurrency N
+                       concurrent connections of the ingestion loads, 1-256 (default: 32)
+  --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
+                       (default: `alertmanager` or `prometheus-alertmanager` on PATH)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -81,6 +96,9 @@ struct Options {
     requests: usize,
     concurrency: usize,
     max_seconds: u64,
+    ingest_requests: usize,
+    ingest_concurrency: usize,
+    alertmanager: Option<PathBuf>,
     check: bool,
 }
 
@@ -108,6 +126,9 @@ impl Options {
             requests: 20_000,
             concurrency: 16,
             max_seconds: 60,
+            ingest_requests: 20_000,
+            ingest_concurrency: 32,
+            alertmanager: None,
             check: false,
         };
         while let Some(flag) = args.next() {
@@ -118,6 +139,11 @@ impl Options {
                 "--requests" => options.requests = parse_number(&flag, args.next(), 100, 10_000_000)?,
                 "--concurrency" => options.concurrency = parse_number(&flag, args.next(), 1, 256)?,
                 "--max-seconds" => options.max_seconds = parse_number(&flag, args.next(), 1, 600)?,
+                "--ingest-requests" => options.ingest_requests = parse_number(&flag, args.next(), 100, 10_000_000)?,
+                "--ingest-concurrency" => options.ingest_concurrency = parse_number(&flag, args.next(), 1, 256)?,
+                "--alertmanager" => {
+                    options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
+                }
                 "--check" => options.check = true,
                 "-h" | "--help" => return Ok(None),
                 other => return Err(format!("unknown argument {other:?}\n\n{USAGE}")),
@@ -564,8 +590,15 @@ async fn bench_functions(options: &Options, log_dir: &Path) -> BenchResult<Vec<F
 
 struct LoadReport {
     label: String,
+    /// Requests answered (any status).
     requests: usize,
+    /// Of those, answered 2xx.
+    ok: usize,
+    non_2xx: usize,
+    /// Status and body of the first non-2xx answer.
+    first_failure: Option<String>,
     wall: Duration,
+    /// 2xx answers per second of wall time.
     throughput: f64,
     p50: Duration,
     p90: Duration,
@@ -573,13 +606,40 @@ struct LoadReport {
     max: Duration,
 }
 
-/// `requests` GETs spread round-robin over `urls`, `concurrency` at a time,
-/// stopping early at `deadline`. Any failure ends the load with an error.
+impl LoadReport {
+    /// The report, or an error when any answer was not 2xx.
+    fn all_ok(self) -> BenchResult<LoadReport> {
+        match &self.first_failure {
+            Some(failure) => Err(format!(
+                "{}: {} of {} answers were not 2xx, the first: {failure}",
+                self.label, self.non_2xx, self.requests
+            )),
+            None => Ok(self),
+        }
+    }
+}
+
+/// Builds request `index` (0-based) of a load.
+type RequestFor = Arc<dyn Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `GET` of `urls` round-robin, with `token` as bearer when given.
+fn get_round_robin(urls: Vec<String>, token: Option<Arc<str>>) -> RequestFor {
+    Arc::new(move |client: &reqwest::Client, index| {
+        let request = client.get(&urls[index % urls.len()]);
+        match &token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    })
+}
+
+/// `requests` requests built by `request_for`, `concurrency` at a time,
+/// stopping early at `limit`. Non-2xx answers are counted (and the first
+/// kept); a transport error or a timeout ends the load with an error.
 async fn drive_load(
     client: &reqwest::Client,
     label: &str,
-    urls: Arc<Vec<String>>,
-    token: Option<Arc<str>>,
+    request_for: RequestFor,
     requests: usize,
     concurrency: usize,
     limit: Duration,
@@ -590,42 +650,44 @@ async fn drive_load(
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
             let client = client.clone();
-            let urls = urls.clone();
-            let token = token.clone();
+            let request_for = request_for.clone();
             let next = next.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(requests / concurrency + 1);
+                let mut failures = (0usize, None::<String>);
                 while Instant::now() < deadline {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     if index >= requests {
                         break;
                     }
-                    let url = &urls[index % urls.len()];
-                    let mut request = client.get(url);
-                    if let Some(token) = &token {
-                        request = request.bearer_auth(token);
-                    }
+                    let request = request_for(&client, index)
+                        .build()
+                        .map_err(|err| format!("request {index}: {err}"))?;
+                    let what = format!("{} {}", request.method(), request.url());
                     let sent = Instant::now();
-                    let response = request.send().await.map_err(|err| format!("GET {url}: {err}"))?;
+                    let response = client.execute(request).await.map_err(|err| format!("{what}: {err}"))?;
                     let status = response.status();
                     // Read the whole body so the connection goes back to the pool.
-                    let body = response
-                        .bytes()
-                        .await
-                        .map_err(|err| format!("GET {url}: body: {err}"))?;
-                    let latency = sent.elapsed();
+                    let body = response.bytes().await.map_err(|err| format!("{what}: body: {err}"))?;
+                    latencies.push(sent.elapsed());
                     if !status.is_success() {
-                        return Err(format!("GET {url}: {status}: {}", String::from_utf8_lossy(&body)));
+                        failures.0 += 1;
+                        failures
+                            .1
+                            .get_or_insert_with(|| format!("{what}: {status}: {}", String::from_utf8_lossy(&body)));
                     }
-                    latencies.push(latency);
                 }
-                Ok::<_, String>(latencies)
+                Ok::<_, String>((latencies, failures))
             })
         })
         .collect();
     let mut latencies = Vec::with_capacity(requests);
+    let (mut non_2xx, mut first_failure) = (0, None);
     for joined in futures::future::join_all(workers).await {
-        latencies.extend(joined.map_err(|err| format!("load worker: {err}"))??);
+        let (worker_latencies, (worker_failures, failure)) = joined.map_err(|err| format!("load worker: {err}"))??;
+        latencies.extend(worker_latencies);
+        non_2xx += worker_failures;
+        first_failure = first_failure.or(failure);
     }
     let wall = started.elapsed();
     latencies.sort();
@@ -635,11 +697,15 @@ async fn drive_load(
             latencies.len()
         );
     }
+    let ok = latencies.len() - non_2xx;
     Ok(LoadReport {
         label: label.to_owned(),
         requests: latencies.len(),
+        ok,
+        non_2xx,
+        first_failure,
         wall,
-        throughput: latencies.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+        throughput: ok as f64 / wall.as_secs_f64().max(f64::EPSILON),
         p50: percentile(&latencies, 50.0),
         p90: percentile(&latencies, 90.0),
         p99: percentile(&latencies, 99.0),
@@ -656,6 +722,15 @@ async fn expect_json(response: reqwest::Response, what: &str) -> BenchResult<Val
     serde_json::from_slice(&body).map_err(|err| format!("{what}: not JSON ({err})"))
 }
 
+/// A path for a temporary directory of `purpose`, not created yet.
+fn temp_dir(purpose: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or_default();
+    std::env::temp_dir().join(format!("quper-bench-{purpose}-{}-{nanos}", std::process::id()))
+}
+
 fn free_port() -> BenchResult<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|err| format!("find a free port: {err}"))?;
     listener
@@ -668,6 +743,8 @@ struct HostReport {
     health: LoadReport,
     users: LoadReport,
     concurrency: usize,
+    /// `POST /api/v1/alerts` at `--ingest-concurrency`.
+    ingest: ingest::IngestLoad,
 }
 
 async fn bench_host_with(
@@ -732,49 +809,39 @@ async fn bench_host_with(
             .ok_or_else(|| format!("no id in the created user {user}"))?;
         user_urls.push(format!("{base}/api/v1/users/{id}"));
     }
-    let user_urls = Arc::new(user_urls);
-    let health_urls = Arc::new(vec![format!("{base}/health")]);
+    let health = get_round_robin(vec![format!("{base}/health")], None);
+    let users = get_round_robin(user_urls, Some(token.clone()));
     let limit = Duration::from_secs(options.max_seconds);
     let (requests, concurrency) = (options.requests, options.concurrency);
 
     // Warm-up (connections, caches), not reported.
     let warm_up = (requests / 10).clamp(100, 2_000);
-    drive_load(
-        client,
-        "warm-up /health",
-        health_urls.clone(),
-        None,
-        warm_up,
-        concurrency,
-        limit,
-    )
-    .await?;
-    drive_load(
-        client,
-        "warm-up /users",
-        user_urls.clone(),
-        Some(token.clone()),
-        warm_up,
-        concurrency,
-        limit,
-    )
-    .await?;
+    drive_load(client, "warm-up /health", health.clone(), warm_up, concurrency, limit)
+        .await?
+        .all_ok()?;
+    drive_load(client, "warm-up /users", users.clone(), warm_up, concurrency, limit)
+        .await?
+        .all_ok()?;
 
-    let health = drive_load(client, "GET /health", health_urls, None, requests, concurrency, limit).await?;
-    let users = drive_load(
-        client,
-        "GET /api/v1/users/{id}",
-        user_urls,
-        Some(token),
-        requests,
-        concurrency,
-        limit,
-    )
-    .await?;
+    let health = drive_load(client, "GET /health", health, requests, concurrency, limit)
+        .await?
+        .all_ok()?;
+    let users = drive_load(client, "GET /api/v1/users/{id}", users, requests, concurrency, limit)
+        .await?
+        .all_ok()?;
+
+    eprintln!(
+        "ingestion: {} alerts at concurrency {} ({})",
+        options.ingest_requests,
+        options.ingest_concurrency,
+        ingest::mix()
+    );
+    let ingest = ingest::bench_quper(client, base, &token, options, child.id()).await?;
     Ok(HostReport {
         health,
         users,
         concurrency,
+        ingest,
     })
 }
 
@@ -789,11 +856,7 @@ async fn bench_host(options: &Options, log_dir: &Path) -> BenchResult<HostReport
             binary.display()
         ));
     }
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_nanos())
-        .unwrap_or_default();
-    let data_dir = std::env::temp_dir().join(format!("quper-bench-{}-{nanos}", std::process::id()));
+    let data_dir = temp_dir("serve");
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let (stdout, stderr) = log_file(log_dir, "quper-serve")?;
@@ -815,7 +878,7 @@ async fn bench_host(options: &Options, log_dir: &Path) -> BenchResult<HostReport
         .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
     let client = reqwest::Client::builder()
         .no_proxy()
-        .pool_max_idle_per_host(options.concurrency)
+        .pool_max_idle_per_host(options.concurrency.max(options.ingest_concurrency))
         .timeout(REQUEST_TIMEOUT)
         .build()
         .map_err(|err| format!("HTTP client: {err}"));
@@ -894,7 +957,30 @@ fn verdict(met: bool) -> &'static str {
     if met { "yes" } else { "NO" }
 }
 
-fn markdown(options: &Options, machine: &Machine, functions: &[FunctionReport], host: &HostReport) -> String {
+/// What the ingestion part found: Quper's load is in [`HostReport::ingest`].
+struct IngestionReport {
+    alertmanager: ingest::AlertmanagerReport,
+    calls: table_calls::TableCallsReport,
+}
+
+impl IngestionReport {
+    /// Quper's alerts/s over Alertmanager's.
+    fn ratio(&self, host: &HostReport) -> f64 {
+        host.ingest.load.throughput / self.alertmanager.ingest.load.throughput.max(f64::EPSILON)
+    }
+
+    fn quper_met(host: &HostReport) -> bool {
+        host.ingest.load.throughput >= ingest::INGEST_TARGET_PER_S && host.ingest.load.non_2xx == 0
+    }
+}
+
+fn markdown(
+    options: &Options,
+    machine: &Machine,
+    functions: &[FunctionReport],
+    host: &HostReport,
+    ingestion: &IngestionReport,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -952,6 +1038,7 @@ fn markdown(options: &Options, machine: &Machine, functions: &[FunctionReport], 
         HOST_P99_TARGET.as_millis(),
         verdict(host.users.p99 < HOST_P99_TARGET),
     );
+    markdown_ingestion(&mut out, options, host, ingestion);
     let _ = writeln!(
         out,
         "\nMachine: {} CPUs ({}), {:.1} GiB RAM, Linux {}, {}. Load average before / after: {} / {}. \
@@ -968,7 +1055,97 @@ fn markdown(options: &Options, machine: &Machine, functions: &[FunctionReport], 
     out
 }
 
-fn json_report(options: &Options, machine: &Machine, functions: &[FunctionReport], host: &HostReport) -> Value {
+fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, ingestion: &IngestionReport) {
+    let am = &ingestion.alertmanager;
+    let _ = writeln!(
+        out,
+        "\n## Ingestion ({} alerts per load, one a request, {} connections; {})\n",
+        options.ingest_requests,
+        options.ingest_concurrency,
+        ingest::mix()
+    );
+    let _ = writeln!(
+        out,
+        "| system | alerts | wall | alerts/s | p50 | p90 | p99 | max | non-2xx | server CPU / alert | load generator CPU / alert |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let rows = [
+        (
+            "Quper `POST /api/v1/alerts` (`quper serve`, stored in SQLite before answering)".to_owned(),
+            &host.ingest,
+        ),
+        (
+            format!("Alertmanager {} `POST /api/v2/alerts` (in memory)", am.short_version()),
+            &am.ingest,
+        ),
+    ];
+    let cpu = |ms: Option<f64>| ms.map_or_else(|| "?".to_owned(), |ms| format!("{ms:.3} ms"));
+    for (label, ingest) in rows {
+        let load = &ingest.load;
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {:.2} s | {:.0} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {} | {} | {} |",
+            load.requests,
+            load.wall.as_secs_f64(),
+            load.throughput,
+            millis(load.p50),
+            millis(load.p90),
+            millis(load.p99),
+            millis(load.max),
+            load.non_2xx,
+            cpu(ingest.per_alert_ms(ingest.server_cpu)),
+            cpu(ingest.per_alert_ms(ingest.client_cpu)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nQuper / Alertmanager throughput: {:.2}x. Quper at least {:.0} alerts/s with every answer 2xx: {}. \
+         Load average right after the Quper load / the Alertmanager load: {} / {}.",
+        ingestion.ratio(host),
+        ingest::INGEST_TARGET_PER_S,
+        verdict(IngestionReport::quper_met(host)),
+        host.ingest.load_average_after,
+        am.ingest.load_average_after,
+    );
+    let calls = &ingestion.calls;
+    let _ = writeln!(
+        out,
+        "\n## Storage calls per alert (in-process, counting `Table` over SQLite, key check included; most of {} rounds)\n",
+        calls.rounds
+    );
+    let _ = writeln!(out, "| alert | table calls | target | within | calls |");
+    let _ = writeln!(out, "|---|---:|---:|:---:|---|");
+    let rows = [
+        ("new", &calls.new_alert, Some(table_calls::NEW_ALERT_TARGET)),
+        ("duplicate", &calls.duplicate, Some(table_calls::DUPLICATE_TARGET)),
+        (
+            "new, local-host wiring (also starts escalation, no policy)",
+            &calls.new_alert_escalating,
+            None,
+        ),
+        ("duplicate, local-host wiring", &calls.duplicate_escalating, None),
+    ];
+    for (label, counted, target) in rows {
+        let (target, within) = match target {
+            Some(target) => (format!("≤ {target}"), verdict(counted.total <= target)),
+            None => ("-".to_owned(), "-"),
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {} | {target} | {within} | {} |",
+            counted.total,
+            counted.breakdown_text()
+        );
+    }
+}
+
+fn json_report(
+    options: &Options,
+    machine: &Machine,
+    functions: &[FunctionReport],
+    host: &HostReport,
+    ingestion: &IngestionReport,
+) -> Value {
     let load = |load: &LoadReport| {
         json!({
             "label": load.label,
@@ -979,8 +1156,23 @@ fn json_report(options: &Options, machine: &Machine, functions: &[FunctionReport
             "p90_ms": millis(load.p90),
             "p99_ms": millis(load.p99),
             "max_ms": millis(load.max),
+            "non_2xx": load.non_2xx,
         })
     };
+    let calls = |calls: &table_calls::Calls| {
+        json!({
+            "total": calls.total,
+            "by_method": calls.breakdown.iter().map(|(op, n)| (op.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
+        })
+    };
+    let ingest_load = |ingest: &ingest::IngestLoad| {
+        let mut value = load(&ingest.load);
+        value["load_average_after"] = json!(ingest.load_average_after);
+        value["server_cpu_ms_per_alert"] = json!(ingest.per_alert_ms(ingest.server_cpu));
+        value["load_generator_cpu_ms_per_alert"] = json!(ingest.per_alert_ms(ingest.client_cpu));
+        value
+    };
+    let am = &ingestion.alertmanager;
     json!({
         "generated_at_epoch_s": epoch_millis() / 1000,
         "machine": {
@@ -998,6 +1190,8 @@ fn json_report(options: &Options, machine: &Machine, functions: &[FunctionReport
             "requests": options.requests,
             "concurrency": options.concurrency,
             "max_seconds": options.max_seconds,
+            "ingest_requests": options.ingest_requests,
+            "ingest_concurrency": options.ingest_concurrency,
         },
         "functions": functions.iter().map(|report| json!({
             "label": report.label,
@@ -1021,6 +1215,29 @@ fn json_report(options: &Options, machine: &Machine, functions: &[FunctionReport
             "p99_target_ms": millis(HOST_P99_TARGET),
             "within_target": host.users.p99 < HOST_P99_TARGET,
         },
+        "ingestion": {
+            "mix": ingest::mix(),
+            "new_every": ingest::NEW_EVERY,
+            "open_alerts": ingest::OPEN_ALERTS,
+            "concurrency": options.ingest_concurrency,
+            "quper": ingest_load(&host.ingest),
+            "alertmanager": ingest_load(&am.ingest),
+            "alertmanager_binary": am.binary,
+            "alertmanager_version": am.version,
+            "throughput_ratio_quper_to_alertmanager": ingestion.ratio(host),
+            "target_alerts_per_s": ingest::INGEST_TARGET_PER_S,
+            "within_target": IngestionReport::quper_met(host),
+        },
+        "table_calls_per_alert": {
+            "rounds": ingestion.calls.rounds,
+            "new": calls(&ingestion.calls.new_alert),
+            "duplicate": calls(&ingestion.calls.duplicate),
+            "new_local_host_wiring": calls(&ingestion.calls.new_alert_escalating),
+            "duplicate_local_host_wiring": calls(&ingestion.calls.duplicate_escalating),
+            "target_new": table_calls::NEW_ALERT_TARGET,
+            "target_duplicate": table_calls::DUPLICATE_TARGET,
+            "within_target": ingestion.calls.within_targets(),
+        },
     })
 }
 
@@ -1030,6 +1247,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         std::fs::remove_dir_all(&log_dir).map_err(|err| format!("clear {}: {err}", log_dir.display()))?;
     }
     std::fs::create_dir_all(&log_dir).map_err(|err| format!("create {}: {err}", log_dir.display()))?;
+    let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
 
     eprintln!(
@@ -1043,15 +1261,20 @@ async fn run(options: Options) -> BenchResult<bool> {
         options.requests, options.concurrency, options.max_seconds
     );
     let host = bench_host(&options, &log_dir).await?;
+    eprintln!("Alertmanager: {}, the same ingestion load", alertmanager.display());
+    let alertmanager = ingest::bench_alertmanager(&alertmanager, &options, &log_dir).await?;
+    eprintln!("storage calls per alert, in-process");
+    let calls = table_calls::measure().await?;
+    let ingestion = IngestionReport { alertmanager, calls };
     machine.load_after = load_average();
 
-    let text = markdown(&options, &machine, &functions, &host);
+    let text = markdown(&options, &machine, &functions, &host, &ingestion);
     println!("{text}");
     let markdown_path = options.out_dir.join("results.md");
     let json_path = options.out_dir.join("results.json");
     std::fs::write(&markdown_path, format!("# Quper benchmark\n\n{text}"))
         .map_err(|err| format!("write {}: {err}", markdown_path.display()))?;
-    let report = json_report(&options, &machine, &functions, &host);
+    let report = json_report(&options, &machine, &functions, &host, &ingestion);
     let report = serde_json::to_string_pretty(&report).map_err(|err| format!("serialize the results: {err}"))?;
     std::fs::write(&json_path, report + "\n").map_err(|err| format!("write {}: {err}", json_path.display()))?;
     println!("written: {} and {}", markdown_path.display(), json_path.display());
@@ -1059,7 +1282,30 @@ async fn run(options: Options) -> BenchResult<bool> {
     let functions_met = functions
         .iter()
         .all(|report| report.ratio_to_baseline <= COLD_START_TARGET_RATIO);
-    Ok(functions_met && host.users.p99 < HOST_P99_TARGET)
+    Ok(functions_met
+        && host.users.p99 < HOST_P99_TARGET
+        && IngestionReport::quper_met(&host)
+        && ingestion.alertmanager.ingest.load.non_2xx == 0
+        && ingestion.calls.within_targets())
+}
+
+/// `--alertmanager`, or `alertmanager`/`prometheus-alertmanager` on PATH.
+fn alertmanager_binary(options: &Options) -> BenchResult<PathBuf> {
+    if let Some(path) = &options.alertmanager {
+        if !path.is_file() {
+            return Err(format!("--alertmanager {}: no such file", path.display()));
+        }
+        return Ok(path.clone());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["alertmanager", "prometheus-alertmanager"].map(|name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+        .ok_or_else(|| {
+            "no Alertmanager to compare ingestion with: pass --alertmanager PATH, or install Debian's \
+             prometheus-alertmanager (infra/scripts/bench.sh does)"
+                .to_owned()
+        })
 }
 
 #[tokio::main]
