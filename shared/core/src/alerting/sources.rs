@@ -211,17 +211,6 @@ async fn commit(store: &Store, ops: Vec<WriteOp>) -> DomainResult<()> {
     }
 }
 
-async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
-    if let Some(team) = team_id
-        && teams::find(store, tenant, team).await?.is_none()
-    {
-        return Err(DomainError::BadRequest(format!(
-            "team_id {team} does not reference a team"
-        )));
-    }
-    Ok(())
-}
-
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<AlertSource>> {
     store.get(&keys::source(tenant, id)).await
 }
@@ -240,7 +229,7 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertSo
 
 pub async fn create(store: &Store, caller: &Principal, new: NewSource) -> DomainResult<RevealedSource> {
     caller.require(Permission::ConfigWrite)?;
-    check_team(store, caller.tenant(), new.team_id).await?;
+    teams::check_reference(store, caller.tenant(), new.team_id).await?;
     let id = store.next_id(caller.tenant(), "source").await?;
     let api_key = new_key();
     let now = store.now();
@@ -275,7 +264,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: SourcePat
         source.name = name.into_inner();
     }
     if let Some(team) = patch.team_id {
-        check_team(store, caller.tenant(), Some(team)).await?;
+        teams::check_reference(store, caller.tenant(), Some(team)).await?;
         source.team_id = Some(team);
     }
     if let Some(config) = patch.config {

@@ -75,6 +75,19 @@ fn default_team_role() -> TeamRole {
     TeamRole::Member
 }
 
+/// A `team_id` another resource names must exist in the tenant (400
+/// otherwise: the reference is wrong, the route is right).
+pub async fn check_reference(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
+    if let Some(team) = team_id
+        && find(store, tenant, team).await?.is_none()
+    {
+        return Err(DomainError::BadRequest(format!(
+            "team_id {team} does not reference a team"
+        )));
+    }
+    Ok(())
+}
+
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Team>> {
     store.get(&keys::team(tenant, id)).await
 }

@@ -99,17 +99,6 @@ pub struct ChannelPatch {
     pub is_active: Option<bool>,
 }
 
-async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
-    if let Some(team) = team_id
-        && teams::find(store, tenant, team).await?.is_none()
-    {
-        return Err(DomainError::BadRequest(format!(
-            "team_id {team} does not reference a team"
-        )));
-    }
-    Ok(())
-}
-
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Channel>> {
     caller.require(Permission::ConfigRead)?;
     store.query_all(keys::channels(caller.tenant())).await
@@ -125,7 +114,7 @@ pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Ch
 
 pub async fn create(store: &Store, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
     caller.require(Permission::ConfigWrite)?;
-    check_team(store, caller.tenant(), new.team_id).await?;
+    teams::check_reference(store, caller.tenant(), new.team_id).await?;
     let now = store.now();
     let channel = Channel {
         id: uuid::Uuid::new_v4().to_string(),
@@ -161,7 +150,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: ChannelP
         channel.address = normalise_address(channel.kind, &address)?;
     }
     if let Some(team) = patch.team_id {
-        check_team(store, caller.tenant(), Some(team)).await?;
+        teams::check_reference(store, caller.tenant(), Some(team)).await?;
         channel.team_id = Some(team);
     }
     if let Some(active) = patch.is_active {

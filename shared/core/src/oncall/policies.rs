@@ -170,17 +170,6 @@ fn check_numbers(repeat_count: u32, ack_timeout: Option<u32>) -> DomainResult<()
     Ok(())
 }
 
-async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
-    if let Some(team) = team_id
-        && teams::find(store, tenant, team).await?.is_none()
-    {
-        return Err(DomainError::BadRequest(format!(
-            "team_id {team} does not reference a team"
-        )));
-    }
-    Ok(())
-}
-
 /// Checks what an assignee points at: an active user, an existing schedule
 /// or team (400 otherwise, PagerPal's rule for inactive users).
 async fn build_assignee(store: &Store, tenant: &str, new: &NewAssignee) -> DomainResult<Assignee> {
@@ -196,7 +185,7 @@ async fn build_assignee(store: &Store, tenant: &str, new: &NewAssignee) -> Domai
                 )));
             }
         }
-        AssigneeType::Team => check_team(store, tenant, Some(target_id)).await?,
+        AssigneeType::Team => teams::check_reference(store, tenant, Some(target_id)).await?,
     }
     Ok(Assignee {
         id: store.next_id(tenant, "escalation_assignee").await?,
@@ -224,7 +213,7 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Escalat
 pub async fn create(store: &Store, caller: &Principal, new: NewPolicy) -> DomainResult<EscalationPolicy> {
     caller.require(Permission::ConfigWrite)?;
     check_numbers(new.repeat_count, new.ack_timeout_minutes)?;
-    check_team(store, caller.tenant(), new.team_id).await?;
+    teams::check_reference(store, caller.tenant(), new.team_id).await?;
     let now = store.now();
     let policy = EscalationPolicy {
         id: store.next_id(caller.tenant(), "escalation_policy").await?,
@@ -270,7 +259,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: PolicyPat
         policy.description = Some(description);
     }
     if let Some(team) = patch.team_id {
-        check_team(store, caller.tenant(), Some(team)).await?;
+        teams::check_reference(store, caller.tenant(), Some(team)).await?;
         policy.team_id = Some(team);
     }
     if let Some(repeats) = patch.repeat_count {

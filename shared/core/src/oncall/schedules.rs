@@ -157,17 +157,6 @@ fn check_zone(zone: &str) -> DomainResult<()> {
         .map_err(|_| DomainError::validation("time_zone", format!("{zone} is not an IANA time zone")))
 }
 
-async fn check_team(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
-    if let Some(team) = team_id
-        && teams::find(store, tenant, team).await?.is_none()
-    {
-        return Err(DomainError::BadRequest(format!(
-            "team_id {team} does not reference a team"
-        )));
-    }
-    Ok(())
-}
-
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Schedule>> {
     store.get(&keys::schedule(tenant, id)).await
 }
@@ -189,7 +178,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewSchedule) -> Doma
     let tenant = caller.tenant();
     let time_zone = new.time_zone.map_or_else(|| "UTC".to_owned(), String::from);
     check_zone(&time_zone)?;
-    check_team(store, tenant, new.team_id).await?;
+    teams::check_reference(store, tenant, new.team_id).await?;
     let layers = build_layers(store, tenant, &time_zone, new.layers).await?;
     let now = store.now();
     let schedule = Schedule {
@@ -230,7 +219,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: ScheduleP
         schedule.time_zone = zone;
     }
     if let Some(team) = patch.team_id {
-        check_team(store, tenant, Some(team)).await?;
+        teams::check_reference(store, tenant, Some(team)).await?;
         schedule.team_id = Some(team);
     }
     if let Some(layers) = patch.layers {
