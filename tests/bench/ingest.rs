@@ -15,7 +15,7 @@
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -332,23 +332,14 @@ async fn drive_alertmanager(
     child: &mut Child,
     options: &Options,
 ) -> BenchResult<IngestLoad> {
-    let ready_by = Instant::now() + ALERTMANAGER_READY_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("Alertmanager exited at start ({status})"));
-        }
-        if let Ok(response) = client.get(format!("{base}/-/ready")).send().await
-            && response.status().is_success()
-        {
-            break;
-        }
-        if Instant::now() >= ready_by {
-            return Err(format!(
-                "Alertmanager did not answer GET /-/ready within {ALERTMANAGER_READY_TIMEOUT:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    crate::wait_until_ready(
+        client,
+        child,
+        &format!("{base}/-/ready"),
+        ALERTMANAGER_READY_TIMEOUT,
+        "Alertmanager",
+    )
+    .await?;
     let url: Arc<str> = format!("{base}/api/v2/alerts").into();
     let starts_at: Arc<str> = chrono::Utc::now()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

@@ -713,6 +713,31 @@ async fn drive_load(
     })
 }
 
+/// Polls `url` until it answers 2xx, `child` exits, or `timeout` passes.
+async fn wait_until_ready(
+    client: &reqwest::Client,
+    child: &mut Child,
+    url: &str,
+    timeout: Duration,
+    name: &str,
+) -> BenchResult<()> {
+    let ready_by = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{name} exited at start ({status})"));
+        }
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() >= ready_by {
+            return Err(format!("{name} did not answer GET {url} within {timeout:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn expect_json(response: reqwest::Response, what: &str) -> BenchResult<Value> {
     let status = response.status();
     let body = response.bytes().await.map_err(|err| format!("{what}: body: {err}"))?;
@@ -753,24 +778,14 @@ async fn bench_host_with(
     base: &str,
     child: &mut Child,
 ) -> BenchResult<HostReport> {
-    // Ready: GET /health answers (bounded).
-    let ready_by = Instant::now() + HOST_READY_TIMEOUT;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("quper serve exited at start ({status})"));
-        }
-        if let Ok(response) = client.get(format!("{base}/health")).send().await
-            && response.status().is_success()
-        {
-            break;
-        }
-        if Instant::now() >= ready_by {
-            return Err(format!(
-                "quper serve did not answer GET /health within {HOST_READY_TIMEOUT:?}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_ready(
+        client,
+        child,
+        &format!("{base}/health"),
+        HOST_READY_TIMEOUT,
+        "quper serve",
+    )
+    .await?;
 
     let token = expect_json(
         client

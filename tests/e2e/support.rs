@@ -352,103 +352,46 @@ impl CountingTable {
     }
 }
 
-/// What `#[async_trait]` methods return; the tests crate implements the
-/// ports' traits by hand, without the macro.
-type PortFuture<'a, T> = futures::future::BoxFuture<'a, T>;
-
+#[async_trait::async_trait]
 impl Table for CountingTable {
-    fn get<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-    ) -> PortFuture<'async_trait, Result<Option<Item>, StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.record(TableOp::Get);
-        self.inner.get(key)
+        self.inner.get(key).await
     }
 
-    fn put<'life0, 'async_trait>(
-        &'life0 self,
-        item: Item,
-        condition: Condition,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         self.record(TableOp::Put);
-        self.inner.put(item, condition)
+        self.inner.put(item, condition).await
     }
 
-    fn delete<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-        condition: Condition,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         self.record(TableOp::Delete);
-        self.inner.delete(key, condition)
+        self.inner.delete(key, condition).await
     }
 
-    fn query<'life0, 'async_trait>(&'life0 self, query: Query) -> PortFuture<'async_trait, Result<Page, StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
         self.record(TableOp::Query);
-        self.inner.query(query)
+        self.inner.query(query).await
     }
 
-    fn update<'life0, 'async_trait>(&'life0 self, update: Update) -> PortFuture<'async_trait, Result<Item, StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
         self.record(TableOp::Update);
-        self.inner.update(update)
+        self.inner.update(update).await
     }
 
-    fn increment<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-        by: i64,
-        ttl: Option<i64>,
-    ) -> PortFuture<'async_trait, Result<i64, StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
         self.record(TableOp::Increment);
-        self.inner.increment(key, by, ttl)
+        self.inner.increment(key, by, ttl).await
     }
 
-    fn transact<'life0, 'async_trait>(
-        &'life0 self,
-        ops: Vec<WriteOp>,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         self.record(TableOp::Transact);
-        self.inner.transact(ops)
+        self.inner.transact(ops).await
     }
 
-    fn ping<'life0, 'async_trait>(&'life0 self) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn ping(&self) -> Result<(), StoreError> {
         self.record(TableOp::Ping);
-        self.inner.ping()
+        self.inner.ping().await
     }
 }
 
@@ -487,110 +430,53 @@ impl FailingTable {
     }
 }
 
-fn failed<'a, T: Send + 'a>(err: StoreError) -> PortFuture<'a, Result<T, StoreError>> {
-    Box::pin(async move { Err(err) })
-}
-
+#[async_trait::async_trait]
 impl Table for FailingTable {
-    fn get<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-    ) -> PortFuture<'async_trait, Result<Option<Item>, StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.get(key)
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
     }
 
-    fn put<'life0, 'async_trait>(
-        &'life0 self,
-        item: Item,
-        condition: Condition,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         match self.refuse() {
-            Some(err) => failed(err),
-            None => self.inner.put(item, condition),
+            Some(err) => Err(err),
+            None => self.inner.put(item, condition).await,
         }
     }
 
-    fn delete<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-        condition: Condition,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         match self.refuse() {
-            Some(err) => failed(err),
-            None => self.inner.delete(key, condition),
+            Some(err) => Err(err),
+            None => self.inner.delete(key, condition).await,
         }
     }
 
-    fn query<'life0, 'async_trait>(&'life0 self, query: Query) -> PortFuture<'async_trait, Result<Page, StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.query(query)
+    async fn query(&self, query: Query) -> Result<Page, StoreError> {
+        self.inner.query(query).await
     }
 
-    fn update<'life0, 'async_trait>(&'life0 self, update: Update) -> PortFuture<'async_trait, Result<Item, StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn update(&self, update: Update) -> Result<Item, StoreError> {
         match self.refuse() {
-            Some(err) => failed(err),
-            None => self.inner.update(update),
+            Some(err) => Err(err),
+            None => self.inner.update(update).await,
         }
     }
 
-    fn increment<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        key: &'life1 Key,
-        by: i64,
-        ttl: Option<i64>,
-    ) -> PortFuture<'async_trait, Result<i64, StoreError>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
         match self.refuse() {
-            Some(err) => failed(err),
-            None => self.inner.increment(key, by, ttl),
+            Some(err) => Err(err),
+            None => self.inner.increment(key, by, ttl).await,
         }
     }
 
-    fn transact<'life0, 'async_trait>(
-        &'life0 self,
-        ops: Vec<WriteOp>,
-    ) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         match self.refuse() {
-            Some(err) => failed(err),
-            None => self.inner.transact(ops),
+            Some(err) => Err(err),
+            None => self.inner.transact(ops).await,
         }
     }
 
-    fn ping<'life0, 'async_trait>(&'life0 self) -> PortFuture<'async_trait, Result<(), StoreError>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.ping()
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
     }
 }
 
@@ -615,21 +501,14 @@ impl RecordingConfirmer {
     }
 }
 
+#[async_trait::async_trait]
 impl SubscriptionConfirmer for RecordingConfirmer {
-    fn confirm<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        subscribe_url: &'life1 str,
-    ) -> PortFuture<'async_trait, Result<(), String>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
+    async fn confirm(&self, subscribe_url: &str) -> Result<(), String> {
         self.urls
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .push(subscribe_url.to_owned());
-        Box::pin(async { Ok(()) })
+        Ok(())
     }
 }
 
