@@ -1,7 +1,8 @@
 //! Notifications on a fake clock with a recording `Sender`: contact methods
 //! and channels, one row per message with its status, sending once under
 //! duplicate delivery, retries with backoff until exhausted, the retry
-//! route, SMS fallback, and Infobip receipts.
+//! route, SMS fallback, Infobip receipts, and notification rules (which
+//! method after how many minutes).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,12 +10,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{Duration, TimeZone, Utc};
 use quper::host::LocalHost;
+use quper_core::model::Role;
 use quper_core::notifications::delivery::{self, Delivered};
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
+use quper_core::ports::{ChannelKind, Timers};
 use quper_core::ports::{Clock, Delivery, ManualClock, Notice, SendFailure, Sender};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, TestApp, spawn_host};
+use crate::support::{Auth, Reply, TestApp, spawn_host};
 
 /// A sender that records every message and answers from a script (default:
 /// success with a generated message id).
@@ -156,6 +160,48 @@ impl Setup {
             outcomes.push(outcome);
         }
         outcomes
+    }
+
+    /// Fires every escalation timer due now, as the local timer worker does.
+    async fn fire_due(&self) -> Vec<FireOutcome> {
+        let mut outcomes = Vec::new();
+        for timer in self.host.timers.due(self.clock.now(), 100).await.expect("due") {
+            let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
+            outcomes.push(self.host.escalator.fire(&payload).await.expect("fire"));
+            self.host.timers.complete(&timer).await.expect("complete");
+        }
+        outcomes
+    }
+
+    async fn advance(&self, minutes: i64) -> Vec<FireOutcome> {
+        self.clock.advance(Duration::minutes(minutes));
+        self.fire_due().await
+    }
+
+    /// Adds a notification rule (method id, minutes) for `user`.
+    async fn rule(&self, user: u64, method: u64, minutes: u32) -> Reply {
+        self.app
+            .post(
+                &format!("/api/v1/users/{user}/notification-rules"),
+                &self.admin,
+                json!({ "contact_method_id": method, "delay_minutes": minutes }),
+            )
+            .await
+    }
+
+    /// The ids of a user's contact methods, in order.
+    async fn methods(&self, user: u64) -> Vec<u64> {
+        let reply = self
+            .app
+            .get(&format!("/api/v1/users/{user}/contact-methods"), &self.admin)
+            .await;
+        reply
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["id"].as_u64())
+            .collect()
     }
 
     async fn logs(&self, incident: u64) -> Vec<Value> {
@@ -517,4 +563,207 @@ async fn a_teams_channels_hear_about_its_incidents() {
     let mut kinds: Vec<&str> = s.sender.sent().iter().map(|d| d.kind.as_str()).collect();
     kinds.sort_unstable();
     assert_eq!(kinds, vec!["email", "slack"]);
+}
+
+fn email(address: &str) -> Value {
+    json!({ "kind": "email", "address": address })
+}
+
+fn kinds(sent: &[Delivery]) -> Vec<ChannelKind> {
+    sent.iter().map(|d| d.kind).collect()
+}
+
+#[tokio::test]
+async fn notification_rules_send_later_until_someone_acknowledges() {
+    let s = Setup::new(&[]).await;
+    let (user, team) = s.paged_user(&[email("pat@mail.example"), sms("+15550100021")]).await;
+    let methods = s.methods(user).await;
+    for (method, minutes) in [(methods[0], 0), (methods[1], 5), (methods[0], 10)] {
+        let reply = s.rule(user, method, minutes).await;
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+    }
+    let incident = s.trigger(team).await;
+    s.drain().await;
+    assert_eq!(
+        kinds(&s.sender.sent()),
+        vec![ChannelKind::Email],
+        "only the 0-minute rule at once"
+    );
+
+    assert!(s.advance(4).await.is_empty(), "nothing before five minutes");
+    assert_eq!(s.advance(1).await, vec![FireOutcome::Notified]);
+    assert_eq!(s.drain().await, vec![Delivered::Sent]);
+    assert_eq!(kinds(&s.sender.sent()), vec![ChannelKind::Email, ChannelKind::Sms]);
+    let logs = s.logs(incident).await;
+    assert_eq!(
+        logs.iter()
+            .map(|r| (r["channel"].as_str(), r["status"].as_str()))
+            .collect::<Vec<_>>(),
+        vec![(Some("email"), Some("sent")), (Some("sms"), Some("sent"))]
+    );
+    assert!(logs[1]["payload"]["rule_id"].as_u64().is_some());
+    let events = s
+        .app
+        .get(&format!("/api/v1/incidents/{incident}/events"), &s.admin)
+        .await;
+    assert!(
+        events
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|e| e["event_type"] == "notification_rule"),
+        "{:?}",
+        events.body
+    );
+
+    // Acknowledged: the 10-minute reminder finds nothing to do.
+    let ack = s
+        .app
+        .post(&format!("/api/v1/incidents/{incident}/ack"), &s.admin, json!({}))
+        .await;
+    assert_eq!(ack.status, 200, "{:?}", ack.body);
+    assert_eq!(s.advance(5).await, vec![FireOutcome::Stale]);
+    assert!(s.drain().await.is_empty());
+    assert_eq!(s.logs(incident).await.len(), 2);
+    assert_eq!(s.sender.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_rule_belongs_to_the_page_that_set_it() {
+    let s = Setup::new(&[]).await;
+    let (user, team) = s.paged_user(&[email("pat@mail.example"), sms("+15550100022")]).await;
+    let methods = s.methods(user).await;
+    assert_eq!(s.rule(user, methods[0], 0).await.status, 201);
+    assert_eq!(s.rule(user, methods[1], 5).await.status, 201);
+    let incident = s.trigger(team).await;
+
+    // Resolved and reopened after two minutes: a new page with its own
+    // 5-minute rule; the first page's rule is stale when it fires.
+    s.clock.advance(Duration::minutes(2));
+    for action in ["resolve", "reopen"] {
+        let reply = s
+            .app
+            .post(&format!("/api/v1/incidents/{incident}/{action}"), &s.admin, json!({}))
+            .await;
+        assert_eq!(reply.status, 200, "{action}: {:?}", reply.body);
+    }
+    assert_eq!(s.advance(3).await, vec![FireOutcome::Stale]);
+    let pending = s.host.timers.pending().await.expect("pending");
+    assert_eq!(pending.len(), 1, "the reopened page's rule waits");
+    let timer: EscalationTimer = serde_json::from_value(pending[0].payload.clone()).expect("payload");
+
+    // A fire delivered twice (EventBridge is at least once) sends once.
+    s.clock.advance(Duration::minutes(2));
+    assert_eq!(
+        s.host.escalator.fire(&timer).await.expect("fire"),
+        FireOutcome::Notified
+    );
+    assert_eq!(s.host.escalator.fire(&timer).await.expect("again"), FireOutcome::Stale);
+    let channels: Vec<_> = s
+        .logs(incident)
+        .await
+        .iter()
+        .map(|r| r["channel"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(channels, vec!["email", "email", "sms"]);
+}
+
+#[tokio::test]
+async fn notification_rules_are_validated_and_owned() {
+    let s = Setup::new(&[]).await;
+    let (user, _) = s.paged_user(&[email("pat@mail.example"), sms("+15550100023")]).await;
+    let methods = s.methods(user).await;
+    let rules = format!("/api/v1/users/{user}/notification-rules");
+
+    let too_late = s.rule(user, methods[1], 24 * 60 + 1).await;
+    assert_eq!(
+        (too_late.status, too_late.body["error"]["details"]["field"].as_str()),
+        (422, Some("delay_minutes"))
+    );
+    let unknown = s.rule(user, 999, 0).await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"]["details"]["field"].as_str()),
+        (422, Some("contact_method_id"))
+    );
+    let bad_body = s.app.post(&rules, &s.admin, json!({ "delay_minutes": "soon" })).await;
+    assert_eq!(bad_body.status, 422, "{:?}", bad_body.body);
+
+    let created = s.rule(user, methods[1], 5).await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(
+        (
+            created.body["delay_minutes"].as_u64(),
+            created.body["contact_method"]["kind"].as_str()
+        ),
+        (Some(5), Some("sms"))
+    );
+    assert_eq!(
+        s.rule(user, methods[1], 5).await.status,
+        409,
+        "one rule per method and delay"
+    );
+    assert_eq!(s.rule(user, methods[0], 0).await.status, 201);
+    let listed = s.app.get(&rules, &s.admin).await;
+    assert_eq!(
+        listed
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["delay_minutes"].as_u64().unwrap_or(99))
+            .collect::<Vec<_>>(),
+        vec![0, 5],
+        "earliest first"
+    );
+
+    // Another tenant sees nothing; a responder manages only their own rules.
+    let other = s.app.tenant_with_admin("rules-other").await;
+    assert_eq!(s.app.get(&rules, &other).await.status, 404);
+    let (me, token) = s
+        .app
+        .user_with_role(&s.admin, "self@notify.example", Role::Responder)
+        .await;
+    let mine = s
+        .app
+        .post(
+            &format!("/api/v1/users/{me}/contact-methods"),
+            &token,
+            email("self@mail.example"),
+        )
+        .await;
+    let mine = mine.body["id"].as_u64().expect("own method");
+    let own = s
+        .app
+        .post(
+            &format!("/api/v1/users/{me}/notification-rules"),
+            &token,
+            json!({ "contact_method_id": mine, "delay_minutes": 0 }),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{:?}", own.body);
+    let theirs = s
+        .app
+        .post(
+            &rules,
+            &token,
+            json!({ "contact_method_id": methods[0], "delay_minutes": 1 }),
+        )
+        .await;
+    assert_eq!(theirs.status, 403);
+
+    // Removing a contact method removes the rules that used it.
+    let removed = s
+        .app
+        .delete(
+            &format!("/api/v1/users/{user}/contact-methods/{}", methods[1]),
+            &s.admin,
+        )
+        .await;
+    assert_eq!(removed.status, 204);
+    let left = s.app.get(&rules, &s.admin).await;
+    assert_eq!(left.body.as_array().map(Vec::len), Some(1));
+    let rule_id = left.body[0]["id"].as_u64().expect("rule id");
+    assert_eq!(s.app.delete(&format!("{rules}/{rule_id}"), &s.admin).await.status, 204);
+    assert_eq!(s.app.delete(&format!("{rules}/{rule_id}"), &s.admin).await.status, 404);
 }

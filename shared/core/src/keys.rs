@@ -37,6 +37,7 @@
 //! | worker status | `JOBSTATUS` | `<job>` | |
 //! | notification channel | `T#<t>#CHANNEL` | `<uuid>` | |
 //! | contact method | `T#<t>#USER#<user:010>#CONTACT` | `<id:010>` | |
+//! | notification rule | `T#<t>#USER#<user:010>#NRULE` | `<id:010>` | |
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 
 use crate::ports::{Index, Key, Query};
@@ -224,6 +225,13 @@ pub fn contact_methods(tenant: &str, user: u64) -> Query {
 }
 pub fn contact_method(tenant: &str, user: u64, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER#{}#CONTACT", id_sk(user)), id_sk(id))
+}
+
+pub fn notification_rules(tenant: &str, user: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#NRULE", id_sk(user)))
+}
+pub fn notification_rule(tenant: &str, user: u64, id: u64) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#NRULE", id_sk(user)), id_sk(id))
 }
 
 /// The global lookup from a provider's message id to its notification row,

@@ -1,6 +1,7 @@
 //! Contact methods: how a person is reached (email, SMS number, Slack member
-//! or channel, webhook), in the order they are tried. The first is used when
-//! the person is paged; when an SMS fails, the next one is tried.
+//! or channel, webhook), in the order they are tried. Which are used when is
+//! up to the person's notification rules ([`super::rules`]); when an SMS
+//! fails, the next method is tried.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use crate::identity::users::{self, Phone};
 use crate::identity::{Permission, Principal};
 use crate::keys;
 use crate::model::Email;
-use crate::ports::{ChannelKind, Condition, Delivery};
+use crate::ports::{ChannelKind, Condition};
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,27 +123,8 @@ pub async fn remove(store: &Store, caller: &Principal, user_id: u64, id: u64) ->
         .await
     {
         Err(err) if err.is_condition_failed() => Err(DomainError::not_found("Contact method", id)),
-        other => Ok(other?),
+        Err(err) => Err(err.into()),
+        // Rules that used the method go with it.
+        Ok(()) => super::rules::remove_for_method(store, caller.tenant(), user_id, id).await,
     }
-}
-
-/// Where to reach a user, in order: their contact methods, or their account
-/// email when they have none.
-pub async fn deliveries_for(store: &Store, tenant: &str, user: &users::User) -> DomainResult<Vec<Delivery>> {
-    let methods = of_user(store, tenant, user.id).await?;
-    if methods.is_empty() {
-        return Ok(vec![Delivery {
-            kind: ChannelKind::Email,
-            address: user.email.clone(),
-            secret: None,
-        }]);
-    }
-    Ok(methods
-        .into_iter()
-        .map(|m| Delivery {
-            kind: m.kind,
-            address: m.address,
-            secret: None,
-        })
-        .collect())
 }

@@ -9,6 +9,7 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::incidents::model::time_sort_key;
 use crate::keys;
+use crate::notifications::rules::PageMessage;
 use crate::ports::{Condition, Delivery, Key, Notice, NotificationJob, WriteOp};
 use crate::store::{Store, to_item};
 use serde_json::json;
@@ -54,6 +55,40 @@ pub struct NotificationLog {
 }
 
 impl NotificationLog {
+    /// A new `queued` row for `message`, sent by the page `(incident id,
+    /// escalation level, escalation step)`.
+    pub fn queued(
+        id: String,
+        (incident_id, escalation_level, escalation_step): (u64, u32, u64),
+        user_id: Option<u64>,
+        message: &PageMessage,
+        payload: Value,
+        notice: Notice,
+        at: DateTime<Utc>,
+    ) -> Self {
+        NotificationLog {
+            id,
+            incident_id,
+            user_id,
+            channel: message.delivery.kind.as_str().to_owned(),
+            recipient: Some(message.delivery.address.clone()),
+            status: NotificationStatus::Queued,
+            attempts: 0,
+            provider_message_id: None,
+            last_error: None,
+            escalation_level,
+            escalation_step,
+            payload,
+            delivery: Some(message.delivery.clone()),
+            fallbacks: message.fallbacks.clone(),
+            notice: Some(notice),
+            next_attempt_at: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        }
+    }
+
     /// Where the row is stored.
     pub fn key(&self, tenant: &str) -> Key {
         // The step orders rows that share a timestamp.

@@ -1,4 +1,5 @@
-//! Notifications: how people are reached ([`contacts`]), one log row per
+//! Notifications: how people are reached ([`contacts`]) and when
+//! ([`rules`]), one log row per
 //! message ([`log`]), the durable local queue ([`queue`]), and delivering a
 //! job through the `Sender` port with retries, receipts and fallback
 //! ([`delivery`]).
@@ -8,4 +9,5 @@ pub mod contacts;
 pub mod delivery;
 pub mod log;
 pub mod queue;
+pub mod rules;
 pub mod sqs_batch;

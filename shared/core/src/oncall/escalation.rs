@@ -10,13 +10,17 @@
 //! cancel pending timers; an acknowledgement timeout returns an acknowledged
 //! incident to triggered and escalation resumes. After the last level the
 //! policy starts over `repeat_count` times.
+//!
+//! Each paged person's notification rules decide how the page reaches them:
+//! rules at 0 minutes send with the page, later ones set a `notify` timer
+//! that sends only while that page is the incident's current step.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
@@ -24,8 +28,9 @@ use crate::identity::{Permission, Principal, teams, users};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
-use crate::notifications::log::{NotificationLog, NotificationStatus};
-use crate::notifications::{channels, contacts};
+use crate::notifications::channels;
+use crate::notifications::log::NotificationLog;
+use crate::notifications::rules::{self, PageMessage};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
 use crate::ports::{Bus, Condition, Notice, StoreError, Timer, Timers, WriteOp};
@@ -39,6 +44,21 @@ pub enum TimerKind {
     Escalate,
     /// Return an acknowledged incident to triggered and page the next level.
     AckTimeout,
+    /// Send a paged person's delayed notification rule if the page is still
+    /// unanswered.
+    Notify,
+}
+
+/// Which delayed rule a `notify` timer sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleTimer {
+    pub user_id: u64,
+    pub rule_id: u64,
+    /// The level whose page set the timer.
+    pub level: u32,
+    /// When the rule is due; also the row's time, so a fire delivered twice
+    /// writes one row.
+    pub due_at: DateTime<Utc>,
 }
 
 /// The payload of every escalation timer.
@@ -49,6 +69,9 @@ pub struct EscalationTimer {
     /// The incident's `escalation_step` when the timer was set.
     pub step: u64,
     pub kind: TimerKind,
+    /// Set for `notify` timers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<RuleTimer>,
 }
 
 impl EscalationTimer {
@@ -58,6 +81,14 @@ impl EscalationTimer {
         let kind = match self.kind {
             TimerKind::Escalate => "e",
             TimerKind::AckTimeout => "a",
+            TimerKind::Notify => {
+                let rule = self.rule.as_ref().map_or((0, 0), |r| (r.user_id, r.rule_id));
+                let unique = format!(
+                    "{}#{}#{}#{}#{}",
+                    self.tenant, self.incident_id, self.step, rule.0, rule.1
+                );
+                return format!("ntf-{}", &sha256_hex(&unique)[..40]);
+            }
         };
         format!(
             "esc-{}-{}-{}-{kind}",
@@ -73,6 +104,8 @@ impl EscalationTimer {
 pub enum FireOutcome {
     /// Paged a level (its number).
     Paged(u32),
+    /// Sent a person's delayed notification rule.
+    Notified,
     /// The incident moved on (acknowledged, resolved, another step): nothing
     /// to do.
     Stale,
@@ -130,6 +163,7 @@ impl Escalator {
         let reason = match timer.kind {
             TimerKind::Escalate => Reason::Timer(timer.step),
             TimerKind::AckTimeout => Reason::AckTimeout(timer.step),
+            TimerKind::Notify => return self.send_delayed_rule(timer).await,
         };
         self.record_run().await;
         self.advance(&timer.tenant, timer.incident_id, reason, Actor::System)
@@ -175,6 +209,7 @@ impl Escalator {
             incident_id: incident.id,
             step: incident.escalation_step,
             kind,
+            rule: None,
         };
         match incident.status {
             IncidentStatus::Resolved => {
@@ -320,85 +355,66 @@ impl Escalator {
             next.version = incident.version + 1;
             next.updated_at = now;
 
-            let mut jobs = Vec::with_capacity(targets.len());
+            let notice = Notice {
+                tenant: tenant.to_owned(),
+                incident_id: id,
+                title: next.title.clone(),
+                description: next.description.clone(),
+                severity: next.severity.as_str().to_owned(),
+                escalation_level: level.level_number,
+            };
+            let page_row = |user_id: Option<u64>, message: &PageMessage, payload: Value| {
+                NotificationLog::queued(
+                    uuid::Uuid::new_v4().simple().to_string(),
+                    (id, level.level_number, next.escalation_step),
+                    user_id,
+                    message,
+                    payload,
+                    notice.clone(),
+                    now,
+                )
+            };
             let mut rows = Vec::with_capacity(targets.len());
+            let mut reminders = Vec::new();
             for user_id in &targets {
                 let Ok(user) = users::get(&self.store, tenant, *user_id).await else {
                     continue;
                 };
-                let deliveries = contacts::deliveries_for(&self.store, tenant, &user).await?;
-                let Some((first, rest)) = deliveries.split_first() else {
-                    continue;
-                };
-                let notice = Notice {
-                    tenant: tenant.to_owned(),
-                    incident_id: id,
-                    title: next.title.clone(),
-                    description: next.description.clone(),
-                    severity: next.severity.as_str().to_owned(),
-                    escalation_level: level.level_number,
-                };
-                let row = NotificationLog {
-                    id: uuid::Uuid::new_v4().simple().to_string(),
-                    incident_id: id,
-                    user_id: Some(*user_id),
-                    channel: first.kind.as_str().to_owned(),
-                    recipient: Some(first.address.clone()),
-                    status: NotificationStatus::Queued,
-                    attempts: 0,
-                    provider_message_id: None,
-                    last_error: None,
-                    escalation_level: level.level_number,
-                    escalation_step: next.escalation_step,
-                    payload: json!({ "user_name": user.full_name }),
-                    delivery: Some(first.clone()),
-                    fallbacks: rest.to_vec(),
-                    notice: Some(notice),
-                    next_attempt_at: None,
-                    created_at: now,
-                    updated_at: now,
-                    version: 1,
-                };
-                jobs.push(row.job(tenant));
-                rows.push(row);
+                let plan = rules::plan_for(&self.store, tenant, &user).await?;
+                for message in &plan.now {
+                    rows.push(page_row(
+                        Some(*user_id),
+                        message,
+                        json!({ "user_name": user.full_name }),
+                    ));
+                }
+                for (rule_id, minutes) in plan.later {
+                    let due_at = now + Duration::minutes(i64::from(minutes));
+                    reminders.push(EscalationTimer {
+                        tenant: tenant.to_owned(),
+                        incident_id: id,
+                        step: next.escalation_step,
+                        kind: TimerKind::Notify,
+                        rule: Some(RuleTimer {
+                            user_id: *user_id,
+                            rule_id,
+                            level: level.level_number,
+                            due_at,
+                        }),
+                    });
+                }
             }
             // The first page of an incident also goes to its team's channels.
             if reason == Reason::Start
                 && let Some(team) = next.team_id
             {
                 for channel in channels::of_team(&self.store, tenant, team).await? {
-                    let row = NotificationLog {
-                        id: uuid::Uuid::new_v4().simple().to_string(),
-                        incident_id: id,
-                        user_id: None,
-                        channel: channel.kind.as_str().to_owned(),
-                        recipient: Some(channel.address.clone()),
-                        status: NotificationStatus::Queued,
-                        attempts: 0,
-                        provider_message_id: None,
-                        last_error: None,
-                        escalation_level: level.level_number,
-                        escalation_step: next.escalation_step,
-                        payload: json!({ "channel_id": channel.id, "channel_name": channel.name }),
-                        delivery: Some(channel.delivery()),
+                    let message = PageMessage {
+                        delivery: channel.delivery(),
                         fallbacks: Vec::new(),
-                        notice: rows.first().and_then(|r| r.notice.clone()).or_else(|| {
-                            Some(Notice {
-                                tenant: tenant.to_owned(),
-                                incident_id: id,
-                                title: next.title.clone(),
-                                description: next.description.clone(),
-                                severity: next.severity.as_str().to_owned(),
-                                escalation_level: level.level_number,
-                            })
-                        }),
-                        next_attempt_at: None,
-                        created_at: now,
-                        updated_at: now,
-                        version: 1,
                     };
-                    jobs.push(row.job(tenant));
-                    rows.push(row);
+                    let payload = json!({ "channel_id": channel.id, "channel_name": channel.name });
+                    rows.push(page_row(None, &message, payload));
                 }
             }
             let (event_type, message) = match reason {
@@ -440,8 +456,8 @@ impl Escalator {
                 }
                 Err(err) => return Err(err.into()),
             }
-            for job in jobs {
-                if let Err(err) = self.bus.publish(job).await {
+            for row in &rows {
+                if let Err(err) = self.bus.publish(row.job(tenant)).await {
                     // The row stays `queued`; the notification retry worker
                     // picks it up.
                     tracing::error!(error = %err, incident = id, "could not hand a notification to the bus");
@@ -452,6 +468,7 @@ impl Escalator {
                 incident_id: id,
                 step: current,
                 kind,
+                rule: None,
             };
             if reason == Reason::Manual || matches!(reason, Reason::AckTimeout(_)) {
                 self.cancel(&old_timer(TimerKind::Escalate)).await;
@@ -463,14 +480,86 @@ impl Escalator {
                     incident_id: id,
                     step: next.escalation_step,
                     kind: TimerKind::Escalate,
+                    rule: None,
                 };
                 self.schedule(&timer, fire_at).await?;
+            }
+            for reminder in reminders {
+                if let Some(rule) = &reminder.rule {
+                    self.schedule(&reminder, rule.due_at).await?;
+                }
             }
             return Ok(FireOutcome::Paged(level.level_number));
         }
         Err(DomainError::Conflict(format!(
             "incident {id} is changing too fast to escalate; retry"
         )))
+    }
+
+    /// A `notify` timer: sends the person's delayed rule if the page that set
+    /// it is still unanswered (the incident triggered, at the same step).
+    async fn send_delayed_rule(&self, timer: &EscalationTimer) -> DomainResult<FireOutcome> {
+        let Some(rule) = &timer.rule else {
+            return Err(DomainError::validation("payload.rule", "a notify timer names its rule"));
+        };
+        let tenant = timer.tenant.as_str();
+        let Some(incident) = lifecycle::find(&self.store, tenant, timer.incident_id).await? else {
+            return Ok(FireOutcome::Stale);
+        };
+        if incident.status != IncidentStatus::Triggered || incident.escalation_step != timer.step {
+            return Ok(FireOutcome::Stale);
+        }
+        let Some(message) = rules::delayed_send(&self.store, tenant, rule.user_id, rule.rule_id).await? else {
+            return Ok(FireOutcome::Stale);
+        };
+        let Ok(user) = users::get(&self.store, tenant, rule.user_id).await else {
+            return Ok(FireOutcome::Stale);
+        };
+        let notice = Notice {
+            tenant: tenant.to_owned(),
+            incident_id: incident.id,
+            title: incident.title.clone(),
+            description: incident.description.clone(),
+            severity: incident.severity.as_str().to_owned(),
+            escalation_level: rule.level,
+        };
+        // The row id comes from the timer, and its time is the due time: a
+        // second delivery of the same fire finds the row already written.
+        let row = NotificationLog::queued(
+            sha256_hex(&timer.id())[..32].to_owned(),
+            (incident.id, rule.level, timer.step),
+            Some(rule.user_id),
+            &message,
+            json!({ "user_name": user.full_name, "rule_id": rule.rule_id }),
+            notice,
+            rule.due_at,
+        );
+        let event = TimelineEvent::new(
+            incident.id,
+            "notification_rule",
+            format!(
+                "Still unacknowledged: notifying {} by {}",
+                user.full_name,
+                message.delivery.kind.as_str()
+            ),
+            Actor::System,
+            self.store.now(),
+        )
+        .with_data(json!({ "user_id": rule.user_id, "rule_id": rule.rule_id, "due_at": rule.due_at }));
+        match self
+            .store
+            .table()
+            .transact(vec![row.write(tenant)?, event.write(tenant)?])
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::TransactionConditionFailed { index: 0, .. }) => return Ok(FireOutcome::Stale),
+            Err(err) => return Err(err.into()),
+        }
+        if let Err(err) = self.bus.publish(row.job(tenant)).await {
+            tracing::error!(error = %err, incident = incident.id, "could not hand a notification to the bus");
+        }
+        Ok(FireOutcome::Notified)
     }
 
     /// Records, once per step, that the policy has nobody left to page.

@@ -10,7 +10,7 @@
 //! | [`incidents`] | `/api/v1/incidents` and its actions, timeline, alerts and notification logs |
 //! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
 //! | [`system`] | `/api/v1/system/jobs` |
-//! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/notifications/infobip/receipts` |
+//! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 
 pub mod alerting;
 pub mod health;

@@ -1,6 +1,7 @@
 //! The notifications route group: notification channels
 //! (`/api/v1/notifications/channels`), people's contact methods
-//! (`/api/v1/users/{id}/contact-methods`), and Infobip delivery receipts
+//! (`/api/v1/users/{id}/contact-methods`) and notification rules
+//! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
 use axum::extract::State;
@@ -10,6 +11,7 @@ use axum::{Json, Router};
 use quper_core::notifications::channels::{self, ChannelPatch, ChannelView, NewChannel, RevealedChannel};
 use quper_core::notifications::contacts::{self, ContactMethod, NewContactMethod};
 use quper_core::notifications::delivery::{self, Receipt, ReceiptOutcome};
+use quper_core::notifications::rules::{self, NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -39,6 +41,8 @@ pub fn router() -> Router<AppState> {
             get(list_contacts).post(add_contact),
         )
         .route("/api/v1/users/{id}/contact-methods/{method_id}", delete(remove_contact))
+        .route("/api/v1/users/{id}/notification-rules", get(list_rules).post(add_rule))
+        .route("/api/v1/users/{id}/notification-rules/{rule_id}", delete(remove_rule))
         .route("/api/v1/notifications/infobip/receipts", post(infobip_receipts))
 }
 
@@ -116,6 +120,35 @@ async fn remove_contact(
     ApiPath((user_id, method_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<StatusCode> {
     contacts::remove(&app.store, &caller, user_id, method_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_rules(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(user_id): ApiPath<u64>,
+) -> ApiResult<Json<Vec<RuleView>>> {
+    Ok(Json(rules::list(&app.store, &caller, user_id).await?))
+}
+
+async fn add_rule(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath(user_id): ApiPath<u64>,
+    ApiJson(body): ApiJson<NewNotificationRule>,
+) -> ApiResult<(StatusCode, Json<RuleView>)> {
+    Ok((
+        StatusCode::CREATED,
+        Json(rules::add(&app.store, &caller, user_id, body).await?),
+    ))
+}
+
+async fn remove_rule(
+    State(app): State<AppState>,
+    Caller(caller): Caller,
+    ApiPath((user_id, rule_id)): ApiPath<(u64, u64)>,
+) -> ApiResult<StatusCode> {
+    rules::remove(&app.store, &caller, user_id, rule_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

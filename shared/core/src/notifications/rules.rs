@@ -1,0 +1,267 @@
+//! Notification rules: which of a person's contact methods is used after how
+//! many minutes of a page (PagerDuty's "notify me by push at once, by SMS
+//! after 5 minutes"). When a person is paged, the rules at 0 minutes send at
+//! once and each later rule sets a timer; a timer sends only while the page
+//! that set it is still the incident's current one (triggered, same
+//! escalation step), so acknowledging, resolving or escalating further stops
+//! the rest. A person without rules is reached by their first contact method
+//! at once (their account email when they have none).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{DomainError, DomainResult};
+use crate::identity::users::{self, User};
+use crate::identity::{Permission, Principal};
+use crate::keys;
+use crate::notifications::contacts::{self, ContactMethod};
+use crate::ports::{ChannelKind, Condition, Delivery};
+use crate::store::{Store, to_item};
+
+/// A rule may wait at most a day: an incident nobody acknowledged for longer
+/// is an escalation policy's problem, not a reminder's.
+pub const MAX_DELAY_MINUTES: u32 = 24 * 60;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NotificationRule {
+    pub id: u64,
+    pub user_id: u64,
+    pub contact_method_id: u64,
+    /// Minutes after the page; 0 is at once.
+    pub delay_minutes: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNotificationRule {
+    pub contact_method_id: u64,
+    #[serde(default)]
+    pub delay_minutes: u32,
+}
+
+/// A rule as the API shows it: with the method it uses.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleView {
+    #[serde(flatten)]
+    pub rule: NotificationRule,
+    pub contact_method: ContactMethod,
+}
+
+fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
+    if caller.user_id == user_id {
+        Ok(())
+    } else {
+        caller.require(Permission::IdentityWrite)
+    }
+}
+
+/// A user's rules, earliest first.
+pub async fn of_user(store: &Store, tenant: &str, user_id: u64) -> DomainResult<Vec<NotificationRule>> {
+    let mut rules: Vec<NotificationRule> = store.query_all(keys::notification_rules(tenant, user_id)).await?;
+    rules.sort_by_key(|r| (r.delay_minutes, r.id));
+    Ok(rules)
+}
+
+pub async fn find(store: &Store, tenant: &str, user_id: u64, id: u64) -> DomainResult<Option<NotificationRule>> {
+    store.get(&keys::notification_rule(tenant, user_id, id)).await
+}
+
+pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResult<Vec<RuleView>> {
+    caller.require(Permission::IdentityRead)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    let methods = contacts::of_user(store, caller.tenant(), user_id).await?;
+    Ok(of_user(store, caller.tenant(), user_id)
+        .await?
+        .into_iter()
+        .filter_map(|rule| {
+            let method = methods.iter().find(|m| m.id == rule.contact_method_id)?.clone();
+            Some(RuleView {
+                rule,
+                contact_method: method,
+            })
+        })
+        .collect())
+}
+
+pub async fn add(store: &Store, caller: &Principal, user_id: u64, new: NewNotificationRule) -> DomainResult<RuleView> {
+    may_manage(caller, user_id)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    if new.delay_minutes > MAX_DELAY_MINUTES {
+        return Err(DomainError::validation(
+            "delay_minutes",
+            format!("must be between 0 and {MAX_DELAY_MINUTES}"),
+        ));
+    }
+    let methods = contacts::of_user(store, caller.tenant(), user_id).await?;
+    let Some(method) = methods.into_iter().find(|m| m.id == new.contact_method_id) else {
+        return Err(DomainError::validation(
+            "contact_method_id",
+            format!("user {user_id} has no contact method {}", new.contact_method_id),
+        ));
+    };
+    let existing = of_user(store, caller.tenant(), user_id).await?;
+    if existing
+        .iter()
+        .any(|r| r.contact_method_id == method.id && r.delay_minutes == new.delay_minutes)
+    {
+        return Err(DomainError::Conflict(
+            "the user already has a rule for that method at that delay".into(),
+        ));
+    }
+    let rule = NotificationRule {
+        id: store.next_id(caller.tenant(), "notification_rule").await?,
+        user_id,
+        contact_method_id: method.id,
+        delay_minutes: new.delay_minutes,
+        created_at: store.now(),
+    };
+    let key = keys::notification_rule(caller.tenant(), user_id, rule.id);
+    store
+        .table()
+        .put(to_item(&key, &rule, &[])?, Condition::NotExists)
+        .await?;
+    Ok(RuleView {
+        rule,
+        contact_method: method,
+    })
+}
+
+pub async fn remove(store: &Store, caller: &Principal, user_id: u64, id: u64) -> DomainResult<()> {
+    may_manage(caller, user_id)?;
+    users::get(store, caller.tenant(), user_id).await?;
+    match store
+        .table()
+        .delete(
+            &keys::notification_rule(caller.tenant(), user_id, id),
+            Condition::Exists,
+        )
+        .await
+    {
+        Err(err) if err.is_condition_failed() => Err(DomainError::not_found("Notification rule", id)),
+        other => Ok(other?),
+    }
+}
+
+/// One message to send when a person is paged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageMessage {
+    pub delivery: Delivery,
+    /// Tried in order when an SMS fails for good.
+    pub fallbacks: Vec<Delivery>,
+}
+
+/// How a page reaches one person: what goes out at once, and which rules
+/// wait (rule id, minutes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PagePlan {
+    pub now: Vec<PageMessage>,
+    pub later: Vec<(u64, u32)>,
+}
+
+fn delivery_of(method: &ContactMethod) -> Delivery {
+    Delivery {
+        kind: method.kind,
+        address: method.address.clone(),
+        secret: None,
+    }
+}
+
+/// The fallbacks of a message sent to `used`: the person's other methods in
+/// priority order, except those already messaged at once.
+fn fallbacks(methods: &[ContactMethod], used: u64, sent_now: &[u64]) -> Vec<Delivery> {
+    methods
+        .iter()
+        .filter(|m| m.id != used && !sent_now.contains(&m.id))
+        .map(delivery_of)
+        .collect()
+}
+
+/// Plans the messages of a page to `user` from their rules and methods.
+pub async fn plan_for(store: &Store, tenant: &str, user: &User) -> DomainResult<PagePlan> {
+    let methods = contacts::of_user(store, tenant, user.id).await?;
+    let rules: Vec<NotificationRule> = of_user(store, tenant, user.id)
+        .await?
+        .into_iter()
+        .filter(|r| methods.iter().any(|m| m.id == r.contact_method_id))
+        .collect();
+    Ok(plan(user, &methods, &rules))
+}
+
+/// The pure half of [`plan_for`].
+pub fn plan(user: &User, methods: &[ContactMethod], rules: &[NotificationRule]) -> PagePlan {
+    if rules.is_empty() {
+        // The default rule: the first method at once, the rest as fallbacks.
+        return match methods.split_first() {
+            Some((first, rest)) => PagePlan {
+                now: vec![PageMessage {
+                    delivery: delivery_of(first),
+                    fallbacks: rest.iter().map(delivery_of).collect(),
+                }],
+                later: Vec::new(),
+            },
+            None => PagePlan {
+                now: vec![PageMessage {
+                    delivery: Delivery {
+                        kind: ChannelKind::Email,
+                        address: user.email.clone(),
+                        secret: None,
+                    },
+                    fallbacks: Vec::new(),
+                }],
+                later: Vec::new(),
+            },
+        };
+    }
+    let mut sent_now: Vec<u64> = Vec::new();
+    for rule in rules.iter().filter(|r| r.delay_minutes == 0) {
+        if !sent_now.contains(&rule.contact_method_id) {
+            sent_now.push(rule.contact_method_id);
+        }
+    }
+    let now = sent_now
+        .iter()
+        .filter_map(|id| methods.iter().find(|m| m.id == *id))
+        .map(|method| PageMessage {
+            delivery: delivery_of(method),
+            fallbacks: fallbacks(methods, method.id, &sent_now),
+        })
+        .collect();
+    let later = rules
+        .iter()
+        .filter(|r| r.delay_minutes > 0)
+        .map(|r| (r.id, r.delay_minutes))
+        .collect();
+    PagePlan { now, later }
+}
+
+/// The message a delayed rule sends, if the rule and its method still exist.
+pub async fn delayed_send(
+    store: &Store,
+    tenant: &str,
+    user_id: u64,
+    rule_id: u64,
+) -> DomainResult<Option<PageMessage>> {
+    let Some(rule) = find(store, tenant, user_id, rule_id).await? else {
+        return Ok(None);
+    };
+    let methods = contacts::of_user(store, tenant, user_id).await?;
+    let Some(method) = methods.iter().find(|m| m.id == rule.contact_method_id) else {
+        return Ok(None);
+    };
+    Ok(Some(PageMessage {
+        delivery: delivery_of(method),
+        fallbacks: fallbacks(&methods, method.id, &[]),
+    }))
+}
+
+/// Deletes the rules that use a contact method (when the method goes).
+pub async fn remove_for_method(store: &Store, tenant: &str, user_id: u64, method_id: u64) -> DomainResult<()> {
+    let doomed = of_user(store, tenant, user_id)
+        .await?
+        .into_iter()
+        .filter(|r| r.contact_method_id == method_id)
+        .map(|r| keys::notification_rule(tenant, user_id, r.id))
+        .collect();
+    store.delete_all(doomed).await
+}
