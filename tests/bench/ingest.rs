@@ -21,8 +21,7 @@ use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 use crate::{
-    BenchResult, LoadReport, Options, REQUEST_TIMEOUT, RequestFor, drive_load, expect_json, free_port, load_average,
-    log_file, temp_dir,
+    BenchResult, LoadReport, Options, RequestFor, drive_load, expect_json, free_port, load_average, log_file, temp_dir,
 };
 
 /// One request in this many carries a new alert; the others are duplicates.
@@ -311,13 +310,7 @@ async fn run_alertmanager(
         .kill_on_drop(true)
         .spawn()
         .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(options.ingest_concurrency)
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .map_err(|err| format!("HTTP client: {err}"));
-    let result = match client {
+    let result = match crate::load_client(options.ingest_concurrency) {
         Ok(client) => drive_alertmanager(&client, &base, &mut child, options).await,
         Err(err) => Err(err),
     };

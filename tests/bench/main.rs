@@ -17,6 +17,9 @@
 //!    Alertmanager's `POST /api/v2/alerts`, started here on 127.0.0.1.
 //! 4. Storage calls per alert ([`table_calls`]): the `Table` calls of one new
 //!    and one duplicate alert, counted in-process.
+//! 5. Time to page ([`page`]): from sending `POST /api/v1/alerts` to the
+//!    first request at an Infobip stub served here, on `quper serve`, with
+//!    the alert's own answer time as the in-run baseline.
 //!
 //! Prints a table and writes it to `<out>/results.md` and `<out>/results.json`;
 //! child logs go to `<out>/logs/`. Every loop is bounded in count and time;
@@ -42,6 +45,7 @@ use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 
 mod ingest;
+mod page;
 mod table_calls;
 
 type BenchResult<T> = Result<T, String>;
@@ -66,8 +70,9 @@ const HOST_P99_TARGET: Duration = Duration::from_millis(5);
 
 const USAGE: &str = "\
 quper-bench: cold start, size and memory of the Lambda functions; throughput and
-latency of the local host; alert ingestion against Prometheus Alertmanager and
-storage calls per alert. Run through infra/scripts/bench.sh, which builds the
+latency of the local host; alert ingestion against Prometheus Alertmanager,
+storage calls per alert, and the time from an alert to the provider request that
+pages someone. Run through infra/scripts/bench.sh, which builds the
 release binaries first.
 
 Options:
@@ -80,6 +85,7 @@ Options:
   --ingest-requests N  alerts per ingestion load, 100-10000000 (default: 20000)
   --ingest-concurrency N
                        concurrent connections of the ingestion loads, 1-256 (default: 32)
+  --pages N            alerts paged one at a time for the time to page, 10-100000 (default: 200)
   --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
   --check              exit with status 2 when a target is missed
@@ -98,6 +104,7 @@ struct Options {
     max_seconds: u64,
     ingest_requests: usize,
     ingest_concurrency: usize,
+    pages: usize,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -128,6 +135,7 @@ impl Options {
             max_seconds: 60,
             ingest_requests: 20_000,
             ingest_concurrency: 32,
+            pages: 200,
             alertmanager: None,
             check: false,
         };
@@ -141,6 +149,7 @@ impl Options {
                 "--max-seconds" => options.max_seconds = parse_number(&flag, args.next(), 1, 600)?,
                 "--ingest-requests" => options.ingest_requests = parse_number(&flag, args.next(), 100, 10_000_000)?,
                 "--ingest-concurrency" => options.ingest_concurrency = parse_number(&flag, args.next(), 1, 256)?,
+                "--pages" => options.pages = parse_number(&flag, args.next(), 10, 100_000)?,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -772,35 +781,9 @@ struct HostReport {
     ingest: ingest::IngestLoad,
 }
 
-async fn bench_host_with(
-    options: &Options,
-    client: &reqwest::Client,
-    base: &str,
-    child: &mut Child,
-) -> BenchResult<HostReport> {
-    wait_until_ready(
-        client,
-        child,
-        &format!("{base}/health"),
-        HOST_READY_TIMEOUT,
-        "quper serve",
-    )
-    .await?;
-
-    let token = expect_json(
-        client
-            .post(format!("{base}/api/v1/auth/token"))
-            .json(&json!({ "email": BOOTSTRAP_EMAIL, "password": BOOTSTRAP_PASSWORD }))
-            .send()
-            .await
-            .map_err(|err| format!("POST /api/v1/auth/token: {err}"))?,
-        "POST /api/v1/auth/token",
-    )
-    .await?;
-    let token: Arc<str> = token["access_token"]
-        .as_str()
-        .ok_or("no access_token in the token answer")?
-        .into();
+async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mut Serve) -> BenchResult<HostReport> {
+    let token = serve.admin_token(client).await?;
+    let base = serve.base.as_str();
 
     let mut user_urls = Vec::with_capacity(BENCH_USERS);
     for index in 0..BENCH_USERS {
@@ -851,7 +834,7 @@ async fn bench_host_with(
         options.ingest_concurrency,
         ingest::mix()
     );
-    let ingest = ingest::bench_quper(client, base, &token, options, child.id()).await?;
+    let ingest = ingest::bench_quper(client, base, &token, options, serve.child.id()).await?;
     Ok(HostReport {
         health,
         users,
@@ -863,49 +846,103 @@ async fn bench_host_with(
 const BOOTSTRAP_EMAIL: &str = "bench-admin@example.com";
 const BOOTSTRAP_PASSWORD: &str = "bench-admin-password-1";
 
-async fn bench_host(options: &Options, log_dir: &Path) -> BenchResult<HostReport> {
-    let binary = options.bin_dir.join("quper");
-    if !binary.is_file() {
-        return Err(format!(
-            "{} is missing (build it: infra/scripts/bench.sh)",
-            binary.display()
-        ));
+/// `quper serve` on a free loopback port with a fresh data directory and the
+/// bootstrap admin, its log in `<log_dir>/<log_name>.log`.
+struct Serve {
+    child: Child,
+    base: String,
+    data_dir: PathBuf,
+}
+
+impl Serve {
+    async fn start(options: &Options, log_dir: &Path, log_name: &str, env: &[(&str, String)]) -> BenchResult<Serve> {
+        let binary = options.bin_dir.join("quper");
+        if !binary.is_file() {
+            return Err(format!(
+                "{} is missing (build it: infra/scripts/bench.sh)",
+                binary.display()
+            ));
+        }
+        let data_dir = temp_dir(log_name);
+        let port = free_port()?;
+        let (stdout, stderr) = log_file(log_dir, log_name)?;
+        let child = Command::new(&binary)
+            .arg("serve")
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_clear()
+            .env("QUPER_BOOTSTRAP_EMAIL", BOOTSTRAP_EMAIL)
+            .env("QUPER_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
+            .env("RUST_LOG", "info")
+            .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
+        Ok(Serve {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir,
+        })
     }
-    let data_dir = temp_dir("serve");
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let (stdout, stderr) = log_file(log_dir, "quper-serve")?;
-    let mut child = Command::new(&binary)
-        .arg("serve")
-        .arg("--addr")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--data-dir")
-        .arg(&data_dir)
-        .env_clear()
-        .env("QUPER_BOOTSTRAP_EMAIL", BOOTSTRAP_EMAIL)
-        .env("QUPER_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
-    let client = reqwest::Client::builder()
+
+    /// Waits for `GET /health`, then signs the bootstrap admin in.
+    async fn admin_token(&mut self, client: &reqwest::Client) -> BenchResult<Arc<str>> {
+        let base = self.base.clone();
+        wait_until_ready(
+            client,
+            &mut self.child,
+            &format!("{base}/health"),
+            HOST_READY_TIMEOUT,
+            "quper serve",
+        )
+        .await?;
+        let token = expect_json(
+            client
+                .post(format!("{base}/api/v1/auth/token"))
+                .json(&json!({ "email": BOOTSTRAP_EMAIL, "password": BOOTSTRAP_PASSWORD }))
+                .send()
+                .await
+                .map_err(|err| format!("POST /api/v1/auth/token: {err}"))?,
+            "POST /api/v1/auth/token",
+        )
+        .await?;
+        Ok(token["access_token"]
+            .as_str()
+            .ok_or("no access_token in the token answer")?
+            .into())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.child.start_kill();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+        if let Err(err) = std::fs::remove_dir_all(&self.data_dir) {
+            eprintln!("could not remove {}: {err}", self.data_dir.display());
+        }
+    }
+}
+
+/// An HTTP client for loads of `connections` connections.
+fn load_client(connections: usize) -> BenchResult<reqwest::Client> {
+    reqwest::Client::builder()
         .no_proxy()
-        .pool_max_idle_per_host(options.concurrency.max(options.ingest_concurrency))
+        .pool_max_idle_per_host(connections)
         .timeout(REQUEST_TIMEOUT)
         .build()
-        .map_err(|err| format!("HTTP client: {err}"));
-    let result = match client {
-        Ok(client) => bench_host_with(options, &client, &base, &mut child).await,
+        .map_err(|err| format!("HTTP client: {err}"))
+}
+
+async fn bench_host(options: &Options, log_dir: &Path) -> BenchResult<HostReport> {
+    let mut serve = Serve::start(options, log_dir, "quper-serve", &[]).await?;
+    let result = match load_client(options.concurrency.max(options.ingest_concurrency)) {
+        Ok(client) => bench_host_with(options, &client, &mut serve).await,
         Err(err) => Err(err),
     };
-    let _ = child.start_kill();
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-    if let Err(err) = std::fs::remove_dir_all(&data_dir) {
-        eprintln!("could not remove {}: {err}", data_dir.display());
-    }
+    serve.stop().await;
     result.map_err(|err| format!("{err} (log: {})", log_dir.join("quper-serve.log").display()))
 }
 
@@ -976,6 +1013,7 @@ fn verdict(met: bool) -> &'static str {
 struct IngestionReport {
     alertmanager: ingest::AlertmanagerReport,
     calls: table_calls::TableCallsReport,
+    page: page::PageReport,
 }
 
 impl IngestionReport {
@@ -1054,6 +1092,7 @@ fn markdown(
         verdict(host.users.p99 < HOST_P99_TARGET),
     );
     markdown_ingestion(&mut out, options, host, ingestion);
+    markdown_page(&mut out, &ingestion.page);
     let _ = writeln!(
         out,
         "\nMachine: {} CPUs ({}), {:.1} GiB RAM, Linux {}, {}. Load average before / after: {} / {}. \
@@ -1154,6 +1193,38 @@ fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, in
     }
 }
 
+fn markdown_page(out: &mut String, report: &page::PageReport) {
+    let _ = writeln!(
+        out,
+        "\n## Time to page (`quper serve`, {} new alerts one at a time, SMS through an Infobip stub)\n",
+        report.pages
+    );
+    let _ = writeln!(out, "| from sending `POST /api/v1/alerts` to | p50 | p90 | p99 | max |");
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|");
+    for (label, samples) in [
+        ("its answer (201; the baseline)", &report.answered),
+        ("the SMS request at the stub", &report.to_provider),
+    ] {
+        let _ = writeln!(
+            out,
+            "| {label} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
+            millis(report.p(samples, 50.0)),
+            millis(report.p(samples, 90.0)),
+            millis(report.p(samples, 99.0)),
+            millis(samples.last().copied().unwrap_or_default()),
+        );
+    }
+    let (p50, p99) = report.ratios();
+    let _ = writeln!(
+        out,
+        "\nTo the provider vs the answer: p50 {p50:.2}x, p99 {p99:.2}x. Requests the stub refused: {}. \
+         p99 below {} ms: {}.",
+        report.malformed,
+        page::PAGE_P99_TARGET.as_millis(),
+        verdict(report.met()),
+    );
+}
+
 fn json_report(
     options: &Options,
     machine: &Machine,
@@ -1207,6 +1278,7 @@ fn json_report(
             "max_seconds": options.max_seconds,
             "ingest_requests": options.ingest_requests,
             "ingest_concurrency": options.ingest_concurrency,
+            "pages": options.pages,
         },
         "functions": functions.iter().map(|report| json!({
             "label": report.label,
@@ -1242,6 +1314,20 @@ fn json_report(
             "throughput_ratio_quper_to_alertmanager": ingestion.ratio(host),
             "target_alerts_per_s": ingest::INGEST_TARGET_PER_S,
             "within_target": IngestionReport::quper_met(host),
+        },
+        "time_to_page": {
+            "pages": ingestion.page.pages,
+            "answered_p50_ms": millis(ingestion.page.p(&ingestion.page.answered, 50.0)),
+            "answered_p99_ms": millis(ingestion.page.p(&ingestion.page.answered, 99.0)),
+            "to_provider_p50_ms": millis(ingestion.page.p(&ingestion.page.to_provider, 50.0)),
+            "to_provider_p90_ms": millis(ingestion.page.p(&ingestion.page.to_provider, 90.0)),
+            "to_provider_p99_ms": millis(ingestion.page.p(&ingestion.page.to_provider, 99.0)),
+            "to_provider_max_ms": millis(ingestion.page.to_provider.last().copied().unwrap_or_default()),
+            "ratio_p50_to_answer": ingestion.page.ratios().0,
+            "ratio_p99_to_answer": ingestion.page.ratios().1,
+            "stub_refused": ingestion.page.malformed,
+            "p99_target_ms": millis(page::PAGE_P99_TARGET),
+            "within_target": ingestion.page.met(),
         },
         "table_calls_per_alert": {
             "rounds": ingestion.calls.rounds,
@@ -1280,7 +1366,13 @@ async fn run(options: Options) -> BenchResult<bool> {
     let alertmanager = ingest::bench_alertmanager(&alertmanager, &options, &log_dir).await?;
     eprintln!("storage calls per alert, in-process");
     let calls = table_calls::measure().await?;
-    let ingestion = IngestionReport { alertmanager, calls };
+    eprintln!("time to page: {} alerts, one at a time", options.pages);
+    let page = page::bench_page(&options, &log_dir).await?;
+    let ingestion = IngestionReport {
+        alertmanager,
+        calls,
+        page,
+    };
     machine.load_after = load_average();
 
     let text = markdown(&options, &machine, &functions, &host, &ingestion);
@@ -1301,7 +1393,8 @@ async fn run(options: Options) -> BenchResult<bool> {
         && host.users.p99 < HOST_P99_TARGET
         && IngestionReport::quper_met(&host)
         && ingestion.alertmanager.ingest.load.non_2xx == 0
-        && ingestion.calls.within_targets())
+        && ingestion.calls.within_targets()
+        && ingestion.page.met())
 }
 
 /// `--alertmanager`, or `alertmanager`/`prometheus-alertmanager` on PATH.

@@ -2,7 +2,9 @@
 //! host. Jobs wait in one partition sorted by the time they become visible;
 //! the delivery worker ([`run_delivery_worker`]) takes the visible ones,
 //! delivers them, and removes them, or puts them back with a delay when the
-//! provider asked for a retry.
+//! provider asked for a retry. A publish in the same process wakes the worker
+//! at once, so a page does not wait for the next poll; the poll remains for
+//! jobs that come due later (retries) or were queued by another process.
 
 use std::sync::Arc;
 
@@ -29,11 +31,24 @@ fn marker(job_id: &str) -> Key {
 pub struct TableQueue {
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,
+    /// Signalled by every publish; the delivery worker waits on it between
+    /// polls.
+    published: tokio::sync::Notify,
 }
 
 impl TableQueue {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self { table, clock }
+        Self {
+            table,
+            clock,
+            published: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Waits until a job is published (or one was since the last wait), or
+    /// `poll` passes.
+    pub async fn wait_for_jobs(&self, poll: std::time::Duration) {
+        let _ = tokio::time::timeout(poll, self.published.notified()).await;
     }
 
     /// Up to `limit` jobs visible at `now`, oldest first, with the key to
@@ -132,7 +147,7 @@ pub async fn run_delivery_worker(
             Err(err) => tracing::warn!(error = %err, "could not read the notification queue"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
+            _ = queue.wait_for_jobs(poll) => {}
             _ = shutdown.changed() => {}
         }
     }
@@ -154,7 +169,12 @@ impl Bus for TableQueue {
             WriteOp::put(item, Condition::None),
         ];
         match self.table.transact(ops).await {
-            Ok(()) | Err(crate::ports::StoreError::TransactionConditionFailed { index: 0, .. }) => Ok(()),
+            Ok(()) => {
+                // Stores a permit when the worker is busy, so it looks again.
+                self.published.notify_one();
+                Ok(())
+            }
+            Err(crate::ports::StoreError::TransactionConditionFailed { index: 0, .. }) => Ok(()),
             Err(err) => Err(BusError::Unavailable(err.to_string())),
         }
     }
