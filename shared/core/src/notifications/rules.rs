@@ -185,11 +185,12 @@ pub async fn plan_for(store: &Store, tenant: &str, user: &User) -> DomainResult<
         .into_iter()
         .filter(|r| methods.iter().any(|m| m.id == r.contact_method_id))
         .collect();
-    Ok(plan(user, &methods, &rules))
+    Ok(plan(&user.email, &methods, &rules))
 }
 
-/// The pure half of [`plan_for`].
-pub fn plan(user: &User, methods: &[ContactMethod], rules: &[NotificationRule]) -> PagePlan {
+/// The pure half of [`plan_for`]: `account_email` is the last resort of a
+/// person without contact methods.
+pub fn plan(account_email: &str, methods: &[ContactMethod], rules: &[NotificationRule]) -> PagePlan {
     if rules.is_empty() {
         // The default rule: the first method at once, the rest as fallbacks.
         return match methods.split_first() {
@@ -204,7 +205,7 @@ pub fn plan(user: &User, methods: &[ContactMethod], rules: &[NotificationRule]) 
                 now: vec![PageMessage {
                     delivery: Delivery {
                         kind: ChannelKind::Email,
-                        address: user.email.clone(),
+                        address: account_email.to_owned(),
                         secret: None,
                     },
                     fallbacks: Vec::new(),
@@ -264,4 +265,91 @@ pub async fn remove_for_method(store: &Store, tenant: &str, user_id: u64, method
         .map(|r| keys::notification_rule(tenant, user_id, r.id))
         .collect();
     store.delete_all(doomed).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn method(id: u64, kind: ChannelKind, address: &str) -> ContactMethod {
+        ContactMethod {
+            id,
+            user_id: 1,
+            kind,
+            address: address.to_owned(),
+            priority: id as u32,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn rule(id: u64, contact_method_id: u64, delay_minutes: u32) -> NotificationRule {
+        NotificationRule {
+            id,
+            user_id: 1,
+            contact_method_id,
+            delay_minutes,
+            created_at: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn addresses(deliveries: &[Delivery]) -> Vec<&str> {
+        deliveries.iter().map(|d| d.address.as_str()).collect()
+    }
+
+    fn methods() -> Vec<ContactMethod> {
+        vec![
+            method(1, ChannelKind::Sms, "+15550100001"),
+            method(2, ChannelKind::Email, "pat@example.com"),
+            method(3, ChannelKind::Slack, "U123"),
+        ]
+    }
+
+    #[test]
+    fn without_rules_the_first_method_goes_at_once_and_the_rest_fall_back() {
+        let plan = plan("account@example.com", &methods(), &[]);
+        assert_eq!(plan.now.len(), 1);
+        assert_eq!(plan.now[0].delivery.address, "+15550100001");
+        assert_eq!(addresses(&plan.now[0].fallbacks), vec!["pat@example.com", "U123"]);
+        assert!(plan.later.is_empty());
+    }
+
+    #[test]
+    fn without_methods_the_account_email_is_the_last_resort() {
+        let plan = plan("account@example.com", &[], &[]);
+        assert_eq!(plan.now.len(), 1);
+        assert_eq!(
+            (plan.now[0].delivery.kind, plan.now[0].delivery.address.as_str()),
+            (ChannelKind::Email, "account@example.com")
+        );
+    }
+
+    #[test]
+    fn rules_at_zero_go_at_once_and_later_rules_wait() {
+        let rules = [rule(10, 3, 0), rule(11, 1, 5), rule(12, 3, 0), rule(13, 2, 15)];
+        let plan = plan("account@example.com", &methods(), &rules);
+        // Slack once (two rules name it at 0 minutes); its fallbacks skip it.
+        assert_eq!(plan.now.len(), 1);
+        assert_eq!(plan.now[0].delivery.address, "U123");
+        assert_eq!(
+            addresses(&plan.now[0].fallbacks),
+            vec!["+15550100001", "pat@example.com"]
+        );
+        assert_eq!(plan.later, vec![(11, 5), (13, 15)]);
+    }
+
+    #[test]
+    fn several_methods_at_once_do_not_fall_back_to_each_other() {
+        let rules = [rule(10, 1, 0), rule(11, 2, 0)];
+        let plan = plan("account@example.com", &methods(), &rules);
+        assert_eq!(plan.now.len(), 2);
+        assert_eq!(addresses(&plan.now[0].fallbacks), vec!["U123"]);
+        assert_eq!(addresses(&plan.now[1].fallbacks), vec!["U123"]);
+    }
+
+    #[test]
+    fn only_later_rules_send_nothing_at_once() {
+        let plan = plan("account@example.com", &methods(), &[rule(10, 2, 3)]);
+        assert!(plan.now.is_empty());
+        assert_eq!(plan.later, vec![(10, 3)]);
+    }
 }
