@@ -12,7 +12,7 @@ use chrono::{Duration, TimeZone, Utc};
 use quper::host::LocalHost;
 use quper_core::model::Role;
 use quper_core::notifications::delivery::{self, Delivered};
-use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome, handle_scheduler_event};
 use quper_core::ports::{ChannelKind, Timers};
 use quper_core::ports::{Clock, Delivery, ManualClock, Notice, SendFailure, Sender};
 use reqwest::Method;
@@ -26,6 +26,8 @@ use crate::support::{Auth, Reply, TestApp, spawn_host};
 struct FakeSender {
     sent: Mutex<Vec<Delivery>>,
     script: Mutex<VecDeque<Result<Option<String>, SendFailure>>>,
+    /// Sends never finish (a process stopped mid-send).
+    hang: std::sync::atomic::AtomicBool,
 }
 
 impl FakeSender {
@@ -41,6 +43,9 @@ impl FakeSender {
 #[async_trait]
 impl Sender for FakeSender {
     async fn send(&self, delivery: &Delivery, _notice: &Notice) -> Result<Option<String>, SendFailure> {
+        if self.hang.load(std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         let mut sent = self.sent.lock().expect("lock");
         sent.push(delivery.clone());
         let scripted = self.script.lock().expect("lock").pop_front();
@@ -766,4 +771,85 @@ async fn notification_rules_are_validated_and_owned() {
     let rule_id = left.body[0]["id"].as_u64().expect("rule id");
     assert_eq!(s.app.delete(&format!("{rules}/{rule_id}"), &s.admin).await.status, 204);
     assert_eq!(s.app.delete(&format!("{rules}/{rule_id}"), &s.admin).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_lost_job_is_published_again_by_the_sweep() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s.paged_user(&[sms("+15550100031")]).await;
+    let incident = s.trigger(team).await;
+    // The job is lost between storing the row and the queue.
+    for (key, _) in s.host.queue.pending(s.clock.now(), 10).await.expect("pending") {
+        s.host.queue.remove(&key).await.expect("remove");
+    }
+    assert!(s.drain().await.is_empty());
+    let jobs = s.app.get("/api/v1/system/jobs", &s.admin).await;
+    assert_eq!(jobs.body["jobs"][1]["pending"], 1, "the row still waits");
+
+    let sweep = || delivery::republish_stranded(&s.host.store, s.host.queue.as_ref(), 100);
+    assert_eq!(sweep().await.expect("sweep"), 0, "not stranded yet");
+    s.clock.advance(Duration::minutes(3));
+    // On AWS the escalator runs the sweep from its recurring schedule.
+    let swept = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "notifications" }))
+        .await
+        .expect("sweep event");
+    assert_eq!(swept["republished"], 1);
+    assert_eq!(sweep().await.expect("sweep"), 0, "a republished row waits again");
+    assert_eq!(s.drain().await, vec![Delivered::Sent]);
+    s.clock.advance(Duration::minutes(3));
+    assert_eq!(sweep().await.expect("sweep"), 0, "a sent row is not swept");
+    assert_eq!(s.logs(incident).await[0]["status"], "sent");
+    assert_eq!(s.sender.sent().len(), 1);
+    let jobs = s.app.get("/api/v1/system/jobs", &s.admin).await;
+    assert_eq!(jobs.body["jobs"][1]["pending"], 0);
+    assert!(jobs.body["jobs"][1]["last_run"].is_string());
+
+    assert!(
+        handle_scheduler_event(&s.host.escalator, json!({ "sweep": "everything" }))
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn an_interrupted_send_is_failed_for_the_operator_not_sent_again() {
+    let s = Setup::new(&[]).await;
+    let (_, team) = s.paged_user(&[sms("+15550100032")]).await;
+    let incident = s.trigger(team).await;
+    s.sender.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    let draining = tokio::time::timeout(std::time::Duration::from_millis(300), s.drain()).await;
+    assert!(draining.is_err(), "the send hangs, and the worker stops mid-send");
+    assert_eq!(s.logs(incident).await[0]["status"], "sending");
+    s.sender.hang.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let sweep = || delivery::republish_stranded(&s.host.store, s.host.queue.as_ref(), 100);
+    s.clock.advance(Duration::minutes(5));
+    assert_eq!(
+        sweep().await.expect("sweep"),
+        0,
+        "a send in progress is neither resent nor failed"
+    );
+    assert_eq!(s.logs(incident).await[0]["status"], "sending");
+    s.clock.advance(Duration::minutes(6));
+    sweep().await.expect("sweep");
+    let row = &s.logs(incident).await[0];
+    assert_eq!(row["status"], "failed");
+    assert!(row["last_error"].as_str().is_some_and(|e| e.contains("interrupted")));
+    assert!(s.sender.sent().is_empty(), "never sent twice on a guess");
+
+    // The operator retries it.
+    let retried = s
+        .app
+        .post(
+            &format!("/api/v1/incidents/{incident}/notification-logs/retry"),
+            &s.admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(retried.body["retried_count"], 1, "{:?}", retried.body);
+    // The hung job was still in the queue; the retry's job is the same job id.
+    let outcomes = s.drain().await;
+    assert!(outcomes.contains(&Delivered::Sent), "{outcomes:?}");
+    assert_eq!(s.logs(incident).await[0]["status"], "sent");
+    assert_eq!(s.sender.sent().len(), 1);
 }

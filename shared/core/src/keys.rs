@@ -5,7 +5,11 @@
 //! with a tenant are global lookups that exist to *find* a tenant before one is
 //! known: the login index (`LOGIN#<email>`), API-key and SNS-topic lookups
 //! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), and rate-limit windows
-//! for failed logins (`RATE#...`, hashed, with a TTL).
+//! for failed logins (`RATE#...`, hashed, with a TTL). Two index partitions
+//! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
+//! rows waiting to be sent and being sent, across tenants, for the sweep that
+//! re-publishes lost jobs and fails interrupted sends (each row names its
+//! tenant).
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
@@ -32,7 +36,7 @@
 //! | schedule (with its rotation layers) | `T#<t>#SCHEDULE` | `<id:010>` | |
 //! | schedule entry | `T#<t>#SCHEDULE#<id:010>` | `ENTRY#<entry:010>` | |
 //! | escalation policy (levels, assignees) | `T#<t>#POLICY` | `<id:010>` | |
-//! | notification log row | `T#<t>#INC#<n:010>` | `NTF#<time>#<id>` | |
+//! | notification log row | `T#<t>#INC#<n:010>` | `NTF#<time>#<id>` | while `queued`: `NTFQUEUED` / `<time>#<id>`; while `sending`: `NTFSENDING` / `<time>#<id>` |
 //! | timer (local adapter) | `TIMERS` / `TIMER#<id>` | due time / `TIMER` | |
 //! | worker status | `JOBSTATUS` | `<job>` | |
 //! | notification channel | `T#<t>#CHANNEL` | `<uuid>` | |
@@ -232,6 +236,18 @@ pub fn notification_rules(tenant: &str, user: u64) -> Query {
 }
 pub fn notification_rule(tenant: &str, user: u64, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER#{}#NRULE", id_sk(user)), id_sk(id))
+}
+
+/// GSI1 partition of notification rows still `queued` (sparse: a row leaves
+/// it when delivery claims it).
+pub const QUEUED_NOTIFICATIONS_GSI1PK: &str = "NTFQUEUED";
+pub fn queued_notifications() -> Query {
+    Query::index(Index::Gsi1, QUEUED_NOTIFICATIONS_GSI1PK)
+}
+/// GSI1 partition of notification rows being sent (left by a finished send).
+pub const SENDING_NOTIFICATIONS_GSI1PK: &str = "NTFSENDING";
+pub fn sending_notifications() -> Query {
+    Query::index(Index::Gsi1, SENDING_NOTIFICATIONS_GSI1PK)
 }
 
 /// The global lookup from a provider's message id to its notification row,

@@ -10,15 +10,25 @@
 //!   exponential backoff until `max_attempts`, then `exhausted`;
 //! - a permanent failure: `failed`; for an SMS, the person's next contact
 //!   method gets a new row and job (fallback).
+//!
+//! A row is written `queued` before its job is published, so a job lost on
+//! the way (the process stopped, the bus refused it) leaves a row that says
+//! so. Rows wait in a sparse index until claimed; [`republish_stranded`]
+//! publishes the job of any row still waiting after [`STRANDED_AFTER`] again.
+//! Publishing twice is safe: the claim sends once. A row left `sending` (the
+//! process stopped mid-send) is not sent again, since the provider may have
+//! the message: after [`INTERRUPTED_AFTER`] the sweep marks it `failed`, for
+//! the operator to see and retry.
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::error::{DomainError, DomainResult};
+use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, TimelineEvent};
 use crate::keys;
 use crate::notifications::log::{NotificationLog, NotificationStatus};
-use crate::ports::table::Update;
+use crate::ports::table::{GSI1PK, GSI1SK, SortKey, Update};
 use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, SendFailure, Sender, WriteOp};
 use crate::store::{Store, from_item, to_item};
 
@@ -78,8 +88,12 @@ pub async fn deliver(
         )));
     };
     let now = store.now();
+    // The row moves from the index of waiting rows to that of rows being
+    // sent, where an interrupted send is found later.
     let claim = Update::new(key.clone())
         .set("status", "sending")
+        .set(GSI1PK, keys::SENDING_NOTIFICATIONS_GSI1PK)
+        .set(GSI1SK, time_sort_key(now, &row.id))
         .set("updated_at", json!(now))
         .add("attempts", 1)
         .add("version", 1)
@@ -96,6 +110,8 @@ pub async fn deliver(
     let finish = |status: NotificationStatus| {
         Update::new(key.clone())
             .set("status", json!(status))
+            .remove(GSI1PK)
+            .remove(GSI1SK)
             .set("updated_at", json!(now))
             .add("version", 1)
             .when(Condition::VersionEquals(version))
@@ -310,8 +326,11 @@ pub async fn retry_failed(store: &Store, bus: &dyn Bus, tenant: &str, incident: 
         .into_iter()
         .filter(|r| matches!(r.status, NotificationStatus::Failed | NotificationStatus::Exhausted))
     {
+        let [(pk_name, pk), (sk_name, sk)] = row.waiting_since(store.now());
         let update = Update::new(row.key(tenant))
             .set("status", json!(NotificationStatus::Queued))
+            .set(pk_name, pk)
+            .set(sk_name, sk)
             .set("attempts", 0)
             .set("next_attempt_at", Value::Null)
             .set("updated_at", json!(store.now()))
@@ -328,4 +347,114 @@ pub async fn retry_failed(store: &Store, bus: &dyn Bus, tenant: &str, incident: 
         }
     }
     Ok((retried, queued))
+}
+
+/// How long a row may wait `queued` before its job counts as lost. Longer
+/// than a healthy queue holds a job, so a backlog is not published twice
+/// without need (and if it is, the claim still sends once).
+pub const STRANDED_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A send takes seconds (provider timeouts included); a row `sending` for this
+/// long was interrupted.
+pub const INTERRUPTED_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The sweep: publishes again the job of every row still `queued` longer than
+/// [`STRANDED_AFTER`] (at most `limit` a run, oldest first), and moves each
+/// row's wait to now so the next sweep gives it time; marks rows `sending`
+/// longer than [`INTERRUPTED_AFTER`] `failed`. Returns how many jobs went
+/// back on the bus. The local host runs it from its delivery worker; on
+/// AWS a schedule invokes the escalator with `{"sweep": "notifications"}`.
+pub async fn republish_stranded(store: &Store, bus: &dyn Bus, limit: u32) -> DomainResult<usize> {
+    let now = store.now();
+    let waited = now - Duration::from_std(STRANDED_AFTER).unwrap_or_else(|_| Duration::minutes(2));
+    let page = store
+        .table()
+        .query(
+            keys::queued_notifications()
+                .sort(SortKey::To(time_sort_key(waited, "~")))
+                .limit(limit),
+        )
+        .await?;
+    let mut republished = 0;
+    for item in page.items {
+        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let row: NotificationLog = from_item(item)?;
+        if row.status != NotificationStatus::Queued {
+            continue;
+        }
+        let [(pk_name, pk), (sk_name, sk)] = row.waiting_since(now);
+        let moved = Update::new(row.key(&tenant))
+            .set(pk_name, pk)
+            .set(sk_name, sk)
+            .when(Condition::VersionEquals(row.version));
+        match store.table().update(moved).await {
+            Ok(_) => {}
+            // Claimed meanwhile: no longer stranded.
+            Err(err) if err.is_condition_failed() => continue,
+            Err(err) => return Err(err.into()),
+        }
+        match bus.publish(row.job(&tenant)).await {
+            Ok(()) => republished += 1,
+            Err(err) => {
+                tracing::error!(error = %err, notification = %row.id, "could not publish a stranded notification; the next sweep tries again")
+            }
+        }
+    }
+    if republished > 0 {
+        tracing::warn!(
+            republished,
+            "published the jobs of notifications that were stranded in the queued state"
+        );
+    }
+    fail_interrupted(store, limit).await?;
+    let status = json!({ "last_run_at": now });
+    if let Ok(item) = to_item(&keys::job_status("notification_retry"), &status, &[]) {
+        let _ = store.table().put(item, Condition::None).await;
+    }
+    Ok(republished)
+}
+
+/// Marks rows `sending` for longer than [`INTERRUPTED_AFTER`] `failed`, with a
+/// timeline entry, so the retry route can requeue them.
+async fn fail_interrupted(store: &Store, limit: u32) -> DomainResult<()> {
+    let now = store.now();
+    let since = now - Duration::from_std(INTERRUPTED_AFTER).unwrap_or_else(|_| Duration::minutes(10));
+    let page = store
+        .table()
+        .query(
+            keys::sending_notifications()
+                .sort(SortKey::To(time_sort_key(since, "~")))
+                .limit(limit),
+        )
+        .await?;
+    for item in page.items {
+        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        let row: NotificationLog = from_item(item)?;
+        let error = "the send was interrupted; the provider may or may not have the message";
+        let update = Update::new(row.key(&tenant))
+            .set("status", json!(NotificationStatus::Failed))
+            .set("last_error", error)
+            .set("updated_at", json!(now))
+            .remove(GSI1PK)
+            .remove(GSI1SK)
+            .add("version", 1)
+            .when(Condition::VersionEquals(row.version));
+        match store.table().update(update).await {
+            Ok(_) => {
+                let message = format!(
+                    "{} to {} was interrupted mid-send; retry it if it did not arrive",
+                    row.channel,
+                    row.recipient.as_deref().unwrap_or("?")
+                );
+                timeline(store, &tenant, &row, "notification_failed", message).await;
+            }
+            Err(err) if err.is_condition_failed() => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::identity::Principal;
 use crate::incidents::model::time_sort_key;
 use crate::keys;
 use crate::notifications::rules::PageMessage;
+use crate::ports::table::{GSI1PK, GSI1SK};
 use crate::ports::{Condition, Delivery, Key, Notice, NotificationJob, WriteOp};
 use crate::store::{Store, to_item};
 use serde_json::json;
@@ -18,6 +19,8 @@ use serde_json::json;
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
     Queued,
+    /// Claimed by a worker and being handed to the provider (seconds).
+    Sending,
     Sent,
     Delivered,
     Failed,
@@ -97,10 +100,24 @@ impl NotificationLog {
     }
 
     pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+        let mut extra = vec![("tenant", json!(tenant))];
+        if self.status == NotificationStatus::Queued {
+            extra.extend(self.waiting_since(self.created_at));
+        }
         Ok(WriteOp::put(
-            to_item(&self.key(tenant), self, &[])?,
+            to_item(&self.key(tenant), self, &extra)?,
             Condition::NotExists,
         ))
+    }
+
+    /// The index attributes of a row waiting to be sent since `at`: the sweep
+    /// re-publishes its job if it is still waiting a while later
+    /// ([`super::delivery::republish_stranded`]).
+    pub fn waiting_since(&self, at: DateTime<Utc>) -> [(&'static str, Value); 2] {
+        [
+            (GSI1PK, json!(keys::QUEUED_NOTIFICATIONS_GSI1PK)),
+            (GSI1SK, json!(time_sort_key(at, &self.id))),
+        ]
     }
 
     /// The bus job that delivers this row.

@@ -28,9 +28,9 @@ use crate::identity::{Permission, Principal, teams, users};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
-use crate::notifications::channels;
 use crate::notifications::log::NotificationLog;
 use crate::notifications::rules::{self, PageMessage};
+use crate::notifications::{channels, delivery};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
 use crate::ports::{Bus, Condition, Notice, StoreError, Timer, Timers, WriteOp};
@@ -607,11 +607,20 @@ impl Escalator {
 /// input, `{"timer_id", "fire_at", "payload"}`, whose payload is an
 /// [`EscalationTimer`]. An error fails the invocation, so Scheduler retries it
 /// and finally leaves it in the dead-letter queue; a stale timer succeeds
-/// without paging anyone.
+/// without paging anyone. The template's recurring schedule sends
+/// `{"sweep": "notifications"}`: publish the jobs of stranded notifications
+/// again ([`delivery::republish_stranded`]).
 pub async fn handle_scheduler_event(
     escalator: &Escalator,
     event: serde_json::Value,
 ) -> DomainResult<serde_json::Value> {
+    if let Some(sweep) = event.get("sweep") {
+        if sweep != "notifications" {
+            return Err(DomainError::validation("sweep", "the only sweep is \"notifications\""));
+        }
+        let republished = delivery::republish_stranded(&escalator.store, escalator.bus.as_ref(), 100).await?;
+        return Ok(json!({ "sweep": "notifications", "republished": republished }));
+    }
     let payload = event
         .get("payload")
         .cloned()

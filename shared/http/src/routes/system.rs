@@ -6,8 +6,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use quper_core::identity::Permission;
 use quper_core::keys;
-use quper_core::notifications::queue::QUEUE_PK;
-use quper_core::ports::Query;
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
@@ -38,10 +36,11 @@ async fn jobs(State(app): State<AppState>, Caller(caller): Caller) -> ApiResult<
         },
         None => Value::Null,
     };
+    // Messages waiting to be sent, on either host (the index of `queued` rows).
     let queued = app
         .store
         .table()
-        .query(Query::partition(QUEUE_PK).limit(COUNT_LIMIT))
+        .query(keys::queued_notifications().limit(COUNT_LIMIT))
         .await?
         .items
         .len();
