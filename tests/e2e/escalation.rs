@@ -511,3 +511,44 @@ async fn the_escalator_function_handles_scheduler_events() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_sweep_fires_an_escalation_whose_timer_was_lost() {
+    let s = Scenario::new().await;
+    let (a, b) = (s.user("ann").await, s.user("bob").await);
+    let team = s.policy(&[(5, user(a)), (10, user(b))], 0, None).await;
+    let id = s.trigger(team, "lost").await;
+    // The timer never makes it (scheduling failed after the page was stored).
+    let pending = s.host.timers.pending().await.expect("pending");
+    assert_eq!(pending.len(), 1);
+    let lost: EscalationTimer = serde_json::from_value(pending[0].payload.clone()).expect("payload");
+    s.host.timers.cancel(&pending[0].id).await.expect("cancel");
+
+    assert!(s.advance(6).await.is_empty());
+    let swept = s.host.escalator.sweep().await.expect("sweep");
+    assert_eq!(swept.escalated, 0, "one minute late is not lost yet");
+    s.clock.advance(Duration::minutes(2));
+    let swept = s.host.escalator.sweep().await.expect("sweep");
+    assert_eq!(swept.escalated, 1);
+    assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
+    assert_eq!(
+        s.host.escalator.sweep().await.expect("again").escalated,
+        0,
+        "paged once"
+    );
+    // The lost timer turning up after all pages nobody.
+    assert_eq!(
+        s.host.escalator.fire(&lost).await.expect("late fire"),
+        FireOutcome::Stale
+    );
+    assert_eq!(s.pages(id).await.len(), 2);
+
+    // The same through the escalator function's scheduled event.
+    let reply = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "stranded" }))
+        .await
+        .expect("sweep event");
+    assert_eq!(
+        (reply["escalated"].as_u64(), reply["republished"].as_u64()),
+        (Some(0), Some(0))
+    );
+}

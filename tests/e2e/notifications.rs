@@ -790,7 +790,7 @@ async fn a_lost_job_is_published_again_by_the_sweep() {
     assert_eq!(sweep().await.expect("sweep"), 0, "not stranded yet");
     s.clock.advance(Duration::minutes(3));
     // On AWS the escalator runs the sweep from its recurring schedule.
-    let swept = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "notifications" }))
+    let swept = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "stranded" }))
         .await
         .expect("sweep event");
     assert_eq!(swept["republished"], 1);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use quper_core::Store;
 use quper_core::notifications::queue::{TableQueue, run_delivery_worker};
-use quper_core::oncall::escalation::{EscalationTimer, Escalator};
+use quper_core::oncall::escalation::{EscalationTimer, Escalator, SWEEP_EVERY, run_sweeper};
 use quper_core::ports::{Clock, Sender, SystemClock, Table, Timer};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
@@ -183,14 +183,19 @@ pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store)
 }
 
 /// Serves every route group of `host` on `addr`, with its timer worker,
-/// until SIGINT or SIGTERM; then drains in-flight requests and stops the
-/// worker.
+/// delivery worker and sweeper, until SIGINT or SIGTERM; then drains
+/// in-flight requests and stops the workers.
 pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(HostError::Serve)?;
     let local = listener.local_addr().map_err(HostError::Serve)?;
     let sender = local_sender(local).await?;
     let (stop_workers, workers_stopped) = watch::channel(false);
     let timer_worker = host.spawn_timer_worker(workers_stopped.clone());
+    let sweeper = tokio::spawn(run_sweeper(
+        host.escalator.clone(),
+        SWEEP_EVERY,
+        workers_stopped.clone(),
+    ));
     let delivery_worker = tokio::spawn(run_delivery_worker(
         host.queue.clone(),
         host.store.clone(),
@@ -207,6 +212,7 @@ pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> 
     let _ = stop_workers.send(true);
     let _ = timer_worker.await;
     let _ = delivery_worker.await;
+    let _ = sweeper.await;
     tracing::info!("quper stopped");
     served
 }

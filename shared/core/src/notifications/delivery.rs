@@ -362,8 +362,7 @@ pub const INTERRUPTED_AFTER: std::time::Duration = std::time::Duration::from_sec
 /// [`STRANDED_AFTER`] (at most `limit` a run, oldest first), and moves each
 /// row's wait to now so the next sweep gives it time; marks rows `sending`
 /// longer than [`INTERRUPTED_AFTER`] `failed`. Returns how many jobs went
-/// back on the bus. The local host runs it from its delivery worker; on
-/// AWS a schedule invokes the escalator with `{"sweep": "notifications"}`.
+/// back on the bus. Part of the sweep (`oncall::escalation::Escalator::sweep`).
 pub async fn republish_stranded(store: &Store, bus: &dyn Bus, limit: u32) -> DomainResult<usize> {
     let now = store.now();
     let waited = now - Duration::from_std(STRANDED_AFTER).unwrap_or_else(|_| Duration::minutes(2));

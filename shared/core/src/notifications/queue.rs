@@ -14,7 +14,7 @@ use serde_json::Value;
 use chrono::{DateTime, Utc};
 
 use crate::incidents::model::time_sort_key;
-use crate::notifications::delivery::{self, Delivered, deliver};
+use crate::notifications::delivery::{Delivered, deliver};
 use crate::ports::table::{Key, Query, SortKey};
 use crate::ports::{Bus, BusError, Clock, Condition, NotificationJob, Sender, Table, WriteOp};
 use crate::store::{Store, from_item, to_item};
@@ -27,9 +27,6 @@ pub const QUEUE_PK: &str = "QUEUE#notifications";
 fn marker(job_id: &str) -> Key {
     Key::new("QUEUE#notifications#ID", job_id)
 }
-
-/// How often the local delivery worker sweeps for stranded notifications.
-pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub struct TableQueue {
     table: Arc<dyn Table>,
@@ -107,9 +104,7 @@ impl TableQueue {
 
 /// The local host's delivery worker: every `poll`, delivers the visible jobs
 /// through `sender`, until `shutdown` turns true. Jobs that fail for now come
-/// back after their backoff; nothing is dropped. Every [`SWEEP_EVERY`] it also
-/// re-publishes the jobs of rows stranded in `queued`
-/// ([`delivery::republish_stranded`]).
+/// back after their backoff; nothing is dropped.
 pub async fn run_delivery_worker(
     queue: Arc<TableQueue>,
     store: Store,
@@ -118,16 +113,9 @@ pub async fn run_delivery_worker(
     max_attempts: u32,
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    let mut next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
     loop {
         if *shutdown.borrow() {
             return;
-        }
-        if tokio::time::Instant::now() >= next_sweep {
-            next_sweep = tokio::time::Instant::now() + SWEEP_EVERY;
-            if let Err(err) = delivery::republish_stranded(&store, queue.as_ref(), 100).await {
-                tracing::warn!(error = %err, "could not sweep stranded notifications");
-            }
         }
         match queue.pending(store.now(), 50).await {
             Ok(jobs) if !jobs.is_empty() => {

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 
 use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
+use crate::identity::environments::Environment;
 use crate::identity::{Permission, Principal, teams, users};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
@@ -33,8 +34,48 @@ use crate::notifications::rules::{self, PageMessage};
 use crate::notifications::{channels, delivery};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
-use crate::ports::{Bus, Condition, Notice, StoreError, Timer, Timers, WriteOp};
-use crate::store::{Store, to_item};
+use crate::ports::{Bus, Condition, Index, Notice, Query, StoreError, Timer, Timers, WriteOp};
+use crate::store::{Store, from_item, to_item};
+
+/// How late an escalation may be before the sweep fires it: EventBridge
+/// Scheduler fires within a minute of the time; beyond two, the timer is
+/// taken as lost.
+pub const OVERDUE_AFTER: Duration = Duration::minutes(2);
+/// Most triggered incidents of one environment a sweep looks at.
+pub const OVERDUE_PER_TENANT: u32 = 500;
+
+/// What a sweep found and restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Notification jobs published again.
+    pub republished: usize,
+    /// Overdue escalations fired.
+    pub escalated: usize,
+}
+
+/// How often the sweep runs.
+pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The local host's sweeper: [`Escalator::sweep`] every `every` until
+/// `shutdown` turns true.
+pub async fn run_sweeper(
+    escalator: Arc<Escalator>,
+    every: std::time::Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) = escalator.sweep().await {
+            tracing::warn!(error = %err, "the sweep for stranded work failed; the next one tries again");
+        }
+    }
+}
 
 /// What a timer asks the engine to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -562,6 +603,55 @@ impl Escalator {
         Ok(FireOutcome::Notified)
     }
 
+    /// Finds work that was stored but lost on its way and starts it again:
+    /// notification jobs of rows left `queued`
+    /// ([`delivery::republish_stranded`], which also fails interrupted sends)
+    /// and overdue escalations ([`Escalator::fire_overdue`]). Every minute:
+    /// on AWS from a schedule, locally from [`run_sweeper`].
+    pub async fn sweep(&self) -> DomainResult<SweepReport> {
+        let republished = delivery::republish_stranded(&self.store, self.bus.as_ref(), 100).await?;
+        let escalated = self.fire_overdue(OVERDUE_PER_TENANT).await?;
+        Ok(SweepReport { republished, escalated })
+    }
+
+    /// The escalation half of the sweep: a triggered incident whose next
+    /// escalation is more than [`OVERDUE_AFTER`] late lost its timer
+    /// (scheduling failed after the page was stored, or the timer was
+    /// dropped), so it is fired here. The timer, if it turns up after all,
+    /// finds the step moved and pages nobody. Looks at up to
+    /// `per_tenant` triggered incidents of each active environment, oldest
+    /// first; returns how many it fired.
+    pub async fn fire_overdue(&self, per_tenant: u32) -> DomainResult<usize> {
+        let environments: Vec<Environment> = self.store.query_all(keys::environments()).await?;
+        let overdue_before = self.store.now() - OVERDUE_AFTER;
+        let mut fired = 0;
+        for environment in environments.iter().filter(|e| e.is_active) {
+            let triggered = Query::index(
+                Index::Gsi2,
+                keys::incidents_by_status_gsi2pk(&environment.id, IncidentStatus::Triggered.as_str()),
+            )
+            .limit(per_tenant);
+            for item in self.store.table().query(triggered).await?.items {
+                let incident: Incident = from_item(item)?;
+                if incident.next_escalation_at.is_none_or(|at| at >= overdue_before) {
+                    continue;
+                }
+                let timer = EscalationTimer {
+                    tenant: environment.id.clone(),
+                    incident_id: incident.id,
+                    step: incident.escalation_step,
+                    kind: TimerKind::Escalate,
+                    rule: None,
+                };
+                tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
+                if self.fire(&timer).await? != FireOutcome::Stale {
+                    fired += 1;
+                }
+            }
+        }
+        Ok(fired)
+    }
+
     /// Records, once per step, that the policy has nobody left to page.
     async fn exhausted(&self, incident: &Incident, reason: Reason) -> DomainResult<()> {
         if reason == Reason::Manual {
@@ -608,18 +698,17 @@ impl Escalator {
 /// [`EscalationTimer`]. An error fails the invocation, so Scheduler retries it
 /// and finally leaves it in the dead-letter queue; a stale timer succeeds
 /// without paging anyone. The template's recurring schedule sends
-/// `{"sweep": "notifications"}`: publish the jobs of stranded notifications
-/// again ([`delivery::republish_stranded`]).
+/// `{"sweep": "stranded"}`: [`Escalator::sweep`].
 pub async fn handle_scheduler_event(
     escalator: &Escalator,
     event: serde_json::Value,
 ) -> DomainResult<serde_json::Value> {
     if let Some(sweep) = event.get("sweep") {
-        if sweep != "notifications" {
-            return Err(DomainError::validation("sweep", "the only sweep is \"notifications\""));
+        if sweep != "stranded" {
+            return Err(DomainError::validation("sweep", "the only sweep is \"stranded\""));
         }
-        let republished = delivery::republish_stranded(&escalator.store, escalator.bus.as_ref(), 100).await?;
-        return Ok(json!({ "sweep": "notifications", "republished": republished }));
+        let report = escalator.sweep().await?;
+        return Ok(json!({ "sweep": "stranded", "republished": report.republished, "escalated": report.escalated }));
     }
     let payload = event
         .get("payload")
