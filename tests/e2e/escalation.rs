@@ -552,3 +552,29 @@ async fn the_sweep_fires_an_escalation_whose_timer_was_lost() {
         (Some(0), Some(0))
     );
 }
+
+#[tokio::test]
+async fn an_overdue_escalation_whose_policy_is_gone_settles() {
+    let s = Scenario::new().await;
+    let a = s.user("ann").await;
+    let team = s.policy(&[(5, user(a)), (10, user(a))], 0, None).await;
+    let id = s.trigger(team, "gone").await;
+    for timer in s.host.timers.pending().await.expect("pending") {
+        s.host.timers.cancel(&timer.id).await.expect("cancel");
+    }
+    let policy = s.app.get(&format!("/api/v1/teams/{team}"), &s.admin).await.body["default_escalation_policy_id"]
+        .as_u64()
+        .expect("policy id");
+    let deleted = s
+        .app
+        .delete(&format!("/api/v1/escalation-policies/{policy}"), &s.admin)
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    s.clock.advance(Duration::minutes(10));
+    assert_eq!(s.host.escalator.sweep().await.expect("sweep").escalated, 0);
+    assert!(
+        s.incident(id).await["next_escalation_at"].is_null(),
+        "nothing is due any more"
+    );
+    assert_eq!(s.pages(id).await.len(), 1);
+}

@@ -34,6 +34,7 @@ use crate::notifications::rules::{self, PageMessage};
 use crate::notifications::{channels, delivery};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
+use crate::ports::table::Update;
 use crate::ports::{Bus, Condition, Index, Notice, Query, StoreError, Timer, Timers, WriteOp};
 use crate::store::{Store, from_item, to_item};
 
@@ -644,8 +645,20 @@ impl Escalator {
                     rule: None,
                 };
                 tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
-                if self.fire(&timer).await? != FireOutcome::Stale {
-                    fired += 1;
+                match self.fire(&timer).await? {
+                    FireOutcome::Stale => {}
+                    FireOutcome::NoPolicy => {
+                        // The policy went away: nothing is due any more, so
+                        // the next sweep need not look again.
+                        let settled = Update::new(keys::incident(&timer.tenant, incident.id))
+                            .set("next_escalation_at", Value::Null)
+                            .when(Condition::VersionEquals(incident.version));
+                        match self.store.table().update(settled).await {
+                            Err(err) if !err.is_condition_failed() => return Err(err.into()),
+                            _ => {}
+                        }
+                    }
+                    FireOutcome::Paged(_) | FireOutcome::Exhausted | FireOutcome::Notified => fired += 1,
                 }
             }
         }
