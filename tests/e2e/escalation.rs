@@ -11,7 +11,7 @@ use quper_core::oncall::escalation::{EscalationTimer, FireOutcome, handle_schedu
 use quper_core::ports::{Clock, ManualClock, Timers};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, spawn_host};
+use crate::support::{TestApp, fire_due_timers, spawn_host};
 
 /// A host on a fake clock, with a tenant admin and an alert source.
 struct Scenario {
@@ -110,19 +110,7 @@ impl Scenario {
 
     /// Fires every timer due now, as the local worker would.
     async fn fire_due(&self) -> Vec<FireOutcome> {
-        let mut outcomes = Vec::new();
-        for _ in 0..10 {
-            let due = self.host.timers.due(self.clock.now(), 100).await.expect("due timers");
-            if due.is_empty() {
-                break;
-            }
-            for timer in due {
-                let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
-                outcomes.push(self.host.escalator.fire(&payload).await.expect("fire"));
-                self.host.timers.complete(&timer).await.expect("complete");
-            }
-        }
-        outcomes
+        fire_due_timers(&self.host, self.clock.now()).await
     }
 
     async fn advance(&self, minutes: i64) -> Vec<FireOutcome> {

@@ -18,7 +18,7 @@ use quper_core::ports::{Clock, Delivery, ManualClock, Notice, SendFailure, Sende
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, Reply, TestApp, spawn_host};
+use crate::support::{Auth, Reply, TestApp, fire_due_timers, spawn_host};
 
 /// A sender that records every message and answers from a script (default:
 /// success with a generated message id).
@@ -168,19 +168,9 @@ impl Setup {
     }
 
     /// Fires every escalation timer due now, as the local timer worker does.
-    async fn fire_due(&self) -> Vec<FireOutcome> {
-        let mut outcomes = Vec::new();
-        for timer in self.host.timers.due(self.clock.now(), 100).await.expect("due") {
-            let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
-            outcomes.push(self.host.escalator.fire(&payload).await.expect("fire"));
-            self.host.timers.complete(&timer).await.expect("complete");
-        }
-        outcomes
-    }
-
     async fn advance(&self, minutes: i64) -> Vec<FireOutcome> {
         self.clock.advance(Duration::minutes(minutes));
-        self.fire_due().await
+        fire_due_timers(&self.host, self.clock.now()).await
     }
 
     /// Adds a notification rule (method id, minutes) for `user`.

@@ -9,6 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use quper::host::LocalHost;
 use quper_core::Store;
 use quper_core::model::Role;
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
 use quper_core::ports::table::Update;
 use quper_core::ports::{Clock, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, WriteOp};
 use quper_http::sns::SubscriptionConfirmer;
@@ -27,6 +28,25 @@ pub struct TestApp {
     /// The bootstrap superadmin's token (tenant `default`).
     pub root: String,
     _data_dir: TempDir,
+}
+
+/// Fires every escalation timer of `host` due at `now`, as the local timer
+/// worker does (also those the fires set and that are due already); returns
+/// what each fire did.
+pub async fn fire_due_timers(host: &LocalHost, now: chrono::DateTime<chrono::Utc>) -> Vec<FireOutcome> {
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        let due = host.timers.due(now, 100).await.expect("due timers");
+        if due.is_empty() {
+            break;
+        }
+        for timer in due {
+            let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
+            outcomes.push(host.escalator.fire(&payload).await.expect("fire"));
+            host.timers.complete(&timer).await.expect("complete");
+        }
+    }
+    outcomes
 }
 
 /// The local host with default settings.
