@@ -316,6 +316,17 @@ async fn a_user_changes_their_password() {
         )
         .await;
     assert_eq!(old.status, 401);
+    // The old password was checked (and remembered) just before the change:
+    // Basic auth with it stops working at once all the same.
+    let old_basic = app
+        .send(
+            Method::GET,
+            "/api/v1/app/users/me",
+            Auth::Basic("pat@pw.example", "user-password-1"),
+            None,
+        )
+        .await;
+    assert_eq!(old_basic.status, 401);
 }
 
 /// A JWKS endpoint that counts how often it is fetched.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{hash_password, verify_against_dummy, verify_password};
+use crate::auth::{check_against_dummy, check_password, hash_password};
 use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::keys;
@@ -405,31 +405,27 @@ pub async fn authenticate(
     tenant: Option<&str>,
 ) -> DomainResult<Result<User, LoginFailure>> {
     let Ok(email) = Email::parse(email) else {
-        verify_against_dummy(password);
+        check_against_dummy(password).await;
         return Ok(Err(LoginFailure::Invalid));
     };
     let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
     let mut matches = Vec::new();
     for entry in entries.iter().filter(|e| tenant.is_none_or(|t| t == e.tenant)) {
         let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
-        match user {
-            Some(user)
-                if user
-                    .password_hash
-                    .as_deref()
-                    .is_some_and(|hash| verify_password(hash, password)) =>
-            {
-                if user.is_active {
+        match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+            Some(hash) => {
+                if check_password(hash, password).await
+                    && let Some(user) = user.filter(|u| u.is_active)
+                {
                     matches.push(user);
                 }
             }
-            Some(user) if user.password_hash.is_some() => {}
             // No account, or one that cannot log in: spend the same time.
-            _ => verify_against_dummy(password),
+            None => check_against_dummy(password).await,
         }
     }
     if entries.is_empty() {
-        verify_against_dummy(password);
+        check_against_dummy(password).await;
     }
     match matches.len() {
         0 => Ok(Err(LoginFailure::Invalid)),
@@ -463,10 +459,10 @@ pub async fn record_login(store: &Store, user: &User) -> DomainResult<()> {
 /// Changes the caller's own password after checking the current one.
 pub async fn change_password(store: &Store, caller: &Principal, current: &str, new: Password) -> DomainResult<()> {
     let mut user = get(store, caller.tenant(), caller.user_id).await?;
-    let matches = user
-        .password_hash
-        .as_deref()
-        .is_some_and(|hash| verify_password(hash, current));
+    let matches = match user.password_hash.as_deref() {
+        Some(hash) => check_password(hash, current).await,
+        None => false,
+    };
     if !matches {
         return Err(DomainError::validation(
             "current_password",
