@@ -199,6 +199,21 @@ impl Setup {
             .collect()
     }
 
+    /// The event types of an incident's timeline, oldest first.
+    async fn event_types(&self, incident: u64) -> Vec<String> {
+        let events = self
+            .app
+            .get(&format!("/api/v1/incidents/{incident}/events"), &self.admin)
+            .await;
+        events
+            .body
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["event_type"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     async fn logs(&self, incident: u64) -> Vec<Value> {
         let reply = self
             .app
@@ -291,18 +306,8 @@ async fn failures_are_retried_with_backoff_then_exhausted_and_can_be_retried() {
         (row["status"].as_str(), row["attempts"].as_u64()),
         (Some("exhausted"), Some(3))
     );
-    let events = s
-        .app
-        .get(&format!("/api/v1/incidents/{incident}/events"), &s.admin)
-        .await;
-    assert!(
-        events
-            .body
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e["event_type"] == "notification_exhausted")
-    );
+    let events = s.event_types(incident).await;
+    assert!(events.iter().any(|e| e == "notification_exhausted"), "{events:?}");
 
     let retried = s
         .app
@@ -597,20 +602,8 @@ async fn notification_rules_send_later_until_someone_acknowledges() {
         vec![(Some("email"), Some("sent")), (Some("sms"), Some("sent"))]
     );
     assert!(logs[1]["payload"]["rule_id"].as_u64().is_some());
-    let events = s
-        .app
-        .get(&format!("/api/v1/incidents/{incident}/events"), &s.admin)
-        .await;
-    assert!(
-        events
-            .body
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|e| e["event_type"] == "notification_rule"),
-        "{:?}",
-        events.body
-    );
+    let events = s.event_types(incident).await;
+    assert!(events.iter().any(|e| e == "notification_rule"), "{events:?}");
 
     // Acknowledged: the 10-minute reminder finds nothing to do.
     let ack = s
