@@ -566,3 +566,31 @@ async fn an_overdue_escalation_whose_policy_is_gone_settles() {
     );
     assert_eq!(s.pages(id).await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_sweep_resumes_escalation_when_an_ack_timeout_timer_was_lost() {
+    let s = Scenario::new().await;
+    let (a, b) = (s.user("ann").await, s.user("bob").await);
+    let team = s.policy(&[(5, user(a)), (5, user(b))], 0, Some(30)).await;
+    let id = s.trigger(team, "ack-lost").await;
+    s.act(id, "ack").await;
+    // The incident says when escalation resumes...
+    let resumes = s.incident(id).await["next_escalation_at"].as_str().map(str::to_owned);
+    assert_eq!(resumes.as_deref(), Some("2027-01-11T10:30:00Z"));
+    // ...which is all that is left when the timer is lost.
+    for timer in s.host.timers.pending().await.expect("pending") {
+        s.host.timers.cancel(&timer.id).await.expect("cancel");
+    }
+    assert!(s.advance(31).await.is_empty());
+    assert_eq!(
+        s.host.escalator.sweep().await.expect("sweep").escalated,
+        0,
+        "a minute late is not lost"
+    );
+    s.clock.advance(Duration::minutes(2));
+    assert_eq!(s.host.escalator.sweep().await.expect("sweep").escalated, 1);
+    assert_eq!(s.incident(id).await["status"], "triggered");
+    assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
+    assert!(s.event_types(id).await.contains(&"ack_timeout".to_owned()));
+    assert_eq!(s.host.escalator.sweep().await.expect("again").escalated, 0);
+}

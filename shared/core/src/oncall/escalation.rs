@@ -264,6 +264,17 @@ impl Escalator {
                     && let Some(minutes) = policy.ack_timeout_minutes
                 {
                     let fire_at = self.store.now() + Duration::minutes(i64::from(minutes));
+                    // The incident shows when escalation resumes, and the
+                    // sweep finds it there if the timer below is lost.
+                    let resumes = Update::new(keys::incident(&incident.tenant, incident.id))
+                        .set("next_escalation_at", json!(fire_at))
+                        .when(Condition::VersionEquals(incident.version));
+                    match self.store.table().update(resumes).await {
+                        Ok(_) => {}
+                        // Changed meanwhile: that change sets its own timers.
+                        Err(err) if err.is_condition_failed() => return Ok(()),
+                        Err(err) => return Err(err.into()),
+                    }
                     self.schedule(&timer(TimerKind::AckTimeout), fire_at).await?;
                 }
             }
@@ -616,50 +627,68 @@ impl Escalator {
     }
 
     /// The escalation half of the sweep: a triggered incident whose next
-    /// escalation is more than [`OVERDUE_AFTER`] late lost its timer
-    /// (scheduling failed after the page was stored, or the timer was
-    /// dropped), so it is fired here. The timer, if it turns up after all,
-    /// finds the step moved and pages nobody. Looks at up to
-    /// `per_tenant` triggered incidents of each active environment, oldest
-    /// first; returns how many it fired.
+    /// escalation, or an acknowledged one whose acknowledgement timeout, is
+    /// more than [`OVERDUE_AFTER`] late lost its timer (scheduling failed
+    /// after the change was stored, or the timer was dropped), so it is fired
+    /// here. The timer, if it turns up after all, finds the step moved and
+    /// pages nobody. Looks at up to `per_tenant` incidents of each status in
+    /// each active environment, oldest first; returns how many it fired.
     pub async fn fire_overdue(&self, per_tenant: u32) -> DomainResult<usize> {
         let environments: Vec<Environment> = self.store.query_all(keys::environments()).await?;
         let overdue_before = self.store.now() - OVERDUE_AFTER;
         let mut fired = 0;
+        let statuses = [
+            (IncidentStatus::Triggered, TimerKind::Escalate),
+            (IncidentStatus::Acknowledged, TimerKind::AckTimeout),
+        ];
         for environment in environments.iter().filter(|e| e.is_active) {
-            let triggered = Query::index(
-                Index::Gsi2,
-                keys::incidents_by_status_gsi2pk(&environment.id, IncidentStatus::Triggered.as_str()),
-            )
-            .limit(per_tenant);
-            for item in self.store.table().query(triggered).await?.items {
-                let incident: Incident = from_item(item)?;
-                if incident.next_escalation_at.is_none_or(|at| at >= overdue_before) {
-                    continue;
-                }
-                let timer = EscalationTimer {
-                    tenant: environment.id.clone(),
-                    incident_id: incident.id,
-                    step: incident.escalation_step,
-                    kind: TimerKind::Escalate,
-                    rule: None,
-                };
-                tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
-                match self.fire(&timer).await? {
-                    FireOutcome::Stale => {}
-                    FireOutcome::NoPolicy => {
-                        // The policy went away: nothing is due any more, so
-                        // the next sweep need not look again.
-                        let settled = Update::new(keys::incident(&timer.tenant, incident.id))
-                            .set("next_escalation_at", Value::Null)
-                            .when(Condition::VersionEquals(incident.version));
-                        match self.store.table().update(settled).await {
-                            Err(err) if !err.is_condition_failed() => return Err(err.into()),
-                            _ => {}
-                        }
+            for (status, kind) in statuses {
+                fired += self
+                    .fire_overdue_in(&environment.id, status, kind, overdue_before, per_tenant)
+                    .await?;
+            }
+        }
+        Ok(fired)
+    }
+
+    async fn fire_overdue_in(
+        &self,
+        tenant: &str,
+        status: IncidentStatus,
+        kind: TimerKind,
+        overdue_before: DateTime<Utc>,
+        limit: u32,
+    ) -> DomainResult<usize> {
+        let mut fired = 0;
+        let in_status =
+            Query::index(Index::Gsi2, keys::incidents_by_status_gsi2pk(tenant, status.as_str())).limit(limit);
+        for item in self.store.table().query(in_status).await?.items {
+            let incident: Incident = from_item(item)?;
+            if incident.next_escalation_at.is_none_or(|at| at >= overdue_before) {
+                continue;
+            }
+            let timer = EscalationTimer {
+                tenant: tenant.to_owned(),
+                incident_id: incident.id,
+                step: incident.escalation_step,
+                kind,
+                rule: None,
+            };
+            tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
+            match self.fire(&timer).await? {
+                FireOutcome::Stale => {}
+                FireOutcome::NoPolicy => {
+                    // The policy went away: nothing is due any more, so
+                    // the next sweep need not look again.
+                    let settled = Update::new(keys::incident(&timer.tenant, incident.id))
+                        .set("next_escalation_at", Value::Null)
+                        .when(Condition::VersionEquals(incident.version));
+                    match self.store.table().update(settled).await {
+                        Err(err) if !err.is_condition_failed() => return Err(err.into()),
+                        _ => {}
                     }
-                    FireOutcome::Paged(_) | FireOutcome::Exhausted | FireOutcome::Notified => fired += 1,
                 }
+                FireOutcome::Paged(_) | FireOutcome::Exhausted | FireOutcome::Notified => fired += 1,
             }
         }
         Ok(fired)
