@@ -27,14 +27,7 @@ impl Scenario {
         let clock = Arc::new(ManualClock::at(start));
         let (app, host) = spawn_host(&[], clock.clone()).await;
         let admin = app.tenant_with_admin("pager").await;
-        let source = app
-            .post(
-                "/api/v1/alert-sources",
-                &admin,
-                json!({ "name": "prom", "source_type": "generic" }),
-            )
-            .await;
-        let key = source.body["api_key"].as_str().expect("api_key").to_owned();
+        let (_, key) = app.alert_source(&admin, "prom", "generic").await;
         Scenario {
             app,
             host,
@@ -94,16 +87,9 @@ impl Scenario {
     }
 
     async fn trigger(&self, team: u64, external_id: &str) -> u64 {
-        let response = self
-            .app
-            .http
-            .post(format!("{}/api/v1/alerts", self.app.base))
-            .header("x-api-key", &self.key)
-            .json(&json!({ "title": "Database down", "severity": "critical", "external_id": external_id, "team_id": team }))
-            .send()
-            .await
-            .expect("alert");
-        let reply = TestApp::read(response).await;
+        let alert =
+            json!({ "title": "Database down", "severity": "critical", "external_id": external_id, "team_id": team });
+        let reply = self.app.ingest("/api/v1/alerts", &self.key, &alert).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
         reply.body["id"].as_u64().expect("incident id")
     }

@@ -10,27 +10,11 @@ use crate::support::{Auth, TestApp, spawn_app};
 
 /// A generic alert source in the admin's tenant; returns its key.
 async fn source(app: &TestApp, admin: &str, name: &str) -> String {
-    let created = app
-        .post(
-            "/api/v1/alert-sources",
-            admin,
-            json!({ "name": name, "source_type": "generic" }),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    created.body["api_key"].as_str().expect("api_key").to_owned()
+    app.alert_source(admin, name, "generic").await.1
 }
 
 async fn alert(app: &TestApp, key: &str, body: Value) -> crate::support::Reply {
-    let response = app
-        .http
-        .post(format!("{}/api/v1/alerts", app.base))
-        .header("x-api-key", key)
-        .json(&body)
-        .send()
-        .await
-        .expect("alert");
-    TestApp::read(response).await
+    app.ingest("/api/v1/alerts", key, &body).await
 }
 
 fn critical(title: &str, external_id: &str) -> Value {

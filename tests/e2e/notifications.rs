@@ -69,14 +69,7 @@ impl Setup {
         ));
         let (app, host) = spawn_host(settings, clock.clone()).await;
         let admin = app.tenant_with_admin("notify").await;
-        let source = app
-            .post(
-                "/api/v1/alert-sources",
-                &admin,
-                json!({ "name": "s", "source_type": "generic" }),
-            )
-            .await;
-        let key = source.body["api_key"].as_str().expect("key").to_owned();
+        let (_, key) = app.alert_source(&admin, "s", "generic").await;
         Setup {
             app,
             host,
@@ -133,16 +126,9 @@ impl Setup {
     }
 
     async fn trigger(&self, team: u64) -> u64 {
-        let response = self
-            .app
-            .http
-            .post(format!("{}/api/v1/alerts", self.app.base))
-            .header("x-api-key", &self.key)
-            .json(&json!({ "title": "Disk full", "severity": "critical", "external_id": "disk", "team_id": team }))
-            .send()
-            .await
-            .expect("alert");
-        TestApp::read(response).await.body["id"].as_u64().expect("incident")
+        let alert = json!({ "title": "Disk full", "severity": "critical", "external_id": "disk", "team_id": team });
+        let reply = self.app.ingest("/api/v1/alerts", &self.key, &alert).await;
+        reply.body["id"].as_u64().expect("incident")
     }
 
     /// Delivers every visible job once, as the local worker does.
