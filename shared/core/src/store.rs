@@ -37,6 +37,16 @@ impl Store {
         self.clock.now()
     }
 
+    /// Remembers that background job `job` ran now, for `/system/jobs`.
+    /// Best effort: a status that could not be written only shows an older
+    /// time.
+    pub async fn record_job_run(&self, job: &str) {
+        let status = serde_json::json!({ "last_run_at": self.now() });
+        if let Ok(item) = to_item(&keys::job_status(job), &status, &[]) {
+            let _ = self.table.put(item, Condition::None).await;
+        }
+    }
+
     /// The record stored at `key`, if any.
     pub async fn get<T: DeserializeOwned>(&self, key: &Key) -> DomainResult<Option<T>> {
         match self.table.get(key).await? {

@@ -62,7 +62,9 @@ pub fn normalise_address(kind: ChannelKind, address: &str) -> DomainResult<Strin
     }
 }
 
-fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
+/// People manage their own contact methods and rules; managing someone
+/// else's takes identity write permission.
+pub(super) fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
     if caller.user_id == user_id {
         Ok(())
     } else {

@@ -29,7 +29,7 @@ use crate::incidents::model::{Actor, TimelineEvent};
 use crate::keys;
 use crate::notifications::log::{NotificationLog, NotificationStatus};
 use crate::ports::table::{GSI1PK, GSI1SK, SortKey, Update};
-use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, SendFailure, Sender, WriteOp};
+use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, Query, SendFailure, Sender, WriteOp};
 use crate::store::{Store, from_item, to_item};
 
 /// What delivering a job did.
@@ -365,21 +365,8 @@ pub const INTERRUPTED_AFTER: std::time::Duration = std::time::Duration::from_sec
 /// back on the bus. Part of the sweep (`oncall::escalation::Escalator::sweep`).
 pub async fn republish_stranded(store: &Store, bus: &dyn Bus, limit: u32) -> DomainResult<usize> {
     let now = store.now();
-    let waited = now - Duration::from_std(STRANDED_AFTER).unwrap_or_else(|_| Duration::minutes(2));
-    let page = store
-        .table()
-        .query(
-            keys::queued_notifications()
-                .sort(SortKey::To(time_sort_key(waited, "~")))
-                .limit(limit),
-        )
-        .await?;
     let mut republished = 0;
-    for item in page.items {
-        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
-            continue;
-        };
-        let row: NotificationLog = from_item(item)?;
+    for (tenant, row) in rows_waiting(store, keys::queued_notifications(), STRANDED_AFTER, limit).await? {
         if row.status != NotificationStatus::Queued {
             continue;
         }
@@ -408,31 +395,38 @@ pub async fn republish_stranded(store: &Store, bus: &dyn Bus, limit: u32) -> Dom
         );
     }
     fail_interrupted(store, limit).await?;
-    let status = json!({ "last_run_at": now });
-    if let Ok(item) = to_item(&keys::job_status("notification_retry"), &status, &[]) {
-        let _ = store.table().put(item, Condition::None).await;
-    }
+    store.record_job_run("notification_retry").await;
     Ok(republished)
+}
+
+/// Up to `limit` rows of a waiting partition (`queued` or `sending`) that
+/// have waited at least `for_at_least`, oldest first, with their tenants.
+async fn rows_waiting(
+    store: &Store,
+    partition: Query,
+    for_at_least: std::time::Duration,
+    limit: u32,
+) -> DomainResult<Vec<(String, NotificationLog)>> {
+    let since = store.now() - Duration::from_std(for_at_least).unwrap_or_else(|_| Duration::minutes(10));
+    let page = store
+        .table()
+        .query(partition.sort(SortKey::To(time_sort_key(since, "~"))).limit(limit))
+        .await?;
+    let mut rows = Vec::with_capacity(page.items.len());
+    for item in page.items {
+        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
+            continue;
+        };
+        rows.push((tenant, from_item(item)?));
+    }
+    Ok(rows)
 }
 
 /// Marks rows `sending` for longer than [`INTERRUPTED_AFTER`] `failed`, with a
 /// timeline entry, so the retry route can requeue them.
 async fn fail_interrupted(store: &Store, limit: u32) -> DomainResult<()> {
     let now = store.now();
-    let since = now - Duration::from_std(INTERRUPTED_AFTER).unwrap_or_else(|_| Duration::minutes(10));
-    let page = store
-        .table()
-        .query(
-            keys::sending_notifications()
-                .sort(SortKey::To(time_sort_key(since, "~")))
-                .limit(limit),
-        )
-        .await?;
-    for item in page.items {
-        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
-            continue;
-        };
-        let row: NotificationLog = from_item(item)?;
+    for (tenant, row) in rows_waiting(store, keys::sending_notifications(), INTERRUPTED_AFTER, limit).await? {
         let error = "the send was interrupted; the provider may or may not have the message";
         let update = Update::new(row.key(&tenant))
             .set("status", json!(NotificationStatus::Failed))

@@ -137,10 +137,7 @@ pub async fn run_delivery_worker(
                         tracing::error!(error = %err, "could not update the notification queue");
                     }
                 }
-                let status = serde_json::json!({ "last_run_at": store.now() });
-                if let Ok(item) = to_item(&crate::keys::job_status("notification_retry"), &status, &[]) {
-                    let _ = store.table().put(item, Condition::None).await;
-                }
+                store.record_job_run("notification_retry").await;
                 continue;
             }
             Ok(_) => {}

@@ -14,7 +14,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::users::{self, User};
 use crate::identity::{Permission, Principal};
 use crate::keys;
-use crate::notifications::contacts::{self, ContactMethod};
+use crate::notifications::contacts::{self, ContactMethod, may_manage};
 use crate::ports::{ChannelKind, Condition, Delivery};
 use crate::store::{Store, to_item};
 
@@ -46,14 +46,6 @@ pub struct RuleView {
     #[serde(flatten)]
     pub rule: NotificationRule,
     pub contact_method: ContactMethod,
-}
-
-fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
-    if caller.user_id == user_id {
-        Ok(())
-    } else {
-        caller.require(Permission::IdentityWrite)
-    }
 }
 
 /// A user's rules, earliest first.

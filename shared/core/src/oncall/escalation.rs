@@ -36,7 +36,7 @@ use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPol
 use crate::oncall::schedules;
 use crate::ports::table::Update;
 use crate::ports::{Bus, Condition, Index, Notice, Query, StoreError, Timer, Timers, WriteOp};
-use crate::store::{Store, from_item, to_item};
+use crate::store::{Store, from_item};
 
 /// How late an escalation may be before the sweep fires it: EventBridge
 /// Scheduler fires within a minute of the time; beyond two, the timer is
@@ -207,7 +207,7 @@ impl Escalator {
             TimerKind::AckTimeout => Reason::AckTimeout(timer.step),
             TimerKind::Notify => return self.send_delayed_rule(timer).await,
         };
-        self.record_run().await;
+        self.store.record_job_run("escalation").await;
         self.advance(&timer.tenant, timer.incident_id, reason, Actor::System)
             .await
     }
@@ -408,14 +408,7 @@ impl Escalator {
             next.version = incident.version + 1;
             next.updated_at = now;
 
-            let notice = Notice {
-                tenant: tenant.to_owned(),
-                incident_id: id,
-                title: next.title.clone(),
-                description: next.description.clone(),
-                severity: next.severity.as_str().to_owned(),
-                escalation_level: level.level_number,
-            };
+            let notice = notice_of(&next, level.level_number);
             let page_row = |user_id: Option<u64>, message: &PageMessage, payload: Value| {
                 NotificationLog::queued(
                     uuid::Uuid::new_v4().simple().to_string(),
@@ -568,14 +561,7 @@ impl Escalator {
         let Ok(user) = users::get(&self.store, tenant, rule.user_id).await else {
             return Ok(FireOutcome::Stale);
         };
-        let notice = Notice {
-            tenant: tenant.to_owned(),
-            incident_id: incident.id,
-            title: incident.title.clone(),
-            description: incident.description.clone(),
-            severity: incident.severity.as_str().to_owned(),
-            escalation_level: rule.level,
-        };
+        let notice = notice_of(&incident, rule.level);
         // The row id comes from the timer, and its time is the due time: a
         // second delivery of the same fire finds the row already written.
         let row = NotificationLog::queued(
@@ -725,13 +711,17 @@ impl Escalator {
             Err(err) => Err(err.into()),
         }
     }
+}
 
-    /// Remembers when the escalation worker last ran, for `/system/jobs`.
-    async fn record_run(&self) {
-        let status = json!({ "last_run_at": self.store.now() });
-        if let Ok(item) = to_item(&keys::job_status("escalation"), &status, &[]) {
-            let _ = self.store.table().put(item, Condition::None).await;
-        }
+/// What a page's messages say about the incident.
+fn notice_of(incident: &Incident, escalation_level: u32) -> Notice {
+    Notice {
+        tenant: incident.tenant.clone(),
+        incident_id: incident.id,
+        title: incident.title.clone(),
+        description: incident.description.clone(),
+        severity: incident.severity.as_str().to_owned(),
+        escalation_level,
     }
 }
 
