@@ -3,11 +3,13 @@
 //! duplicate alerts over HTTP. The count covers the whole request (the key
 //! check included), not its timing.
 //!
-//! Two wirings share the table: the application without an escalator (the
-//! ingestion path alone, which the targets are about, as in the e2e test
-//! `an_alert_costs_at_most_five_table_calls_and_a_duplicate_four`), and the
-//! local host's (`quper::host::LocalHost`: escalator on durable timers and the
-//! notification queue), where a new alert also starts escalation.
+//! Two kinds of new alert on one application (wired as `quper serve` wires
+//! it: durable timers and the notification queue in the same table): one
+//! whose incident has no escalation policy, so starting escalation costs
+//! nothing (the ingestion path alone, which the targets are about, as in the
+//! e2e test `an_alert_costs_at_most_five_table_calls_and_a_duplicate_four`),
+//! and one for a team whose policy pages a person, where the count includes
+//! the page.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,12 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use futures::future::BoxFuture;
-use quper_core::Store;
-use quper_core::notifications::queue::TableQueue;
-use quper_core::oncall::escalation::Escalator;
-use quper_core::ports::{Clock, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, Update, WriteOp};
-use quper_http::{AppState, HttpConfig};
-use quper_store_local::{SqliteTable, TableTimers};
+use quper::host::LocalHost;
+use quper_core::ports::{
+    Clock, Condition, Delivery, Item, Key, Notice, Page, Query, SendFailure, Sender, StoreError, SystemClock, Table,
+    Update, WriteOp,
+};
+use quper_store_local::SqliteTable;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
@@ -49,6 +51,16 @@ const OPS: [&str; 8] = [
     "transact",
     "ping",
 ];
+
+/// Pages are counted, not sent.
+struct SendsNothing;
+
+#[async_trait::async_trait]
+impl Sender for SendsNothing {
+    async fn send(&self, _: &Delivery, _: &Notice) -> Result<Option<String>, SendFailure> {
+        Ok(None)
+    }
+}
 
 /// Delegates every call to `inner` and counts the calls per method.
 struct CountingTable {
@@ -242,22 +254,14 @@ async fn measure_in(dir: &Path) -> BenchResult<TableCallsReport> {
     });
     let table: Arc<dyn Table> = counting.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Store::new(table.clone(), clock.clone());
-    quper::admin::bootstrap(&store, EMAIL, PASSWORD)
+    let settings = |name: &str| (name == "QUPER_JWT_SECRET").then(|| JWT_SECRET.to_owned());
+    let host = LocalHost::on_table(table, dir, settings, clock, Arc::new(SendsNothing))
+        .map_err(|err| format!("table calls: host: {err}"))?;
+    quper::admin::bootstrap(host.store(), EMAIL, PASSWORD)
         .await
         .map_err(|err| format!("table calls: bootstrap: {err}"))?;
-    let config = HttpConfig::from_lookup(|name| (name == "QUPER_JWT_SECRET").then(|| JWT_SECRET.to_owned()))
-        .map_err(|err| format!("table calls: settings: {err}"))?;
-    // As LocalHost::open wires it.
-    let escalator = Escalator::new(
-        store.clone(),
-        Arc::new(TableTimers::new(table.clone())),
-        Arc::new(TableQueue::new(table, clock)),
-    );
-    let plain = AppState::new(store.clone(), config.clone());
-    let escalating = AppState::new(store, config).with_escalator(Arc::new(escalator));
-    let (_plain_server, plain_base) = serve(quper_http::app(quper_http::routes::all(), plain)).await?;
-    let (_escalating_server, escalating_base) = serve(quper_http::app(quper_http::routes::all(), escalating)).await?;
+    let (_server, base) = serve(host.router()).await?;
+    let (plain_base, escalating_base) = (base.clone(), base);
 
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -289,6 +293,7 @@ async fn measure_in(dir: &Path) -> BenchResult<TableCallsReport> {
     let key = source["api_key"]
         .as_str()
         .ok_or_else(|| format!("table calls: no api_key in {source}"))?;
+    let team = paging_team(&client, &plain_base, token).await?;
 
     let mut report = TableCallsReport {
         new_alert: Calls::default(),
@@ -300,11 +305,12 @@ async fn measure_in(dir: &Path) -> BenchResult<TableCallsReport> {
     for round in 0..ROUNDS {
         for (base, wiring) in [(&plain_base, "plain"), (&escalating_base, "escalating")] {
             let external_id = format!("calls-{wiring}-{round}");
+            let team = (wiring == "escalating").then_some(team);
             counting.reset();
-            send(&client, base, key, &external_id, 201, "created").await?;
+            send(&client, base, key, &external_id, team, 201, "created").await?;
             let new_alert = counting.calls();
             counting.reset();
-            send(&client, base, key, &external_id, 200, "deduplicated").await?;
+            send(&client, base, key, &external_id, team, 200, "deduplicated").await?;
             let duplicate = counting.calls();
             let (new_slot, duplicate_slot) = if wiring == "plain" {
                 (&mut report.new_alert, &mut report.duplicate)
@@ -322,11 +328,44 @@ async fn measure_in(dir: &Path) -> BenchResult<TableCallsReport> {
     Ok(report)
 }
 
+/// A team whose default escalation policy pages the admin (user 1) at once;
+/// returns its id.
+async fn paging_team(client: &reqwest::Client, base: &str, token: &str) -> BenchResult<u64> {
+    let post = |path: &'static str, body: serde_json::Value| async move {
+        let what = format!("table calls: POST {path}");
+        let response = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|err| format!("{what}: {err}"))?;
+        expect_json(response, &what).await
+    };
+    let policy = post(
+        "/api/v1/escalation-policies",
+        json!({ "name": "Bench paging", "levels": [{ "level_number": 1, "delay_minutes": 5, "assignees": [{ "assignee_type": "user", "target_id": 1 }] }] }),
+    )
+    .await?;
+    let policy = policy["id"]
+        .as_u64()
+        .ok_or_else(|| format!("table calls: no policy id in {policy}"))?;
+    let team = post(
+        "/api/v1/teams",
+        json!({ "name": "Bench paging", "default_escalation_policy_id": policy }),
+    )
+    .await?;
+    team["id"]
+        .as_u64()
+        .ok_or_else(|| format!("table calls: no team id in {team}"))
+}
+
 async fn send(
     client: &reqwest::Client,
     base: &str,
     key: &str,
     external_id: &str,
+    team: Option<u64>,
     status: u16,
     outcome: &str,
 ) -> BenchResult<()> {
@@ -334,7 +373,7 @@ async fn send(
     let response = client
         .post(format!("{base}/api/v1/alerts"))
         .header("x-api-key", key)
-        .json(&json!({ "title": format!("Counted {external_id}"), "severity": "critical", "external_id": external_id }))
+        .json(&json!({ "title": format!("Counted {external_id}"), "severity": "critical", "external_id": external_id, "team_id": team }))
         .send()
         .await
         .map_err(|err| format!("{what}: {err}"))?;

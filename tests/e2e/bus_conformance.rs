@@ -16,15 +16,15 @@
 //! skips, when it is unset. The `sns_` tests cover what only the fan-out
 //! has: message attributes, filter policies, the channel check, redrive to
 //! the dead-letter queue. The `notifier_` tests run
-//! `quper_core::notifications::sqs_batch::handle_batch` on the sample event in
+//! `quper_lambda::events::sqs::handle_batch` on the sample event in
 //! `events/` and on messages taken from a real fan-out queue.
 
 use std::sync::{Arc, Mutex};
 
 use futures::future::join_all;
 use quper_core::notifications::queue::TableQueue;
-use quper_core::notifications::sqs_batch::handle_batch;
 use quper_core::ports::{Bus, BusError, NotificationJob, SystemClock};
+use quper_lambda::events::sqs::handle_batch;
 use quper_store_aws::{
     CHANNELS, Fanout, MAX_RECEIVE_COUNT, SnsBus, SqsClient, create_fanout, sns_client_with_endpoint,
     sqs_client_with_endpoint,

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use quper::host::LocalHost;
-use quper_core::oncall::escalation::{EscalationTimer, FireOutcome, handle_scheduler_event};
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
 use quper_core::ports::{Clock, ManualClock, Timers};
+use quper_lambda::events::scheduler;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, fire_due_timers, spawn_host};
@@ -392,17 +393,17 @@ async fn a_duplicated_or_late_fire_pages_nobody() {
     let payload: EscalationTimer = serde_json::from_value(pending[0].payload.clone()).expect("payload");
     s.clock.advance(Duration::minutes(5));
     assert_eq!(
-        s.host.escalator.fire(&payload).await.expect("fire"),
+        s.host.app.fire_timer(&payload).await.expect("fire"),
         FireOutcome::Paged(2)
     );
     assert_eq!(
-        s.host.escalator.fire(&payload).await.expect("again"),
+        s.host.app.fire_timer(&payload).await.expect("again"),
         FireOutcome::Stale,
         "a duplicated fire"
     );
     s.clock.advance(Duration::minutes(60));
     assert_eq!(
-        s.host.escalator.fire(&payload).await.expect("late"),
+        s.host.app.fire_timer(&payload).await.expect("late"),
         FireOutcome::Stale,
         "a late stale fire"
     );
@@ -419,7 +420,7 @@ async fn a_timer_firing_after_resolve_pages_nobody() {
     let payload: EscalationTimer = serde_json::from_value(pending[0].payload.clone()).expect("payload");
     s.act(id, "resolve").await;
     s.clock.advance(Duration::minutes(5));
-    assert_eq!(s.host.escalator.fire(&payload).await.expect("fire"), FireOutcome::Stale);
+    assert_eq!(s.host.app.fire_timer(&payload).await.expect("fire"), FireOutcome::Stale);
     assert!(s.advance(60).await.is_empty());
     assert_eq!(s.pages(id).await, vec![(1, a)]);
 }
@@ -470,20 +471,12 @@ async fn the_escalator_function_handles_scheduler_events() {
     // What EventBridge Scheduler delivers for this timer.
     let event = json!({ "timer_id": timer.id, "fire_at": timer.fire_at, "payload": timer.payload });
     s.clock.advance(Duration::minutes(5));
-    let answer = handle_scheduler_event(&s.host.escalator, event.clone())
-        .await
-        .expect("handled");
+    let answer = scheduler::fire(&s.host.app, event.clone()).await.expect("handled");
     assert_eq!(answer["outcome"], "Paged(2)");
-    let again = handle_scheduler_event(&s.host.escalator, event)
-        .await
-        .expect("handled again");
+    let again = scheduler::fire(&s.host.app, event).await.expect("handled again");
     assert_eq!(again["outcome"], "Stale", "Scheduler retries page nobody twice");
     assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
-    assert!(
-        handle_scheduler_event(&s.host.escalator, json!({ "timer_id": "x" }))
-            .await
-            .is_err()
-    );
+    assert!(scheduler::fire(&s.host.app, json!({ "timer_id": "x" })).await.is_err());
 }
 
 #[tokio::test]
@@ -499,26 +492,22 @@ async fn the_sweep_fires_an_escalation_whose_timer_was_lost() {
     s.host.timers.cancel(&pending[0].id).await.expect("cancel");
 
     assert!(s.advance(6).await.is_empty());
-    let swept = s.host.escalator.sweep().await.expect("sweep");
+    let swept = s.host.app.sweep().await.expect("sweep");
     assert_eq!(swept.escalated, 0, "one minute late is not lost yet");
     s.clock.advance(Duration::minutes(2));
-    let swept = s.host.escalator.sweep().await.expect("sweep");
+    let swept = s.host.app.sweep().await.expect("sweep");
     assert_eq!(swept.escalated, 1);
     assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
-    assert_eq!(
-        s.host.escalator.sweep().await.expect("again").escalated,
-        0,
-        "paged once"
-    );
+    assert_eq!(s.host.app.sweep().await.expect("again").escalated, 0, "paged once");
     // The lost timer turning up after all pages nobody.
     assert_eq!(
-        s.host.escalator.fire(&lost).await.expect("late fire"),
+        s.host.app.fire_timer(&lost).await.expect("late fire"),
         FireOutcome::Stale
     );
     assert_eq!(s.pages(id).await.len(), 2);
 
     // The same through the escalator function's scheduled event.
-    let reply = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "stranded" }))
+    let reply = scheduler::fire(&s.host.app, json!({ "sweep": "stranded" }))
         .await
         .expect("sweep event");
     assert_eq!(
@@ -545,7 +534,7 @@ async fn an_overdue_escalation_whose_policy_is_gone_settles() {
         .await;
     assert_eq!(deleted.status, 204, "{:?}", deleted.body);
     s.clock.advance(Duration::minutes(10));
-    assert_eq!(s.host.escalator.sweep().await.expect("sweep").escalated, 0);
+    assert_eq!(s.host.app.sweep().await.expect("sweep").escalated, 0);
     assert!(
         s.incident(id).await["next_escalation_at"].is_null(),
         "nothing is due any more"
@@ -569,14 +558,14 @@ async fn the_sweep_resumes_escalation_when_an_ack_timeout_timer_was_lost() {
     }
     assert!(s.advance(31).await.is_empty());
     assert_eq!(
-        s.host.escalator.sweep().await.expect("sweep").escalated,
+        s.host.app.sweep().await.expect("sweep").escalated,
         0,
         "a minute late is not lost"
     );
     s.clock.advance(Duration::minutes(2));
-    assert_eq!(s.host.escalator.sweep().await.expect("sweep").escalated, 1);
+    assert_eq!(s.host.app.sweep().await.expect("sweep").escalated, 1);
     assert_eq!(s.incident(id).await["status"], "triggered");
     assert_eq!(s.pages(id).await, vec![(1, a), (2, b)]);
     assert!(s.event_types(id).await.contains(&"ack_timeout".to_owned()));
-    assert_eq!(s.host.escalator.sweep().await.expect("again").escalated, 0);
+    assert_eq!(s.host.app.sweep().await.expect("again").escalated, 0);
 }

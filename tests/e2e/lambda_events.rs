@@ -100,12 +100,18 @@ async fn missing_table() -> DynamoTable {
     )
 }
 
+/// One route group on `table`, as its Lambda function serves it.
+fn group_app(routes: axum::Router<quper_http::AppState>, table: DynamoTable) -> Router {
+    let host = crate::support::host_on(Arc::new(table), &std::env::temp_dir(), &[], Arc::new(SystemClock));
+    quper_http::app(routes, quper_http::AppState::new(host.app.clone(), http_config()))
+}
+
 fn health_app(table: DynamoTable) -> Router {
-    quper_http::lambda::group_app(quper_http::routes::health::router(), Arc::new(table), http_config())
+    group_app(quper_http::routes::health::router(), table)
 }
 
 fn identity_app(table: DynamoTable) -> Router {
-    quper_http::lambda::group_app(quper_http::routes::identity::router(), Arc::new(table), http_config())
+    group_app(quper_http::routes::identity::router(), table)
 }
 
 /// The superadmin `events/identity-auth-token.json` logs in as.

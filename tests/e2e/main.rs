@@ -15,6 +15,9 @@
 //!   rules.
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
+//! - `durability`: work lost between a write and what must follow it (a
+//!   crash after an alert's 2xx, timers that could not be set) is done once
+//!   by the sweep.
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
@@ -22,6 +25,7 @@
 mod alarm_ingest;
 mod auth;
 mod bus_conformance;
+mod durability;
 mod escalation;
 mod http_layer;
 mod identity;

@@ -12,13 +12,14 @@ use chrono::{Duration, TimeZone, Utc};
 use quper::host::LocalHost;
 use quper_core::model::Role;
 use quper_core::notifications::delivery::{self, Delivered};
-use quper_core::oncall::escalation::{EscalationTimer, FireOutcome, handle_scheduler_event};
+use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
 use quper_core::ports::{ChannelKind, Timers};
 use quper_core::ports::{Clock, Delivery, ManualClock, Notice, SendFailure, Sender};
+use quper_lambda::events::scheduler;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, Reply, TestApp, fire_due_timers, spawn_host};
+use crate::support::{Auth, Reply, TestApp, fire_due_timers, spawn_host_sending};
 
 /// A sender that records every message and answers from a script (default:
 /// success with a generated message id).
@@ -67,14 +68,18 @@ impl Setup {
         let clock = Arc::new(ManualClock::at(
             Utc.with_ymd_and_hms(2027, 2, 1, 12, 0, 0).single().expect("time"),
         ));
-        let (app, host) = spawn_host(settings, clock.clone()).await;
+        // Three attempts before a message is exhausted, as the tests expect.
+        let mut settings = settings.to_vec();
+        settings.push(("QUPER_NOTIFY_MAX_ATTEMPTS", "3"));
+        let sender = Arc::new(FakeSender::default());
+        let (app, host) = spawn_host_sending(&settings, clock.clone(), sender.clone()).await;
         let admin = app.tenant_with_admin("notify").await;
         let (_, key) = app.alert_source(&admin, "s", "generic").await;
         Setup {
             app,
             host,
             clock,
-            sender: Arc::new(FakeSender::default()),
+            sender,
             admin,
             key,
         }
@@ -135,15 +140,7 @@ impl Setup {
     async fn drain(&self) -> Vec<Delivered> {
         let mut outcomes = Vec::new();
         for (key, job) in self.host.queue.pending(self.clock.now(), 100).await.expect("pending") {
-            let outcome = delivery::deliver(
-                &self.host.store,
-                self.sender.as_ref(),
-                self.host.queue.as_ref(),
-                &job,
-                3,
-            )
-            .await
-            .expect("deliver");
+            let outcome = self.host.app.deliver(&job).await.expect("deliver");
             match &outcome {
                 Delivered::RetryAfter(wait) => self.host.queue.requeue(&key, job, *wait).await.expect("requeue"),
                 _ => self.host.queue.remove(&key).await.expect("remove"),
@@ -237,12 +234,8 @@ async fn a_page_is_sent_once_and_logged() {
         .await
         .expect("pending")
         .remove(0);
-    let first = delivery::deliver(&s.host.store, s.sender.as_ref(), s.host.queue.as_ref(), &job, 3)
-        .await
-        .expect("deliver");
-    let again = delivery::deliver(&s.host.store, s.sender.as_ref(), s.host.queue.as_ref(), &job, 3)
-        .await
-        .expect("again");
+    let first = s.host.app.deliver(&job).await.expect("deliver");
+    let again = s.host.app.deliver(&job).await.expect("again");
     assert_eq!((first, again), (Delivered::Sent, Delivered::AlreadyHandled));
     assert_eq!(s.sender.sent().len(), 1);
     let row = &s.logs(incident).await[0];
@@ -591,13 +584,18 @@ async fn notification_rules_send_later_until_someone_acknowledges() {
     let events = s.event_types(incident).await;
     assert!(events.iter().any(|e| e == "notification_rule"), "{events:?}");
 
-    // Acknowledged: the 10-minute reminder finds nothing to do.
+    // Acknowledged: the 10-minute reminder is cancelled with its timer.
     let ack = s
         .app
         .post(&format!("/api/v1/incidents/{incident}/ack"), &s.admin, json!({}))
         .await;
     assert_eq!(ack.status, 200, "{:?}", ack.body);
-    assert_eq!(s.advance(5).await, vec![FireOutcome::Stale]);
+    assert!(
+        s.host.timers.pending().await.expect("pending").is_empty(),
+        "acknowledging cancels the pending rule"
+    );
+    assert!(s.advance(5).await.is_empty());
+    assert_eq!(s.host.app.sweep().await.expect("sweep").reminded, 0);
     assert!(s.drain().await.is_empty());
     assert_eq!(s.logs(incident).await.len(), 2);
     assert_eq!(s.sender.sent().len(), 2);
@@ -612,8 +610,10 @@ async fn a_rule_belongs_to_the_page_that_set_it() {
     assert_eq!(s.rule(user, methods[1], 5).await.status, 201);
     let incident = s.trigger(team).await;
 
-    // Resolved and reopened after two minutes: a new page with its own
-    // 5-minute rule; the first page's rule is stale when it fires.
+    // Resolved and reopened after two minutes: resolving cancels the first
+    // page's rule; the new page has its own 5-minute rule.
+    let first_page: EscalationTimer =
+        serde_json::from_value(s.host.timers.pending().await.expect("pending")[0].payload.clone()).expect("payload");
     s.clock.advance(Duration::minutes(2));
     for action in ["resolve", "reopen"] {
         let reply = s
@@ -622,7 +622,12 @@ async fn a_rule_belongs_to_the_page_that_set_it() {
             .await;
         assert_eq!(reply.status, 200, "{action}: {:?}", reply.body);
     }
-    assert_eq!(s.advance(3).await, vec![FireOutcome::Stale]);
+    assert!(s.advance(3).await.is_empty(), "the first page's rule was cancelled");
+    // Had its timer fired anyway (a late EventBridge fire), it would be stale.
+    assert_eq!(
+        s.host.app.fire_timer(&first_page).await.expect("late fire"),
+        FireOutcome::Stale
+    );
     let pending = s.host.timers.pending().await.expect("pending");
     assert_eq!(pending.len(), 1, "the reopened page's rule waits");
     let timer: EscalationTimer = serde_json::from_value(pending[0].payload.clone()).expect("payload");
@@ -630,10 +635,10 @@ async fn a_rule_belongs_to_the_page_that_set_it() {
     // A fire delivered twice (EventBridge is at least once) sends once.
     s.clock.advance(Duration::minutes(2));
     assert_eq!(
-        s.host.escalator.fire(&timer).await.expect("fire"),
+        s.host.app.fire_timer(&timer).await.expect("fire"),
         FireOutcome::Notified
     );
-    assert_eq!(s.host.escalator.fire(&timer).await.expect("again"), FireOutcome::Stale);
+    assert_eq!(s.host.app.fire_timer(&timer).await.expect("again"), FireOutcome::Stale);
     let channels: Vec<_> = s
         .logs(incident)
         .await
@@ -755,11 +760,11 @@ async fn a_lost_job_is_published_again_by_the_sweep() {
     let jobs = s.app.get("/api/v1/system/jobs", &s.admin).await;
     assert_eq!(jobs.body["jobs"][1]["pending"], 1, "the row still waits");
 
-    let sweep = || delivery::republish_stranded(&s.host.store, s.host.queue.as_ref(), 100);
+    let sweep = || delivery::republish_stranded(s.host.store(), s.host.queue.as_ref(), 100);
     assert_eq!(sweep().await.expect("sweep"), 0, "not stranded yet");
     s.clock.advance(Duration::minutes(3));
     // On AWS the escalator runs the sweep from its recurring schedule.
-    let swept = handle_scheduler_event(&s.host.escalator, json!({ "sweep": "stranded" }))
+    let swept = scheduler::fire(&s.host.app, json!({ "sweep": "stranded" }))
         .await
         .expect("sweep event");
     assert_eq!(swept["republished"], 1);
@@ -774,7 +779,7 @@ async fn a_lost_job_is_published_again_by_the_sweep() {
     assert!(jobs.body["jobs"][1]["last_run"].is_string());
 
     assert!(
-        handle_scheduler_event(&s.host.escalator, json!({ "sweep": "everything" }))
+        scheduler::fire(&s.host.app, json!({ "sweep": "everything" }))
             .await
             .is_err()
     );
@@ -791,7 +796,7 @@ async fn an_interrupted_send_is_failed_for_the_operator_not_sent_again() {
     assert_eq!(s.logs(incident).await[0]["status"], "sending");
     s.sender.hang.store(false, std::sync::atomic::Ordering::SeqCst);
 
-    let sweep = || delivery::republish_stranded(&s.host.store, s.host.queue.as_ref(), 100);
+    let sweep = || delivery::republish_stranded(s.host.store(), s.host.queue.as_ref(), 100);
     s.clock.advance(Duration::minutes(5));
     assert_eq!(
         sweep().await.expect("sweep"),

@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use quper::host::LocalHost;
-use quper_core::Store;
 use quper_core::model::Role;
 use quper_core::oncall::escalation::{EscalationTimer, FireOutcome};
 use quper_core::ports::table::Update;
-use quper_core::ports::{Clock, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, WriteOp};
+use quper_core::ports::{
+    Clock, Condition, Delivery, Item, Key, Notice, Page, Query, SendFailure, Sender, StoreError, SystemClock, Table,
+    WriteOp,
+};
 use quper_http::sns::SubscriptionConfirmer;
-use quper_http::{AppState, HttpConfig};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -42,7 +43,7 @@ pub async fn fire_due_timers(host: &LocalHost, now: chrono::DateTime<chrono::Utc
         }
         for timer in due {
             let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
-            outcomes.push(host.escalator.fire(&payload).await.expect("fire"));
+            outcomes.push(host.app.fire_timer(&payload).await.expect("fire"));
             host.timers.complete(&timer).await.expect("complete");
         }
     }
@@ -63,13 +64,36 @@ pub async fn spawn_app_with(settings: &[(&str, &str)]) -> TestApp {
 /// timers (the local host's timer worker is not started: tests fire due
 /// timers themselves, at the clock's time).
 pub async fn spawn_host(settings: &[(&str, &str)], clock: Arc<dyn Clock>) -> (TestApp, LocalHost) {
+    spawn_host_sending(settings, clock, Arc::new(UnconfiguredSender)).await
+}
+
+/// [`spawn_host`] with the notification sender of the test's choosing.
+pub async fn spawn_host_sending(
+    settings: &[(&str, &str)],
+    clock: Arc<dyn Clock>,
+    sender: Arc<dyn Sender>,
+) -> (TestApp, LocalHost) {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let host = LocalHost::open(data_dir.path(), test_settings(settings), clock).expect("open local host");
-    quper::admin::bootstrap(&host.store, ROOT_EMAIL, ROOT_PASSWORD)
+    let host = LocalHost::open(data_dir.path(), test_settings(settings), clock, sender).expect("open local host");
+    quper::admin::bootstrap(host.store(), ROOT_EMAIL, ROOT_PASSWORD)
         .await
         .expect("bootstrap");
-    let app = serve_test_app(host.app(), data_dir).await;
+    let app = serve_test_app(host.router(), data_dir).await;
     (app, host)
+}
+
+/// The host's sender in tests that do not look at messages: like a host with
+/// no provider configured, every send fails for good.
+pub struct UnconfiguredSender;
+
+#[async_trait::async_trait]
+impl Sender for UnconfiguredSender {
+    async fn send(&self, delivery: &Delivery, _: &Notice) -> Result<Option<String>, SendFailure> {
+        Err(SendFailure::Permanent(format!(
+            "{} is not configured in this test",
+            delivery.kind.as_str()
+        )))
+    }
 }
 
 /// The test JWT secret plus `settings`, as a settings lookup.
@@ -236,16 +260,33 @@ pub async fn spawn_app_custom(
     confirmer: Option<Arc<dyn SubscriptionConfirmer>>,
 ) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp dir");
-    let config = HttpConfig::from_lookup(test_settings(settings)).expect("HTTP settings");
-    let store = Store::new(table, Arc::new(SystemClock));
-    quper::admin::bootstrap(&store, ROOT_EMAIL, ROOT_PASSWORD)
+    let host = host_on(table, data_dir.path(), settings, Arc::new(SystemClock));
+    quper::admin::bootstrap(host.store(), ROOT_EMAIL, ROOT_PASSWORD)
         .await
         .expect("bootstrap");
-    let mut state = AppState::new(store, config);
+    let mut state = host.state();
     if let Some(confirmer) = confirmer {
         state = state.with_sns_confirmer(confirmer);
     }
     serve_test_app(quper_http::app(quper_http::routes::all(), state), data_dir).await
+}
+
+/// The host on `table`, as `quper serve --store dynamodb` opens it: durable
+/// timers and the notification queue in the same table.
+pub fn host_on(
+    table: Arc<dyn Table>,
+    data_dir: &std::path::Path,
+    settings: &[(&str, &str)],
+    clock: Arc<dyn Clock>,
+) -> LocalHost {
+    LocalHost::on_table(
+        table,
+        data_dir,
+        test_settings(settings),
+        clock,
+        Arc::new(UnconfiguredSender),
+    )
+    .expect("open the host on a table")
 }
 
 /// A table on a fresh SQLite file; the directory lives as long as the guard.

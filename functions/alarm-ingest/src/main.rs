@@ -1,20 +1,14 @@
 //! Lambda function: SNS invokes it with CloudWatch alarms; each becomes (or
-//! updates, or resolves) an incident of the source its topic feeds.
+//! updates, or resolves) an incident of the source its topic feeds, and new
+//! incidents page their on-call people at once.
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use quper_core::ingest::sns_event;
-use serde_json::{Value, json};
+use quper_lambda::events::sns;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    quper_http::lambda::init_tracing();
-    let store = quper_lambda::store_from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        let store = store.clone();
-        async move {
-            let done = sns_event::handle(&store, event.payload).await?;
-            Ok::<Value, Error>(json!({ "ingested": done.len() }))
-        }
-    }))
+async fn main() -> Result<(), quper_lambda::Error> {
+    quper_lambda::serve_events(quper_lambda::app_from_env().await?, |app, event| async move {
+        let done = sns::ingest_alarms(&app, event).await?;
+        Ok(serde_json::json!({ "ingested": done.len() }))
+    })
     .await
 }

@@ -1,22 +1,21 @@
-//! The local host: one process, every route group, the embedded store.
+//! The host: one process, every route group, on the embedded store or a DynamoDB table.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use axum::Router;
-use quper_core::Store;
-use quper_core::notifications::queue::{TableQueue, run_delivery_worker};
-use quper_core::oncall::escalation::{EscalationTimer, Escalator, SWEEP_EVERY, run_sweeper};
-use quper_core::ports::{Clock, Sender, SystemClock, Table, Timer};
+use quper_core::notifications::queue::TableQueue;
+use quper_core::oncall::escalation::SWEEP_EVERY;
+use quper_core::ports::{Clock, Sender, SystemClock, Table};
+use quper_core::{App, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
-use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, run_worker};
+use quper_store_local::{SqliteOptions, SqliteTable, TableTimers};
 use tokio::sync::watch;
 
 use crate::admin;
+use crate::workers::{self, run_delivery_worker, run_sweeper};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -30,99 +29,106 @@ pub enum HostError {
     Serve(std::io::Error),
 }
 
-/// How often the local timer worker looks for due timers.
-pub const TIMER_POLL: Duration = Duration::from_millis(250);
-
 /// The file of the embedded store inside the data directory.
 pub const DATABASE_FILE: &str = "quper.db";
 /// Where the generated HS256 secret is kept when `QUPER_JWT_SECRET` is unset.
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 
-/// An opened local host: its store and the settings of its HTTP layer.
+/// An opened host: the application on its table, with the durable timers and
+/// notification queue its workers drain, and the settings of its HTTP layer.
 pub struct LocalHost {
-    pub store: Store,
+    pub app: App,
     pub config: HttpConfig,
-    /// Durable escalation timers in the embedded store.
+    /// Durable timers in the table, fired by the timer worker.
     pub timers: TableTimers,
-    pub escalator: Arc<Escalator>,
-    /// The durable notification queue (the local `Bus`).
+    /// The durable notification queue in the table (the host's `Bus`).
     pub queue: Arc<TableQueue>,
     clock: Arc<dyn Clock>,
 }
 
 impl LocalHost {
-    /// Opens (creating when needed) the data directory, with settings read
-    /// through `var`.
+    /// Opens (creating when needed) the data directory and the embedded
+    /// store in it, with settings read through `var`.
     pub fn open(
         data_dir: &Path,
         var: impl Fn(&str) -> Option<String>,
         clock: Arc<dyn Clock>,
+        sender: Arc<dyn Sender>,
     ) -> Result<LocalHost, HostError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| HostError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        create_data_dir(data_dir)?;
         let options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
         let table = SqliteTable::open_with(&data_dir.join(DATABASE_FILE), options)
             .map_err(|err| HostError::Store(err.to_string()))?;
+        Self::on_table(Arc::new(table), data_dir, var, clock, sender)
+    }
+
+    /// A host on any table: the DynamoDB table the Lambda functions use, so
+    /// Quper runs as a container next to it (several hosts side by side), or
+    /// a test's table. The data directory keeps the JWT secret when
+    /// `QUPER_JWT_SECRET` is unset (hosts sharing a table must share one).
+    pub fn on_table(
+        table: Arc<dyn Table>,
+        data_dir: &Path,
+        var: impl Fn(&str) -> Option<String>,
+        clock: Arc<dyn Clock>,
+        sender: Arc<dyn Sender>,
+    ) -> Result<LocalHost, HostError> {
         let secret = match var("QUPER_JWT_SECRET").filter(|s| !s.is_empty()) {
             Some(secret) => secret,
-            None => local_jwt_secret(data_dir)?,
-        };
-        let config = HttpConfig::from_lookup(|name| match name {
-            "QUPER_JWT_SECRET" => Some(secret.clone()),
-            other => var(other),
-        })
-        .map_err(|err| HostError::Config(err.to_string()))?;
-        let table: Arc<dyn Table> = Arc::new(table);
-        let clock_for_workers = clock.clone();
-        let store = Store::new(table.clone(), clock.clone());
-        let timers = TableTimers::new(table.clone());
-        let queue = Arc::new(TableQueue::new(table, clock));
-        let escalator = Arc::new(Escalator::new(store.clone(), Arc::new(timers.clone()), queue.clone()));
-        Ok(LocalHost {
-            store,
-            config,
-            timers,
-            escalator,
-            queue,
-            clock: clock_for_workers,
-        })
-    }
-
-    /// The HTTP state of this host: every group has the escalator.
-    pub fn state(&self) -> AppState {
-        AppState::new(self.store.clone(), self.config.clone()).with_escalator(self.escalator.clone())
-    }
-
-    /// Fires due escalation timers until `shutdown` turns true.
-    pub fn spawn_timer_worker(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
-        let escalator = self.escalator.clone();
-        let handler = move |timer: Timer| {
-            let escalator = escalator.clone();
-            async move {
-                let payload: EscalationTimer =
-                    serde_json::from_value(timer.payload).map_err(|err| format!("not an escalation timer: {err}"))?;
-                escalator
-                    .fire(&payload)
-                    .await
-                    .map(|_| ())
-                    .map_err(|err| err.to_string())
+            None => {
+                create_data_dir(data_dir)?;
+                local_jwt_secret(data_dir)?
             }
         };
-        tokio::spawn(run_worker(
-            self.timers.clone(),
-            self.clock.clone(),
-            TIMER_POLL,
-            shutdown,
-            handler,
-        ))
+        let lookup = |name: &str| match name {
+            "QUPER_JWT_SECRET" => Some(secret.clone()),
+            other => var(other),
+        };
+        let config = HttpConfig::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
+        let settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
+        let timers = TableTimers::new(table.clone());
+        let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
+        let ports = Ports {
+            table,
+            clock: clock.clone(),
+            timers: Arc::new(timers.clone()),
+            bus: queue.clone(),
+            sender,
+        };
+        Ok(LocalHost {
+            app: App::new(ports, settings),
+            config,
+            timers,
+            queue,
+            clock,
+        })
     }
 
-    /// Every route group, merged, on this host's store.
-    pub fn app(&self) -> Router {
+    pub fn store(&self) -> &Store {
+        self.app.store()
+    }
+
+    /// The HTTP state of this host.
+    pub fn state(&self) -> AppState {
+        AppState::new(self.app.clone(), self.config.clone())
+    }
+
+    /// Every route group, merged, on this host's application.
+    pub fn router(&self) -> Router {
         quper_http::app(quper_http::routes::all(), self.state())
     }
+
+    /// Fires due timers until `shutdown` turns true.
+    pub fn spawn_timer_worker(&self, shutdown: watch::Receiver<bool>) -> tokio::task::JoinHandle<()> {
+        workers::spawn_timer_worker(self.app.clone(), self.timers.clone(), self.clock.clone(), shutdown)
+    }
+}
+
+fn create_data_dir(data_dir: &Path) -> Result<(), HostError> {
+    std::fs::create_dir_all(data_dir).map_err(|source| HostError::DataDir {
+        path: data_dir.to_owned(),
+        source,
+    })
 }
 
 /// The HS256 secret kept in the data directory, generated on first use and
@@ -182,33 +188,27 @@ pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store)
     Ok(())
 }
 
-/// Serves every route group of `host` on `addr`, with its timer worker,
+/// Serves every route group of `host` on `listener`, with its timer worker,
 /// delivery worker and sweeper, until SIGINT or SIGTERM; then drains
 /// in-flight requests and stops the workers.
-pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> {
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(HostError::Serve)?;
+pub async fn serve(listener: tokio::net::TcpListener, host: &LocalHost) -> Result<(), HostError> {
     let local = listener.local_addr().map_err(HostError::Serve)?;
-    let sender = local_sender(local).await?;
     let (stop_workers, workers_stopped) = watch::channel(false);
     let timer_worker = host.spawn_timer_worker(workers_stopped.clone());
-    let sweeper = tokio::spawn(run_sweeper(
-        host.escalator.clone(),
-        SWEEP_EVERY,
-        workers_stopped.clone(),
-    ));
+    let sweeper = tokio::spawn(run_sweeper(host.app.clone(), SWEEP_EVERY, workers_stopped.clone()));
     let delivery_worker = tokio::spawn(run_delivery_worker(
+        host.app.clone(),
         host.queue.clone(),
-        host.store.clone(),
-        sender,
-        DELIVERY_POLL,
-        max_attempts()?,
         workers_stopped,
     ));
     tracing::info!(addr = %local, "quper is listening");
-    let served = axum::serve(listener, host.app().into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(HostError::Serve);
+    let served = axum::serve(
+        listener,
+        host.router().into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(HostError::Serve);
     let _ = stop_workers.send(true);
     let _ = timer_worker.await;
     let _ = delivery_worker.await;
@@ -217,25 +217,9 @@ pub async fn serve(addr: SocketAddr, host: &LocalHost) -> Result<(), HostError> 
     served
 }
 
-/// How often the local delivery worker looks for queued notifications.
-pub const DELIVERY_POLL: Duration = Duration::from_millis(250);
-
-/// Attempts per notification before it is `exhausted`
-/// (`QUPER_NOTIFY_MAX_ATTEMPTS`, default 4).
-fn max_attempts() -> Result<u32, HostError> {
-    match std::env::var("QUPER_NOTIFY_MAX_ATTEMPTS") {
-        Ok(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| HostError::Config(format!("QUPER_NOTIFY_MAX_ATTEMPTS: cannot use {text:?}"))),
-        Err(_) => Ok(4),
-    }
-}
-
-/// The providers configured in the environment. Locally, links point at this
-/// host unless `QUPER_PUBLIC_URL` says otherwise.
-async fn local_sender(addr: SocketAddr) -> Result<Arc<dyn Sender>, HostError> {
+/// The providers configured in the environment. Links point at
+/// `QUPER_PUBLIC_URL`, or at this host (`addr`) when it is unset.
+pub async fn provider_sender(addr: SocketAddr) -> Result<Arc<dyn Sender>, HostError> {
     let config = |err: quper_notify::ConfigError| HostError::Config(err.to_string());
     let providers = if std::env::var("QUPER_PUBLIC_URL").is_ok() {
         Providers::from_env().await.map_err(config)?

@@ -1,8 +1,11 @@
-//! The local host: every route group on one port, on the embedded store.
+//! The host: every route group on one port, with the workers that fire
+//! timers, deliver notifications and sweep for lost work, on the embedded
+//! store or on the DynamoDB table the Lambda functions share.
 //!
-//! - [`host`]: opens the data directory (SQLite store, JWT secret), bootstraps
-//!   the first superadmin, builds the merged application, serves it until
+//! - [`host`]: opens the store (SQLite in the data directory, or a DynamoDB
+//!   table), the JWT secret, the application core; serves it until
 //!   SIGINT/SIGTERM.
+//! - [`workers`]: the timer worker, the delivery worker and the sweeper.
 //! - [`admin`]: the operator jobs behind `quper admin create` and
 //!   `quper token`, on either store.
 //!
@@ -10,3 +13,4 @@
 
 pub mod admin;
 pub mod host;
+pub mod workers;

@@ -10,7 +10,7 @@ use quper::admin;
 use quper::host::{self, LocalHost};
 use quper_core::Store;
 use quper_core::model::Role;
-use quper_core::ports::Table;
+use quper_core::ports::{Delivery, Notice, SendFailure, Sender, Table};
 use quper_http::HttpConfig;
 
 #[derive(Parser)]
@@ -22,12 +22,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve every route group on one port, on the embedded store.
+    /// Serve every route group on one port with the timer, delivery and
+    /// sweep workers, on the embedded store or a DynamoDB table.
     Serve {
         #[arg(long, env = "QUPER_ADDR", default_value = "127.0.0.1:8000")]
         addr: SocketAddr,
-        #[arg(long, env = "QUPER_DATA_DIR", default_value = "./.quper")]
-        data_dir: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Manage accounts from the command line.
     Admin {
@@ -119,21 +120,37 @@ fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-async fn open_store(args: &StoreArgs) -> Result<(Store, HttpConfig), String> {
+/// The host on the store the arguments name, sending through `sender`.
+async fn open_host(args: &StoreArgs, sender: Arc<dyn Sender>) -> Result<LocalHost, String> {
     match args.store {
-        StoreKind::Local => {
-            let local = LocalHost::open(&args.data_dir, env_var, host::system_clock()).map_err(|e| e.to_string())?;
-            Ok((local.store, local.config))
-        }
+        StoreKind::Local => LocalHost::open(&args.data_dir, env_var, host::system_clock(), sender),
         StoreKind::Dynamodb => {
             let name = args
                 .table_name
                 .clone()
-                .ok_or("QUPER_TABLE_NAME (or --table-name) is required")?;
+                .ok_or("QUPER_TABLE_NAME (or --table-name) is required with --store dynamodb")?;
             let table: Arc<dyn Table> = Arc::new(quper_store_aws::DynamoTable::from_env(name).await);
-            let config = HttpConfig::from_env().map_err(|e| e.to_string())?;
-            Ok((Store::new(table, host::system_clock()), config))
+            LocalHost::on_table(table, &args.data_dir, env_var, host::system_clock(), sender)
         }
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The store and HTTP settings for the operator commands, which send nothing.
+async fn open_store(args: &StoreArgs) -> Result<(Store, HttpConfig), String> {
+    let host = open_host(args, Arc::new(SendsNothing)).await?;
+    Ok((host.store().clone(), host.config))
+}
+
+/// The sender of operator commands: they page nobody.
+struct SendsNothing;
+
+#[async_trait::async_trait]
+impl Sender for SendsNothing {
+    async fn send(&self, _: &Delivery, _: &Notice) -> Result<Option<String>, SendFailure> {
+        Err(SendFailure::Retryable(
+            "operator commands send nothing; the host's workers do".into(),
+        ))
     }
 }
 
@@ -152,12 +169,17 @@ fn init_tracing() {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { addr, data_dir } => {
-            let local = LocalHost::open(&data_dir, env_var, host::system_clock()).map_err(|e| e.to_string())?;
-            host::bootstrap_from(env_var, &local.store)
+        Command::Serve { addr, store } => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("bind {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            let sender = host::provider_sender(bound).await.map_err(|e| e.to_string())?;
+            let local = open_host(&store, sender).await?;
+            host::bootstrap_from(env_var, local.store())
                 .await
                 .map_err(|e| e.to_string())?;
-            host::serve(addr, &local).await.map_err(|e| e.to_string())
+            host::serve(listener, &local).await.map_err(|e| e.to_string())
         }
         Command::Admin {
             command:

@@ -9,7 +9,8 @@
 //! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
 //! rows waiting to be sent and being sent, across tenants, for the sweep that
 //! re-publishes lost jobs and fails interrupted sends (each row names its
-//! tenant).
+//! tenant), and `REMINDERS` lists delayed notification rules waiting for their
+//! timers, so the sweep sends those whose timer was lost.
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
@@ -37,6 +38,7 @@
 //! | schedule entry | `T#<t>#SCHEDULE#<id:010>` | `ENTRY#<entry:010>` | |
 //! | escalation policy (levels, assignees) | `T#<t>#POLICY` | `<id:010>` | |
 //! | notification log row | `T#<t>#INC#<n:010>` | `NTF#<time>#<id>` | while `queued`: `NTFQUEUED` / `<time>#<id>`; while `sending`: `NTFSENDING` / `<time>#<id>` |
+//! | pending notification-rule reminder | `T#<t>#INC#<n:010>` | `REMIND#<timer id>` | `REMINDERS` / `<due time>#<timer id>` |
 //! | timer (local adapter) | `TIMERS` / `TIMER#<id>` | due time / `TIMER` | |
 //! | worker status | `JOBSTATUS` | `<job>` | |
 //! | notification channel | `T#<t>#CHANNEL` | `<uuid>` | |
@@ -261,4 +263,19 @@ pub fn channels(tenant: &str) -> Query {
 }
 pub fn channel(tenant: &str, id: &str) -> Key {
     Key::new(format!("T#{tenant}#CHANNEL"), id)
+}
+
+/// A delayed notification rule waiting for its timer, in the item collection
+/// of the incident whose page set it.
+pub fn reminder(tenant: &str, incident: u64, timer_id: &str) -> Key {
+    Key::new(incident_pk(tenant, incident), format!("REMIND#{timer_id}"))
+}
+pub fn incident_reminders(tenant: &str, incident: u64) -> Query {
+    Query::partition(incident_pk(tenant, incident)).prefix("REMIND#")
+}
+/// GSI1 partition of pending reminders across tenants, by due time (sparse:
+/// a reminder leaves it when it is sent or cancelled).
+pub const REMINDERS_GSI1PK: &str = "REMINDERS";
+pub fn due_reminders() -> Query {
+    Query::index(Index::Gsi1, REMINDERS_GSI1PK)
 }

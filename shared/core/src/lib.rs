@@ -1,5 +1,8 @@
 //! Quper's domain, free of AWS and HTTP.
 //!
+//! - [`app`]: the application core: [`App`] owns every port and is the one
+//!   entry point of handlers, Lambda events and workers; each operation does
+//!   everything that must follow it.
 //! - [`ports`]: the `Table` and `Clock` ports the domain talks to; adapters
 //!   live in `quper-store-local` and `quper-store-aws`.
 //! - [`keys`]: every single-table key format, in one place.
@@ -13,14 +16,17 @@
 //! - [`oncall`]: rotations, schedules, escalation policies, the escalation
 //!   engine.
 //! - [`notifications`]: notification log rows and the durable queue.
+//! - [`jobs`]: the status of the background work.
 //! - [`store`]: typed helpers over the `Table` port shared by the services.
 
 pub mod alerting;
+pub mod app;
 pub mod auth;
 pub mod error;
 pub mod identity;
 pub mod incidents;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod model;
 pub mod notifications;
@@ -28,5 +34,6 @@ pub mod oncall;
 pub mod ports;
 pub mod store;
 
+pub use app::{App, Ports, Settings};
 pub use error::{DomainError, DomainResult};
 pub use store::Store;

@@ -17,9 +17,6 @@ pub struct ConfigError {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes (`QUPER_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
-    /// Failed logins per account and client per minute
-    /// (`QUPER_LOGIN_MAX_FAILURES`).
-    pub login_max_failures: u32,
     pub jwt: JwtConfig,
     /// PEM certificates for SNS signatures, used instead of fetching them
     /// (`QUPER_SNS_CERT_DIR`): tests and air-gapped installs.
@@ -92,7 +89,6 @@ impl HttpConfig {
         };
         Ok(HttpConfig {
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
-            login_max_failures: parse_or(&var, "QUPER_LOGIN_MAX_FAILURES", 5)?,
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             infobip_receipt_token,
             jwt: JwtConfig {

@@ -1,14 +1,7 @@
 //! Runs one route group as a Lambda function behind API Gateway (HTTP API,
 //! payload 2.0), on DynamoDB.
 
-use std::sync::Arc;
-
 use axum::Router;
-use quper_core::Store;
-use quper_core::ports::{SystemClock, Table};
-
-use crate::config::HttpConfig;
-use crate::state::AppState;
 
 pub type Error = lambda_http::Error;
 
@@ -24,12 +17,6 @@ pub fn init_tracing() {
         .without_time()
         .with_ansi(false)
         .try_init();
-}
-
-/// The application of one route group over `table`.
-pub fn group_app(routes: Router<AppState>, table: Arc<dyn Table>, config: HttpConfig) -> Router {
-    let store = Store::new(table, Arc::new(SystemClock));
-    crate::app(routes, AppState::new(store, config))
 }
 
 /// The name of the DynamoDB table, from `QUPER_TABLE_NAME`.

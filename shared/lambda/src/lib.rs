@@ -1,39 +1,110 @@
 //! Start-up shared by every Lambda function: each `functions/<name>/main.rs`
 //! is one call into this crate.
 //!
+//! - [`app_from_env`]: the application core on AWS: the DynamoDB table,
+//!   EventBridge Scheduler timers, the SNS notification topic (or, without
+//!   one, the durable queue in the table), the notification providers. Every
+//!   function builds the same core, so every function can page.
 //! - [`serve_http`]: an HTTP route group behind API Gateway.
-//! - [`serve_http_escalating`]: the same, for groups that open or change
-//!   incidents: they page people through the escalation engine.
-//! - [`store_from_env`], [`escalator_from_env`]: for event functions.
+//! - [`serve_events`]: a function invoked with events ([`events`] holds
+//!   their formats: SNS alarms, Scheduler fires, SQS batches).
+//!
+//! Clients are built on their first call: loading the AWS configuration and
+//! the TLS trust store costs milliseconds a cold start need not spend when
+//! its first request touches no table, timer or topic (health checks,
+//! unknown routes, refused credentials).
 
+pub mod events;
+
+use std::future::Future;
 use std::sync::Arc;
 
-use axum::Router;
-use quper_core::Store;
+use async_trait::async_trait;
 use quper_core::notifications::queue::TableQueue;
-use quper_core::oncall::escalation::Escalator;
-use quper_core::ports::{Bus, Condition, Item, Key, Page, Query, StoreError, SystemClock, Table, Update, WriteOp};
+use quper_core::ports::{
+    Bus, BusError, Condition, Delivery, Item, Key, Notice, NotificationJob, Page, Query, SendFailure, Sender,
+    StoreError, SystemClock, Table, Timer, TimerError, Timers, Update, WriteOp,
+};
+use quper_core::{App, Ports, Settings};
 use quper_http::{AppState, HttpConfig, lambda};
-use quper_store_aws::{DynamoTable, SchedulerTimers, SnsBus};
+use quper_store_aws::{DynamoTable, SchedulerTarget, SchedulerTimers, SnsBus};
+use serde_json::Value;
 use tokio::sync::OnceCell;
 
 pub use quper_http::lambda::Error;
 
-/// The store over the table named by `QUPER_TABLE_NAME`.
-pub async fn store_from_env() -> Result<Store, Error> {
-    Ok(Store::new(table_from_env().await?, Arc::new(SystemClock)))
+/// The application core from the environment (`QUPER_TABLE_NAME`, the
+/// scheduler settings, `QUPER_NOTIFICATION_TOPIC_ARN`, the provider
+/// settings): settings are checked now, clients built on first use.
+pub async fn app_from_env() -> Result<App, Error> {
+    app_with_sender(Arc::new(LazySender {
+        sender: OnceCell::new(),
+    }))
 }
 
-/// The table named by `QUPER_TABLE_NAME`. Its client is built on the first
-/// storage call: building it loads the AWS configuration and the TLS trust
-/// store, milliseconds a cold start need not spend when its first request
-/// touches no table (health checks, unknown routes); the first request that
-/// does pays them instead.
-pub async fn table_from_env() -> Result<Arc<dyn Table>, Error> {
+/// [`app_from_env`] with the providers built now, so a function that sends
+/// (the notifier) fails to start on a bad provider setting instead of
+/// failing its messages.
+pub async fn sending_app_from_env() -> Result<App, Error> {
+    let providers = quper_notify::Providers::from_env().await?;
+    app_with_sender(Arc::new(quper_notify::ProviderSender(providers)))
+}
+
+fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
+    let table = table_from_env()?;
+    let clock = Arc::new(SystemClock);
+    let timers: Arc<dyn Timers> = Arc::new(LazyTimers {
+        target: SchedulerTarget::from_env()?,
+        timers: OnceCell::new(),
+    });
+    let bus = bus_from_env(table.clone());
+    let ports = Ports {
+        table: table.clone(),
+        clock: clock.clone(),
+        timers,
+        bus,
+        sender,
+    };
+    Ok(App::new(ports, Settings::from_env()?))
+}
+
+/// The table named by `QUPER_TABLE_NAME`, its client built on first use.
+pub fn table_from_env() -> Result<Arc<dyn Table>, Error> {
     Ok(Arc::new(LazyDynamoTable {
         name: lambda::table_name()?,
         table: OnceCell::new(),
     }))
+}
+
+/// Where notification jobs go: the SNS topic fanned out to the notifier's
+/// queues (`QUPER_NOTIFICATION_TOPIC_ARN`), or, without one, the durable
+/// queue in the table (drained by a `quper serve` host on the same table).
+fn bus_from_env(table: Arc<dyn Table>) -> Arc<dyn Bus> {
+    if std::env::var(quper_store_aws::NOTIFICATION_TOPIC_ARN_ENV).is_ok_and(|arn| !arn.trim().is_empty()) {
+        return Arc::new(LazyBus { bus: OnceCell::new() });
+    }
+    Arc::new(TableQueue::new(table, Arc::new(SystemClock)))
+}
+
+/// Serves one route group until the runtime stops the function.
+pub async fn serve_http(routes: axum::Router<AppState>) -> Result<(), Error> {
+    lambda::init_tracing();
+    let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
+    lambda::run(quper_http::app(routes, state)).await
+}
+
+/// Runs an event function on `app`: `handle` gets the application and each
+/// event's payload, and its answer (or error) goes back to the runtime.
+pub async fn serve_events<F, Fut>(app: App, handle: F) -> Result<(), Error>
+where
+    F: Fn(App, Value) -> Fut,
+    Fut: Future<Output = Result<Value, Error>>,
+{
+    lambda::init_tracing();
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<Value>| handle(app.clone(), event.payload),
+    ))
+    .await
 }
 
 struct LazyDynamoTable {
@@ -49,7 +120,7 @@ impl LazyDynamoTable {
     }
 }
 
-#[async_trait::async_trait]
+#[async_trait]
 impl Table for LazyDynamoTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         self.table().await.get(key).await
@@ -84,40 +155,68 @@ impl Table for LazyDynamoTable {
     }
 }
 
-/// Where notification jobs go: the SNS topic fanned out to the notifier's
-/// queues (`QUPER_NOTIFICATION_TOPIC_ARN`), or, without one, the durable
-/// queue in the table.
-pub async fn bus_from_env(table: Arc<dyn Table>) -> Result<Arc<dyn Bus>, Error> {
-    if std::env::var(quper_store_aws::NOTIFICATION_TOPIC_ARN_ENV).is_ok_and(|arn| !arn.is_empty()) {
-        return Ok(Arc::new(SnsBus::from_env().await?));
+struct LazyTimers {
+    target: SchedulerTarget,
+    timers: OnceCell<SchedulerTimers>,
+}
+
+impl LazyTimers {
+    async fn timers(&self) -> &SchedulerTimers {
+        self.timers
+            .get_or_init(|| async {
+                SchedulerTimers::new(quper_store_aws::scheduler_client_from_env().await, self.target.clone())
+            })
+            .await
     }
-    Ok(Arc::new(TableQueue::new(table, Arc::new(SystemClock))))
 }
 
-/// The escalation engine on the table: EventBridge Scheduler timers
-/// (`QUPER_SCHEDULE_GROUP`, `QUPER_ESCALATOR_ARN`, `QUPER_SCHEDULER_ROLE_ARN`,
-/// `QUPER_TIMER_DLQ_ARN`) and the notification bus ([`bus_from_env`]).
-pub async fn escalator_from_env(table: Arc<dyn Table>) -> Result<Arc<Escalator>, Error> {
-    let store = Store::new(table.clone(), Arc::new(SystemClock));
-    let timers = Arc::new(SchedulerTimers::from_env().await?);
-    let bus = bus_from_env(table).await?;
-    Ok(Arc::new(Escalator::new(store, timers, bus)))
+#[async_trait]
+impl Timers for LazyTimers {
+    async fn schedule(&self, timer: Timer) -> Result<(), TimerError> {
+        self.timers().await.schedule(timer).await
+    }
+
+    async fn cancel(&self, id: &str) -> Result<(), TimerError> {
+        self.timers().await.cancel(id).await
+    }
+
+    async fn pending(&self) -> Result<Vec<Timer>, TimerError> {
+        self.timers().await.pending().await
+    }
 }
 
-/// Serves one route group until the runtime stops the function.
-pub async fn serve_http(routes: Router<AppState>) -> Result<(), Error> {
-    lambda::init_tracing();
-    let state = AppState::new(store_from_env().await?, HttpConfig::from_env()?);
-    lambda::run(quper_http::app(routes, state)).await
+struct LazyBus {
+    bus: OnceCell<SnsBus>,
 }
 
-/// Serves a route group that opens or changes incidents, with the
-/// escalation engine.
-pub async fn serve_http_escalating(routes: Router<AppState>) -> Result<(), Error> {
-    lambda::init_tracing();
-    let table = table_from_env().await?;
-    let escalator = escalator_from_env(table.clone()).await?;
-    let state =
-        AppState::new(Store::new(table, Arc::new(SystemClock)), HttpConfig::from_env()?).with_escalator(escalator);
-    lambda::run(quper_http::app(routes, state)).await
+#[async_trait]
+impl Bus for LazyBus {
+    async fn publish(&self, job: NotificationJob) -> Result<(), BusError> {
+        let bus = self.bus.get_or_try_init(SnsBus::from_env).await?;
+        bus.publish(job).await
+    }
+}
+
+/// The notification providers, configured from the environment on the first
+/// send: only the notifier sends, so the other functions never pay for it. A
+/// configuration error fails that send for now (retried, then exhausted, in
+/// the notification log), naming the setting.
+struct LazySender {
+    sender: OnceCell<quper_notify::ProviderSender>,
+}
+
+#[async_trait]
+impl Sender for LazySender {
+    async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure> {
+        let sender = self
+            .sender
+            .get_or_try_init(|| async {
+                quper_notify::Providers::from_env()
+                    .await
+                    .map(quper_notify::ProviderSender)
+                    .map_err(|err| SendFailure::Retryable(format!("notification providers: {err}")))
+            })
+            .await?;
+        sender.send(delivery, notice).await
+    }
 }

@@ -329,6 +329,45 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
     commit(store, ops).await
 }
 
+/// PagerPal's "Send test alert": a critical alert of the source, as its
+/// monitoring system would send it, so routing and paging can be checked end
+/// to end. Needs config write access and an active source.
+pub async fn test_alert(
+    store: &Store,
+    caller: &Principal,
+    id: u64,
+) -> DomainResult<(SourceContext, crate::ingest::event::AlertEvent)> {
+    use crate::ingest::event::{AlertAction, AlertEvent, Severity};
+    caller.require(Permission::ConfigWrite)?;
+    let source = get(store, caller, id).await?;
+    if !source.is_active {
+        return Err(DomainError::BadRequest(
+            "the alert source is inactive; activate it first".into(),
+        ));
+    }
+    let context = SourceContext {
+        tenant: source.tenant.clone(),
+        source_id: source.id,
+        source_type: source.source_type,
+        team_id: source.team_id,
+        name: source.name.clone(),
+        is_active: true,
+    };
+    let event = AlertEvent {
+        action: AlertAction::Trigger,
+        dedup_key: None,
+        title: format!("Test alert from {}", source.name),
+        description: Some(format!("Sent by {} from the alert source page", caller.email)),
+        severity: Severity::Critical,
+        labels: [("test".to_owned(), "true".to_owned())].into(),
+        team_id: None,
+        occurred_at: None,
+        link: None,
+        raw: serde_json::json!({ "test": true, "requested_by": caller.user_id }),
+    };
+    Ok((context, event))
+}
+
 /// Why an ingestion request was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyRejection {

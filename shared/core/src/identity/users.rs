@@ -208,6 +208,28 @@ pub async fn list(store: &Store, tenant: &str) -> DomainResult<Vec<User>> {
     store.query_all(keys::users(tenant)).await
 }
 
+/// The users of the caller's tenant, for a caller who may read identities
+/// (`admin` true: for OmniStack's admin routes, which need admin access).
+pub async fn list_for(store: &Store, caller: &Principal, admin: bool) -> DomainResult<Vec<User>> {
+    caller.require(if admin {
+        Permission::AdminAccess
+    } else {
+        Permission::IdentityRead
+    })?;
+    list(store, caller.tenant()).await
+}
+
+/// One user of the caller's tenant. Everyone reads their own account; others
+/// need to read identities (`admin`: admin access).
+pub async fn get_for(store: &Store, caller: &Principal, id: u64, admin: bool) -> DomainResult<User> {
+    if admin {
+        caller.require(Permission::AdminAccess)?;
+    } else if caller.user_id != id {
+        caller.require(Permission::IdentityRead)?;
+    }
+    get(store, caller.tenant(), id).await
+}
+
 /// Creates a user in `tenant`. The caller must be allowed to write identities
 /// and may not grant a role above their own.
 pub async fn create(store: &Store, caller: &Principal, new: NewUser) -> DomainResult<User> {
@@ -285,6 +307,13 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: UserPatch
         return Err(DomainError::BadRequest("you cannot deactivate your own account".into()));
     }
     apply_patch(store, &mut user, patch).await
+}
+
+/// OmniStack's admin edit of a user: needs admin access, then follows the
+/// rules of [`update`].
+pub async fn admin_update(store: &Store, caller: &Principal, id: u64, patch: UserPatch) -> DomainResult<User> {
+    caller.require(Permission::AdminAccess)?;
+    update(store, caller, id, patch).await
 }
 
 /// Writes `patch` onto `user` with an optimistic version check; a concurrent

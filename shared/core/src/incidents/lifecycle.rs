@@ -95,7 +95,9 @@ fn transition(current: &Incident, action: Action, actor: &Actor, now: DateTime<U
             next.resolved_at = None;
             next.current_escalation_level = 0;
             next.escalation_cycle = 0;
-            next.next_escalation_at = None;
+            // Paging starts over at once; recorded with the reopen so the
+            // sweep finds it if the page is lost.
+            next.next_escalation_at = current.may_escalate().then_some(now);
         }
         Action::Escalate => {
             if current.status == IncidentStatus::Resolved {

@@ -89,6 +89,14 @@ pub struct Incident {
     pub version: u64,
 }
 
+impl Incident {
+    /// Whether the incident may have an escalation policy: its own, or its
+    /// team's default.
+    pub fn may_escalate(&self) -> bool {
+        self.escalation_policy_id.is_some() || self.team_id.is_some()
+    }
+}
+
 /// What the API shows: PagerPal's incident shape plus Quper's extras.
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentView {

@@ -12,7 +12,6 @@ pub mod alerts;
 pub mod event;
 pub mod formats;
 pub mod pipeline;
-pub mod sns_event;
 
 pub use event::{AlertAction, AlertEvent, FormatError, Severity};
 pub use formats::{

@@ -163,7 +163,10 @@ async fn trigger(
             current_escalation_level: 0,
             escalation_step: 0,
             escalation_cycle: 0,
-            next_escalation_at: None,
+            // Escalation is due at once: stored with the incident, so a
+            // process stopped before paging leaves work the sweep finds.
+            next_escalation_at: (evaluation.escalation_policy_id.is_some() || evaluation.team_id.is_some())
+                .then_some(now),
             assigned_user_id: None,
             acknowledged_by: None,
             acknowledged_at: None,

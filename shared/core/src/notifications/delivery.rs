@@ -24,6 +24,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
 use crate::error::{DomainError, DomainResult};
+use crate::identity::{Permission, Principal};
 use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, TimelineEvent};
 use crate::keys;
@@ -318,8 +319,11 @@ pub async fn apply_receipt(
 
 /// PagerPal's retry: every `failed` and `exhausted` row of an incident goes
 /// back to `queued` with a fresh attempt count, and its job on the bus.
-/// Returns (rows retried, jobs queued).
-pub async fn retry_failed(store: &Store, bus: &dyn Bus, tenant: &str, incident: u64) -> DomainResult<(u64, u64)> {
+/// Needs the right to act on incidents. Returns (rows retried, jobs queued).
+pub async fn retry_failed(store: &Store, bus: &dyn Bus, caller: &Principal, incident: u64) -> DomainResult<(u64, u64)> {
+    caller.require(Permission::IncidentsAct)?;
+    crate::incidents::lifecycle::get(store, caller, incident).await?;
+    let tenant = caller.tenant();
     let rows: Vec<NotificationLog> = store.query_all(keys::incident_notifications(tenant, incident)).await?;
     let (mut retried, mut queued) = (0, 0);
     for row in rows

@@ -10,4 +10,3 @@ pub mod delivery;
 pub mod log;
 pub mod queue;
 pub mod rules;
-pub mod sqs_batch;

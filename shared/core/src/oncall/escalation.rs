@@ -27,6 +27,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::environments::Environment;
 use crate::identity::{Permission, Principal, teams, users};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
+use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
 use crate::notifications::log::NotificationLog;
@@ -34,9 +35,9 @@ use crate::notifications::rules::{self, PageMessage};
 use crate::notifications::{channels, delivery};
 use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPolicy};
 use crate::oncall::schedules;
-use crate::ports::table::Update;
-use crate::ports::{Bus, Condition, Index, Notice, Query, StoreError, Timer, Timers, WriteOp};
-use crate::store::{Store, from_item};
+use crate::ports::table::{GSI1PK, GSI1SK, Update};
+use crate::ports::{Bus, Condition, Index, Notice, Query, SortKey, StoreError, Timer, Timers, WriteOp};
+use crate::store::{Store, from_item, to_item};
 
 /// How late an escalation may be before the sweep fires it: EventBridge
 /// Scheduler fires within a minute of the time; beyond two, the timer is
@@ -52,31 +53,16 @@ pub struct SweepReport {
     pub republished: usize,
     /// Overdue escalations fired.
     pub escalated: usize,
+    /// Delayed notification rules whose timer was lost, sent (or found stale).
+    pub reminded: usize,
 }
 
-/// How often the sweep runs.
+/// How often the sweep runs (locally by the host's sweeper, on AWS by a
+/// recurring schedule).
 pub const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The local host's sweeper: [`Escalator::sweep`] every `every` until
-/// `shutdown` turns true.
-pub async fn run_sweeper(
-    escalator: Arc<Escalator>,
-    every: std::time::Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
-        if let Err(err) = escalator.sweep().await {
-            tracing::warn!(error = %err, "the sweep for stranded work failed; the next one tries again");
-        }
-    }
-}
+/// Most lost reminders one sweep sends.
+pub const REMINDERS_PER_SWEEP: u32 = 200;
 
 /// What a timer asks the engine to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,8 +182,33 @@ impl Escalator {
 
     /// A new incident: page level 1 now.
     pub async fn start(&self, incident: &Incident) -> DomainResult<FireOutcome> {
-        self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System)
-            .await
+        let outcome = self
+            .advance(
+                &incident.tenant,
+                incident.id,
+                Reason::Start,
+                Actor::System,
+                Some(incident.clone()),
+            )
+            .await?;
+        if outcome == FireOutcome::NoPolicy && incident.next_escalation_at.is_some() {
+            self.settle(incident).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Records that nothing is due for an incident whose escalation turned
+    /// out to have no policy, so the sweep does not look at it again.
+    async fn settle(&self, incident: &Incident) -> DomainResult<()> {
+        let settled = Update::new(keys::incident(&incident.tenant, incident.id))
+            .set("next_escalation_at", Value::Null)
+            .when(Condition::VersionEquals(incident.version));
+        match self.store.table().update(settled).await {
+            Ok(_) => Ok(()),
+            // Changed meanwhile: that change decides what is due.
+            Err(err) if err.is_condition_failed() => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// A timer fired.
@@ -208,7 +219,7 @@ impl Escalator {
             TimerKind::Notify => return self.send_delayed_rule(timer).await,
         };
         self.store.record_job_run("escalation").await;
-        self.advance(&timer.tenant, timer.incident_id, reason, Actor::System)
+        self.advance(&timer.tenant, timer.incident_id, reason, Actor::System, None)
             .await
     }
 
@@ -238,7 +249,8 @@ impl Escalator {
             // Without a policy, escalating only raises the level.
             return lifecycle::apply(&self.store, caller.tenant(), id, Action::Escalate, actor).await;
         }
-        self.advance(caller.tenant(), id, Reason::Manual, actor).await?;
+        self.advance(caller.tenant(), id, Reason::Manual, actor, Some(incident))
+            .await?;
         lifecycle::get(&self.store, caller, id).await
     }
 
@@ -257,9 +269,11 @@ impl Escalator {
             IncidentStatus::Resolved => {
                 self.cancel(&timer(TimerKind::Escalate)).await;
                 self.cancel(&timer(TimerKind::AckTimeout)).await;
+                self.cancel_reminders(incident).await?;
             }
             IncidentStatus::Acknowledged => {
                 self.cancel(&timer(TimerKind::Escalate)).await;
+                self.cancel_reminders(incident).await?;
                 if let Some(policy) = self.policy_of(incident).await?
                     && let Some(minutes) = policy.ack_timeout_minutes
                 {
@@ -279,12 +293,27 @@ impl Escalator {
                 }
             }
             IncidentStatus::Triggered if incident.current_escalation_level == 0 => {
-                self.advance(&incident.tenant, incident.id, Reason::Start, Actor::System)
-                    .await?;
+                self.start(incident).await?;
             }
             IncidentStatus::Triggered => {}
         }
         Ok(())
+    }
+
+    /// Cancels the delayed notification rules still pending for an incident
+    /// (its page was answered): their timers, and the reminders the sweep
+    /// would otherwise send.
+    async fn cancel_reminders(&self, incident: &Incident) -> DomainResult<()> {
+        let pending: Vec<Reminder> = self
+            .store
+            .query_all(keys::incident_reminders(&incident.tenant, incident.id))
+            .await?;
+        let mut doomed = Vec::with_capacity(pending.len());
+        for reminder in pending {
+            self.cancel(&reminder.timer).await;
+            doomed.push(keys::reminder(&incident.tenant, incident.id, &reminder.timer.id()));
+        }
+        self.store.delete_all(doomed).await
     }
 
     async fn cancel(&self, timer: &EscalationTimer) {
@@ -353,10 +382,24 @@ impl Escalator {
         Ok(out)
     }
 
-    async fn advance(&self, tenant: &str, id: u64, reason: Reason, actor: Actor) -> DomainResult<FireOutcome> {
+    /// Pages the next level for `reason`. `known` is the incident as the
+    /// caller just read or wrote it, which saves the first read.
+    async fn advance(
+        &self,
+        tenant: &str,
+        id: u64,
+        reason: Reason,
+        actor: Actor,
+        known: Option<Incident>,
+    ) -> DomainResult<FireOutcome> {
+        let mut known = known;
         for _ in 0..5 {
-            let Some(incident) = lifecycle::find(&self.store, tenant, id).await? else {
-                return Ok(FireOutcome::Stale);
+            let incident = match known.take() {
+                Some(incident) => incident,
+                None => match lifecycle::find(&self.store, tenant, id).await? {
+                    Some(incident) => incident,
+                    None => return Ok(FireOutcome::Stale),
+                },
             };
             let current = incident.escalation_step;
             let applies = match reason {
@@ -494,6 +537,11 @@ impl Escalator {
             for row in &rows {
                 ops.push(row.write(tenant)?);
             }
+            // Delayed rules are stored with the page, so the sweep sends
+            // them if their timers are lost and an answer can cancel them.
+            for reminder in &reminders {
+                ops.push(reminder_write(reminder)?);
+            }
             ops.extend(status_counter_ops(tenant, Some(incident.status), next.status));
             match self.store.table().transact(ops).await {
                 Ok(()) => {}
@@ -549,17 +597,18 @@ impl Escalator {
             return Err(DomainError::validation("payload.rule", "a notify timer names its rule"));
         };
         let tenant = timer.tenant.as_str();
+        let reminder = keys::reminder(tenant, timer.incident_id, &timer.id());
         let Some(incident) = lifecycle::find(&self.store, tenant, timer.incident_id).await? else {
-            return Ok(FireOutcome::Stale);
+            return self.forget(reminder).await;
         };
         if incident.status != IncidentStatus::Triggered || incident.escalation_step != timer.step {
-            return Ok(FireOutcome::Stale);
+            return self.forget(reminder).await;
         }
         let Some(message) = rules::delayed_send(&self.store, tenant, rule.user_id, rule.rule_id).await? else {
-            return Ok(FireOutcome::Stale);
+            return self.forget(reminder).await;
         };
         let Ok(user) = users::get(&self.store, tenant, rule.user_id).await else {
-            return Ok(FireOutcome::Stale);
+            return self.forget(reminder).await;
         };
         let notice = notice_of(&incident, rule.level);
         // The row id comes from the timer, and its time is the due time: a
@@ -585,20 +634,27 @@ impl Escalator {
             self.store.now(),
         )
         .with_data(json!({ "user_id": rule.user_id, "rule_id": rule.rule_id, "due_at": rule.due_at }));
-        match self
-            .store
-            .table()
-            .transact(vec![row.write(tenant)?, event.write(tenant)?])
-            .await
-        {
+        let ops = vec![
+            row.write(tenant)?,
+            event.write(tenant)?,
+            WriteOp::delete(reminder.clone(), Condition::None),
+        ];
+        match self.store.table().transact(ops).await {
             Ok(()) => {}
-            Err(StoreError::TransactionConditionFailed { index: 0, .. }) => return Ok(FireOutcome::Stale),
+            // Sent by an earlier delivery of this fire.
+            Err(StoreError::TransactionConditionFailed { index: 0, .. }) => return self.forget(reminder).await,
             Err(err) => return Err(err.into()),
         }
         if let Err(err) = self.bus.publish(row.job(tenant)).await {
             tracing::error!(error = %err, incident = incident.id, "could not hand a notification to the bus");
         }
         Ok(FireOutcome::Notified)
+    }
+
+    /// Drops the reminder of a delayed rule that will not be sent.
+    async fn forget(&self, reminder: crate::ports::Key) -> DomainResult<FireOutcome> {
+        self.store.table().delete(&reminder, Condition::None).await?;
+        Ok(FireOutcome::Stale)
     }
 
     /// Finds work that was stored but lost on its way and starts it again:
@@ -609,7 +665,31 @@ impl Escalator {
     pub async fn sweep(&self) -> DomainResult<SweepReport> {
         let republished = delivery::republish_stranded(&self.store, self.bus.as_ref(), 100).await?;
         let escalated = self.fire_overdue(OVERDUE_PER_TENANT).await?;
-        Ok(SweepReport { republished, escalated })
+        let reminded = self.send_lost_reminders(REMINDERS_PER_SWEEP).await?;
+        Ok(SweepReport {
+            republished,
+            escalated,
+            reminded,
+        })
+    }
+
+    /// The reminder half of the sweep: a delayed notification rule more than
+    /// [`OVERDUE_AFTER`] past due lost its timer, so it is fired here (the
+    /// fire re-checks that the page is still unanswered). Returns how many
+    /// reminders it handled.
+    pub async fn send_lost_reminders(&self, limit: u32) -> DomainResult<usize> {
+        let overdue_before = self.store.now() - OVERDUE_AFTER;
+        let due = keys::due_reminders()
+            .sort(SortKey::To(time_sort_key(overdue_before, "~")))
+            .limit(limit);
+        let mut handled = 0;
+        for item in self.store.table().query(due).await?.items {
+            let reminder: Reminder = from_item(item)?;
+            tracing::warn!(tenant = %reminder.timer.tenant, incident = reminder.timer.incident_id, "a notification rule's timer was lost; sending it from the sweep");
+            self.fire(&reminder.timer).await?;
+            handled += 1;
+        }
+        Ok(handled)
     }
 
     /// The escalation half of the sweep: a triggered incident whose next
@@ -663,17 +743,9 @@ impl Escalator {
             tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
             match self.fire(&timer).await? {
                 FireOutcome::Stale => {}
-                FireOutcome::NoPolicy => {
-                    // The policy went away: nothing is due any more, so
-                    // the next sweep need not look again.
-                    let settled = Update::new(keys::incident(&timer.tenant, incident.id))
-                        .set("next_escalation_at", Value::Null)
-                        .when(Condition::VersionEquals(incident.version));
-                    match self.store.table().update(settled).await {
-                        Err(err) if !err.is_condition_failed() => return Err(err.into()),
-                        _ => {}
-                    }
-                }
+                // The policy went away: nothing is due any more, so the
+                // next sweep need not look again.
+                FireOutcome::NoPolicy => self.settle(&incident).await?,
                 FireOutcome::Paged(_) | FireOutcome::Exhausted | FireOutcome::Notified => fired += 1,
             }
         }
@@ -713,6 +785,33 @@ impl Escalator {
     }
 }
 
+/// A delayed notification rule waiting for its timer (see
+/// [`keys::reminder`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Reminder {
+    timer: EscalationTimer,
+}
+
+/// The stored reminder of a `notify` timer, in the sweep's index by due time.
+fn reminder_write(timer: &EscalationTimer) -> DomainResult<WriteOp> {
+    let due = timer
+        .rule
+        .as_ref()
+        .map(|rule| rule.due_at)
+        .ok_or_else(|| DomainError::Internal("a reminder is a notify timer with its rule".into()))?;
+    let id = timer.id();
+    let key = keys::reminder(&timer.tenant, timer.incident_id, &id);
+    let item = to_item(
+        &key,
+        &Reminder { timer: timer.clone() },
+        &[
+            (GSI1PK, json!(keys::REMINDERS_GSI1PK)),
+            (GSI1SK, json!(time_sort_key(due, &id))),
+        ],
+    )?;
+    Ok(WriteOp::put(item, Condition::None))
+}
+
 /// What a page's messages say about the incident.
 fn notice_of(incident: &Incident, escalation_level: u32) -> Notice {
     Notice {
@@ -723,32 +822,4 @@ fn notice_of(incident: &Incident, escalation_level: u32) -> Notice {
         severity: incident.severity.as_str().to_owned(),
         escalation_level,
     }
-}
-
-/// The `escalator` function's work: EventBridge Scheduler delivers a timer's
-/// input, `{"timer_id", "fire_at", "payload"}`, whose payload is an
-/// [`EscalationTimer`]. An error fails the invocation, so Scheduler retries it
-/// and finally leaves it in the dead-letter queue; a stale timer succeeds
-/// without paging anyone. The template's recurring schedule sends
-/// `{"sweep": "stranded"}`: [`Escalator::sweep`].
-pub async fn handle_scheduler_event(
-    escalator: &Escalator,
-    event: serde_json::Value,
-) -> DomainResult<serde_json::Value> {
-    if let Some(sweep) = event.get("sweep") {
-        if sweep != "stranded" {
-            return Err(DomainError::validation("sweep", "the only sweep is \"stranded\""));
-        }
-        let report = escalator.sweep().await?;
-        return Ok(json!({ "sweep": "stranded", "republished": report.republished, "escalated": report.escalated }));
-    }
-    let payload = event
-        .get("payload")
-        .cloned()
-        .ok_or_else(|| DomainError::validation("payload", "a scheduler event carries the timer's payload"))?;
-    let timer: EscalationTimer = serde_json::from_value(payload)
-        .map_err(|err| DomainError::validation("payload", format!("not an escalation timer: {err}")))?;
-    let outcome = escalator.fire(&timer).await?;
-    tracing::info!(tenant = %timer.tenant, incident = timer.incident_id, step = timer.step, ?outcome, "escalation timer fired");
-    Ok(json!({ "timer_id": event.get("timer_id"), "outcome": format!("{outcome:?}") }))
 }

@@ -3,8 +3,9 @@
 //! - [`jwt`]: issuing and verifying bearer tokens (HS256, RS256 via JWKS).
 //! - [`Caller`]: the extractor for the authenticated principal, from a bearer
 //!   token or HTTP Basic credentials of a real account.
-//! - [`login`]: email and password checks with failed-login limits, shared by
-//!   `POST /api/v1/auth/token` and Basic auth.
+//!
+//! Passwords are checked, under the failed-login limits, by the application
+//! core ([`quper_core::App::check_credentials`]).
 
 pub mod jwt;
 
@@ -13,8 +14,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use quper_core::identity::users::{self, LoginFailure, User};
-use quper_core::identity::{self, Principal, login_limits};
+use quper_core::identity::Principal;
 
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::ClientIp;
@@ -75,16 +75,17 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
     let tenant = state.tokens.tenant_of(&claims).ok_or_else(invalid)?.to_owned();
     // Quper's own tokens carry the user id in `sub`; an external provider's
     // carry its own subject, so those users are found by email.
-    let user_id = match claims.sub.parse::<u64>() {
-        Ok(id) => id,
+    let principal = match claims.sub.parse::<u64>() {
+        Ok(id) => state.app.principal(&tenant, id).await?,
         Err(_) => {
             let email = claims.email.as_deref().ok_or_else(invalid)?;
-            users::id_by_email(&state.store, &tenant, email)
+            state
+                .app
+                .principal_by_email(&tenant, email)
                 .await?
                 .ok_or_else(invalid)?
         }
     };
-    let principal = identity::principal(&state.store, &tenant, user_id).await?;
     // A token names one account: if its email no longer matches (the account
     // was replaced), the token is stale.
     if claims
@@ -107,31 +108,6 @@ async fn basic_principal(state: &AppState, credentials: &str, client: &str) -> A
         Some((tenant, email)) => (Some(tenant), email),
         None => (None, username),
     };
-    let user = login(state, email, password, tenant, client).await?;
-    Ok(identity::principal(&state.store, &user.tenant, user.id).await?)
-}
-
-/// Checks an email and password under the failed-login limits. Every failure
-/// answers the same 401, whether the email exists or not.
-pub async fn login(
-    state: &AppState,
-    email: &str,
-    password: &str,
-    tenant: Option<&str>,
-    client: &str,
-) -> ApiResult<User> {
-    let store = &state.store;
-    login_limits::check(store, email, client, state.config.login_max_failures).await?;
-    match users::authenticate(store, email, password, tenant).await? {
-        Ok(user) => Ok(user),
-        Err(failure) => {
-            login_limits::record_failure(store, email, client).await?;
-            Err(match failure {
-                LoginFailure::Invalid => ApiError::unauthenticated("invalid email or password"),
-                LoginFailure::AmbiguousTenant => ApiError::unauthenticated(
-                    "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)",
-                ),
-            })
-        }
-    }
+    let user = state.app.check_credentials(email, password, tenant, client).await?;
+    Ok(state.app.principal(&user.tenant, user.id).await?)
 }

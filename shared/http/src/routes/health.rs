@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use quper_core::App;
 use serde_json::{Value, json};
 
 use crate::state::AppState;
@@ -28,8 +29,8 @@ async fn public_health() -> Json<Value> {
     Json(json!({ "status": "healthy", "timestamp": timestamp() }))
 }
 
-async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let database = app.store.table().ping().await;
+async fn ready(State(app): State<App>) -> (StatusCode, Json<Value>) {
+    let database = app.ready().await;
     let (status, code) = match &database {
         Ok(()) => ("healthy", StatusCode::OK),
         Err(err) => {

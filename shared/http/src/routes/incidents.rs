@@ -4,12 +4,14 @@
 use axum::extract::State;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use quper_core::incidents::lifecycle::{self, Action};
-use quper_core::incidents::list::{self, IncidentFilter};
+use quper_core::App;
+use quper_core::app::RetryCounts;
+use quper_core::incidents::lifecycle::Action;
+use quper_core::incidents::list::IncidentFilter;
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
-use quper_core::ingest::alerts::{self, AlertRecord};
+use quper_core::ingest::alerts::AlertRecord;
 use quper_core::ingest::event::Severity;
-use quper_core::notifications::log::{self as notification_log, NotificationLog};
+use quper_core::notifications::log::NotificationLog;
 use quper_core::store::{ListPage, PageRequest};
 use serde::Deserialize;
 
@@ -48,7 +50,7 @@ struct ListParams {
 }
 
 async fn list_incidents(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> ApiResult<Json<ListPage<IncidentView>>> {
@@ -76,18 +78,17 @@ async fn list_incidents(
         page_size: params.page_size.unwrap_or(DEFAULT_PAGE_SIZE).min(MAX_PAGE_SIZE),
     };
     Ok(Json(
-        list::list(&app.store, &caller, &filter, request, params.cursor.as_deref()).await?,
+        app.incidents(&caller, &filter, request, params.cursor.as_deref())
+            .await?,
     ))
 }
 
 async fn get_incident(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<IncidentView>> {
-    Ok(Json(IncidentView::from(
-        &lifecycle::get(&app.store, &caller, id).await?,
-    )))
+    Ok(Json(IncidentView::from(&app.incident(&caller, id).await?)))
 }
 
 /// PagerPal's action body: who the caller acts as.
@@ -98,27 +99,19 @@ struct ActionBody {
 }
 
 async fn act(
-    app: &AppState,
+    app: &App,
     caller: &quper_core::identity::Principal,
     id: u64,
     action: Action,
     body: Option<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     let acting_as = body.and_then(|b| b.user_id);
-    let incident = match (&app.escalator, action) {
-        // Escalating pages the next level now, through the engine.
-        (Some(escalator), Action::Escalate) => escalator.escalate_now(caller, id, acting_as).await?,
-        _ => {
-            let incident = lifecycle::act(&app.store, caller, id, action, acting_as).await?;
-            app.escalation_after(&incident).await;
-            incident
-        }
-    };
+    let incident = app.act_on_incident(caller, id, action, acting_as).await?;
     Ok(Json(IncidentView::from(&incident)))
 }
 
 async fn acknowledge(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     OptionalJson(body): OptionalJson<ActionBody>,
@@ -127,7 +120,7 @@ async fn acknowledge(
 }
 
 async fn resolve(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     OptionalJson(body): OptionalJson<ActionBody>,
@@ -136,7 +129,7 @@ async fn resolve(
 }
 
 async fn reopen(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     OptionalJson(body): OptionalJson<ActionBody>,
@@ -145,7 +138,7 @@ async fn reopen(
 }
 
 async fn escalate(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     OptionalJson(body): OptionalJson<ActionBody>,
@@ -154,48 +147,34 @@ async fn escalate(
 }
 
 async fn events(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<TimelineEvent>>> {
-    Ok(Json(list::timeline(&app.store, &caller, id).await?))
+    Ok(Json(app.incident_timeline(&caller, id).await?))
 }
 
 async fn incident_alerts(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<AlertRecord>>> {
-    Ok(Json(alerts::of_incident(&app.store, &caller, id).await?))
+    Ok(Json(app.incident_alerts(&caller, id).await?))
 }
 
 async fn notification_logs(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<NotificationLog>>> {
-    Ok(Json(notification_log::of_incident(&app.store, &caller, id).await?))
+    Ok(Json(app.notification_logs(&caller, id).await?))
 }
 
 /// PagerPal's retry: failed and exhausted rows go back to the queue.
 async fn retry_notifications(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
-) -> ApiResult<Json<serde_json::Value>> {
-    caller.require(quper_core::identity::Permission::IncidentsAct)?;
-    lifecycle::get(&app.store, &caller, id).await?;
-    let escalator = app.escalator.as_ref().ok_or_else(|| {
-        crate::error::ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            crate::error::ErrorCode::ServiceUnavailable,
-            "notifications are not configured here",
-        )
-    })?;
-    let (retried, queued) =
-        quper_core::notifications::delivery::retry_failed(&app.store, escalator.bus().as_ref(), caller.tenant(), id)
-            .await?;
-    Ok(Json(
-        serde_json::json!({ "retried_count": retried, "queued_count": queued }),
-    ))
+) -> ApiResult<Json<RetryCounts>> {
+    Ok(Json(app.retry_notifications(&caller, id).await?))
 }

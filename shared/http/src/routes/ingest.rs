@@ -14,11 +14,12 @@ use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use quper_core::alerting::sources::{self, KeyRejection, SourceContext, SourceType};
+use quper_core::App;
+use quper_core::alerting::sources::{KeyRejection, SourceContext, SourceType};
 use quper_core::incidents::model::IncidentView;
 use quper_core::ingest::alerts::Outcome;
 use quper_core::ingest::event::AlertEvent;
-use quper_core::ingest::pipeline::{self, Ingested};
+use quper_core::ingest::pipeline::Ingested;
 use quper_core::ingest::{parse_alarm_message, parse_alertmanager, parse_generic, parse_grafana, parse_pagerduty};
 use serde_json::{Value, json};
 
@@ -56,8 +57,8 @@ fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-async fn authenticate(state: &AppState, key: Option<&str>) -> ApiResult<SourceContext> {
-    match sources::authenticate(&state.store, key).await? {
+async fn authenticate(app: &App, key: Option<&str>) -> ApiResult<SourceContext> {
+    match app.authenticate_source(key).await? {
         Ok(source) => {
             tracing::Span::current().record("tenant", source.tenant.as_str());
             Ok(source)
@@ -76,7 +77,7 @@ impl FromRequestParts<AppState> for IngestSource {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(state, presented_key(&parts.headers, &parts.uri).as_deref())
+        authenticate(&state.app, presented_key(&parts.headers, &parts.uri).as_deref())
             .await
             .map(IngestSource)
     }
@@ -105,32 +106,22 @@ fn status_of(outcome: Outcome) -> StatusCode {
     }
 }
 
-/// Ingests one alert, then starts (or stops) escalation for the incident it
-/// opened or changed.
-pub async fn ingest_one(state: &AppState, source: &SourceContext, event: AlertEvent) -> ApiResult<Ingested> {
-    let ingested = pipeline::ingest(&state.store, source, event).await?;
-    if let Some(incident) = &ingested.incident {
-        state.escalation_after(incident).await;
-    }
-    Ok(ingested)
-}
-
-async fn ingest_all(state: &AppState, source: &SourceContext, events: Vec<AlertEvent>) -> ApiResult<Vec<Ingested>> {
-    let mut done = Vec::with_capacity(events.len());
-    for event in events {
-        done.push(ingest_one(state, source, event).await?);
-    }
-    Ok(done)
+/// Ingests one alert (and pages for what it opens).
+async fn ingest_one(app: &App, source: &SourceContext, event: AlertEvent) -> ApiResult<Ingested> {
+    app.ingest(source, vec![event])
+        .await?
+        .pop()
+        .ok_or_else(ApiError::internal)
 }
 
 /// PagerPal's generic alert: one alert, answered with its incident.
 async fn generic(
-    State(state): State<AppState>,
+    State(app): State<App>,
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let events = parse_generic(&body).map_err(quper_core::DomainError::from)?;
-    let done = ingest_all(&state, &source, events).await?;
+    let done = app.ingest(&source, events).await?;
     let first = done.first().ok_or_else(ApiError::internal)?;
     Ok((status_of(first.outcome()), Json(answer(first))))
 }
@@ -149,21 +140,21 @@ fn batch_answer(done: &[Ingested]) -> Value {
 }
 
 async fn grafana(
-    State(state): State<AppState>,
+    State(app): State<App>,
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let events = parse_grafana(&body).map_err(quper_core::DomainError::from)?;
-    Ok(Json(batch_answer(&ingest_all(&state, &source, events).await?)))
+    Ok(Json(batch_answer(&app.ingest(&source, events).await?)))
 }
 
 async fn alertmanager(
-    State(state): State<AppState>,
+    State(app): State<App>,
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
     let events = parse_alertmanager(&body).map_err(quper_core::DomainError::from)?;
-    Ok(Json(batch_answer(&ingest_all(&state, &source, events).await?)))
+    Ok(Json(batch_answer(&app.ingest(&source, events).await?)))
 }
 
 /// PagerDuty Events API v2. The body's `routing_key` is accepted as the
@@ -176,10 +167,10 @@ async fn pagerduty(
 ) -> ApiResult<Response> {
     let header_key = presented_key(&headers, &uri);
     let routing_key = value.get("routing_key").and_then(Value::as_str).map(str::to_owned);
-    let source = authenticate(&state, header_key.as_deref().or(routing_key.as_deref())).await?;
+    let source = authenticate(&state.app, header_key.as_deref().or(routing_key.as_deref())).await?;
     let parsed = parse_pagerduty(&value).map_err(quper_core::DomainError::from)?;
     let dedup_key = parsed.event.dedup_key.clone();
-    ingest_one(&state, &source, parsed.event).await?;
+    ingest_one(&state.app, &source, parsed.event).await?;
     let body = json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -222,7 +213,7 @@ async fn cloudwatch(
                 tracing::debug!(source_type = ?source.source_type, "CloudWatch alarm through a non-CloudWatch source");
             }
             let event = parse_alarm_message(&message.message).map_err(quper_core::DomainError::from)?;
-            let ingested = ingest_one(&state, &source, event).await?;
+            let ingested = ingest_one(&state.app, &source, event).await?;
             Ok((status_of(ingested.outcome()), Json(answer(&ingested))).into_response())
         }
     }

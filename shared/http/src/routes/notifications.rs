@@ -4,21 +4,23 @@
 //! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use quper_core::notifications::channels::{self, ChannelPatch, ChannelView, NewChannel, RevealedChannel};
-use quper_core::notifications::contacts::{self, ContactMethod, NewContactMethod};
-use quper_core::notifications::delivery::{self, Receipt, ReceiptOutcome};
-use quper_core::notifications::rules::{self, NewNotificationRule, RuleView};
+use quper_core::App;
+use quper_core::app::ReceiptCounts;
+use quper_core::notifications::channels::{ChannelPatch, ChannelView, NewChannel, RevealedChannel};
+use quper_core::notifications::contacts::{ContactMethod, NewContactMethod};
+use quper_core::notifications::delivery::Receipt;
+use quper_core::notifications::rules::{NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use subtle_compare::constant_time_eq;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::lists::SkipLimitParams;
 use crate::state::AppState;
@@ -47,108 +49,103 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list_channels(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<ChannelView>>> {
-    let all = channels::list(&app.store, &caller).await?;
+    let all = app.channels(&caller).await?;
     Ok(Json(params.apply(all.iter().map(ChannelView::from).collect(), 100)?))
 }
 
 async fn create_channel(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewChannel>,
 ) -> ApiResult<(StatusCode, Json<RevealedChannel>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(channels::create(&app.store, &caller, body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.create_channel(&caller, body).await?)))
 }
 
 async fn get_channel(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<ChannelView>> {
-    Ok(Json(ChannelView::from(&channels::get(&app.store, &caller, &id).await?)))
+    Ok(Json(ChannelView::from(&app.channel(&caller, &id).await?)))
 }
 
 async fn update_channel(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<ChannelPatch>,
 ) -> ApiResult<Json<ChannelView>> {
-    Ok(Json(ChannelView::from(
-        &channels::update(&app.store, &caller, &id, body).await?,
-    )))
+    Ok(Json(ChannelView::from(&app.update_channel(&caller, &id, body).await?)))
 }
 
 async fn delete_channel(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    channels::delete(&app.store, &caller, &id).await?;
+    app.delete_channel(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_contacts(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(user_id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<ContactMethod>>> {
-    Ok(Json(contacts::list(&app.store, &caller, user_id).await?))
+    Ok(Json(app.contact_methods(&caller, user_id).await?))
 }
 
 async fn add_contact(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewContactMethod>,
 ) -> ApiResult<(StatusCode, Json<ContactMethod>)> {
     Ok((
         StatusCode::CREATED,
-        Json(contacts::add(&app.store, &caller, user_id, body).await?),
+        Json(app.add_contact_method(&caller, user_id, body).await?),
     ))
 }
 
 async fn remove_contact(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((user_id, method_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<StatusCode> {
-    contacts::remove(&app.store, &caller, user_id, method_id).await?;
+    app.remove_contact_method(&caller, user_id, method_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_rules(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(user_id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<RuleView>>> {
-    Ok(Json(rules::list(&app.store, &caller, user_id).await?))
+    Ok(Json(app.notification_rules(&caller, user_id).await?))
 }
 
 async fn add_rule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(user_id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewNotificationRule>,
 ) -> ApiResult<(StatusCode, Json<RuleView>)> {
     Ok((
         StatusCode::CREATED,
-        Json(rules::add(&app.store, &caller, user_id, body).await?),
+        Json(app.add_notification_rule(&caller, user_id, body).await?),
     ))
 }
 
 async fn remove_rule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((user_id, rule_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<StatusCode> {
-    rules::remove(&app.store, &caller, user_id, rule_id).await?;
+    app.remove_notification_rule(&caller, user_id, rule_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -179,45 +176,49 @@ struct ReceiptParams {
 
 /// PagerPal's Infobip receipts: `DELIVERED` marks the row delivered;
 /// `UNDELIVERABLE`, `EXPIRED`, `REJECTED`, `FAILED` mark it failed (and the
-/// person's next contact method is tried).
+/// person's next contact method is tried). The receipt token is checked
+/// before the body is read.
 async fn infobip_receipts(
-    State(app): State<AppState>,
-    headers: HeaderMap,
+    State(state): State<AppState>,
+    _token: InfobipReceiptToken,
     ApiQuery(params): ApiQuery<ReceiptParams>,
     ApiJson(batch): ApiJson<ReceiptBatch>,
-) -> ApiResult<Json<Value>> {
-    if let Some(expected) = &app.config.infobip_receipt_token {
-        let given = headers
-            .get("x-infobip-receipt-token")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-            return Err(ApiError::unauthenticated("missing or wrong X-Infobip-Receipt-Token"));
-        }
-    }
-    let bus = app.escalator.as_ref().map(|e| e.bus().clone()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::ServiceUnavailable,
-            "notifications are not configured here",
-        )
-    })?;
-    let (mut delivered, mut failed, mut ignored) = (0, 0, 0);
-    for result in batch.results {
-        let receipt = Receipt {
+) -> ApiResult<Json<ReceiptCounts>> {
+    let receipts = batch
+        .results
+        .into_iter()
+        .map(|result| Receipt {
             message_id: result.message_id,
             status: result.status.name,
             description: result.status.description,
-        };
-        match delivery::apply_receipt(&app.store, bus.as_ref(), params.tenant.as_deref(), &receipt).await? {
-            ReceiptOutcome::Delivered => delivered += 1,
-            ReceiptOutcome::Failed => failed += 1,
-            ReceiptOutcome::Ignored => ignored += 1,
-        }
-    }
+        })
+        .collect();
     Ok(Json(
-        json!({ "delivered": delivered, "failed": failed, "ignored": ignored }),
+        state.app.apply_receipts(params.tenant.as_deref(), receipts).await?,
     ))
+}
+
+/// Proof that a receipt request carries the configured
+/// `X-Infobip-Receipt-Token` (when one is configured). An extractor of the
+/// request head, so it runs before the body is read.
+struct InfobipReceiptToken;
+
+impl FromRequestParts<AppState> for InfobipReceiptToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(expected) = &state.config.infobip_receipt_token {
+            let given = parts
+                .headers
+                .get("x-infobip-receipt-token")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+                return Err(ApiError::unauthenticated("missing or wrong X-Infobip-Receipt-Token"));
+            }
+        }
+        Ok(InfobipReceiptToken)
+    }
 }
 
 mod subtle_compare {

@@ -6,13 +6,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use quper_core::App;
 use quper_core::oncall::policies::{
-    self, Assignee, EscalationLevel, EscalationPolicy, LevelPatch, NewAssignee, NewLevel, NewPolicy, PolicyPatch,
+    Assignee, EscalationLevel, EscalationPolicy, LevelPatch, NewAssignee, NewLevel, NewPolicy, PolicyPatch,
 };
-use quper_core::oncall::schedules::{
-    self, EntryRecord, NewEntry, NewSchedule, OnCall, Schedule, SchedulePatch, Timeline,
-};
+use quper_core::oncall::schedules::{EntryRecord, NewEntry, NewSchedule, OnCall, Schedule, SchedulePatch, Timeline};
 use quper_core::store::ListPage;
 use serde::Deserialize;
 
@@ -67,76 +66,73 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn list_schedules(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ListPage<Schedule>>> {
-    Ok(Json(params.apply(schedules::list(&app.store, &caller).await?)?))
+    Ok(Json(params.apply(app.schedules(&caller).await?)?))
 }
 
 async fn create_schedule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewSchedule>,
 ) -> ApiResult<(StatusCode, Json<Schedule>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(schedules::create(&app.store, &caller, body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.create_schedule(&caller, body).await?)))
 }
 
 async fn get_schedule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Schedule>> {
-    Ok(Json(schedules::get(&app.store, &caller, id).await?))
+    Ok(Json(app.schedule(&caller, id).await?))
 }
 
 async fn update_schedule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<SchedulePatch>,
 ) -> ApiResult<Json<Schedule>> {
-    Ok(Json(schedules::update(&app.store, &caller, id, body).await?))
+    Ok(Json(app.update_schedule(&caller, id, body).await?))
 }
 
 async fn delete_schedule(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<StatusCode> {
-    schedules::delete(&app.store, &caller, id).await?;
+    app.delete_schedule(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_entries(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<EntryRecord>>> {
-    Ok(Json(schedules::list_entries(&app.store, &caller, id).await?))
+    Ok(Json(app.schedule_entries(&caller, id).await?))
 }
 
 async fn add_entry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewEntry>,
 ) -> ApiResult<(StatusCode, Json<EntryRecord>)> {
     Ok((
         StatusCode::CREATED,
-        Json(schedules::add_entry(&app.store, &caller, id, body).await?),
+        Json(app.add_schedule_entry(&caller, id, body).await?),
     ))
 }
 
 async fn delete_entry(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, entry_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<StatusCode> {
-    schedules::delete_entry(&app.store, &caller, id, entry_id).await?;
+    app.delete_schedule_entry(&caller, id, entry_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -148,14 +144,14 @@ struct WindowParams {
 
 /// `?start=&end=` (RFC 3339); defaults to the next seven days.
 async fn timeline(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiQuery(window): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Timeline>> {
-    let start = window.start.unwrap_or_else(|| app.store.now());
-    let end = window.end.unwrap_or(start + Duration::days(7));
-    Ok(Json(schedules::timeline(&app.store, &caller, id, start, end).await?))
+    Ok(Json(
+        app.schedule_timeline(&caller, id, window.start, window.end).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,151 +160,140 @@ struct AtParams {
 }
 
 async fn team_on_call(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(team_id): ApiPath<u64>,
     ApiQuery(params): ApiQuery<AtParams>,
 ) -> ApiResult<Json<Vec<OnCall>>> {
-    let at = params.at.unwrap_or_else(|| app.store.now());
-    Ok(Json(
-        schedules::on_call_everywhere(&app.store, &caller, Some(team_id), at).await?,
-    ))
+    Ok(Json(app.on_call(&caller, Some(team_id), params.at).await?))
 }
 
 /// "Who gets paged at time T": every schedule's on-call user at `?at=`
 /// (default now).
 async fn on_call(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<AtParams>,
 ) -> ApiResult<Json<Vec<OnCall>>> {
-    let at = params.at.unwrap_or_else(|| app.store.now());
-    Ok(Json(
-        schedules::on_call_everywhere(&app.store, &caller, None, at).await?,
-    ))
+    Ok(Json(app.on_call(&caller, None, params.at).await?))
 }
 
 async fn list_policies(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ListPage<EscalationPolicy>>> {
-    Ok(Json(params.apply(policies::list(&app.store, &caller).await?)?))
+    Ok(Json(params.apply(app.escalation_policies(&caller).await?)?))
 }
 
 async fn create_policy(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewPolicy>,
 ) -> ApiResult<(StatusCode, Json<EscalationPolicy>)> {
     Ok((
         StatusCode::CREATED,
-        Json(policies::create(&app.store, &caller, body).await?),
+        Json(app.create_escalation_policy(&caller, body).await?),
     ))
 }
 
 async fn get_policy(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<EscalationPolicy>> {
-    Ok(Json(policies::get(&app.store, &caller, id).await?))
+    Ok(Json(app.escalation_policy(&caller, id).await?))
 }
 
 async fn update_policy(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<PolicyPatch>,
 ) -> ApiResult<Json<EscalationPolicy>> {
-    Ok(Json(policies::update(&app.store, &caller, id, body).await?))
+    Ok(Json(app.update_escalation_policy(&caller, id, body).await?))
 }
 
 async fn delete_policy(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<StatusCode> {
-    policies::delete(&app.store, &caller, id).await?;
+    app.delete_escalation_policy(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_levels(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<Json<Vec<EscalationLevel>>> {
-    let policy = policies::get(&app.store, &caller, id).await?;
-    Ok(Json(policy.ordered_levels().into_iter().cloned().collect()))
+    Ok(Json(app.escalation_levels(&caller, id).await?))
 }
 
 async fn add_level(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewLevel>,
 ) -> ApiResult<(StatusCode, Json<EscalationLevel>)> {
     Ok((
         StatusCode::CREATED,
-        Json(policies::add_level(&app.store, &caller, id, body).await?),
+        Json(app.add_escalation_level(&caller, id, body).await?),
     ))
 }
 
 async fn get_level(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<Json<EscalationLevel>> {
-    Ok(Json(policies::get_level(&app.store, &caller, id, level_id).await?))
+    Ok(Json(app.escalation_level(&caller, id, level_id).await?))
 }
 
 async fn update_level(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
     ApiJson(body): ApiJson<LevelPatch>,
 ) -> ApiResult<Json<EscalationLevel>> {
-    Ok(Json(
-        policies::update_level(&app.store, &caller, id, level_id, body).await?,
-    ))
+    Ok(Json(app.update_escalation_level(&caller, id, level_id, body).await?))
 }
 
 async fn delete_level(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<StatusCode> {
-    policies::delete_level(&app.store, &caller, id, level_id).await?;
+    app.delete_escalation_level(&caller, id, level_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn list_assignees(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
 ) -> ApiResult<Json<Vec<Assignee>>> {
-    Ok(Json(
-        policies::get_level(&app.store, &caller, id, level_id).await?.assignees,
-    ))
+    Ok(Json(app.level_assignees(&caller, id, level_id).await?))
 }
 
 async fn add_assignee(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id)): ApiPath<(u64, u64)>,
     ApiJson(body): ApiJson<NewAssignee>,
 ) -> ApiResult<(StatusCode, Json<Assignee>)> {
     Ok((
         StatusCode::CREATED,
-        Json(policies::add_assignee(&app.store, &caller, id, level_id, body).await?),
+        Json(app.add_level_assignee(&caller, id, level_id, body).await?),
     ))
 }
 
 async fn remove_assignee(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, level_id, assignee_id)): ApiPath<(u64, u64, u64)>,
 ) -> ApiResult<StatusCode> {
-    policies::remove_assignee(&app.store, &caller, id, level_id, assignee_id).await?;
+    app.remove_level_assignee(&caller, id, level_id, assignee_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,17 +4,17 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use quper_core::identity::users;
 use quper_core::model::Password;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::auth::jwt::IssuedToken;
-use crate::auth::{Caller, login};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::middleware::ClientIp;
 use crate::state::AppState;
+use quper_core::App;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,15 +27,17 @@ pub struct TokenRequest {
 }
 
 pub async fn token(
-    State(app): State<AppState>,
+    State(state): State<AppState>,
     Extension(client): Extension<ClientIp>,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<Json<IssuedToken>> {
-    let user = login(&app, &body.email, &body.password, body.tenant.as_deref(), &client.0).await?;
-    users::record_login(&app.store, &user).await?;
-    let issued = app
+    let user = state
+        .app
+        .log_in(&body.email, &body.password, body.tenant.as_deref(), &client.0)
+        .await?;
+    let issued = state
         .tokens
-        .issue(&user, app.store.clock().epoch_seconds())
+        .issue(&user, state.app.store().clock().epoch_seconds())
         .map_err(|err| {
             tracing::error!(error = %err, "cannot issue tokens");
             ApiError::new(
@@ -55,10 +57,11 @@ pub struct PasswordChange {
 }
 
 pub async fn change_password(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<Json<Value>> {
-    users::change_password(&app.store, &caller, &body.current_password, body.new_password).await?;
+    app.change_password(&caller, &body.current_password, body.new_password)
+        .await?;
     Ok(Json(json!({ "message": "Password changed" })))
 }

@@ -3,88 +3,83 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use quper_core::identity::groups::{self, Group, GroupMember, GroupPatch, NewGroup, NewGroupMember};
+use quper_core::App;
+use quper_core::identity::groups::{Group, GroupMember, GroupPatch, NewGroup, NewGroupMember};
 use quper_core::store::SkipLimitPage;
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::lists::SkipLimitParams;
-use crate::state::AppState;
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<Group>>> {
-    Ok(Json(params.apply(groups::list(&app.store, &caller).await?, 100)?))
+    Ok(Json(params.apply(app.groups(&caller).await?, 100)?))
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> ApiResult<(StatusCode, Json<Group>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(groups::create(&app.store, &caller, body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.create_group(&caller, body).await?)))
 }
 
 pub async fn get(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Group>> {
-    Ok(Json(groups::get(&app.store, &caller, &id).await?))
+    Ok(Json(app.group(&caller, &id).await?))
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<GroupPatch>,
 ) -> ApiResult<Json<Group>> {
-    Ok(Json(groups::update(&app.store, &caller, &id, body).await?))
+    Ok(Json(app.update_group(&caller, &id, body).await?))
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    groups::delete(&app.store, &caller, &id).await?;
+    app.delete_group(&caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn members(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<GroupMember>>> {
-    Ok(Json(
-        params.apply(groups::list_members(&app.store, &caller, &id).await?, 100)?,
-    ))
+    Ok(Json(params.apply(app.group_members(&caller, &id).await?, 100)?))
 }
 
 pub async fn add_member(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewGroupMember>,
 ) -> ApiResult<(StatusCode, Json<GroupMember>)> {
     Ok((
         StatusCode::CREATED,
-        Json(groups::add_member(&app.store, &caller, &id, body).await?),
+        Json(app.add_group_member(&caller, &id, body).await?),
     ))
 }
 
 pub async fn remove_member(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, user_id)): ApiPath<(String, u64)>,
 ) -> ApiResult<StatusCode> {
-    groups::remove_member(&app.store, &caller, &id, user_id).await?;
+    app.remove_group_member(&caller, &id, user_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use quper_core::identity::users::{self, AvatarUrl, Phone, TimeZoneName, UserPatch, UserView};
+use quper_core::App;
+use quper_core::identity::users::{AvatarUrl, Phone, TimeZoneName, UserPatch, UserView};
 use quper_core::model::Name;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
-use crate::state::AppState;
 
 /// The user, plus OmniStack's subscription fields (billing is not part of
 /// this deployment yet, so they are null).
@@ -41,13 +41,13 @@ pub struct ProfilePatch {
     timezone: Option<TimeZoneName>,
 }
 
-pub async fn get(State(app): State<AppState>, Caller(caller): Caller) -> ApiResult<Json<Profile>> {
-    let user = users::get(&app.store, caller.tenant(), caller.user_id).await?;
+pub async fn get(State(app): State<App>, Caller(caller): Caller) -> ApiResult<Json<Profile>> {
+    let user = app.own_profile(&caller).await?;
     Ok(Json(UserView::from(&user).into()))
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> ApiResult<Json<Profile>> {
@@ -58,6 +58,6 @@ pub async fn update(
         timezone: body.timezone,
         ..UserPatch::default()
     };
-    let user = users::update(&app.store, &caller, caller.user_id, patch).await?;
+    let user = app.update_own_profile(&caller, patch).await?;
     Ok(Json(UserView::from(&user).into()))
 }

@@ -3,7 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use quper_core::identity::teams::{self, NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
+use quper_core::App;
+use quper_core::identity::teams::{NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
 use quper_core::store::ListPage;
 use serde::Deserialize;
 
@@ -11,72 +12,61 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::lists::PageParams;
-use crate::state::AppState;
 
 pub async fn list(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ListPage<Team>>> {
-    Ok(Json(params.apply(teams::list(&app.store, &caller).await?)?))
+    Ok(Json(params.apply(app.teams(&caller).await?)?))
 }
 
 pub async fn create(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTeam>,
 ) -> ApiResult<(StatusCode, Json<Team>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(teams::create(&app.store, &caller, body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.create_team(&caller, body).await?)))
 }
 
-pub async fn get(
-    State(app): State<AppState>,
-    Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<Json<Team>> {
-    Ok(Json(teams::get(&app.store, &caller, id).await?))
+pub async fn get(State(app): State<App>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<Team>> {
+    Ok(Json(app.team(&caller, id).await?))
 }
 
 pub async fn update(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<TeamPatch>,
 ) -> ApiResult<Json<Team>> {
-    Ok(Json(teams::update(&app.store, &caller, id, body).await?))
+    Ok(Json(app.update_team(&caller, id, body).await?))
 }
 
 pub async fn delete(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
 ) -> ApiResult<StatusCode> {
-    teams::delete(&app.store, &caller, id).await?;
+    app.delete_team(&caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 pub async fn members(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ListPage<TeamMember>>> {
-    Ok(Json(params.apply(teams::list_members(&app.store, &caller, id).await?)?))
+    Ok(Json(params.apply(app.team_members(&caller, id).await?)?))
 }
 
 pub async fn add_member(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(id): ApiPath<u64>,
     ApiJson(body): ApiJson<NewTeamMember>,
 ) -> ApiResult<(StatusCode, Json<TeamMember>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(teams::add_member(&app.store, &caller, id, body).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(app.add_team_member(&caller, id, body).await?)))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,11 +77,11 @@ pub struct RemoveParams {
 }
 
 pub async fn remove_member(
-    State(app): State<AppState>,
+    State(app): State<App>,
     Caller(caller): Caller,
     ApiPath((id, user_id)): ApiPath<(u64, u64)>,
     ApiQuery(params): ApiQuery<RemoveParams>,
 ) -> ApiResult<StatusCode> {
-    teams::remove_member(&app.store, &caller, id, user_id, params.purge).await?;
+    app.remove_team_member(&caller, id, user_id, params.purge).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,4 @@
-//! The `alarm-ingest` function's work: CloudWatch alarms delivered by SNS
+//! The `alarm-ingest` function's event: CloudWatch alarms delivered by SNS
 //! invoking Lambda directly (`Records[].Sns`). The topic ARN names the alert
 //! source (`sns_topic_arn` on the source). SNS signs nothing here: AWS
 //! invokes the function, and only topics allowed by its resource policy can.
@@ -8,14 +8,10 @@
 //! it in the function's dead-letter queue: nothing is dropped silently.
 //! Retries are safe because ingestion deduplicates by alarm ARN.
 
+use quper_core::ingest::pipeline::Ingested;
+use quper_core::{App, DomainError, DomainResult};
 use serde::Deserialize;
 use serde_json::Value;
-
-use crate::alerting::sources;
-use crate::error::{DomainError, DomainResult};
-use crate::ingest::formats::parse_alarm_message;
-use crate::ingest::pipeline::{self, Ingested};
-use crate::store::Store;
 
 #[derive(Debug, Deserialize)]
 struct SnsEvent {
@@ -39,23 +35,18 @@ struct SnsPayload {
     message_id: Option<String>,
 }
 
-/// Ingests every record of an SNS event; fails on the first record that
-/// cannot be ingested.
-pub async fn handle(store: &Store, event: Value) -> DomainResult<Vec<Ingested>> {
+/// Ingests every record of an SNS event, paging for what they open; fails
+/// on the first record that cannot be ingested.
+pub async fn ingest_alarms(app: &App, event: Value) -> DomainResult<Vec<Ingested>> {
     let event: SnsEvent = serde_json::from_value(event)
         .map_err(|err| DomainError::validation("Records", format!("not an SNS event: {err}")))?;
     let mut done = Vec::with_capacity(event.records.len());
     for record in event.records {
         let sns = record.sns;
-        let source = sources::by_sns_topic(store, &sns.topic_arn).await?.ok_or_else(|| {
-            DomainError::BadRequest(format!("SNS topic {} feeds no active alert source", sns.topic_arn))
-        })?;
-        let alarm = parse_alarm_message(&sns.message)?;
-        let ingested = pipeline::ingest(store, &source, alarm).await?;
+        let ingested = app.ingest_alarm(&sns.topic_arn, &sns.message).await?;
         tracing::info!(
             message_id = sns.message_id.as_deref().unwrap_or(""),
-            tenant = %source.tenant,
-            source_id = source.source_id,
+            topic = %sns.topic_arn,
             incident = ?ingested.alert.incident_id,
             outcome = ?ingested.outcome(),
             "alarm ingested"

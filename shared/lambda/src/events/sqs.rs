@@ -20,7 +20,23 @@ use std::future::Future;
 
 use serde_json::{Value, json};
 
-use crate::ports::NotificationJob;
+use quper_core::App;
+use quper_core::notifications::delivery::Delivered;
+use quper_core::ports::NotificationJob;
+
+/// The `notifier` function: delivers the job of every record through the
+/// application. A job that failed for now (to be retried after its backoff)
+/// is reported, so SQS delivers it again after the visibility timeout.
+pub async fn notify(app: &App, event: Value) -> Value {
+    handle_batch(event, |job| async move {
+        match app.deliver(&job).await {
+            Ok(Delivered::RetryAfter(wait)) => Err(format!("temporary failure; retry in {} s", wait.as_secs())),
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.to_string()),
+        }
+    })
+    .await
+}
 
 /// Handles one SQS event: runs `deliver` for the job of every record and
 /// returns `{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}` for

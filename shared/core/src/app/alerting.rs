@@ -1,0 +1,144 @@
+//! Alerting operations: alert sources and their keys, alert rules, the raw
+//! alerts, and ingestion, which starts (or stops) escalation for every
+//! incident it opens or changes.
+
+use crate::alerting::rules::{self, AlertRule, NewRule, RulePatch};
+use crate::alerting::sources::{
+    self, AlertSource, KeyRejection, NewSource, RevealedSource, SourceContext, SourcePatch,
+};
+use crate::error::{DomainError, DomainResult};
+use crate::identity::Principal;
+use crate::ingest::alerts::{self, AlertRecord};
+use crate::ingest::event::AlertEvent;
+use crate::ingest::formats::parse_alarm_message;
+use crate::ingest::pipeline::{self, Ingested};
+
+use super::App;
+
+impl App {
+    // Ingestion.
+
+    /// The alert source a presented key belongs to: one table read.
+    pub async fn authenticate_source(
+        &self,
+        api_key: Option<&str>,
+    ) -> DomainResult<Result<SourceContext, KeyRejection>> {
+        sources::authenticate(self.store(), api_key).await
+    }
+
+    /// Ingests alerts from `source`, in order, and pages (or stops paging)
+    /// for every incident they open or change. A successful return means
+    /// every alert is stored; a new incident records that its escalation is
+    /// due in the same write, so paging survives a crash right after.
+    pub async fn ingest(&self, source: &SourceContext, events: Vec<AlertEvent>) -> DomainResult<Vec<Ingested>> {
+        let mut done = Vec::with_capacity(events.len());
+        for event in events {
+            let ingested = pipeline::ingest(self.store(), source, event).await?;
+            if let Some(incident) = &ingested.incident {
+                self.after_incident_change(incident).await;
+            }
+            done.push(ingested);
+        }
+        Ok(done)
+    }
+
+    /// A CloudWatch alarm that SNS delivered for `topic_arn` (the
+    /// `alarm-ingest` function): ingested into the source the topic feeds.
+    pub async fn ingest_alarm(&self, topic_arn: &str, message: &str) -> DomainResult<Ingested> {
+        let source = sources::by_sns_topic(self.store(), topic_arn)
+            .await?
+            .ok_or_else(|| DomainError::BadRequest(format!("SNS topic {topic_arn} feeds no active alert source")))?;
+        let alarm = parse_alarm_message(message)?;
+        let mut done = self.ingest(&source, vec![alarm]).await?;
+        done.pop()
+            .ok_or_else(|| DomainError::Internal("ingesting one alarm returned nothing".into()))
+    }
+
+    /// PagerPal's "Send test alert": a critical alert through the normal
+    /// ingestion path, paging included.
+    pub async fn send_test_alert(&self, caller: &Principal, source_id: u64) -> DomainResult<Ingested> {
+        let (source, event) = sources::test_alert(self.store(), caller, source_id).await?;
+        let mut done = self.ingest(&source, vec![event]).await?;
+        done.pop()
+            .ok_or_else(|| DomainError::Internal("ingesting the test alert returned nothing".into()))
+    }
+
+    // Alert sources.
+
+    pub async fn alert_sources(&self, caller: &Principal) -> DomainResult<Vec<AlertSource>> {
+        sources::list(self.store(), caller).await
+    }
+
+    pub async fn alert_source(&self, caller: &Principal, id: u64) -> DomainResult<AlertSource> {
+        sources::get(self.store(), caller, id).await
+    }
+
+    pub async fn create_alert_source(&self, caller: &Principal, new: NewSource) -> DomainResult<RevealedSource> {
+        sources::create(self.store(), caller, new).await
+    }
+
+    pub async fn update_alert_source(
+        &self,
+        caller: &Principal,
+        id: u64,
+        patch: SourcePatch,
+    ) -> DomainResult<AlertSource> {
+        sources::update(self.store(), caller, id, patch).await
+    }
+
+    pub async fn set_alert_source_active(
+        &self,
+        caller: &Principal,
+        id: u64,
+        active: bool,
+    ) -> DomainResult<AlertSource> {
+        sources::set_active(self.store(), caller, id, active).await
+    }
+
+    pub async fn regenerate_alert_source_key(&self, caller: &Principal, id: u64) -> DomainResult<RevealedSource> {
+        sources::regenerate_key(self.store(), caller, id).await
+    }
+
+    pub async fn delete_alert_source(&self, caller: &Principal, id: u64) -> DomainResult<()> {
+        sources::delete(self.store(), caller, id).await
+    }
+
+    // Alert rules.
+
+    pub async fn alert_rules(&self, caller: &Principal) -> DomainResult<Vec<AlertRule>> {
+        rules::list(self.store(), caller).await
+    }
+
+    pub async fn alert_rule(&self, caller: &Principal, id: &str) -> DomainResult<AlertRule> {
+        rules::get(self.store(), caller, id).await
+    }
+
+    pub async fn create_alert_rule(&self, caller: &Principal, new: NewRule) -> DomainResult<AlertRule> {
+        rules::create(self.store(), caller, new).await
+    }
+
+    pub async fn update_alert_rule(&self, caller: &Principal, id: &str, patch: RulePatch) -> DomainResult<AlertRule> {
+        rules::update(self.store(), caller, id, patch).await
+    }
+
+    pub async fn delete_alert_rule(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+        rules::delete(self.store(), caller, id).await
+    }
+
+    // Raw alerts.
+
+    /// One page of the tenant's alerts, newest first, and the cursor of the
+    /// next.
+    pub async fn recent_alerts(
+        &self,
+        caller: &Principal,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> DomainResult<(Vec<AlertRecord>, Option<String>)> {
+        alerts::recent(self.store(), caller, limit, cursor).await
+    }
+
+    pub async fn alert(&self, caller: &Principal, id: &str) -> DomainResult<AlertRecord> {
+        alerts::get(self.store(), caller, id).await
+    }
+}

@@ -1,0 +1,165 @@
+//! The application core: the one entry point of every HTTP handler, Lambda
+//! event entry point and local worker.
+//!
+//! [`App`] owns every port ([`Ports`]: the table, the clock, timers, the
+//! notification bus, the sender) and exposes each operation as one method
+//! that takes the caller (a [`Principal`], an alert source, or the system for
+//! timers and sweeps) and does everything that must follow it: ingesting an
+//! alert starts escalation, acknowledging an incident stops its timers and
+//! pending reminders, a failed SMS receipt queues the fallback. Callers only
+//! translate their input and output; authorisation is checked in the domain
+//! functions these methods call, next to the rule each protects.
+//!
+//! Every port is required to build an `App`, so no entry point can be built
+//! that stores an incident but cannot page for it.
+//!
+//! | file | operations |
+//! |---|---|
+//! | [`identity`](self::identity) | log in, principals, environments, users, groups, roles, teams, profile |
+//! | [`alerting`](self::alerting) | alert sources and keys, alert rules, raw alerts, ingestion |
+//! | [`incidents`](self::incidents) | incident list, detail, actions, timeline, notification logs and retries |
+//! | [`oncall`](self::oncall) | schedules, entries, timelines, who is on call, escalation policies |
+//! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
+//! | [`system`](self::system) | timer fires, the sweep, worker status |
+
+mod alerting;
+mod identity;
+mod incidents;
+mod notifications;
+mod oncall;
+mod system;
+
+pub use crate::alerting::sources::KeyRejection;
+pub use incidents::RetryCounts;
+pub use notifications::ReceiptCounts;
+
+use std::sync::Arc;
+
+use crate::incidents::model::Incident;
+use crate::oncall::escalation::Escalator;
+use crate::ports::{Bus, Clock, Sender, Table, Timers};
+use crate::store::Store;
+
+/// Every port the application needs; all required.
+#[derive(Clone)]
+pub struct Ports {
+    pub table: Arc<dyn Table>,
+    pub clock: Arc<dyn Clock>,
+    /// Durable one-shot timers (escalation, acknowledgement timeouts,
+    /// delayed notification rules).
+    pub timers: Arc<dyn Timers>,
+    /// Where notification jobs go.
+    pub bus: Arc<dyn Bus>,
+    /// Hands messages to providers (only delivery calls it, so adapters may
+    /// build their clients on first use).
+    pub sender: Arc<dyn Sender>,
+}
+
+/// Settings of the domain, read from the environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    /// Failed logins per account and client a minute
+    /// (`QUPER_LOGIN_MAX_FAILURES`, default 5).
+    pub login_max_failures: u32,
+    /// Attempts per notification before it is `exhausted`
+    /// (`QUPER_NOTIFY_MAX_ATTEMPTS`, default 4).
+    pub notify_max_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            login_max_failures: 5,
+            notify_max_attempts: 4,
+        }
+    }
+}
+
+/// A setting that cannot be used; start-up fails with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{name}: {message}")]
+pub struct SettingError {
+    pub name: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// Reads the settings through `var` (the process environment, or a map
+    /// in tests).
+    pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
+        let defaults = Settings::default();
+        let number = |name: &'static str, default: u32| -> Result<u32, SettingError> {
+            match var(name).filter(|text| !text.is_empty()) {
+                None => Ok(default),
+                Some(text) => text.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or(SettingError {
+                    name,
+                    message: format!("must be a whole number of at least 1, not {text:?}"),
+                }),
+            }
+        };
+        Ok(Settings {
+            login_max_failures: number("QUPER_LOGIN_MAX_FAILURES", defaults.login_max_failures)?,
+            notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", defaults.notify_max_attempts)?,
+        })
+    }
+
+    pub fn from_env() -> Result<Settings, SettingError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// The application. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct App {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    ports: Ports,
+    escalator: Escalator,
+    settings: Settings,
+}
+
+impl App {
+    pub fn new(ports: Ports, settings: Settings) -> App {
+        let store = Store::new(ports.table.clone(), ports.clock.clone());
+        let escalator = Escalator::new(store.clone(), ports.timers.clone(), ports.bus.clone());
+        App {
+            inner: Arc::new(Inner {
+                store,
+                ports,
+                escalator,
+                settings,
+            }),
+        }
+    }
+
+    /// The table and clock, for operator tooling (bootstrap, the CLI) and
+    /// tests; handlers use the operations instead.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.inner.ports
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.inner.settings
+    }
+
+    fn escalator(&self) -> &Escalator {
+        &self.inner.escalator
+    }
+
+    /// Keeps escalation in line after an incident was opened or changed:
+    /// pages, sets or cancels timers and reminders. Paging problems never
+    /// undo the change that was stored: they are logged, and what was due is
+    /// recorded on the incident, where the sweep finds it.
+    async fn after_incident_change(&self, incident: &Incident) {
+        if let Err(err) = self.escalator().after_change(incident).await {
+            tracing::error!(error = %err, tenant = %incident.tenant, incident = incident.id, "escalation after an incident change failed; the sweep retries what was due");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Notification operations: shared channels, people's contact methods and
+//! notification rules, provider delivery receipts, and delivering one job.
+
+use crate::error::DomainResult;
+use crate::identity::Principal;
+use crate::notifications::channels::{self, Channel, ChannelPatch, NewChannel, RevealedChannel};
+use crate::notifications::contacts::{self, ContactMethod, NewContactMethod};
+use crate::notifications::delivery::{self, Delivered, Receipt, ReceiptOutcome};
+use crate::notifications::rules::{self, NewNotificationRule, RuleView};
+use crate::ports::NotificationJob;
+
+use super::App;
+
+/// What a batch of delivery receipts did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReceiptCounts {
+    pub delivered: u64,
+    pub failed: u64,
+    pub ignored: u64,
+}
+
+impl App {
+    // Channels.
+
+    pub async fn channels(&self, caller: &Principal) -> DomainResult<Vec<Channel>> {
+        channels::list(self.store(), caller).await
+    }
+
+    pub async fn channel(&self, caller: &Principal, id: &str) -> DomainResult<Channel> {
+        channels::get(self.store(), caller, id).await
+    }
+
+    pub async fn create_channel(&self, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
+        channels::create(self.store(), caller, new).await
+    }
+
+    pub async fn update_channel(&self, caller: &Principal, id: &str, patch: ChannelPatch) -> DomainResult<Channel> {
+        channels::update(self.store(), caller, id, patch).await
+    }
+
+    pub async fn delete_channel(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+        channels::delete(self.store(), caller, id).await
+    }
+
+    // Contact methods and notification rules.
+
+    pub async fn contact_methods(&self, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+        contacts::list(self.store(), caller, user_id).await
+    }
+
+    pub async fn add_contact_method(
+        &self,
+        caller: &Principal,
+        user_id: u64,
+        new: NewContactMethod,
+    ) -> DomainResult<ContactMethod> {
+        contacts::add(self.store(), caller, user_id, new).await
+    }
+
+    /// Removes a contact method and the notification rules that use it.
+    pub async fn remove_contact_method(&self, caller: &Principal, user_id: u64, id: u64) -> DomainResult<()> {
+        contacts::remove(self.store(), caller, user_id, id).await
+    }
+
+    pub async fn notification_rules(&self, caller: &Principal, user_id: u64) -> DomainResult<Vec<RuleView>> {
+        rules::list(self.store(), caller, user_id).await
+    }
+
+    pub async fn add_notification_rule(
+        &self,
+        caller: &Principal,
+        user_id: u64,
+        new: NewNotificationRule,
+    ) -> DomainResult<RuleView> {
+        rules::add(self.store(), caller, user_id, new).await
+    }
+
+    pub async fn remove_notification_rule(&self, caller: &Principal, user_id: u64, id: u64) -> DomainResult<()> {
+        rules::remove(self.store(), caller, user_id, id).await
+    }
+
+    // Delivery.
+
+    /// Applies provider delivery receipts. `tenant`, when the receipt URL
+    /// names one, must own each message; a failed SMS queues the person's
+    /// next contact method.
+    pub async fn apply_receipts(&self, tenant: Option<&str>, receipts: Vec<Receipt>) -> DomainResult<ReceiptCounts> {
+        let mut counts = ReceiptCounts::default();
+        for receipt in receipts {
+            match delivery::apply_receipt(self.store(), self.ports().bus.as_ref(), tenant, &receipt).await? {
+                ReceiptOutcome::Delivered => counts.delivered += 1,
+                ReceiptOutcome::Failed => counts.failed += 1,
+                ReceiptOutcome::Ignored => counts.ignored += 1,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// Delivers one notification job through the sender: sent once however
+    /// often the job arrives, retried with backoff up to the configured
+    /// attempts, an SMS that fails for good falls back to the next method.
+    pub async fn deliver(&self, job: &NotificationJob) -> DomainResult<Delivered> {
+        let ports = self.ports();
+        delivery::deliver(
+            self.store(),
+            ports.sender.as_ref(),
+            ports.bus.as_ref(),
+            job,
+            self.settings().notify_max_attempts,
+        )
+        .await
+    }
+}

@@ -1,0 +1,12 @@
+//! The Lambda event formats of the non-HTTP functions, translated into calls
+//! on the application core.
+//!
+//! - [`sns`]: `alarm-ingest`, CloudWatch alarms from SNS (`Records[].Sns`).
+//! - [`scheduler`]: `escalator`, EventBridge Scheduler timer fires and the
+//!   recurring sweep.
+//! - [`sqs`]: `notifier`, batches of notification jobs with partial batch
+//!   failures.
+
+pub mod scheduler;
+pub mod sns;
+pub mod sqs;
