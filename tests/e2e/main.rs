@@ -5,6 +5,8 @@
 //! - `support`: `spawn_app()` and a small HTTP client.
 //! - `table_conformance`: the `Table` port against SQLite and DynamoDB (moto).
 //! - `http_layer`: error format, headers, versions, body limits.
+//! - `cors`: preflights and `Access-Control-*` headers for browsers on other
+//!   origins (`QUPER_CORS_ORIGINS`).
 //! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
@@ -25,6 +27,7 @@
 mod alarm_ingest;
 mod auth;
 mod bus_conformance;
+mod cors;
 mod durability;
 mod escalation;
 mod http_layer;

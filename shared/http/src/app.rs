@@ -2,6 +2,8 @@
 //! for unknown routes (404) and wrong methods (405), panics caught as a bare
 //! 500, the body limit, and the edge middleware around everything.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
@@ -35,6 +37,7 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let edge_config = EdgeConfig {
         max_body_bytes: state.config.max_body_bytes,
+        cors: Arc::new(state.config.cors_origins.clone()),
     };
     let inner = routes
         .fallback(unknown_route)

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use jsonwebtoken::Algorithm;
 
+use crate::cors::CorsOrigins;
+
 /// A setting that could not be parsed; start-up fails with it.
 #[derive(Debug, thiserror::Error)]
 #[error("{name}: {message}")]
@@ -23,6 +25,9 @@ pub struct HttpConfig {
     pub sns_cert_dir: Option<std::path::PathBuf>,
     /// Infobip sends it as `X-Infobip-Receipt-Token` (`QUPER_INFOBIP_RECEIPT_TOKEN`).
     pub infobip_receipt_token: Option<String>,
+    /// Origins of web apps allowed to call the API from the browser
+    /// (`QUPER_CORS_ORIGINS`); none by default.
+    pub cors_origins: CorsOrigins,
 }
 
 #[derive(Clone)]
@@ -91,6 +96,13 @@ impl HttpConfig {
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             infobip_receipt_token,
+            cors_origins: match var("QUPER_CORS_ORIGINS") {
+                Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
+                    name: "QUPER_CORS_ORIGINS",
+                    message,
+                })?,
+                None => CorsOrigins::default(),
+            },
             jwt: JwtConfig {
                 secret: secret.map(String::into_bytes),
                 ttl: Duration::from_secs(parse_or(&var, "QUPER_JWT_TTL_SECONDS", 3600)?),
@@ -166,5 +178,39 @@ mod tests {
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_SECRET", "short")])).is_err());
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_MAX_BODY_BYTES", "lots")])).is_err());
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_ALGORITHMS", "none")])).is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_read_normalised_and_malformed_ones_fail_start_up() {
+        let config = HttpConfig::from_lookup(lookup(&[(
+            "QUPER_CORS_ORIGINS",
+            " https://App.Example.com/ , http://localhost:5173,https://app.example.com",
+        )]))
+        .expect("valid origins");
+        assert_eq!(
+            config.cors_origins.listed(),
+            ["https://app.example.com", "http://localhost:5173"]
+        );
+        assert!(!config.cors_origins.allows_any());
+        let any = HttpConfig::from_lookup(lookup(&[("QUPER_CORS_ORIGINS", "*")])).expect("wildcard");
+        assert!(any.cors_origins.allows_any() && any.cors_origins.listed().is_empty());
+        let default = HttpConfig::from_lookup(lookup(&[])).expect("no setting");
+        assert!(!default.cors_origins.is_enabled(), "no origin by default");
+
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/ui",
+            "https://*.example.com",
+            "https://app.example.com,ftp://files.example.com",
+            "null",
+        ] {
+            let error =
+                HttpConfig::from_lookup(|name| (name == "QUPER_CORS_ORIGINS").then(|| bad.to_owned())).expect_err(bad);
+            assert_eq!(error.name, "QUPER_CORS_ORIGINS", "{bad}");
+            assert!(
+                error.to_string().starts_with("QUPER_CORS_ORIGINS: \""),
+                "{bad}: {error}"
+            );
+        }
     }
 }

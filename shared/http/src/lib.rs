@@ -6,6 +6,8 @@
 //!   body limit, panic safety, the edge middleware).
 //! - [`middleware`]: the edge: request ids, `/api/v2` envelope, version and
 //!   security headers, 413 for oversized bodies, one trace span per request.
+//! - [`cors`]: browsers on other origins (`QUPER_CORS_ORIGINS`): preflights
+//!   and `Access-Control-*` headers, applied by the edge.
 //! - [`error`]: the one error format and the one mapping from domain and
 //!   storage errors to statuses.
 //! - [`extract`]: JSON, query and path extractors whose rejections use that
@@ -20,6 +22,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod lambda;

@@ -1,18 +1,21 @@
 //! The edge every request passes, in every route group and in the local host:
-//! request ids, API versions and the v2 envelope, security headers, the body
-//! size limit, the client address, and one trace span per request.
+//! request ids, API versions and the v2 envelope, security headers, CORS
+//! (see [`crate::cors`]), the body size limit, the client address, and one
+//! trace span per request.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, Uri, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tracing::Instrument;
 
+use crate::cors::{CorsOrigins, is_preflight};
 use crate::error::ApiError;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -56,9 +59,10 @@ impl ApiVersion {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EdgeConfig {
     pub max_body_bytes: usize,
+    pub cors: Arc<CorsOrigins>,
 }
 
 fn sane_request_id(value: &HeaderValue) -> Option<String> {
@@ -125,6 +129,8 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let version = select_version(&mut request);
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let preflight = config.cors.is_enabled() && is_preflight(&method, request.headers());
     let client = client_ip(&request);
     request.extensions_mut().insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(ClientIp(client));
@@ -144,7 +150,11 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let response = if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
+    // A preflight is answered here, for every path, without routing, auth or
+    // a handler; its CORS headers (none for an origin not admitted) follow.
+    let response = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
         ApiError::payload_too_large(config.max_body_bytes).into_response()
     } else {
         next.run(request).instrument(span.clone()).await
@@ -164,6 +174,7 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     for (name, value) in SECURITY_HEADERS {
         headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
+    config.cors.decorate(origin.as_ref(), preflight, headers);
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),
