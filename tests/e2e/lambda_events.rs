@@ -101,17 +101,18 @@ async fn missing_table() -> DynamoTable {
 }
 
 /// One route group on `table`, as its Lambda function serves it.
-fn group_app(routes: axum::Router<quper_http::AppState>, table: DynamoTable) -> Router {
+fn group_app(name: &str, table: DynamoTable) -> Router {
+    let routes = quper_http::routes::group(name).expect("route group");
     let host = crate::support::host_on(Arc::new(table), &std::env::temp_dir(), &[], Arc::new(SystemClock));
     quper_http::app(routes, quper_http::AppState::new(host.app.clone(), http_config()))
 }
 
 fn health_app(table: DynamoTable) -> Router {
-    group_app(quper_http::routes::health::router(), table)
+    group_app("health", table)
 }
 
 fn identity_app(table: DynamoTable) -> Router {
-    group_app(quper_http::routes::identity::router(), table)
+    group_app("identity", table)
 }
 
 /// The superadmin `events/identity-auth-token.json` logs in as.

@@ -44,6 +44,8 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Print the OpenAPI document of every route (what `/openapi.json` serves).
+    Openapi,
     /// Manage the DynamoDB table.
     Table {
         #[command(subcommand)]
@@ -208,6 +210,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&token).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Command::Openapi => {
+            let document = quper_http::routes::docs::document();
+            println!("{}", serde_json::to_string_pretty(document).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Table {

@@ -14,7 +14,7 @@ use crate::store::Store;
 const COUNT_LIMIT: u32 = 1000;
 
 /// One background job as `GET /api/v1/system/jobs` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobStatus {
     pub name: &'static str,
     pub enabled: bool,
@@ -24,7 +24,7 @@ pub struct JobStatus {
     pub pending: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct JobsStatus {
     pub jobs: Vec<JobStatus>,
 }

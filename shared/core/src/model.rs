@@ -8,7 +8,7 @@ use std::fmt;
 /// An environment (tenant) id: 1-63 lowercase letters, digits and dashes,
 /// starting with a letter or digit. Never contains `#`, so it cannot break out
 /// of its key prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
 
@@ -53,7 +53,7 @@ impl fmt::Display for TenantId {
 
 /// An email address, trimmed and lowercased: one `@`, a non-empty local part,
 /// a domain with a dot, no whitespace or control characters, at most 254 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
 
@@ -103,7 +103,7 @@ impl fmt::Display for Email {
 
 /// A new password: 8 to 256 characters. Not `Serialize`, and its `Debug`
 /// hides the value, so it cannot end up in a response or a log.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct Password(String);
 
@@ -139,7 +139,7 @@ impl fmt::Debug for Password {
 }
 
 /// A required display string: trimmed, 1 to 255 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Name(String);
 
@@ -173,7 +173,7 @@ impl From<Name> for String {
 }
 
 /// The built-in roles, in increasing order of power.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,

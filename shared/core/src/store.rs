@@ -144,7 +144,7 @@ pub struct PageRequest {
 }
 
 /// One page of a list, in PagerPal's shape plus `next_cursor`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ListPage<T> {
     pub items: Vec<T>,
     pub total: u64,
@@ -188,7 +188,7 @@ pub fn paginate<T>(all: Vec<T>, request: PageRequest, offset: Option<u64>) -> Li
 }
 
 /// A skip/limit page (OmniStack's style), plus `next_cursor`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SkipLimitPage<T> {
     pub items: Vec<T>,
     pub total: u64,

@@ -94,21 +94,44 @@ const NO_CACHE: &str = "no-cache";
 
 /// The documentation routes: `GET /docs`, `GET /docs/{file}`, `GET /redoc`,
 /// `GET /redoc/{file}` (HEAD too). The files are prepared on first use.
+/// An application that declares its routes elsewhere uses the functions
+/// below instead.
 pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    let or_404 = |file: Option<Response>| file.unwrap_or_else(|| StatusCode::NOT_FOUND.into_response());
     Router::new()
-        .route("/docs", get(|| async { SWAGGER.page() }))
+        .route("/docs", get(|| async { swagger_page() }))
         .route(
             "/docs/{file}",
-            get(|Path(file): Path<String>| async move { SWAGGER.file(&file) }),
+            get(move |Path(file): Path<String>| async move { or_404(swagger_file(&file)) }),
         )
-        .route("/redoc", get(|| async { REDOC.page() }))
+        .route("/redoc", get(|| async { redoc_page() }))
         .route(
             "/redoc/{file}",
-            get(|Path(file): Path<String>| async move { REDOC.file(&file) }),
+            get(move |Path(file): Path<String>| async move { or_404(redoc_file(&file)) }),
         )
+}
+
+/// The Swagger UI page (`/docs`).
+pub fn swagger_page() -> Response {
+    SWAGGER.page()
+}
+
+/// A file of Swagger UI (`/docs/{file}`); `None` for an unknown name.
+pub fn swagger_file(name: &str) -> Option<Response> {
+    SWAGGER.file(name)
+}
+
+/// The ReDoc page (`/redoc`).
+pub fn redoc_page() -> Response {
+    REDOC.page()
+}
+
+/// A file of ReDoc (`/redoc/{file}`); `None` for an unknown name.
+pub fn redoc_file(name: &str) -> Option<Response> {
+    REDOC.file(name)
 }
 
 static SWAGGER: LazyLock<Site> = LazyLock::new(swagger_ui);
@@ -130,11 +153,9 @@ impl Site {
         respond(HTML, NO_CACHE, self.page.clone())
     }
 
-    fn file(&self, name: &str) -> Response {
-        match self.files.get(name) {
-            Some(file) => respond(file.content_type, IMMUTABLE, file.body.clone()),
-            None => StatusCode::NOT_FOUND.into_response(),
-        }
+    fn file(&self, name: &str) -> Option<Response> {
+        let file = self.files.get(name)?;
+        Some(respond(file.content_type, IMMUTABLE, file.body.clone()))
     }
 }
 

@@ -28,6 +28,19 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::BadRequest,
+        ErrorCode::AuthenticationError,
+        ErrorCode::AuthorizationError,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::ValidationError,
+        ErrorCode::RateLimitExceeded,
+        ErrorCode::InternalError,
+        ErrorCode::ExternalServiceError,
+        ErrorCode::ServiceUnavailable,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadRequest => "BAD_REQUEST",

@@ -1,7 +1,9 @@
 //! Quper's HTTP layer, shared by every route group.
 //!
-//! - [`routes`]: one axum `Router` per route group (`health`, `identity`, ...);
-//!   each handler is a few lines over a domain service of `quper-core`.
+//! - [`routes`]: the route list: one router per route group (`health`,
+//!   `identity`, ...), each declared once; each handler is a few lines over
+//!   the application core (`quper_core::App`).
+//! - [`openapi`]: the OpenAPI 3.1 document made from the route list.
 //! - [`app`]: turns routers into an application (404/405 in the error format,
 //!   body limit, panic safety, the edge middleware).
 //! - [`middleware`]: the edge: request ids, `/api/v2` envelope, version and
@@ -27,6 +29,7 @@ pub mod error;
 pub mod extract;
 pub mod lambda;
 pub mod middleware;
+pub mod openapi;
 pub mod outbound;
 pub mod routes;
 pub mod sns;

@@ -5,7 +5,7 @@
 //!   EventBridge Scheduler timers, the SNS notification topic (or, without
 //!   one, the durable queue in the table), the notification providers. Every
 //!   function builds the same core, so every function can page.
-//! - [`serve_http`]: an HTTP route group behind API Gateway.
+//! - [`serve_group`]: an HTTP route group behind API Gateway.
 //! - [`serve_events`]: a function invoked with events ([`events`] holds
 //!   their formats: SNS alarms, Scheduler fires, SQS batches).
 //!
@@ -86,9 +86,11 @@ fn bus_from_env(table: Arc<dyn Table>) -> Arc<dyn Bus> {
     Arc::new(TableQueue::new(table, Arc::new(SystemClock)))
 }
 
-/// Serves one route group until the runtime stops the function.
-pub async fn serve_http(routes: axum::Router<AppState>) -> Result<(), Error> {
+/// Serves the route group `name` (one of `quper_http::routes::GROUPS`)
+/// until the runtime stops the function.
+pub async fn serve_group(name: &str) -> Result<(), Error> {
     lambda::init_tracing();
+    let routes = quper_http::routes::group(name).ok_or_else(|| format!("no route group is named {name}"))?;
     let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
     lambda::run(quper_http::app(routes, state)).await
 }

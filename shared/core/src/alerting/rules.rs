@@ -22,7 +22,7 @@ use crate::store::{Store, to_item};
 
 /// All listed conditions must hold; within a list, any value matches. An
 /// empty rule matches every alert.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConditions {
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct RuleConditions {
 }
 
 /// How a grouping rule builds its key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub enum GroupBy {
     Title,
@@ -75,7 +75,7 @@ impl From<GroupBy> for String {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleActions {
     #[serde(default)]
@@ -93,7 +93,7 @@ pub struct RuleActions {
     pub stop_processing: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertRule {
     pub id: String,
     pub name: String,
@@ -107,7 +107,7 @@ pub struct AlertRule {
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRule {
     pub name: Name,
@@ -131,7 +131,7 @@ fn default_true() -> bool {
     true
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     pub name: Option<Name>,
@@ -143,7 +143,7 @@ pub struct RulePatch {
 }
 
 /// What one rule did with one alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RuleDecision {
     pub rule_id: String,
     pub rule_name: String,

@@ -18,7 +18,7 @@ use crate::model::{Name, TenantId};
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceType {
     Generic,
@@ -28,7 +28,7 @@ pub enum SourceType {
     Pagerduty,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertSource {
     pub id: u64,
     pub tenant: String,
@@ -50,7 +50,7 @@ pub struct AlertSource {
 }
 
 /// What the API shows of a source: the key only masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SourceView {
     pub id: u64,
     pub team_id: Option<u64>,
@@ -83,7 +83,7 @@ impl From<&AlertSource> for SourceView {
 
 /// A source with its key in clear: only in the answer to create and
 /// regenerate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RevealedSource {
     #[serde(flatten)]
     pub source: SourceView,
@@ -91,7 +91,7 @@ pub struct RevealedSource {
 }
 
 /// What ingestion knows about the sender once its key checked out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SourceContext {
     pub tenant: String,
     pub source_id: u64,
@@ -101,7 +101,7 @@ pub struct SourceContext {
     pub is_active: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSource {
     pub name: Name,
@@ -114,7 +114,7 @@ pub struct NewSource {
     pub sns_topic_arn: Option<SnsTopicArn>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourcePatch {
     pub name: Option<Name>,
@@ -125,7 +125,7 @@ pub struct SourcePatch {
 }
 
 /// `arn:aws:sns:<region>:<account>:<topic>`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct SnsTopicArn(String);
 

@@ -15,7 +15,7 @@ use crate::store::{ListPage, PageRequest};
 use super::App;
 
 /// What a retry of an incident's failed notifications did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct RetryCounts {
     /// Rows put back to `queued`.
     pub retried_count: u64,

@@ -12,7 +12,7 @@ use crate::ports::NotificationJob;
 use super::App;
 
 /// What a batch of delivery receipts did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ReceiptCounts {
     pub delivered: u64,
     pub failed: u64,

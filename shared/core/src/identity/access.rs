@@ -8,7 +8,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::model::{Role, TenantId};
 
 /// One thing a caller may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Permission {
     #[serde(rename = "identity:read")]
     IdentityRead,

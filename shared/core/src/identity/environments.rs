@@ -12,7 +12,7 @@ use crate::model::{Email, Name, Password, Role, TenantId};
 use crate::ports::{Condition, table};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Environment {
     pub id: String,
     pub name: String,
@@ -24,7 +24,7 @@ pub struct Environment {
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEnvironment {
     pub id: TenantId,
@@ -33,7 +33,7 @@ pub struct NewEnvironment {
     pub description: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentPatch {
     pub name: Option<Name>,
@@ -41,7 +41,7 @@ pub struct EnvironmentPatch {
     pub is_active: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAdmin {
     pub email: Email,

@@ -12,7 +12,7 @@ use crate::model::{Name, Role};
 use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleRecord {
     /// A built-in role's id is its name (`admin`); a custom role's is a UUID.
     pub id: String,
@@ -29,7 +29,7 @@ pub struct RoleRecord {
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRole {
     pub name: Name,
@@ -38,7 +38,7 @@ pub struct NewRole {
     pub permissions: BTreeSet<Permission>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     pub name: Option<Name>,

@@ -12,7 +12,7 @@ use crate::model::Name;
 use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Team {
     pub id: u64,
     pub name: String,
@@ -27,14 +27,14 @@ pub struct Team {
     pub version: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TeamRole {
     Member,
     Lead,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TeamMember {
     pub team_id: u64,
     pub user_id: u64,
@@ -45,7 +45,7 @@ pub struct TeamMember {
     pub removed_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTeam {
     pub name: Name,
@@ -55,7 +55,7 @@ pub struct NewTeam {
     pub default_escalation_policy_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
     pub name: Option<Name>,
@@ -63,7 +63,7 @@ pub struct TeamPatch {
     pub default_escalation_policy_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTeamMember {
     pub user_id: u64,

@@ -15,7 +15,7 @@ use crate::store::{Store, to_item};
 
 /// A stored user. `password_hash` never leaves the domain: responses use
 /// [`UserView`].
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     pub id: u64,
     pub tenant: String,
@@ -42,7 +42,7 @@ pub struct User {
 }
 
 /// What the API shows of a user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct UserView {
     pub id: u64,
     pub email: String,
@@ -80,13 +80,13 @@ impl From<&User> for UserView {
 }
 
 /// The global login lookup: which tenants an email has an account in.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct LoginEntry {
     tenant: String,
     user_id: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
     pub email: Email,
@@ -112,7 +112,7 @@ fn default_true() -> bool {
 }
 
 /// A partial update: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     pub email: Option<Email>,
@@ -127,7 +127,7 @@ pub struct UserPatch {
 
 /// A phone number in E.164-ish form: `+`, then 6 to 15 digits (spaces and
 /// dashes allowed and removed).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct Phone(String);
 
@@ -146,7 +146,7 @@ impl TryFrom<String> for Phone {
 
 /// An IANA time zone name such as `Europe/Berlin` (checked for shape here;
 /// schedules resolve it).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct TimeZoneName(String);
 
@@ -179,7 +179,7 @@ impl From<TimeZoneName> for String {
 }
 
 /// An avatar URL: http(s), at most 2048 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
 pub struct AvatarUrl(String);
 

@@ -45,7 +45,7 @@ impl IncidentFilter {
 
 /// Where the next page starts: after a table cursor (unfiltered lists) or at
 /// an offset (filtered scans).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 enum Cursor {
     Table { after: String, page: u64 },

@@ -12,7 +12,7 @@ use crate::keys;
 use crate::ports::{Condition, Item, WriteOp, table};
 use crate::store::to_item;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentStatus {
     Triggered,
@@ -41,7 +41,7 @@ impl IncidentStatus {
 }
 
 /// A stored incident. Numbers (`id`) are per tenant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Incident {
     pub id: u64,
     pub tenant: String,
@@ -98,7 +98,7 @@ impl Incident {
 }
 
 /// What the API shows: PagerPal's incident shape plus Quper's extras.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct IncidentView {
     pub id: u64,
     pub title: String,
@@ -181,7 +181,7 @@ pub fn incident_item(incident: &Incident) -> DomainResult<Item> {
 }
 
 /// Who did something to an incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Actor {
     /// A person; `user_id` is who they acted as, `caller_id` who was signed in.
@@ -202,7 +202,7 @@ impl Actor {
 }
 
 /// One line of an incident's timeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimelineEvent {
     pub id: String,
     pub incident_id: u64,

@@ -17,7 +17,7 @@ use crate::ports::{Condition, Index, Query, WriteOp, table};
 use crate::store::{Store, to_item};
 
 /// What ingestion did with an alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Opened a new incident.
@@ -34,7 +34,7 @@ pub enum Outcome {
     Ignored,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertRecord {
     pub id: String,
     pub source_id: u64,

@@ -15,7 +15,7 @@ use crate::notifications::contacts::normalise_address;
 use crate::ports::{ChannelKind, Condition, Delivery};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Channel {
     pub id: String,
     pub name: String,
@@ -43,7 +43,7 @@ impl Channel {
 }
 
 /// What the API shows: the secret masked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChannelView {
     pub id: String,
     pub name: String,
@@ -73,14 +73,14 @@ impl From<&Channel> for ChannelView {
 }
 
 /// A channel with its webhook secret in clear: only in the answer to create.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RevealedChannel {
     #[serde(flatten)]
     pub channel: ChannelView,
     pub secret: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewChannel {
     pub name: Name,
@@ -90,7 +90,7 @@ pub struct NewChannel {
     pub team_id: Option<u64>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     pub name: Option<Name>,

@@ -14,7 +14,7 @@ use crate::model::Email;
 use crate::ports::{ChannelKind, Condition};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContactMethod {
     pub id: u64,
     pub user_id: u64,
@@ -25,7 +25,7 @@ pub struct ContactMethod {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewContactMethod {
     pub kind: ChannelKind,

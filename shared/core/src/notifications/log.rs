@@ -15,7 +15,7 @@ use crate::ports::{Condition, Delivery, Key, Notice, NotificationJob, WriteOp};
 use crate::store::{Store, to_item};
 use serde_json::json;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationStatus {
     Queued,
@@ -27,7 +27,7 @@ pub enum NotificationStatus {
     Exhausted,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotificationLog {
     pub id: String,
     pub incident_id: u64,

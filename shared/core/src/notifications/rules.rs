@@ -22,7 +22,7 @@ use crate::store::{Store, to_item};
 /// is an escalation policy's problem, not a reminder's.
 pub const MAX_DELAY_MINUTES: u32 = 24 * 60;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct NotificationRule {
     pub id: u64,
     pub user_id: u64,
@@ -32,7 +32,7 @@ pub struct NotificationRule {
     pub created_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewNotificationRule {
     pub contact_method_id: u64,
@@ -41,7 +41,7 @@ pub struct NewNotificationRule {
 }
 
 /// A rule as the API shows it: with the method it uses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RuleView {
     #[serde(flatten)]
     pub rule: NotificationRule,

@@ -18,7 +18,7 @@ use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
 /// Who a level pages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AssigneeType {
     /// A user (must be active when added).
@@ -29,7 +29,7 @@ pub enum AssigneeType {
     Team,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Assignee {
     pub id: u64,
     pub assignee_type: AssigneeType,
@@ -37,7 +37,7 @@ pub struct Assignee {
     pub target_id: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EscalationLevel {
     pub id: u64,
     /// 1 pages first. Unique within the policy.
@@ -47,7 +47,7 @@ pub struct EscalationLevel {
     pub assignees: Vec<Assignee>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EscalationPolicy {
     pub id: u64,
     pub name: String,
@@ -73,7 +73,7 @@ impl EscalationPolicy {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPolicy {
     pub name: Name,
@@ -87,7 +87,7 @@ pub struct NewPolicy {
     pub ack_timeout_minutes: Option<u32>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     pub name: Option<Name>,
@@ -97,7 +97,7 @@ pub struct PolicyPatch {
     pub ack_timeout_minutes: Option<u32>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLevel {
     pub level_number: u32,
@@ -108,7 +108,7 @@ pub struct NewLevel {
     pub assignees: Vec<NewAssignee>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelPatch {
     pub level_number: Option<u32>,
@@ -117,7 +117,7 @@ pub struct LevelPatch {
 
 /// PagerPal's assignee body: `{"user_id"}`, or the general form
 /// `{"assignee_type", "target_id"}`, or `{"schedule_id"}` / `{"team_id"}`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAssignee {
     #[serde(default)]

@@ -43,7 +43,7 @@ pub const MAX_SHIFT_LENGTH: u32 = 10_000;
 pub const MAX_ENTRY_DAYS: i64 = 366;
 
 /// The unit of a layer's shift length. Every unit counts local wall-clock time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ShiftUnit {
     Hours,
@@ -66,7 +66,7 @@ impl ShiftUnit {
 
 /// One rotation layer of a schedule: `user_ids` take turns, each for `shift_length` units,
 /// from `start` (local wall-clock time in `time_zone`) until `end`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RotationLayer {
     pub id: String,
     pub name: String,
@@ -109,7 +109,7 @@ impl RotationLayer {
 
 /// A schedule entry (PagerPal's explicit assignments): `user_id` is on call over
 /// `[start, end)`. Overrides (`is_override`) beat normal entries, which beat layers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScheduleEntry {
     pub id: u64,
     pub user_id: u64,
@@ -130,7 +130,7 @@ pub fn validate_entry(start: DateTime<Utc>, end: DateTime<Utc>) -> Result<(), (&
 }
 
 /// Where a piece of the timeline comes from, so a UI can say "override" or "Layer 2".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ShiftSource {
     Layer { layer_id: String },
@@ -140,7 +140,7 @@ pub enum ShiftSource {
 }
 
 /// `user_id` is on call over `[start, end)`; `None` only for a [`ShiftSource::Gap`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shift {
     pub user_id: Option<u64>,
     pub start: DateTime<Utc>,

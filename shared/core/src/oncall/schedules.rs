@@ -20,7 +20,7 @@ use crate::ports::table::Update;
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Schedule {
     pub id: u64,
     pub name: String,
@@ -34,7 +34,7 @@ pub struct Schedule {
 }
 
 /// A rotation layer as a client writes it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLayer {
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct NewLayer {
     pub end: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSchedule {
     pub name: Name,
@@ -65,7 +65,7 @@ pub struct NewSchedule {
     pub layers: Vec<NewLayer>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulePatch {
     pub name: Option<Name>,
@@ -77,7 +77,7 @@ pub struct SchedulePatch {
 }
 
 /// A stored entry: PagerPal's explicit shift or override.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EntryRecord {
     pub id: u64,
     pub schedule_id: u64,
@@ -100,7 +100,7 @@ impl From<&EntryRecord> for ScheduleEntry {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEntry {
     pub user_id: u64,
@@ -111,7 +111,7 @@ pub struct NewEntry {
 }
 
 /// The final shifts of a window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Timeline {
     pub schedule_id: u64,
     pub start: DateTime<Utc>,
@@ -365,7 +365,7 @@ pub async fn on_call(store: &Store, tenant: &str, id: u64, at: DateTime<Utc>) ->
 }
 
 /// One schedule's answer to "who is on call at T".
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct OnCall {
     pub schedule_id: u64,
     pub schedule_name: String,

@@ -20,7 +20,7 @@ use crate::config::JwtConfig;
 use crate::outbound::LazyClient;
 
 /// Claims of tokens Quper issues. External tokens may carry others.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Claims {
     pub sub: String,
     #[serde(default)]
@@ -43,7 +43,7 @@ pub struct Claims {
     pub other: HashMap<String, Value>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct IssuedToken {
     pub access_token: String,
     pub token_type: &'static str,

@@ -2,10 +2,10 @@
 //! (`/api/v1/alert-sources`), alert rules (`/api/v1/alert-rules`), and reads
 //! of raw alerts (`/api/v1/alerts`, `/api/v1/alerts/{id}`).
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use quper_core::App;
 use quper_core::alerting::rules::{AlertRule, NewRule, RulePatch};
 use quper_core::alerting::sources::{NewSource, RevealedSource, SourcePatch, SourceView};
@@ -16,31 +16,66 @@ use serde::{Deserialize, Serialize};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
+use crate::routes::doc;
 use crate::routes::ingest::answer;
 use crate::routes::lists::{PageParams, SkipLimitParams};
+use crate::routes::paths::{NumberId, TextId};
 use crate::state::AppState;
+use axum::response::NoContent;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/alert-sources", get(list_sources).post(create_source))
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/api/v1/alert-sources",
+            get_with(list_sources, doc("List alert sources"))
+                .post_with(create_source, doc("Create an alert source (its key is shown once)")),
+        )
+        .api_route(
             "/api/v1/alert-sources/{id}",
-            get(get_source)
-                .put(update_source)
-                .patch(update_source)
-                .delete(delete_source),
+            get_with(get_source, doc("An alert source"))
+                .put_with(update_source, doc("Update an alert source"))
+                .patch_with(update_source, doc("Update an alert source"))
+                .delete_with(delete_source, doc("Delete an alert source")),
         )
-        .route("/api/v1/alert-sources/{id}/regenerate-key", post(regenerate_key))
-        .route("/api/v1/alert-sources/{id}/deactivate", post(deactivate_source))
-        .route("/api/v1/alert-sources/{id}/activate", post(activate_source))
-        .route("/api/v1/alert-sources/{id}/test", post(test_source))
-        .route("/api/v1/alert-rules", get(list_rules).post(create_rule))
-        .route(
+        .api_route(
+            "/api/v1/alert-sources/{id}/regenerate-key",
+            post_with(
+                regenerate_key,
+                doc("Replace a source's key (shown once; the old one stops working)"),
+            ),
+        )
+        .api_route(
+            "/api/v1/alert-sources/{id}/deactivate",
+            post_with(deactivate_source, doc("Deactivate an alert source")),
+        )
+        .api_route(
+            "/api/v1/alert-sources/{id}/activate",
+            post_with(activate_source, doc("Activate an alert source")),
+        )
+        .api_route(
+            "/api/v1/alert-sources/{id}/test",
+            post_with(test_source, doc("Send a test alert through the source")),
+        )
+        .api_route(
+            "/api/v1/alert-rules",
+            get_with(list_rules, doc("List alert rules")).post_with(create_rule, doc("Create an alert rule")),
+        )
+        .api_route(
             "/api/v1/alert-rules/{id}",
-            get(get_rule).put(update_rule).patch(update_rule).delete(delete_rule),
+            get_with(get_rule, doc("An alert rule"))
+                .put_with(update_rule, doc("Update an alert rule"))
+                .patch_with(update_rule, doc("Update an alert rule"))
+                .delete_with(delete_rule, doc("Delete an alert rule")),
         )
-        .route("/api/v1/alerts", get(list_alerts))
-        .route("/api/v1/alerts/{id}", get(get_alert))
+        .api_route(
+            "/api/v1/alerts",
+            get_with(list_alerts, doc("Recent alerts, newest first")),
+        )
+        .api_route(
+            "/api/v1/alerts/{id}",
+            get_with(get_alert, doc("One alert, with every rule's decision")),
+        )
 }
 
 async fn list_sources(
@@ -56,14 +91,14 @@ async fn create_source(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewSource>,
-) -> ApiResult<(StatusCode, Json<RevealedSource>)> {
-    Ok((StatusCode::CREATED, Json(app.create_alert_source(&caller, body).await?)))
+) -> ApiResult<Created<RevealedSource>> {
+    Ok(Created(app.create_alert_source(&caller, body).await?))
 }
 
 async fn get_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<SourceView>> {
     Ok(Json(SourceView::from(&app.alert_source(&caller, id).await?)))
 }
@@ -71,7 +106,7 @@ async fn get_source(
 async fn update_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<SourcePatch>,
 ) -> ApiResult<Json<SourceView>> {
     Ok(Json(SourceView::from(
@@ -82,16 +117,16 @@ async fn update_source(
 async fn delete_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
     app.delete_alert_source(&caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn regenerate_key(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<RevealedSource>> {
     Ok(Json(app.regenerate_alert_source_key(&caller, id).await?))
 }
@@ -99,7 +134,7 @@ async fn regenerate_key(
 async fn deactivate_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<SourceView>> {
     Ok(Json(SourceView::from(
         &app.set_alert_source_active(&caller, id, false).await?,
@@ -109,7 +144,7 @@ async fn deactivate_source(
 async fn activate_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<SourceView>> {
     Ok(Json(SourceView::from(
         &app.set_alert_source_active(&caller, id, true).await?,
@@ -121,10 +156,10 @@ async fn activate_source(
 async fn test_source(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<Created<serde_json::Value>> {
     let ingested = app.send_test_alert(&caller, id).await?;
-    Ok((StatusCode::CREATED, Json(answer(&ingested))))
+    Ok(Created(answer(&ingested)))
 }
 
 async fn list_rules(
@@ -139,14 +174,14 @@ async fn create_rule(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewRule>,
-) -> ApiResult<(StatusCode, Json<AlertRule>)> {
-    Ok((StatusCode::CREATED, Json(app.create_alert_rule(&caller, body).await?)))
+) -> ApiResult<Created<AlertRule>> {
+    Ok(Created(app.create_alert_rule(&caller, body).await?))
 }
 
 async fn get_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<AlertRule>> {
     Ok(Json(app.alert_rule(&caller, &id).await?))
 }
@@ -154,7 +189,7 @@ async fn get_rule(
 async fn update_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<RulePatch>,
 ) -> ApiResult<Json<AlertRule>> {
     Ok(Json(app.update_alert_rule(&caller, &id, body).await?))
@@ -163,19 +198,19 @@ async fn update_rule(
 async fn delete_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+    ApiPath(TextId { id }): ApiPath<TextId>,
+) -> ApiResult<NoContent> {
     app.delete_alert_rule(&caller, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct AlertListParams {
     limit: Option<u32>,
     cursor: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AlertList {
     items: Vec<AlertRecord>,
     limit: u32,
@@ -202,7 +237,7 @@ async fn list_alerts(
 async fn get_alert(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<AlertRecord>> {
     Ok(Json(app.alert(&caller, &id).await?))
 }

@@ -1,20 +1,25 @@
 //! Health checks: PagerPal's `/health` for load balancers, OmniStack's
 //! `/api/v1/public/health` and `/ready` (which checks the table).
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::get_with;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
 use quper_core::App;
 use serde_json::{Value, json};
 
+use crate::routes::doc;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health))
-        .route("/api/v1/public/health", get(public_health))
-        .route("/api/v1/public/health/ready", get(ready))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route("/health", get_with(health, doc("Liveness, for load balancers")))
+        .api_route("/api/v1/public/health", get_with(public_health, doc("Liveness")))
+        .api_route(
+            "/api/v1/public/health/ready",
+            get_with(ready, doc("Readiness: whether the table answers")),
+        )
 }
 
 fn timestamp() -> String {

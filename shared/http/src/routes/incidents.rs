@@ -1,9 +1,10 @@
 //! The incidents route group: PagerPal's incident list, detail, actions and
 //! timeline, and the raw alerts under each incident.
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{get_with, post_with};
+use axum::Json;
 use axum::extract::State;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use quper_core::App;
 use quper_core::app::RetryCounts;
 use quper_core::incidents::lifecycle::Action;
@@ -18,27 +19,53 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiPath, ApiQuery, OptionalJson};
+use crate::routes::doc;
 use crate::routes::lists::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+use crate::routes::paths::NumberId;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/incidents", get(list_incidents))
-        .route("/api/v1/incidents/{id}", get(get_incident))
-        .route("/api/v1/incidents/{id}/ack", post(acknowledge))
-        .route("/api/v1/incidents/{id}/resolve", post(resolve))
-        .route("/api/v1/incidents/{id}/reopen", post(reopen))
-        .route("/api/v1/incidents/{id}/escalate", post(escalate))
-        .route("/api/v1/incidents/{id}/events", get(events))
-        .route("/api/v1/incidents/{id}/alerts", get(incident_alerts))
-        .route("/api/v1/incidents/{id}/notification-logs", get(notification_logs))
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route("/api/v1/incidents", get_with(list_incidents, doc("List incidents")))
+        .api_route("/api/v1/incidents/{id}", get_with(get_incident, doc("An incident")))
+        .api_route(
+            "/api/v1/incidents/{id}/ack",
+            post_with(
+                acknowledge,
+                doc("Acknowledge: stops escalation (until an acknowledgement timeout)"),
+            ),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/resolve",
+            post_with(resolve, doc("Resolve an incident")),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/reopen",
+            post_with(reopen, doc("Reopen a resolved incident: paging starts over")),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/escalate",
+            post_with(escalate, doc("Page the next escalation level now")),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/events",
+            get_with(events, doc("An incident's timeline")),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/alerts",
+            get_with(incident_alerts, doc("An incident's alerts")),
+        )
+        .api_route(
+            "/api/v1/incidents/{id}/notification-logs",
+            get_with(notification_logs, doc("Every message sent for an incident")),
+        )
+        .api_route(
             "/api/v1/incidents/{id}/notification-logs/retry",
-            post(retry_notifications),
+            post_with(retry_notifications, doc("Send an incident's failed messages again")),
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ListParams {
     page: Option<u64>,
     page_size: Option<u64>,
@@ -86,13 +113,13 @@ async fn list_incidents(
 async fn get_incident(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<IncidentView>> {
     Ok(Json(IncidentView::from(&app.incident(&caller, id).await?)))
 }
 
 /// PagerPal's action body: who the caller acts as.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct ActionBody {
     user_id: Option<u64>,
@@ -113,7 +140,7 @@ async fn act(
 async fn acknowledge(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     OptionalJson(body): OptionalJson<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     act(&app, &caller, id, Action::Acknowledge, body).await
@@ -122,7 +149,7 @@ async fn acknowledge(
 async fn resolve(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     OptionalJson(body): OptionalJson<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     act(&app, &caller, id, Action::Resolve, body).await
@@ -131,7 +158,7 @@ async fn resolve(
 async fn reopen(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     OptionalJson(body): OptionalJson<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     act(&app, &caller, id, Action::Reopen, body).await
@@ -140,7 +167,7 @@ async fn reopen(
 async fn escalate(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     OptionalJson(body): OptionalJson<ActionBody>,
 ) -> ApiResult<Json<IncidentView>> {
     act(&app, &caller, id, Action::Escalate, body).await
@@ -149,7 +176,7 @@ async fn escalate(
 async fn events(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<TimelineEvent>>> {
     Ok(Json(app.incident_timeline(&caller, id).await?))
 }
@@ -157,7 +184,7 @@ async fn events(
 async fn incident_alerts(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<AlertRecord>>> {
     Ok(Json(app.incident_alerts(&caller, id).await?))
 }
@@ -165,7 +192,7 @@ async fn incident_alerts(
 async fn notification_logs(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<NotificationLog>>> {
     Ok(Json(app.notification_logs(&caller, id).await?))
 }
@@ -174,7 +201,7 @@ async fn notification_logs(
 async fn retry_notifications(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<RetryCounts>> {
     Ok(Json(app.retry_notifications(&caller, id).await?))
 }

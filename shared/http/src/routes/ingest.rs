@@ -7,13 +7,17 @@
 //! unknown key or an inactive source is a 403. A 2xx means every alert of the
 //! request is stored.
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::post_with;
+use aide::generate::GenContext;
+use aide::openapi::{Operation, Response as DocResponse};
+use aide::{OperationInput, OperationOutput};
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use quper_core::App;
 use quper_core::alerting::sources::{KeyRejection, SourceContext, SourceType};
 use quper_core::incidents::model::IncidentView;
@@ -25,17 +29,36 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::{ApiJson, RawBody, parse_json};
+use crate::routes::doc;
 use crate::sns::{SnsMessage, SnsMessageType, confirm_url};
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/alerts", post(generic))
-        .route("/api/v1/webhooks/grafana", post(grafana))
-        .route("/api/v1/webhooks/alertmanager", post(alertmanager))
-        .route("/api/v1/webhooks/pagerduty", post(pagerduty))
-        .route("/v2/enqueue", post(pagerduty))
-        .route("/api/v1/webhooks/cloudwatch", post(cloudwatch))
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/api/v1/alerts",
+            post_with(generic, doc("Send one alert (PagerPal's generic format)")),
+        )
+        .api_route(
+            "/api/v1/webhooks/grafana",
+            post_with(grafana, doc("Grafana alerting webhook (unified and legacy)")),
+        )
+        .api_route(
+            "/api/v1/webhooks/alertmanager",
+            post_with(alertmanager, doc("Prometheus Alertmanager webhook (v4)")),
+        )
+        .api_route(
+            "/api/v1/webhooks/pagerduty",
+            post_with(pagerduty, doc("PagerDuty Events API v2")),
+        )
+        .api_route(
+            "/v2/enqueue",
+            post_with(pagerduty, doc("PagerDuty Events API v2, at PagerDuty's own path")),
+        )
+        .api_route(
+            "/api/v1/webhooks/cloudwatch",
+            post_with(cloudwatch, doc("CloudWatch alarms through an SNS HTTPS subscription")),
+        )
 }
 
 /// The key a request presents, from any accepted place.
@@ -83,6 +106,43 @@ impl FromRequestParts<AppState> for IngestSource {
     }
 }
 
+/// What an ingestion route answers: 201 when an alert opened an incident,
+/// 200 when it joined, resolved or acknowledged one (or a subscription was
+/// confirmed), 202 when it was kept without changing any (suppressed or
+/// ignored; PagerDuty's Events API always answers 202).
+pub struct Answer(pub StatusCode, pub Value);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
+}
+
+impl OperationOutput for Answer {
+    type Inner = Value;
+
+    fn inferred_responses(ctx: &mut GenContext, _: &mut Operation) -> Vec<(Option<u16>, DocResponse)> {
+        let schema = ctx.schema.subschema_for::<Value>();
+        [
+            (201, "An incident was opened"),
+            (200, "The alert joined, resolved or acknowledged an incident"),
+            (
+                202,
+                "Kept without changing an incident (suppressed, ignored; PagerDuty events)",
+            ),
+        ]
+        .into_iter()
+        .map(|(status, description)| (Some(status), crate::openapi::json_response(description, schema.clone())))
+        .collect()
+    }
+}
+
+impl OperationInput for IngestSource {
+    fn operation_input(_: &mut GenContext, operation: &mut Operation) {
+        crate::openapi::require_any(operation, &["alertSourceKey"]);
+    }
+}
+
 /// What an ingestion route answers about one alert: the incident (PagerPal's
 /// shape) when it was created or changed, plus the alert's id and outcome.
 pub fn answer(ingested: &Ingested) -> Value {
@@ -119,11 +179,11 @@ async fn generic(
     State(app): State<App>,
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<Answer> {
     let events = parse_generic(&body).map_err(quper_core::DomainError::from)?;
     let done = app.ingest(&source, events).await?;
     let first = done.first().ok_or_else(ApiError::internal)?;
-    Ok((status_of(first.outcome()), Json(answer(first))))
+    Ok(Answer(status_of(first.outcome()), answer(first)))
 }
 
 /// Several alerts in one request (Grafana, Alertmanager): the first
@@ -164,7 +224,7 @@ async fn pagerduty(
     headers: HeaderMap,
     uri: Uri,
     ApiJson(value): ApiJson<Value>,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let header_key = presented_key(&headers, &uri);
     let routing_key = value.get("routing_key").and_then(Value::as_str).map(str::to_owned);
     let source = authenticate(&state.app, header_key.as_deref().or(routing_key.as_deref())).await?;
@@ -172,7 +232,7 @@ async fn pagerduty(
     let dedup_key = parsed.event.dedup_key.clone();
     ingest_one(&state.app, &source, parsed.event).await?;
     let body = json!({ "status": "success", "message": "Event processed", "dedup_key": dedup_key });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(Answer(StatusCode::ACCEPTED, body))
 }
 
 /// CloudWatch alarms through an SNS HTTPS subscription. SNS posts with
@@ -183,7 +243,7 @@ async fn cloudwatch(
     State(state): State<AppState>,
     IngestSource(source): IngestSource,
     RawBody(body): RawBody,
-) -> ApiResult<Response> {
+) -> ApiResult<Answer> {
     let message: SnsMessage = parse_json(&body)?;
     state.sns.verify(&message).await.map_err(|err| {
         tracing::warn!(error = %err, "SNS message refused");
@@ -203,10 +263,10 @@ async fn cloudwatch(
                 )
             })?;
             tracing::info!(source_id = source.source_id, topic = ?message.topic_arn, "SNS subscription confirmed");
-            Ok(Json(json!({ "status": "subscription_confirmed" })).into_response())
+            Ok(Answer(StatusCode::OK, json!({ "status": "subscription_confirmed" })))
         }
         SnsMessageType::UnsubscribeConfirmation => {
-            Ok(Json(json!({ "status": "unsubscribe_confirmed" })).into_response())
+            Ok(Answer(StatusCode::OK, json!({ "status": "unsubscribe_confirmed" })))
         }
         SnsMessageType::Notification => {
             if source.source_type != SourceType::Cloudwatch && source.source_type != SourceType::Generic {
@@ -214,7 +274,7 @@ async fn cloudwatch(
             }
             let event = parse_alarm_message(&message.message).map_err(quper_core::DomainError::from)?;
             let ingested = ingest_one(&state.app, &source, event).await?;
-            Ok((status_of(ingested.outcome()), Json(answer(&ingested))).into_response())
+            Ok(Answer(status_of(ingested.outcome()), answer(&ingested)))
         }
     }
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::error::{ApiError, ApiResult};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct PageParams {
     pub page: Option<u64>,
     pub page_size: Option<u64>,
@@ -41,7 +41,7 @@ impl PageParams {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct SkipLimitParams {
     pub skip: Option<u64>,
     pub limit: Option<u64>,

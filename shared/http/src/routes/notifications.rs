@@ -4,11 +4,11 @@
 //! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{delete_with, get_with, post_with};
+use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use quper_core::App;
 use quper_core::app::ReceiptCounts;
 use quper_core::notifications::channels::{ChannelPatch, ChannelView, NewChannel, RevealedChannel};
@@ -22,30 +22,59 @@ use subtle_compare::constant_time_eq;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
+use crate::routes::doc;
 use crate::routes::lists::SkipLimitParams;
+use crate::routes::paths::{ContactMethodPath, NotificationRulePath, NumberId, TextId};
 use crate::state::AppState;
+use axum::response::NoContent;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
             "/api/v1/notifications/channels",
-            get(list_channels).post(create_channel),
+            get_with(list_channels, doc("List notification channels")).post_with(
+                create_channel,
+                doc("Create a channel (a webhook's signing secret is shown once)"),
+            ),
         )
-        .route(
+        .api_route(
             "/api/v1/notifications/channels/{id}",
-            get(get_channel)
-                .put(update_channel)
-                .patch(update_channel)
-                .delete(delete_channel),
+            get_with(get_channel, doc("A notification channel"))
+                .put_with(update_channel, doc("Update a channel"))
+                .patch_with(update_channel, doc("Update a channel"))
+                .delete_with(delete_channel, doc("Delete a channel")),
         )
-        .route(
+        .api_route(
             "/api/v1/users/{id}/contact-methods",
-            get(list_contacts).post(add_contact),
+            get_with(
+                list_contacts,
+                doc("A person's contact methods, in the order they are tried"),
+            )
+            .post_with(add_contact, doc("Add a contact method")),
         )
-        .route("/api/v1/users/{id}/contact-methods/{method_id}", delete(remove_contact))
-        .route("/api/v1/users/{id}/notification-rules", get(list_rules).post(add_rule))
-        .route("/api/v1/users/{id}/notification-rules/{rule_id}", delete(remove_rule))
-        .route("/api/v1/notifications/infobip/receipts", post(infobip_receipts))
+        .api_route(
+            "/api/v1/users/{id}/contact-methods/{method_id}",
+            delete_with(
+                remove_contact,
+                doc("Remove a contact method (and the rules that use it)"),
+            ),
+        )
+        .api_route(
+            "/api/v1/users/{id}/notification-rules",
+            get_with(list_rules, doc("A person's notification rules")).post_with(
+                add_rule,
+                doc("Add a notification rule: which method after how many minutes"),
+            ),
+        )
+        .api_route(
+            "/api/v1/users/{id}/notification-rules/{rule_id}",
+            delete_with(remove_rule, doc("Remove a notification rule")),
+        )
+        .api_route(
+            "/api/v1/notifications/infobip/receipts",
+            post_with(infobip_receipts, doc("Infobip SMS delivery reports")),
+        )
 }
 
 async fn list_channels(
@@ -61,14 +90,14 @@ async fn create_channel(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewChannel>,
-) -> ApiResult<(StatusCode, Json<RevealedChannel>)> {
-    Ok((StatusCode::CREATED, Json(app.create_channel(&caller, body).await?)))
+) -> ApiResult<Created<RevealedChannel>> {
+    Ok(Created(app.create_channel(&caller, body).await?))
 }
 
 async fn get_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<ChannelView>> {
     Ok(Json(ChannelView::from(&app.channel(&caller, &id).await?)))
 }
@@ -76,7 +105,7 @@ async fn get_channel(
 async fn update_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<ChannelPatch>,
 ) -> ApiResult<Json<ChannelView>> {
     Ok(Json(ChannelView::from(&app.update_channel(&caller, &id, body).await?)))
@@ -85,16 +114,16 @@ async fn update_channel(
 async fn delete_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+    ApiPath(TextId { id }): ApiPath<TextId>,
+) -> ApiResult<NoContent> {
     app.delete_channel(&caller, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn list_contacts(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(user_id): ApiPath<u64>,
+    ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<ContactMethod>>> {
     Ok(Json(app.contact_methods(&caller, user_id).await?))
 }
@@ -102,28 +131,25 @@ async fn list_contacts(
 async fn add_contact(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(user_id): ApiPath<u64>,
+    ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewContactMethod>,
-) -> ApiResult<(StatusCode, Json<ContactMethod>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_contact_method(&caller, user_id, body).await?),
-    ))
+) -> ApiResult<Created<ContactMethod>> {
+    Ok(Created(app.add_contact_method(&caller, user_id, body).await?))
 }
 
 async fn remove_contact(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((user_id, method_id)): ApiPath<(u64, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(ContactMethodPath { id: user_id, method_id }): ApiPath<ContactMethodPath>,
+) -> ApiResult<NoContent> {
     app.remove_contact_method(&caller, user_id, method_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn list_rules(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(user_id): ApiPath<u64>,
+    ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<RuleView>>> {
     Ok(Json(app.notification_rules(&caller, user_id).await?))
 }
@@ -131,44 +157,41 @@ async fn list_rules(
 async fn add_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(user_id): ApiPath<u64>,
+    ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewNotificationRule>,
-) -> ApiResult<(StatusCode, Json<RuleView>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_notification_rule(&caller, user_id, body).await?),
-    ))
+) -> ApiResult<Created<RuleView>> {
+    Ok(Created(app.add_notification_rule(&caller, user_id, body).await?))
 }
 
 async fn remove_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((user_id, rule_id)): ApiPath<(u64, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NotificationRulePath { id: user_id, rule_id }): ApiPath<NotificationRulePath>,
+) -> ApiResult<NoContent> {
     app.remove_notification_rule(&caller, user_id, rule_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ReceiptBatch {
     results: Vec<ReceiptResult>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReceiptResult {
     message_id: String,
     status: ReceiptStatus,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ReceiptStatus {
     name: String,
     #[serde(default)]
     description: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 struct ReceiptParams {
     /// Set in the `notifyUrl` of every SMS Quper sends.
     tenant: Option<String>,
@@ -202,6 +225,12 @@ async fn infobip_receipts(
 /// `X-Infobip-Receipt-Token` (when one is configured). An extractor of the
 /// request head, so it runs before the body is read.
 struct InfobipReceiptToken;
+
+impl aide::OperationInput for InfobipReceiptToken {
+    fn operation_input(_: &mut aide::generate::GenContext, operation: &mut aide::openapi::Operation) {
+        crate::openapi::require_any(operation, &["infobipReceiptToken"]);
+    }
+}
 
 impl FromRequestParts<AppState> for InfobipReceiptToken {
     type Rejection = ApiError;

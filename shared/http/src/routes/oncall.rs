@@ -2,10 +2,10 @@
 //! timelines, who is on call, and escalation policies with levels and
 //! assignees (PagerPal's and Quper's on-call modules).
 
+use aide::axum::ApiRouter;
+use aide::axum::routing::{delete_with, get_with};
+use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use quper_core::App;
 use quper_core::oncall::policies::{
@@ -18,50 +18,80 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
+use crate::routes::doc;
 use crate::routes::lists::PageParams;
+use crate::routes::paths::{AssigneePath, EntryPath, LevelPath, NumberId};
 use crate::state::AppState;
+use axum::response::NoContent;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/schedules", get(list_schedules).post(create_schedule))
-        .route(
+pub fn router() -> ApiRouter<AppState> {
+    ApiRouter::new()
+        .api_route(
+            "/api/v1/schedules",
+            get_with(list_schedules, doc("List schedules"))
+                .post_with(create_schedule, doc("Create a schedule with rotation layers")),
+        )
+        .api_route(
             "/api/v1/schedules/{id}",
-            get(get_schedule)
-                .put(update_schedule)
-                .patch(update_schedule)
-                .delete(delete_schedule),
+            get_with(get_schedule, doc("A schedule"))
+                .put_with(update_schedule, doc("Update a schedule"))
+                .patch_with(update_schedule, doc("Update a schedule"))
+                .delete_with(delete_schedule, doc("Delete a schedule")),
         )
-        .route("/api/v1/schedules/{id}/entries", get(list_entries).post(add_entry))
-        .route("/api/v1/schedules/{id}/entries/{entry_id}", delete(delete_entry))
-        .route("/api/v1/schedules/{id}/timeline", get(timeline))
-        .route("/api/v1/teams/{team_id}/oncall", get(team_on_call))
-        .route("/api/v1/oncall", get(on_call))
-        .route("/api/v1/escalation-policies", get(list_policies).post(create_policy))
-        .route(
+        .api_route(
+            "/api/v1/schedules/{id}/entries",
+            get_with(list_entries, doc("A schedule's entries and overrides"))
+                .post_with(add_entry, doc("Add an entry or override to a schedule")),
+        )
+        .api_route(
+            "/api/v1/schedules/{id}/entries/{entry_id}",
+            delete_with(delete_entry, doc("Delete a schedule entry")),
+        )
+        .api_route(
+            "/api/v1/schedules/{id}/timeline",
+            get_with(timeline, doc("A schedule's final shifts in a window")),
+        )
+        .api_route(
+            "/api/v1/teams/{id}/oncall",
+            get_with(team_on_call, doc("Who is on call for a team")),
+        )
+        .api_route(
+            "/api/v1/oncall",
+            get_with(on_call, doc("Who is on call at a time, on every schedule")),
+        )
+        .api_route(
+            "/api/v1/escalation-policies",
+            get_with(list_policies, doc("List escalation policies"))
+                .post_with(create_policy, doc("Create an escalation policy")),
+        )
+        .api_route(
             "/api/v1/escalation-policies/{id}",
-            get(get_policy)
-                .put(update_policy)
-                .patch(update_policy)
-                .delete(delete_policy),
+            get_with(get_policy, doc("An escalation policy"))
+                .put_with(update_policy, doc("Update an escalation policy"))
+                .patch_with(update_policy, doc("Update an escalation policy"))
+                .delete_with(delete_policy, doc("Delete an escalation policy")),
         )
-        .route(
+        .api_route(
             "/api/v1/escalation-policies/{id}/levels",
-            get(list_levels).post(add_level),
+            get_with(list_levels, doc("A policy's levels, in paging order"))
+                .post_with(add_level, doc("Add a level to a policy")),
         )
-        .route(
+        .api_route(
             "/api/v1/escalation-policies/{id}/levels/{level_id}",
-            get(get_level)
-                .put(update_level)
-                .patch(update_level)
-                .delete(delete_level),
+            get_with(get_level, doc("A level of a policy"))
+                .put_with(update_level, doc("Update a level"))
+                .patch_with(update_level, doc("Update a level"))
+                .delete_with(delete_level, doc("Delete a level")),
         )
-        .route(
+        .api_route(
             "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees",
-            get(list_assignees).post(add_assignee),
+            get_with(list_assignees, doc("Who a level pages"))
+                .post_with(add_assignee, doc("Add a user, schedule or team to a level")),
         )
-        .route(
+        .api_route(
             "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}",
-            delete(remove_assignee),
+            delete_with(remove_assignee, doc("Remove an assignee from a level")),
         )
 }
 
@@ -77,14 +107,14 @@ async fn create_schedule(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewSchedule>,
-) -> ApiResult<(StatusCode, Json<Schedule>)> {
-    Ok((StatusCode::CREATED, Json(app.create_schedule(&caller, body).await?)))
+) -> ApiResult<Created<Schedule>> {
+    Ok(Created(app.create_schedule(&caller, body).await?))
 }
 
 async fn get_schedule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Schedule>> {
     Ok(Json(app.schedule(&caller, id).await?))
 }
@@ -92,7 +122,7 @@ async fn get_schedule(
 async fn update_schedule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<SchedulePatch>,
 ) -> ApiResult<Json<Schedule>> {
     Ok(Json(app.update_schedule(&caller, id, body).await?))
@@ -101,16 +131,16 @@ async fn update_schedule(
 async fn delete_schedule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
     app.delete_schedule(&caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn list_entries(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<EntryRecord>>> {
     Ok(Json(app.schedule_entries(&caller, id).await?))
 }
@@ -118,25 +148,22 @@ async fn list_entries(
 async fn add_entry(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewEntry>,
-) -> ApiResult<(StatusCode, Json<EntryRecord>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_schedule_entry(&caller, id, body).await?),
-    ))
+) -> ApiResult<Created<EntryRecord>> {
+    Ok(Created(app.add_schedule_entry(&caller, id, body).await?))
 }
 
 async fn delete_entry(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, entry_id)): ApiPath<(u64, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(EntryPath { id, entry_id }): ApiPath<EntryPath>,
+) -> ApiResult<NoContent> {
     app.delete_schedule_entry(&caller, id, entry_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct WindowParams {
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
@@ -146,7 +173,7 @@ struct WindowParams {
 async fn timeline(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiQuery(window): ApiQuery<WindowParams>,
 ) -> ApiResult<Json<Timeline>> {
     Ok(Json(
@@ -154,7 +181,7 @@ async fn timeline(
     ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct AtParams {
     at: Option<DateTime<Utc>>,
 }
@@ -162,7 +189,7 @@ struct AtParams {
 async fn team_on_call(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(team_id): ApiPath<u64>,
+    ApiPath(NumberId { id: team_id }): ApiPath<NumberId>,
     ApiQuery(params): ApiQuery<AtParams>,
 ) -> ApiResult<Json<Vec<OnCall>>> {
     Ok(Json(app.on_call(&caller, Some(team_id), params.at).await?))
@@ -190,17 +217,14 @@ async fn create_policy(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewPolicy>,
-) -> ApiResult<(StatusCode, Json<EscalationPolicy>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.create_escalation_policy(&caller, body).await?),
-    ))
+) -> ApiResult<Created<EscalationPolicy>> {
+    Ok(Created(app.create_escalation_policy(&caller, body).await?))
 }
 
 async fn get_policy(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<EscalationPolicy>> {
     Ok(Json(app.escalation_policy(&caller, id).await?))
 }
@@ -208,7 +232,7 @@ async fn get_policy(
 async fn update_policy(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<PolicyPatch>,
 ) -> ApiResult<Json<EscalationPolicy>> {
     Ok(Json(app.update_escalation_policy(&caller, id, body).await?))
@@ -217,16 +241,16 @@ async fn update_policy(
 async fn delete_policy(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
     app.delete_escalation_policy(&caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn list_levels(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<EscalationLevel>>> {
     Ok(Json(app.escalation_levels(&caller, id).await?))
 }
@@ -234,19 +258,16 @@ async fn list_levels(
 async fn add_level(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewLevel>,
-) -> ApiResult<(StatusCode, Json<EscalationLevel>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_escalation_level(&caller, id, body).await?),
-    ))
+) -> ApiResult<Created<EscalationLevel>> {
+    Ok(Created(app.add_escalation_level(&caller, id, body).await?))
 }
 
 async fn get_level(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id)): ApiPath<(u64, u64)>,
+    ApiPath(LevelPath { id, level_id }): ApiPath<LevelPath>,
 ) -> ApiResult<Json<EscalationLevel>> {
     Ok(Json(app.escalation_level(&caller, id, level_id).await?))
 }
@@ -254,7 +275,7 @@ async fn get_level(
 async fn update_level(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id)): ApiPath<(u64, u64)>,
+    ApiPath(LevelPath { id, level_id }): ApiPath<LevelPath>,
     ApiJson(body): ApiJson<LevelPatch>,
 ) -> ApiResult<Json<EscalationLevel>> {
     Ok(Json(app.update_escalation_level(&caller, id, level_id, body).await?))
@@ -263,16 +284,16 @@ async fn update_level(
 async fn delete_level(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id)): ApiPath<(u64, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(LevelPath { id, level_id }): ApiPath<LevelPath>,
+) -> ApiResult<NoContent> {
     app.delete_escalation_level(&caller, id, level_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 async fn list_assignees(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id)): ApiPath<(u64, u64)>,
+    ApiPath(LevelPath { id, level_id }): ApiPath<LevelPath>,
 ) -> ApiResult<Json<Vec<Assignee>>> {
     Ok(Json(app.level_assignees(&caller, id, level_id).await?))
 }
@@ -280,20 +301,21 @@ async fn list_assignees(
 async fn add_assignee(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id)): ApiPath<(u64, u64)>,
+    ApiPath(LevelPath { id, level_id }): ApiPath<LevelPath>,
     ApiJson(body): ApiJson<NewAssignee>,
-) -> ApiResult<(StatusCode, Json<Assignee>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_level_assignee(&caller, id, level_id, body).await?),
-    ))
+) -> ApiResult<Created<Assignee>> {
+    Ok(Created(app.add_level_assignee(&caller, id, level_id, body).await?))
 }
 
 async fn remove_assignee(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, level_id, assignee_id)): ApiPath<(u64, u64, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(AssigneePath {
+        id,
+        level_id,
+        assignee_id,
+    }): ApiPath<AssigneePath>,
+) -> ApiResult<NoContent> {
     app.remove_level_assignee(&caller, id, level_id, assignee_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

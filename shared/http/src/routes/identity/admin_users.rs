@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::routes::lists::SkipLimitParams;
+use crate::routes::paths::NumberId;
 
 pub async fn list(
     State(app): State<App>,
@@ -24,7 +25,7 @@ pub async fn list(
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(UserView::from(&app.user(&caller, id, true).await?)))
 }
@@ -32,7 +33,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(UserView::from(&app.update_user(&caller, id, body, true).await?)))
@@ -54,7 +55,7 @@ async fn set_active(
 pub async fn activate(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<UserView>> {
     set_active(&app, &caller, id, true).await
 }
@@ -62,7 +63,7 @@ pub async fn activate(
 pub async fn deactivate(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<UserView>> {
     set_active(&app, &caller, id, false).await
 }

@@ -16,7 +16,7 @@ use crate::middleware::ClientIp;
 use crate::state::AppState;
 use quper_core::App;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
     email: String,
@@ -49,7 +49,7 @@ pub async fn token(
     Ok(Json(issued))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use quper_core::App;
 use quper_core::identity::environments::{Environment, EnvironmentPatch, NewAdmin, NewEnvironment};
 use quper_core::identity::users::UserView;
@@ -11,7 +10,10 @@ use quper_core::store::SkipLimitPage;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
+use crate::routes::paths::TextId;
+use axum::response::NoContent;
 
 pub async fn list(
     State(app): State<App>,
@@ -25,14 +27,14 @@ pub async fn create(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewEnvironment>,
-) -> ApiResult<(StatusCode, Json<Environment>)> {
-    Ok((StatusCode::CREATED, Json(app.create_environment(&caller, body).await?)))
+) -> ApiResult<Created<Environment>> {
+    Ok(Created(app.create_environment(&caller, body).await?))
 }
 
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<Environment>> {
     Ok(Json(app.environment(&caller, &id).await?))
 }
@@ -40,7 +42,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<EnvironmentPatch>,
 ) -> ApiResult<Json<Environment>> {
     Ok(Json(app.update_environment(&caller, &id, body).await?))
@@ -49,18 +51,18 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+    ApiPath(TextId { id }): ApiPath<TextId>,
+) -> ApiResult<NoContent> {
     app.delete_environment(&caller, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn add_admin(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<NewAdmin>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+) -> ApiResult<Created<UserView>> {
     let user = app.add_environment_admin(&caller, &id, body).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok(Created(UserView::from(&user)))
 }

@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use quper_core::App;
 use quper_core::identity::groups::{Group, GroupMember, GroupPatch, NewGroup, NewGroupMember};
 use quper_core::store::SkipLimitPage;
@@ -10,7 +9,10 @@ use quper_core::store::SkipLimitPage;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
+use crate::routes::paths::{GroupMemberPath, TextId};
+use axum::response::NoContent;
 
 pub async fn list(
     State(app): State<App>,
@@ -24,14 +26,14 @@ pub async fn create(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewGroup>,
-) -> ApiResult<(StatusCode, Json<Group>)> {
-    Ok((StatusCode::CREATED, Json(app.create_group(&caller, body).await?)))
+) -> ApiResult<Created<Group>> {
+    Ok(Created(app.create_group(&caller, body).await?))
 }
 
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<Group>> {
     Ok(Json(app.group(&caller, &id).await?))
 }
@@ -39,7 +41,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<GroupPatch>,
 ) -> ApiResult<Json<Group>> {
     Ok(Json(app.update_group(&caller, &id, body).await?))
@@ -48,16 +50,16 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+    ApiPath(TextId { id }): ApiPath<TextId>,
+) -> ApiResult<NoContent> {
     app.delete_group(&caller, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn members(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<GroupMember>>> {
     Ok(Json(params.apply(app.group_members(&caller, &id).await?, 100)?))
@@ -66,20 +68,17 @@ pub async fn members(
 pub async fn add_member(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<NewGroupMember>,
-) -> ApiResult<(StatusCode, Json<GroupMember>)> {
-    Ok((
-        StatusCode::CREATED,
-        Json(app.add_group_member(&caller, &id, body).await?),
-    ))
+) -> ApiResult<Created<GroupMember>> {
+    Ok(Created(app.add_group_member(&caller, &id, body).await?))
 }
 
 pub async fn remove_member(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, user_id)): ApiPath<(String, u64)>,
-) -> ApiResult<StatusCode> {
+    ApiPath(GroupMemberPath { id, user_id }): ApiPath<GroupMemberPath>,
+) -> ApiResult<NoContent> {
     app.remove_group_member(&caller, &id, user_id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

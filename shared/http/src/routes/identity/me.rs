@@ -13,7 +13,7 @@ use crate::extract::ApiJson;
 
 /// The user, plus OmniStack's subscription fields (billing is not part of
 /// this deployment yet, so they are null).
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 pub struct Profile {
     #[serde(flatten)]
     user: UserView,
@@ -32,7 +32,7 @@ impl From<UserView> for Profile {
 }
 
 /// What a user may change about themselves.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfilePatch {
     full_name: Option<Name>,

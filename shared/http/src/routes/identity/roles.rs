@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use quper_core::App;
 use quper_core::identity::roles::{NewRole, RolePatch, RoleRecord};
 use quper_core::store::SkipLimitPage;
@@ -10,7 +9,10 @@ use quper_core::store::SkipLimitPage;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
+use crate::routes::paths::TextId;
+use axum::response::NoContent;
 
 pub async fn list(
     State(app): State<App>,
@@ -24,14 +26,14 @@ pub async fn create(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewRole>,
-) -> ApiResult<(StatusCode, Json<RoleRecord>)> {
-    Ok((StatusCode::CREATED, Json(app.create_role(&caller, body).await?)))
+) -> ApiResult<Created<RoleRecord>> {
+    Ok(Created(app.create_role(&caller, body).await?))
 }
 
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
 ) -> ApiResult<Json<RoleRecord>> {
     Ok(Json(app.role(&caller, &id).await?))
 }
@@ -39,7 +41,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
+    ApiPath(TextId { id }): ApiPath<TextId>,
     ApiJson(body): ApiJson<RolePatch>,
 ) -> ApiResult<Json<RoleRecord>> {
     Ok(Json(app.update_role(&caller, &id, body).await?))
@@ -48,8 +50,8 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<String>,
-) -> ApiResult<StatusCode> {
+    ApiPath(TextId { id }): ApiPath<TextId>,
+) -> ApiResult<NoContent> {
     app.delete_role(&caller, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

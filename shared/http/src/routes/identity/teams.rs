@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use quper_core::App;
 use quper_core::identity::teams::{NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
 use quper_core::store::ListPage;
@@ -11,7 +10,10 @@ use serde::Deserialize;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
 use crate::routes::lists::PageParams;
+use crate::routes::paths::{NumberId, TeamMemberPath};
+use axum::response::NoContent;
 
 pub async fn list(
     State(app): State<App>,
@@ -25,18 +27,22 @@ pub async fn create(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewTeam>,
-) -> ApiResult<(StatusCode, Json<Team>)> {
-    Ok((StatusCode::CREATED, Json(app.create_team(&caller, body).await?)))
+) -> ApiResult<Created<Team>> {
+    Ok(Created(app.create_team(&caller, body).await?))
 }
 
-pub async fn get(State(app): State<App>, Caller(caller): Caller, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<Team>> {
+pub async fn get(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<Json<Team>> {
     Ok(Json(app.team(&caller, id).await?))
 }
 
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<TeamPatch>,
 ) -> ApiResult<Json<Team>> {
     Ok(Json(app.update_team(&caller, id, body).await?))
@@ -45,16 +51,16 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
     app.delete_team(&caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
 
 pub async fn members(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<ListPage<TeamMember>>> {
     Ok(Json(params.apply(app.team_members(&caller, id).await?)?))
@@ -63,13 +69,13 @@ pub async fn members(
 pub async fn add_member(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewTeamMember>,
-) -> ApiResult<(StatusCode, Json<TeamMember>)> {
-    Ok((StatusCode::CREATED, Json(app.add_team_member(&caller, id, body).await?)))
+) -> ApiResult<Created<TeamMember>> {
+    Ok(Created(app.add_team_member(&caller, id, body).await?))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct RemoveParams {
     /// Delete the membership record instead of keeping it as inactive.
     #[serde(default)]
@@ -79,9 +85,9 @@ pub struct RemoveParams {
 pub async fn remove_member(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath((id, user_id)): ApiPath<(u64, u64)>,
+    ApiPath(TeamMemberPath { id, user_id }): ApiPath<TeamMemberPath>,
     ApiQuery(params): ApiQuery<RemoveParams>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<NoContent> {
     app.remove_team_member(&caller, id, user_id, params.purge).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }

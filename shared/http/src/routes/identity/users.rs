@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use quper_core::App;
 use quper_core::identity::users::{NewUser, UserPatch, UserView};
 use quper_core::store::ListPage;
@@ -10,7 +9,10 @@ use quper_core::store::ListPage;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::openapi::Created;
 use crate::routes::lists::PageParams;
+use crate::routes::paths::NumberId;
+use axum::response::NoContent;
 
 pub async fn list(
     State(app): State<App>,
@@ -25,15 +27,15 @@ pub async fn create(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewUser>,
-) -> ApiResult<(StatusCode, Json<UserView>)> {
+) -> ApiResult<Created<UserView>> {
     let user = app.create_user(&caller, body).await?;
-    Ok((StatusCode::CREATED, Json(UserView::from(&user))))
+    Ok(Created(UserView::from(&user)))
 }
 
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(UserView::from(&app.user(&caller, id, false).await?)))
 }
@@ -41,7 +43,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<UserPatch>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(UserView::from(&app.update_user(&caller, id, body, false).await?)))
@@ -50,8 +52,8 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(id): ApiPath<u64>,
-) -> ApiResult<StatusCode> {
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
     app.delete_user(&caller, id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(NoContent)
 }
