@@ -19,6 +19,16 @@ venv_bin="$root/.venv/bin"
 [ -x "$venv_bin/moto_server" ] || die "moto_server missing from .venv"
 [ -x "$venv_bin/cfn-lint" ] || die "cfn-lint missing from .venv"
 
+say "chromium (browser tests of /docs and /redoc)"
+if ! command -v chromium >/dev/null 2>&1; then
+  as_root=""
+  [ "$(id -u)" = 0 ] || as_root="sudo"
+  $as_root apt-get update -qq || die "apt-get update failed (Debian's chromium package is needed)"
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium >/dev/null \
+    || die "could not install Debian's chromium package"
+fi
+command -v chromium >/dev/null 2>&1 || die "chromium is missing after installing it"
+
 say "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -23,6 +23,9 @@
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
+//! - `route_list`: the OpenAPI document made from the route list, its
+//!   snapshot, `template.yaml` and `docs/api.md` held to it, Swagger UI and
+//!   ReDoc in a real browser.
 
 mod alarm_ingest;
 mod auth;
@@ -37,6 +40,7 @@ mod ingest;
 mod lambda_events;
 mod notifications;
 mod oncall;
+mod route_list;
 mod support;
 mod table_conformance;
 mod tenancy;

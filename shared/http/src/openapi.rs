@@ -276,6 +276,7 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
     let mut document = serde_json::to_value(&api).unwrap_or_else(|_| json!({}));
     document["openapi"] = json!("3.1.0");
     add_tags(&mut document);
+    document_failures(&mut document);
     add_v2(&mut document);
     drop_unused_schemas(&mut document);
     aide::generate::reset_context();
@@ -301,6 +302,25 @@ fn drop_unused_schemas(document: &mut Value) {
         }
         for name in unused {
             schemas.remove(&name);
+        }
+    }
+}
+
+/// Every operation may fail (the edge alone answers 413, 415, 429, 503):
+/// each documents its failures in the one error format.
+fn document_failures(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for item in paths.values_mut() {
+        for operation in item.as_object_mut().into_iter().flat_map(|item| item.values_mut()) {
+            let responses = &mut operation["responses"];
+            if responses.get("default").is_none() {
+                responses["default"] = json!({
+                    "description": "A failure, in the one error format (see the status)",
+                    "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } },
+                });
+            }
         }
     }
 }
