@@ -408,8 +408,30 @@ fn lambda_env(runtime_api: std::net::SocketAddr, function_name: &str) -> Vec<(&'
             "QUPER_JWT_SECRET",
             "quper-bench-secret-0123456789abcdefghijklmnop".into(),
         ),
-        // Never contacted: GET /health does not touch the table.
+        // Every function builds the whole application core, as in the
+        // template's Globals; clients are built on first use, so none of
+        // these endpoints is contacted: GET /health touches nothing.
         ("QUPER_DYNAMODB_ENDPOINT", "http://127.0.0.1:9".into()),
+        ("QUPER_SCHEDULER_ENDPOINT", "http://127.0.0.1:9".into()),
+        ("QUPER_SNS_ENDPOINT", "http://127.0.0.1:9".into()),
+        ("QUPER_SCHEDULE_GROUP", "quper-bench".into()),
+        (
+            "QUPER_ESCALATOR_ARN",
+            "arn:aws:lambda:us-east-1:123456789012:function:quper-bench-escalator".into(),
+        ),
+        (
+            "QUPER_SCHEDULER_ROLE_ARN",
+            "arn:aws:iam::123456789012:role/quper-bench-scheduler".into(),
+        ),
+        (
+            "QUPER_NOTIFICATION_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:quper-bench-notifications".into(),
+        ),
+        (
+            "QUPER_SECRETS_KEY",
+            "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
+        ),
+        ("QUPER_PUBLIC_URL", "https://quper.example.com".into()),
         ("RUST_LOG", "info".into()),
     ];
     env.extend(passed);

@@ -159,7 +159,10 @@ impl World {
             bus: queue.clone(),
             sender: Arc::new(UnconfiguredSender),
         };
-        let app = App::new(ports, Settings::default());
+        let app = App::new(
+            ports,
+            Settings::from_lookup(crate::support::test_settings(&[])).expect("settings"),
+        );
         quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
             .await
             .expect("bootstrap");
@@ -345,7 +348,7 @@ async fn a_notification_rule_whose_timer_was_lost_is_sent_by_the_sweep_once() {
     let stored = w.app.ingest(&w.source, vec![w.alert("db")]).await.expect("stored");
     w.timers.failing.store(false, Ordering::SeqCst);
     let incident = stored[0].alert.incident_id.expect("incident");
-    let channels = |rows: Vec<quper_core::notifications::log::NotificationLog>| {
+    let channels = |rows: Vec<quper_core::notifications::log::NotificationLogView>| {
         rows.iter().map(|r| r.channel.clone()).collect::<Vec<_>>()
     };
     let logs = w.app.notification_logs(&w.root, incident).await.expect("logs");

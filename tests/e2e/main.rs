@@ -23,6 +23,8 @@
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
+//! - `secrets`: no GET route shows any credential to any role; credentials
+//!   are sealed at rest.
 //! - `route_list`: the OpenAPI document made from the route list, its
 //!   snapshot, `template.yaml` and `docs/api.md` held to it, Swagger UI and
 //!   ReDoc in a real browser.
@@ -41,6 +43,7 @@ mod lambda_events;
 mod notifications;
 mod oncall;
 mod route_list;
+mod secrets;
 mod support;
 mod table_conformance;
 mod tenancy;

@@ -20,6 +20,8 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789abcdef";
+/// The secrets key of every test application.
+pub const SECRETS_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00112233445566778899aabbccddeeff0";
 pub const ROOT_EMAIL: &str = "root@example.com";
 pub const ROOT_PASSWORD: &str = "root-password-1";
 
@@ -97,11 +99,14 @@ impl Sender for UnconfiguredSender {
 }
 
 /// The test JWT secret plus `settings`, as a settings lookup.
-fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+pub fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name: &str| {
         if name == "QUPER_JWT_SECRET" {
             return Some(JWT_SECRET.to_owned());
+        }
+        if name == "QUPER_SECRETS_KEY" {
+            return Some(SECRETS_KEY.to_owned());
         }
         settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }

@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
+use quper_core::app::SECRETS_KEY_ENV;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::SWEEP_EVERY;
 use quper_core::ports::{Clock, Sender, SystemClock, Table};
+use quper_core::secrets::SecretsKey;
 use quper_core::{App, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
@@ -33,6 +35,8 @@ pub enum HostError {
 pub const DATABASE_FILE: &str = "quper.db";
 /// Where the generated HS256 secret is kept when `QUPER_JWT_SECRET` is unset.
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
+/// Where the generated secrets key is kept when `QUPER_SECRETS_KEY` is unset.
+pub const SECRETS_KEY_FILE: &str = "secrets-key";
 
 /// An opened host: the application on its table, with the durable timers and
 /// notification queue its workers drain, and the settings of its HTTP layer.
@@ -64,8 +68,9 @@ impl LocalHost {
 
     /// A host on any table: the DynamoDB table the Lambda functions use, so
     /// Quper runs as a container next to it (several hosts side by side), or
-    /// a test's table. The data directory keeps the JWT secret when
-    /// `QUPER_JWT_SECRET` is unset (hosts sharing a table must share one).
+    /// a test's table. The data directory keeps the JWT secret and the
+    /// secrets key when `QUPER_JWT_SECRET` and `QUPER_SECRETS_KEY` are unset
+    /// (hosts sharing a table must share both).
     pub fn on_table(
         table: Arc<dyn Table>,
         data_dir: &Path,
@@ -80,8 +85,16 @@ impl LocalHost {
                 local_jwt_secret(data_dir)?
             }
         };
+        let secrets_key = match var(SECRETS_KEY_ENV).filter(|s| !s.is_empty()) {
+            Some(key) => key,
+            None => {
+                create_data_dir(data_dir)?;
+                kept_secret(data_dir, SECRETS_KEY_FILE, 64, SecretsKey::generate)?
+            }
+        };
         let lookup = |name: &str| match name {
             "QUPER_JWT_SECRET" => Some(secret.clone()),
+            SECRETS_KEY_ENV => Some(secrets_key.clone()),
             other => var(other),
         };
         let config = HttpConfig::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
@@ -134,23 +147,35 @@ fn create_data_dir(data_dir: &Path) -> Result<(), HostError> {
 /// The HS256 secret kept in the data directory, generated on first use and
 /// readable by the owner only.
 fn local_jwt_secret(data_dir: &Path) -> Result<String, HostError> {
-    let path = data_dir.join(JWT_SECRET_FILE);
+    kept_secret(data_dir, JWT_SECRET_FILE, 32, || quper_core::auth::random_hex(32))
+}
+
+/// A secret kept in the file `name` of the data directory: read when it is
+/// there (at least `min_len` characters), else made by `generate` and written
+/// readable by the owner only.
+fn kept_secret(
+    data_dir: &Path,
+    name: &str,
+    min_len: usize,
+    generate: impl FnOnce() -> String,
+) -> Result<String, HostError> {
+    let path = data_dir.join(name);
     let io_error = |source| HostError::DataDir {
         path: path.clone(),
         source,
     };
     match std::fs::read_to_string(&path) {
-        Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().to_owned()),
+        Ok(secret) if secret.trim().len() >= min_len => return Ok(secret.trim().to_owned()),
         Ok(_) => {
             return Err(HostError::Config(format!(
-                "{} holds fewer than 32 characters",
+                "{} holds fewer than {min_len} characters",
                 path.display()
             )));
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => return Err(io_error(err)),
     }
-    let secret = quper_core::auth::random_hex(32);
+    let secret = generate();
     write_private(&path, &secret).map_err(io_error)?;
     Ok(secret)
 }

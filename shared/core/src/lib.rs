@@ -17,6 +17,8 @@
 //!   engine.
 //! - [`notifications`]: notification log rows and the durable queue.
 //! - [`jobs`]: the status of the background work.
+//! - [`secrets`]: credentials sealed at rest (AES-256-GCM) and masked in
+//!   every answer.
 //! - [`store`]: typed helpers over the `Table` port shared by the services.
 
 pub mod alerting;
@@ -32,6 +34,7 @@ pub mod model;
 pub mod notifications;
 pub mod oncall;
 pub mod ports;
+pub mod secrets;
 pub mod store;
 
 pub use app::{App, Ports, Settings};

@@ -37,6 +37,23 @@ impl SendError {
     }
 
     /// The message without the kind.
+    /// The error with every one of `credentials` in its message replaced by
+    /// `***` (longest first, so a URL goes before its parts).
+    pub fn redacted(self, credentials: &[String]) -> SendError {
+        let mut sorted: Vec<&String> = credentials.iter().filter(|c| !c.is_empty()).collect();
+        sorted.sort_by_key(|credential| std::cmp::Reverse(credential.len()));
+        let redact = |mut message: String| {
+            for credential in &sorted {
+                message = message.replace(credential.as_str(), "***");
+            }
+            message
+        };
+        match self {
+            SendError::Retryable(message) => SendError::Retryable(redact(message)),
+            SendError::Permanent(message) => SendError::Permanent(redact(message)),
+        }
+    }
+
     pub fn message(&self) -> &str {
         match self {
             SendError::Retryable(message) | SendError::Permanent(message) => message,
@@ -177,6 +194,22 @@ mod tests {
         assert!(err.message().starts_with("infobip answered HTTP 401: xxx"));
         assert!(err.message().chars().count() < 400);
         assert_eq!(classify_status("slack", 500, "  ").message(), "slack answered HTTP 500");
+    }
+
+    #[test]
+    fn credentials_are_redacted_longest_first() {
+        let url = "https://hooks.example.com/in/token123?sig=abcdef";
+        let err = SendError::Permanent(format!("endpoint said: bad {url} and /in/token123 with key k-9999"));
+        let credentials = [
+            url.to_owned(),
+            "token123".to_owned(),
+            "abcdef".to_owned(),
+            "k-9999".to_owned(),
+        ];
+        assert_eq!(
+            err.redacted(&credentials).message(),
+            "endpoint said: bad *** and /in/*** with key ***"
+        );
     }
 
     #[test]

@@ -152,6 +152,36 @@ impl Providers {
         Ok(providers)
     }
 
+    /// The credentials a send to `delivery` uses: the provider keys, the
+    /// destination's signing secret, and a destination URL with the parts
+    /// of it that act as tokens.
+    fn credentials(&self, delivery: &Delivery) -> Vec<String> {
+        let mut credentials: Vec<String> = Vec::new();
+        if let Some(sms) = &self.infobip {
+            credentials.push(sms.api_key.clone());
+        }
+        if let Some(bot) = &self.slack_bot {
+            credentials.push(bot.token.clone());
+        }
+        if let Some(secret) = &delivery.secret {
+            credentials.push(secret.clone());
+        }
+        if matches!(delivery.kind, ChannelKind::Slack | ChannelKind::Webhook)
+            && let Ok(url) = url::Url::parse(delivery.address.trim())
+        {
+            credentials.push(delivery.address.trim().to_owned());
+            credentials.push(url.path().to_owned());
+            credentials.extend(url.query().map(str::to_owned));
+            credentials.extend(url.path_segments().into_iter().flatten().map(str::to_owned));
+            credentials.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
+            credentials.extend(url.password().map(str::to_owned));
+        }
+        // Short pieces ("in", "hooks") are no secret and would blank out
+        // the message.
+        credentials.retain(|credential| credential.len() >= 6);
+        credentials
+    }
+
     /// `<QUPER_PUBLIC_URL>/incidents/<id>`, for [`Notice::link`].
     pub fn incident_link(&self, incident_id: u64) -> String {
         incident_link(&self.public_url, incident_id)
@@ -199,6 +229,10 @@ impl Providers {
                 webhook::send(&self.http, &self.guard, address, delivery.secret.as_deref(), &payload).await
             }
         };
+        // A provider (or a tenant's endpoint) may echo what it was sent: keep
+        // no credential in the error, which ends in logs and in notification
+        // rows that every reader of the incident sees.
+        let result = result.map_err(|err| err.redacted(&self.credentials(delivery)));
         if let Err(err) = &result {
             tracing::debug!(
                 tenant = %notice.tenant,

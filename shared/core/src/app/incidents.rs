@@ -9,7 +9,7 @@ use crate::incidents::list::{self, IncidentFilter};
 use crate::incidents::model::{Incident, IncidentView, TimelineEvent};
 use crate::ingest::alerts::{self, AlertRecord};
 use crate::notifications::delivery;
-use crate::notifications::log::{self as notification_log, NotificationLog};
+use crate::notifications::log::{self as notification_log, NotificationLogView};
 use crate::store::{ListPage, PageRequest};
 
 use super::App;
@@ -66,7 +66,7 @@ impl App {
         alerts::of_incident(self.store(), caller, id).await
     }
 
-    pub async fn notification_logs(&self, caller: &Principal, id: u64) -> DomainResult<Vec<NotificationLog>> {
+    pub async fn notification_logs(&self, caller: &Principal, id: u64) -> DomainResult<Vec<NotificationLogView>> {
         notification_log::of_incident(self.store(), caller, id).await
     }
 

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
 use crate::ports::{Bus, Clock, Sender, Table, Timers};
+use crate::secrets::{Sealer, SecretsKey};
 use crate::store::Store;
 
 /// Every port the application needs; all required.
@@ -56,7 +57,7 @@ pub struct Ports {
 }
 
 /// Settings of the domain, read from the environment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
     /// Failed logins per account and client a minute
     /// (`QUPER_LOGIN_MAX_FAILURES`, default 5).
@@ -64,15 +65,9 @@ pub struct Settings {
     /// Attempts per notification before it is `exhausted`
     /// (`QUPER_NOTIFY_MAX_ATTEMPTS`, default 4).
     pub notify_max_attempts: u32,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            login_max_failures: 5,
-            notify_max_attempts: 4,
-        }
-    }
+    /// Seals credentials at rest (`QUPER_SECRETS_KEY`, 64 hex digits;
+    /// required: every function and host of a deployment shares it).
+    pub secrets_key: SecretsKey,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -83,11 +78,13 @@ pub struct SettingError {
     pub message: String,
 }
 
+/// The variable that holds the secrets key.
+pub const SECRETS_KEY_ENV: &str = "QUPER_SECRETS_KEY";
+
 impl Settings {
     /// Reads the settings through `var` (the process environment, or a map
     /// in tests).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
-        let defaults = Settings::default();
         let number = |name: &'static str, default: u32| -> Result<u32, SettingError> {
             match var(name).filter(|text| !text.is_empty()) {
                 None => Ok(default),
@@ -97,9 +94,23 @@ impl Settings {
                 }),
             }
         };
+        let secrets_key = var(SECRETS_KEY_ENV)
+            .filter(|text| !text.trim().is_empty())
+            .ok_or_else(|| SettingError {
+                name: SECRETS_KEY_ENV,
+                message: "is required: 64 hex digits (e.g. `openssl rand -hex 32`) that seal credentials at rest"
+                    .into(),
+            })
+            .and_then(|text| {
+                SecretsKey::parse(&text).map_err(|message| SettingError {
+                    name: SECRETS_KEY_ENV,
+                    message,
+                })
+            })?;
         Ok(Settings {
-            login_max_failures: number("QUPER_LOGIN_MAX_FAILURES", defaults.login_max_failures)?,
-            notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", defaults.notify_max_attempts)?,
+            login_max_failures: number("QUPER_LOGIN_MAX_FAILURES", 5)?,
+            notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
+            secrets_key,
         })
     }
 
@@ -118,6 +129,7 @@ struct Inner {
     store: Store,
     ports: Ports,
     escalator: Escalator,
+    sealer: Sealer,
     settings: Settings,
 }
 
@@ -130,6 +142,7 @@ impl App {
                 store,
                 ports,
                 escalator,
+                sealer: Sealer::new(&settings.secrets_key),
                 settings,
             }),
         }
@@ -145,8 +158,13 @@ impl App {
         &self.inner.ports
     }
 
-    pub fn settings(&self) -> Settings {
-        self.inner.settings
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// Seals and opens the credentials the domain keeps.
+    fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
     }
 
     fn escalator(&self) -> &Escalator {

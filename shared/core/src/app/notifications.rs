@@ -4,7 +4,7 @@
 use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::notifications::channels::{self, Channel, ChannelPatch, NewChannel, RevealedChannel};
-use crate::notifications::contacts::{self, ContactMethod, NewContactMethod};
+use crate::notifications::contacts::{self, ContactMethodView, NewContactMethod};
 use crate::notifications::delivery::{self, Delivered, Receipt, ReceiptOutcome};
 use crate::notifications::rules::{self, NewNotificationRule, RuleView};
 use crate::ports::NotificationJob;
@@ -31,11 +31,11 @@ impl App {
     }
 
     pub async fn create_channel(&self, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
-        channels::create(self.store(), caller, new).await
+        channels::create(self.store(), self.sealer(), caller, new).await
     }
 
     pub async fn update_channel(&self, caller: &Principal, id: &str, patch: ChannelPatch) -> DomainResult<Channel> {
-        channels::update(self.store(), caller, id, patch).await
+        channels::update(self.store(), self.sealer(), caller, id, patch).await
     }
 
     pub async fn delete_channel(&self, caller: &Principal, id: &str) -> DomainResult<()> {
@@ -44,7 +44,7 @@ impl App {
 
     // Contact methods and notification rules.
 
-    pub async fn contact_methods(&self, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+    pub async fn contact_methods(&self, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethodView>> {
         contacts::list(self.store(), caller, user_id).await
     }
 
@@ -53,8 +53,8 @@ impl App {
         caller: &Principal,
         user_id: u64,
         new: NewContactMethod,
-    ) -> DomainResult<ContactMethod> {
-        contacts::add(self.store(), caller, user_id, new).await
+    ) -> DomainResult<ContactMethodView> {
+        contacts::add(self.store(), self.sealer(), caller, user_id, new).await
     }
 
     /// Removes a contact method and the notification rules that use it.
@@ -103,6 +103,7 @@ impl App {
         let ports = self.ports();
         delivery::deliver(
             self.store(),
+            self.sealer(),
             ports.sender.as_ref(),
             ports.bus.as_ref(),
             job,

@@ -12,7 +12,9 @@ use crate::identity::{Permission, Principal, teams};
 use crate::keys;
 use crate::model::Name;
 use crate::notifications::contacts::normalise_address;
-use crate::ports::{ChannelKind, Condition, Delivery};
+use crate::notifications::destination::Destination;
+use crate::ports::{ChannelKind, Condition};
+use crate::secrets::{Sealer, mask_address, mask_secret};
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -20,34 +22,45 @@ pub struct Channel {
     pub id: String,
     pub name: String,
     pub kind: ChannelKind,
+    /// Sealed when it is a credential (a webhook or Slack webhook URL).
     pub address: String,
+    /// What the API shows of the address.
+    #[serde(default)]
+    pub address_hint: String,
     /// The team whose incidents notify this channel.
     pub team_id: Option<u64>,
     pub is_active: bool,
-    /// HMAC-SHA256 secret of a webhook channel.
+    /// HMAC-SHA256 secret of a webhook channel, sealed.
     #[serde(default)]
     pub secret: Option<String>,
+    /// What the API shows of the secret.
+    #[serde(default)]
+    pub secret_hint: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
 }
 
 impl Channel {
-    pub fn delivery(&self) -> Delivery {
-        Delivery {
+    /// Where the channel's messages go (sealed as stored).
+    pub fn destination(&self) -> Destination {
+        Destination {
             kind: self.kind,
             address: self.address.clone(),
+            hint: self.address_hint.clone(),
             secret: self.secret.clone(),
         }
     }
 }
 
-/// What the API shows: the secret masked.
+/// What the API shows: credentials masked (a webhook URL and a signing
+/// secret are shown in full only to whoever sets them).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ChannelView {
     pub id: String,
     pub name: String,
     pub kind: ChannelKind,
+    /// The address; a webhook or Slack webhook URL masked.
     pub address: String,
     pub team_id: Option<u64>,
     pub is_active: bool,
@@ -62,17 +75,21 @@ impl From<&Channel> for ChannelView {
             id: c.id.clone(),
             name: c.name.clone(),
             kind: c.kind,
-            address: c.address.clone(),
+            address: c.destination().hint(),
             team_id: c.team_id,
             is_active: c.is_active,
-            masked_secret: c.secret.as_deref().map(|s| format!("{}…", &s[..s.len().min(6)])),
+            masked_secret: c
+                .secret_hint
+                .clone()
+                .or_else(|| c.secret.as_ref().map(|_| "whsec_…".to_owned())),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
     }
 }
 
-/// A channel with its webhook secret in clear: only in the answer to create.
+/// A channel with its webhook signing secret in clear: only in the answer to
+/// create (shown once).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct RevealedChannel {
     #[serde(flatten)]
@@ -112,18 +129,30 @@ pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Ch
         .ok_or_else(|| DomainError::not_found("Notification channel", id))
 }
 
-pub async fn create(store: &Store, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
+pub async fn create(
+    store: &Store,
+    sealer: &Sealer,
+    caller: &Principal,
+    new: NewChannel,
+) -> DomainResult<RevealedChannel> {
     caller.require(Permission::ConfigWrite)?;
     teams::check_reference(store, caller.tenant(), new.team_id).await?;
     let now = store.now();
+    let address = normalise_address(new.kind, &new.address)?;
+    let secret = (new.kind == ChannelKind::Webhook).then(|| format!("whsec_{}", random_hex(24)));
     let channel = Channel {
         id: uuid::Uuid::new_v4().to_string(),
         name: new.name.into_inner(),
         kind: new.kind,
-        address: normalise_address(new.kind, &new.address)?,
+        address: sealer.seal_address(caller.tenant(), new.kind, &address)?,
+        address_hint: mask_address(new.kind, &address),
         team_id: new.team_id,
         is_active: true,
-        secret: (new.kind == ChannelKind::Webhook).then(|| format!("whsec_{}", random_hex(24))),
+        secret: match &secret {
+            Some(secret) => Some(sealer.seal(caller.tenant(), secret)?),
+            None => None,
+        },
+        secret_hint: secret.as_deref().map(mask_secret),
         created_at: now,
         updated_at: now,
         version: 1,
@@ -135,11 +164,17 @@ pub async fn create(store: &Store, caller: &Principal, new: NewChannel) -> Domai
         .await?;
     Ok(RevealedChannel {
         channel: ChannelView::from(&channel),
-        secret: channel.secret.clone(),
+        secret,
     })
 }
 
-pub async fn update(store: &Store, caller: &Principal, id: &str, patch: ChannelPatch) -> DomainResult<Channel> {
+pub async fn update(
+    store: &Store,
+    sealer: &Sealer,
+    caller: &Principal,
+    id: &str,
+    patch: ChannelPatch,
+) -> DomainResult<Channel> {
     caller.require(Permission::ConfigWrite)?;
     let mut channel = get(store, caller, id).await?;
     let expected = channel.version;
@@ -147,7 +182,9 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: ChannelP
         channel.name = name.into_inner();
     }
     if let Some(address) = patch.address {
-        channel.address = normalise_address(channel.kind, &address)?;
+        let address = normalise_address(channel.kind, &address)?;
+        channel.address = sealer.seal_address(caller.tenant(), channel.kind, &address)?;
+        channel.address_hint = mask_address(channel.kind, &address);
     }
     if let Some(team) = patch.team_id {
         teams::check_reference(store, caller.tenant(), Some(team)).await?;

@@ -11,18 +11,63 @@ use crate::identity::users::{self, Phone};
 use crate::identity::{Permission, Principal};
 use crate::keys;
 use crate::model::Email;
+use crate::notifications::destination::Destination;
 use crate::ports::{ChannelKind, Condition};
+use crate::secrets::{Sealer, mask_address};
 use crate::store::{Store, to_item};
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+/// A stored contact method; the API shows [`ContactMethodView`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContactMethod {
     pub id: u64,
     pub user_id: u64,
     pub kind: ChannelKind,
+    /// Sealed when it is a credential (a Slack or webhook URL).
+    pub address: String,
+    /// What the API shows of the address.
+    #[serde(default)]
+    pub address_hint: String,
+    /// Lower first.
+    pub priority: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+impl ContactMethod {
+    /// Where messages to this method go (sealed as stored).
+    pub fn destination(&self) -> Destination {
+        Destination {
+            kind: self.kind,
+            address: self.address.clone(),
+            hint: self.address_hint.clone(),
+            secret: None,
+        }
+    }
+}
+
+/// What the API shows of a contact method: a URL masked.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ContactMethodView {
+    pub id: u64,
+    pub user_id: u64,
+    pub kind: ChannelKind,
+    /// The address; a Slack or webhook URL masked.
     pub address: String,
     /// Lower first.
     pub priority: u32,
     pub created_at: DateTime<Utc>,
+}
+
+impl From<&ContactMethod> for ContactMethodView {
+    fn from(method: &ContactMethod) -> Self {
+        ContactMethodView {
+            id: method.id,
+            user_id: method.user_id,
+            kind: method.kind,
+            address: method.destination().hint(),
+            priority: method.priority,
+            created_at: method.created_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -72,10 +117,14 @@ pub(super) fn may_manage(caller: &Principal, user_id: u64) -> DomainResult<()> {
     }
 }
 
-pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResult<Vec<ContactMethodView>> {
     caller.require(Permission::IdentityRead)?;
     users::get(store, caller.tenant(), user_id).await?;
-    of_user(store, caller.tenant(), user_id).await
+    Ok(of_user(store, caller.tenant(), user_id)
+        .await?
+        .iter()
+        .map(ContactMethodView::from)
+        .collect())
 }
 
 /// A user's methods in the order they are tried.
@@ -87,22 +136,26 @@ pub async fn of_user(store: &Store, tenant: &str, user_id: u64) -> DomainResult<
 
 pub async fn add(
     store: &Store,
+    sealer: &Sealer,
     caller: &Principal,
     user_id: u64,
     new: NewContactMethod,
-) -> DomainResult<ContactMethod> {
+) -> DomainResult<ContactMethodView> {
     may_manage(caller, user_id)?;
     users::get(store, caller.tenant(), user_id).await?;
     let address = normalise_address(new.kind, &new.address)?;
     let existing = of_user(store, caller.tenant(), user_id).await?;
-    if existing.iter().any(|m| m.kind == new.kind && m.address == address) {
-        return Err(DomainError::Conflict("the user already has that contact method".into()));
+    for method in existing.iter().filter(|m| m.kind == new.kind) {
+        if sealer.open(caller.tenant(), &method.address)? == address {
+            return Err(DomainError::Conflict("the user already has that contact method".into()));
+        }
     }
     let method = ContactMethod {
         id: store.next_id(caller.tenant(), "contact_method").await?,
         user_id,
         kind: new.kind,
-        address,
+        address: sealer.seal_address(caller.tenant(), new.kind, &address)?,
+        address_hint: mask_address(new.kind, &address),
         priority: new
             .priority
             .unwrap_or_else(|| existing.iter().map(|m| m.priority + 1).max().unwrap_or(0)),
@@ -113,7 +166,7 @@ pub async fn add(
         .table()
         .put(to_item(&key, &method, &[])?, Condition::NotExists)
         .await?;
-    Ok(method)
+    Ok(ContactMethodView::from(&method))
 }
 
 pub async fn remove(store: &Store, caller: &Principal, user_id: u64, id: u64) -> DomainResult<()> {

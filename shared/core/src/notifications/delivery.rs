@@ -31,6 +31,7 @@ use crate::keys;
 use crate::notifications::log::{NotificationLog, NotificationStatus};
 use crate::ports::table::{GSI1PK, GSI1SK, SortKey, Update};
 use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, Query, SendFailure, Sender, WriteOp};
+use crate::secrets::Sealer;
 use crate::store::{Store, from_item, to_item};
 
 /// What delivering a job did.
@@ -67,9 +68,11 @@ pub fn row_key(job: &NotificationJob) -> DomainResult<Key> {
     }
 }
 
-/// Delivers one job. `bus` takes the fallback job when an SMS fails.
+/// Delivers one job. `bus` takes the fallback job when an SMS fails;
+/// `sealer` opens the destination's sealed credentials just before sending.
 pub async fn deliver(
     store: &Store,
+    sealer: &Sealer,
     sender: &dyn Sender,
     bus: &dyn Bus,
     job: &NotificationJob,
@@ -106,7 +109,13 @@ pub async fn deliver(
     }
     let attempts = row.attempts + 1;
     let version = row.version + 1;
-    let result = sender.send(&delivery, &notice).await;
+    let result = match delivery.open(sealer, &job.tenant) {
+        Ok(opened) => sender.send(&opened, &notice).await,
+        // The key changed, or the row was tampered with: nothing to send to.
+        Err(err) => Err(SendFailure::Permanent(format!(
+            "the destination cannot be opened: {err}"
+        ))),
+    };
     let now = store.now();
     let finish = |status: NotificationStatus| {
         Update::new(key.clone())
@@ -191,7 +200,7 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &str, row: &Notific
     let fallback = NotificationLog {
         id: uuid::Uuid::new_v4().simple().to_string(),
         channel: next.kind.as_str().to_owned(),
-        recipient: Some(next.address.clone()),
+        recipient: Some(next.hint()),
         status: NotificationStatus::Queued,
         attempts: 0,
         provider_message_id: None,

@@ -9,9 +9,10 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::incidents::model::time_sort_key;
 use crate::keys;
+use crate::notifications::destination::Destination;
 use crate::notifications::rules::PageMessage;
 use crate::ports::table::{GSI1PK, GSI1SK};
-use crate::ports::{Condition, Delivery, Key, Notice, NotificationJob, WriteOp};
+use crate::ports::{Condition, Key, Notice, NotificationJob, WriteOp};
 use crate::store::{Store, to_item};
 use serde_json::json;
 
@@ -27,12 +28,14 @@ pub enum NotificationStatus {
     Exhausted,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+/// A stored notification row; the API shows [`NotificationLogView`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NotificationLog {
     pub id: String,
     pub incident_id: u64,
     pub user_id: Option<u64>,
     pub channel: String,
+    /// What the API shows of the address (a URL masked).
     pub recipient: Option<String>,
     pub status: NotificationStatus,
     pub attempts: u32,
@@ -42,11 +45,12 @@ pub struct NotificationLog {
     pub escalation_level: u32,
     pub escalation_step: u64,
     pub payload: Value,
-    /// Where the message goes, and where it goes next if an SMS fails.
+    /// Where the message goes, and where it goes next if an SMS fails
+    /// (credentials sealed).
     #[serde(default)]
-    pub delivery: Option<Delivery>,
+    pub delivery: Option<Destination>,
     #[serde(default)]
-    pub fallbacks: Vec<Delivery>,
+    pub fallbacks: Vec<Destination>,
     #[serde(default)]
     pub notice: Option<Notice>,
     #[serde(default)]
@@ -74,7 +78,7 @@ impl NotificationLog {
             incident_id,
             user_id,
             channel: message.delivery.kind.as_str().to_owned(),
-            recipient: Some(message.delivery.address.clone()),
+            recipient: Some(message.delivery.hint()),
             status: NotificationStatus::Queued,
             attempts: 0,
             provider_message_id: None,
@@ -134,10 +138,66 @@ impl NotificationLog {
     }
 }
 
+/// One message as the API shows it (PagerPal's notification log): who, by
+/// which channel, what happened. Where it went is named by the channel and
+/// the masked `recipient`; no address in clear that is a credential, and no
+/// signing secret.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct NotificationLogView {
+    pub id: String,
+    pub incident_id: u64,
+    pub user_id: Option<u64>,
+    /// `email`, `sms`, `slack` or `webhook`.
+    pub channel: String,
+    /// The address, a Slack or webhook URL masked.
+    pub recipient: Option<String>,
+    pub status: NotificationStatus,
+    pub attempts: u32,
+    pub provider_message_id: Option<String>,
+    pub last_error: Option<String>,
+    pub escalation_level: u32,
+    pub escalation_step: u64,
+    /// Who or what it was for: `user_name`, or `channel_id` and
+    /// `channel_name`; `rule_id` for a delayed notification rule.
+    pub payload: Value,
+    /// Where the message goes next if an SMS fails for good, masked.
+    pub fallbacks: Vec<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<NotificationLog> for NotificationLogView {
+    fn from(row: NotificationLog) -> Self {
+        NotificationLogView {
+            recipient: row
+                .recipient
+                .clone()
+                .or_else(|| row.delivery.as_ref().map(Destination::hint)),
+            fallbacks: row.fallbacks.iter().map(Destination::hint).collect(),
+            id: row.id,
+            incident_id: row.incident_id,
+            user_id: row.user_id,
+            channel: row.channel,
+            status: row.status,
+            attempts: row.attempts,
+            provider_message_id: row.provider_message_id,
+            last_error: row.last_error,
+            escalation_level: row.escalation_level,
+            escalation_step: row.escalation_step,
+            payload: row.payload,
+            next_attempt_at: row.next_attempt_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 /// The notification log of an incident, oldest first.
-pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<NotificationLog>> {
+pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<NotificationLogView>> {
     crate::incidents::lifecycle::get(store, caller, incident).await?;
-    store
+    let rows: Vec<NotificationLog> = store
         .query_all(keys::incident_notifications(caller.tenant(), incident))
-        .await
+        .await?;
+    Ok(rows.into_iter().map(NotificationLogView::from).collect())
 }

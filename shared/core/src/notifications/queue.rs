@@ -1,6 +1,6 @@
 //! A durable notification queue on the `Table` port: the `Bus` of the local
 //! host. Jobs wait in one partition sorted by the time they become visible;
-//! the delivery worker ([`run_delivery_worker`]) takes the visible ones,
+//! the host's delivery worker (`quper::workers::run_delivery_worker`) takes the visible ones,
 //! delivers them, and removes them, or puts them back with a delay when the
 //! provider asked for a retry. A publish in the same process wakes the worker
 //! at once, so a page does not wait for the next poll; the poll remains for
@@ -14,10 +14,9 @@ use serde_json::Value;
 use chrono::{DateTime, Utc};
 
 use crate::incidents::model::time_sort_key;
-use crate::notifications::delivery::{Delivered, deliver};
 use crate::ports::table::{Key, Query, SortKey};
-use crate::ports::{Bus, BusError, Clock, Condition, NotificationJob, Sender, Table, WriteOp};
-use crate::store::{Store, from_item, to_item};
+use crate::ports::{Bus, BusError, Clock, Condition, NotificationJob, Table, WriteOp};
+use crate::store::{from_item, to_item};
 
 /// The partition of queued jobs (infrastructure, not tenant data: each job
 /// names its tenant).
@@ -99,54 +98,6 @@ impl TableQueue {
     fn item(&self, job: &NotificationJob, visible_at: DateTime<Utc>) -> Result<crate::ports::Item, BusError> {
         let key = Key::new(QUEUE_PK, time_sort_key(visible_at, &job.id));
         to_item(&key, job, &[("queued", Value::Bool(true))]).map_err(|err| BusError::Invalid(err.to_string()))
-    }
-}
-
-/// The local host's delivery worker: every `poll`, delivers the visible jobs
-/// through `sender`, until `shutdown` turns true. Jobs that fail for now come
-/// back after their backoff; nothing is dropped.
-pub async fn run_delivery_worker(
-    queue: Arc<TableQueue>,
-    store: Store,
-    sender: Arc<dyn Sender>,
-    poll: std::time::Duration,
-    max_attempts: u32,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        match queue.pending(store.now(), 50).await {
-            Ok(jobs) if !jobs.is_empty() => {
-                for (key, job) in jobs {
-                    let outcome = deliver(&store, sender.as_ref(), queue.as_ref(), &job, max_attempts).await;
-                    let requeue = match outcome {
-                        Ok(Delivered::RetryAfter(wait)) => Some(wait),
-                        Ok(_) => None,
-                        Err(err) => {
-                            tracing::error!(error = %err, job = %job.id, "delivery failed; retrying later");
-                            Some(std::time::Duration::from_secs(30))
-                        }
-                    };
-                    let done = match requeue {
-                        Some(wait) => queue.requeue(&key, job, wait).await,
-                        None => queue.remove(&key).await,
-                    };
-                    if let Err(err) = done {
-                        tracing::error!(error = %err, "could not update the notification queue");
-                    }
-                }
-                store.record_job_run("notification_retry").await;
-                continue;
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "could not read the notification queue"),
-        }
-        tokio::select! {
-            _ = queue.wait_for_jobs(poll) => {}
-            _ = shutdown.changed() => {}
-        }
     }
 }
 

@@ -14,8 +14,9 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::users::{self, User};
 use crate::identity::{Permission, Principal};
 use crate::keys;
-use crate::notifications::contacts::{self, ContactMethod, may_manage};
-use crate::ports::{ChannelKind, Condition, Delivery};
+use crate::notifications::contacts::{self, ContactMethod, ContactMethodView, may_manage};
+use crate::notifications::destination::Destination;
+use crate::ports::{ChannelKind, Condition};
 use crate::store::{Store, to_item};
 
 /// A rule may wait at most a day: an incident nobody acknowledged for longer
@@ -45,7 +46,7 @@ pub struct NewNotificationRule {
 pub struct RuleView {
     #[serde(flatten)]
     pub rule: NotificationRule,
-    pub contact_method: ContactMethod,
+    pub contact_method: ContactMethodView,
 }
 
 /// A user's rules, earliest first.
@@ -67,7 +68,7 @@ pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResu
         .await?
         .into_iter()
         .filter_map(|rule| {
-            let method = methods.iter().find(|m| m.id == rule.contact_method_id)?.clone();
+            let method = ContactMethodView::from(methods.iter().find(|m| m.id == rule.contact_method_id)?);
             Some(RuleView {
                 rule,
                 contact_method: method,
@@ -115,7 +116,7 @@ pub async fn add(store: &Store, caller: &Principal, user_id: u64, new: NewNotifi
         .await?;
     Ok(RuleView {
         rule,
-        contact_method: method,
+        contact_method: ContactMethodView::from(&method),
     })
 }
 
@@ -138,9 +139,9 @@ pub async fn remove(store: &Store, caller: &Principal, user_id: u64, id: u64) ->
 /// One message to send when a person is paged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PageMessage {
-    pub delivery: Delivery,
+    pub delivery: Destination,
     /// Tried in order when an SMS fails for good.
-    pub fallbacks: Vec<Delivery>,
+    pub fallbacks: Vec<Destination>,
 }
 
 /// How a page reaches one person: what goes out at once, and which rules
@@ -151,17 +152,13 @@ pub struct PagePlan {
     pub later: Vec<(u64, u32)>,
 }
 
-fn delivery_of(method: &ContactMethod) -> Delivery {
-    Delivery {
-        kind: method.kind,
-        address: method.address.clone(),
-        secret: None,
-    }
+fn delivery_of(method: &ContactMethod) -> Destination {
+    method.destination()
 }
 
 /// The fallbacks of a message sent to `used`: the person's other methods in
 /// priority order, except those already messaged at once.
-fn fallbacks(methods: &[ContactMethod], used: u64, sent_now: &[u64]) -> Vec<Delivery> {
+fn fallbacks(methods: &[ContactMethod], used: u64, sent_now: &[u64]) -> Vec<Destination> {
     methods
         .iter()
         .filter(|m| m.id != used && !sent_now.contains(&m.id))
@@ -195,11 +192,7 @@ pub fn plan(account_email: &str, methods: &[ContactMethod], rules: &[Notificatio
             },
             None => PagePlan {
                 now: vec![PageMessage {
-                    delivery: Delivery {
-                        kind: ChannelKind::Email,
-                        address: account_email.to_owned(),
-                        secret: None,
-                    },
+                    delivery: Destination::plain(ChannelKind::Email, account_email),
                     fallbacks: Vec::new(),
                 }],
                 later: Vec::new(),
@@ -269,6 +262,7 @@ mod tests {
             user_id: 1,
             kind,
             address: address.to_owned(),
+            address_hint: address.to_owned(),
             priority: id as u32,
             created_at: DateTime::UNIX_EPOCH,
         }
@@ -284,7 +278,7 @@ mod tests {
         }
     }
 
-    fn addresses(deliveries: &[Delivery]) -> Vec<&str> {
+    fn addresses(deliveries: &[Destination]) -> Vec<&str> {
         deliveries.iter().map(|d| d.address.as_str()).collect()
     }
 

@@ -499,7 +499,7 @@ impl Escalator {
             {
                 for channel in channels::of_team(&self.store, tenant, team).await? {
                     let message = PageMessage {
-                        delivery: channel.delivery(),
+                        delivery: channel.destination(),
                         fallbacks: Vec::new(),
                     };
                     let payload = json!({ "channel_id": channel.id, "channel_name": channel.name });

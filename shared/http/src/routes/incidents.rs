@@ -12,7 +12,7 @@ use quper_core::incidents::list::IncidentFilter;
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
 use quper_core::ingest::alerts::AlertRecord;
 use quper_core::ingest::event::Severity;
-use quper_core::notifications::log::NotificationLog;
+use quper_core::notifications::log::NotificationLogView;
 use quper_core::store::{ListPage, PageRequest};
 use serde::Deserialize;
 
@@ -193,7 +193,7 @@ async fn notification_logs(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(NumberId { id }): ApiPath<NumberId>,
-) -> ApiResult<Json<Vec<NotificationLog>>> {
+) -> ApiResult<Json<Vec<NotificationLogView>>> {
     Ok(Json(app.notification_logs(&caller, id).await?))
 }
 

@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use quper_core::App;
 use quper_core::app::ReceiptCounts;
 use quper_core::notifications::channels::{ChannelPatch, ChannelView, NewChannel, RevealedChannel};
-use quper_core::notifications::contacts::{ContactMethod, NewContactMethod};
+use quper_core::notifications::contacts::{ContactMethodView, NewContactMethod};
 use quper_core::notifications::delivery::Receipt;
 use quper_core::notifications::rules::{NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
@@ -124,7 +124,7 @@ async fn list_contacts(
     State(app): State<App>,
     Caller(caller): Caller,
     ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
-) -> ApiResult<Json<Vec<ContactMethod>>> {
+) -> ApiResult<Json<Vec<ContactMethodView>>> {
     Ok(Json(app.contact_methods(&caller, user_id).await?))
 }
 
@@ -133,7 +133,7 @@ async fn add_contact(
     Caller(caller): Caller,
     ApiPath(NumberId { id: user_id }): ApiPath<NumberId>,
     ApiJson(body): ApiJson<NewContactMethod>,
-) -> ApiResult<Created<ContactMethod>> {
+) -> ApiResult<Created<ContactMethodView>> {
     Ok(Created(app.add_contact_method(&caller, user_id, body).await?))
 }
 
