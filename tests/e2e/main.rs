@@ -23,6 +23,10 @@
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
+//! - `shared_table`: real `quper serve --store dynamodb` processes and the
+//!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
+//!   alarm the Lambda takes shows up in a host with its page; two hosts on
+//!   one table page once.
 
 mod alarm_ingest;
 mod auth;
@@ -37,6 +41,7 @@ mod ingest;
 mod lambda_events;
 mod notifications;
 mod oncall;
+mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
