@@ -28,6 +28,10 @@
 //! - `route_list`: the OpenAPI document made from the route list, its
 //!   snapshot, `template.yaml` and `docs/api.md` held to it, Swagger UI and
 //!   ReDoc in a real browser.
+//! - `shared_table`: real `quper serve --store dynamodb` processes and the
+//!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
+//!   alarm the Lambda takes shows up in a host with its page; two hosts on
+//!   one table page once.
 
 mod alarm_ingest;
 mod auth;
@@ -44,6 +48,7 @@ mod notifications;
 mod oncall;
 mod route_list;
 mod secrets;
+mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;

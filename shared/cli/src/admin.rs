@@ -60,7 +60,7 @@ pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResu
     if environments::find(store, tenant.as_str()).await?.is_some() {
         return Ok(false);
     }
-    create_admin(
+    match create_admin(
         store,
         DEFAULT_TENANT,
         email,
@@ -68,8 +68,16 @@ pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResu
         "Administrator",
         Role::Superadmin,
     )
-    .await?;
-    Ok(true)
+    .await
+    {
+        Ok(_) => Ok(true),
+        // Hosts side by side on one table start together: when another one
+        // bootstrapped the same superadmin meanwhile, its bootstrap is ours.
+        Err(err) => match users::id_by_email(store, DEFAULT_TENANT, email).await? {
+            Some(_) => Ok(false),
+            None => Err(err),
+        },
+    }
 }
 
 /// A bearer token for an existing, active user, signed with the configured
