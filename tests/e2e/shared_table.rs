@@ -161,6 +161,8 @@ fn command(binary: &Path) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", aws("AWS_SECRET_ACCESS_KEY", "testing"))
         .env("AWS_REGION", aws("AWS_REGION", "us-east-1"))
         .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Every function and host of a deployment shares the secrets key.
+        .env("QUPER_SECRETS_KEY", crate::support::SECRETS_KEY)
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1");
     command
