@@ -42,46 +42,17 @@ use std::time::Duration;
 pub use email::{EmailSender, SesEmail, SmtpEmail, email_from_env};
 pub use error::{ConfigError, SendError, Sent};
 pub use infobip::InfobipSms;
-pub use message::{Notice, incident_link};
+pub use message::{Message, incident_link};
 pub use outbound::{OutboundError, OutboundGuard, is_forbidden};
 pub use port::ProviderSender;
+/// The domain's types for what is sent where (the `Sender` port's).
+pub use quper_core::ports::{ChannelKind, Delivery, Notice};
 pub use slack::SlackBot;
 
 pub const PUBLIC_URL_ENV: &str = "QUPER_PUBLIC_URL";
 
 /// Every HTTP request to a provider gets at most this long.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The kind of a channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelKind {
-    Email,
-    Sms,
-    Slack,
-    Webhook,
-}
-
-impl ChannelKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Email => "email",
-            ChannelKind::Sms => "sms",
-            ChannelKind::Slack => "slack",
-            ChannelKind::Webhook => "webhook",
-        }
-    }
-}
-
-/// Where one message goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    pub kind: ChannelKind,
-    /// An email address, an E.164 number, a Slack channel id or webhook URL,
-    /// or a webhook URL.
-    pub address: String,
-    /// The HMAC secret of a webhook.
-    pub secret: Option<String>,
-}
 
 /// The HTTP client for providers: 10 s timeout, no redirects (a redirect could
 /// lead a tenant's webhook to an internal address), and names resolved
@@ -182,13 +153,14 @@ impl Providers {
         credentials
     }
 
-    /// `<QUPER_PUBLIC_URL>/incidents/<id>`, for [`Notice::link`].
+    /// `<QUPER_PUBLIC_URL>/incidents/<id>`, for [`Message::link`].
     pub fn incident_link(&self, incident_id: u64) -> String {
         incident_link(&self.public_url, incident_id)
     }
 
     /// Sends one notice to one delivery with the provider of its kind.
     pub async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Sent, SendError> {
+        let notice = &Message::new(notice, &self.public_url);
         let address = delivery.address.trim();
         let result = match delivery.kind {
             ChannelKind::Email => {

@@ -10,6 +10,7 @@
 //! Titles and descriptions come from alerts, so from outside: they are put on
 //! one line where a line is expected (SMS, subject) and escaped for Slack.
 
+use quper_core::ports::Notice;
 use serde_json::{Value, json};
 
 use crate::error::truncate;
@@ -28,18 +29,32 @@ const SLACK_SECTION_LIMIT: usize = 3000;
 /// Longest description put in an email or a webhook payload.
 const DESCRIPTION_LIMIT: usize = 4000;
 
-/// What a notification is about.
+/// What a notification says: the domain's [`Notice`] (what broke, how bad,
+/// which escalation level) and the link to the incident's page.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notice {
-    pub tenant: String,
-    pub incident_id: u64,
-    pub title: String,
-    pub description: Option<String>,
-    /// As the incident has it (`critical`, `warning`, ...); shown upper case.
-    pub severity: String,
-    pub escalation_level: u32,
+pub struct Message {
+    pub notice: Notice,
     /// The incident's page: [`incident_link`] of `QUPER_PUBLIC_URL`.
     pub link: String,
+}
+
+impl Message {
+    /// The message of `notice`, linking to its incident under `public_url`.
+    pub fn new(notice: &Notice, public_url: &str) -> Message {
+        Message {
+            link: incident_link(public_url, notice.incident_id),
+            notice: notice.clone(),
+        }
+    }
+}
+
+/// The notice's fields read as the message's own (`message.title`).
+impl std::ops::Deref for Message {
+    type Target = Notice;
+
+    fn deref(&self) -> &Notice {
+        &self.notice
+    }
 }
 
 /// The incident's page under the public URL of Quper (`QUPER_PUBLIC_URL`):
@@ -50,7 +65,7 @@ pub fn incident_link(base: &str, incident_id: u64) -> String {
 
 /// `[CRITICAL] #42 Database down - ack: <link>`, cut to one SMS segment by
 /// shortening the title when the link leaves room for a readable title.
-pub fn sms_text(notice: &Notice) -> String {
+pub fn sms_text(notice: &Message) -> String {
     let head = format!("[{}] #{} ", severity_label(notice), notice.incident_id);
     let tail = format!(" - ack: {}", one_line(&notice.link));
     let room = SMS_LIMIT.saturating_sub(head.chars().count() + tail.chars().count());
@@ -63,7 +78,7 @@ pub fn sms_text(notice: &Notice) -> String {
 /// `[CRITICAL] #42 Database down`, with the escalation level once it has
 /// escalated (`(escalation level 2)`): a second page for the same incident
 /// should say why it came.
-pub fn email_subject(notice: &Notice) -> String {
+pub fn email_subject(notice: &Message) -> String {
     let mut subject = format!("[{}] #{} {}", severity_label(notice), notice.incident_id, title(notice));
     if notice.escalation_level > 1 {
         subject.push_str(&format!(" (escalation level {})", notice.escalation_level));
@@ -72,7 +87,7 @@ pub fn email_subject(notice: &Notice) -> String {
 }
 
 /// A plain-text email: the headline, the description, the facts, the link.
-pub fn email_body(notice: &Notice) -> String {
+pub fn email_body(notice: &Message) -> String {
     let severity = severity_label(notice);
     let description = description(notice).unwrap_or_else(|| "No description.".to_owned());
     format!(
@@ -100,7 +115,7 @@ pub fn email_body(notice: &Notice) -> String {
 /// A Slack message: `{"text": <fallback>, "blocks": [<section>]}`. The
 /// fallback shows in notifications and clients without blocks; the section
 /// links the title to the incident.
-pub fn slack_blocks(notice: &Notice) -> Value {
+pub fn slack_blocks(notice: &Message) -> Value {
     let link = slack_link_target(&notice.link);
     let mut section = format!(
         "*[{}] <{link}|#{} {}>*",
@@ -139,7 +154,7 @@ pub fn slack_blocks(notice: &Notice) -> Value {
 /// The JSON body of a generic webhook. `event` names the kind of payload so
 /// receivers can route on it; `summary` is the one-line text for receivers
 /// that only forward text.
-pub fn webhook_payload(notice: &Notice) -> Value {
+pub fn webhook_payload(notice: &Message) -> Value {
     json!({
         "event": "incident.notification",
         "tenant": notice.tenant,
@@ -155,7 +170,7 @@ pub fn webhook_payload(notice: &Notice) -> Value {
     })
 }
 
-fn severity_label(notice: &Notice) -> String {
+fn severity_label(notice: &Message) -> String {
     let severity = one_line(&notice.severity).to_uppercase();
     if severity.is_empty() {
         "ALERT".to_owned()
@@ -164,7 +179,7 @@ fn severity_label(notice: &Notice) -> String {
     }
 }
 
-fn title(notice: &Notice) -> String {
+fn title(notice: &Message) -> String {
     let title = one_line(&notice.title);
     if title.is_empty() {
         "(untitled incident)".to_owned()
@@ -173,7 +188,7 @@ fn title(notice: &Notice) -> String {
     }
 }
 
-fn description(notice: &Notice) -> Option<String> {
+fn description(notice: &Message) -> Option<String> {
     let description = notice.description.as_deref()?.trim();
     (!description.is_empty()).then(|| truncate(description, DESCRIPTION_LIMIT))
 }
@@ -205,16 +220,16 @@ fn slack_link_target(link: &str) -> String {
 mod tests {
     use super::*;
 
-    fn notice() -> Notice {
-        Notice {
+    fn notice() -> Message {
+        let notice = Notice {
             tenant: "acme".to_owned(),
             incident_id: 42,
             title: "Database down".to_owned(),
             description: Some("Primary stopped answering\nat 03:12 UTC".to_owned()),
             severity: "critical".to_owned(),
             escalation_level: 1,
-            link: incident_link("https://quper.example.com/", 42),
-        }
+        };
+        Message::new(&notice, "https://quper.example.com/")
     }
 
     #[test]
@@ -244,7 +259,7 @@ mod tests {
     #[test]
     fn sms_shortens_long_titles_to_one_segment() {
         let mut long = notice();
-        long.title = format!("Disk full on\n{}", "very-long-host-name-".repeat(20));
+        long.notice.title = format!("Disk full on\n{}", "very-long-host-name-".repeat(20));
         let text = sms_text(&long);
         assert_eq!(text.chars().count(), SMS_LIMIT, "{text}");
         assert!(text.starts_with("[CRITICAL] #42 Disk full on very-long"), "{text}");
@@ -267,8 +282,8 @@ mod tests {
     fn email_subject_and_body_carry_the_facts() {
         let mut escalated = notice();
         assert_eq!(email_subject(&escalated), "[CRITICAL] #42 Database down");
-        escalated.escalation_level = 3;
-        escalated.title = "Database\r\nBcc: victim@example.com".to_owned();
+        escalated.notice.escalation_level = 3;
+        escalated.notice.title = "Database\r\nBcc: victim@example.com".to_owned();
         assert_eq!(
             email_subject(&escalated),
             "[CRITICAL] #42 Database Bcc: victim@example.com (escalation level 3)"
@@ -280,14 +295,14 @@ mod tests {
         assert!(body.contains("Tenant: acme"));
         assert!(body.contains("\nhttps://quper.example.com/incidents/42\n"));
         let mut bare = notice();
-        bare.description = Some("  ".to_owned());
+        bare.notice.description = Some("  ".to_owned());
         assert!(email_body(&bare).contains("No description."));
     }
 
     #[test]
     fn slack_message_has_a_fallback_and_a_section() {
         let mut noisy = notice();
-        noisy.title = "<!channel> down & out".to_owned();
+        noisy.notice.title = "<!channel> down & out".to_owned();
         let message = slack_blocks(&noisy);
         let text = message["text"].as_str().expect("text");
         assert_eq!(
@@ -310,7 +325,7 @@ mod tests {
     #[test]
     fn slack_section_stays_under_the_limit() {
         let mut long = notice();
-        long.description = Some("y".repeat(10_000));
+        long.notice.description = Some("y".repeat(10_000));
         let message = slack_blocks(&long);
         let section = message["blocks"][0]["text"]["text"].as_str().expect("section");
         assert!(section.chars().count() <= SLACK_SECTION_LIMIT);
@@ -332,7 +347,7 @@ mod tests {
             "Primary stopped answering\nat 03:12 UTC"
         );
         let mut bare = notice();
-        bare.description = None;
+        bare.notice.description = None;
         assert!(webhook_payload(&bare)["incident"]["description"].is_null());
     }
 }

@@ -20,7 +20,7 @@ use std::fmt;
 use serde_json::{Value, json};
 
 use crate::error::{SendError, Sent, from_reqwest, status_error};
-use crate::message::{Notice, slack_blocks};
+use crate::message::{Message, slack_blocks};
 use crate::outbound::OutboundGuard;
 
 pub const BOT_TOKEN_ENV: &str = "QUPER_SLACK_BOT_TOKEN";
@@ -42,7 +42,7 @@ pub async fn send_webhook(
     http: &reqwest::Client,
     guard: &OutboundGuard,
     webhook_url: &str,
-    notice: &Notice,
+    notice: &Message,
 ) -> Result<Sent, SendError> {
     let url = guard.check(webhook_url).await?;
     let response = http
@@ -103,7 +103,7 @@ impl SlackBot {
         &self,
         http: &reqwest::Client,
         channel: &str,
-        notice: &Notice,
+        notice: &Message,
     ) -> Result<Sent, SendError> {
         let mut body = slack_blocks(notice);
         body["channel"] = json!(channel.trim());
