@@ -114,6 +114,145 @@ impl Store {
     }
 }
 
+/// A record of one of a tenant's collections (groups, roles, teams, rules,
+/// schedules, policies, channels, ...): one item per record, with a version
+/// for optimistic concurrency. The store finds, inserts, saves (with the
+/// version check) and removes any of them the same way.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync {
+    /// What errors call it (`"Team"`).
+    const NAME: &'static str;
+    /// The type of its id (an integer or a text id).
+    type Id: ?Sized + std::fmt::Display + Sync;
+    /// Where the record with `id` is stored in `tenant`.
+    fn key(tenant: &str, id: &Self::Id) -> Key;
+    /// This record's own key.
+    fn own_key(&self, tenant: &str) -> Key;
+    fn version(&self) -> u64;
+    /// Marks a change made at `now`: the next version.
+    fn changed(&mut self, now: DateTime<Utc>);
+}
+
+/// Implements [`Record`] for a struct with `id`, `version` and `updated_at`
+/// fields: `record!(Team, "Team", u64, |tenant, id| keys::team(tenant, *id))`.
+#[macro_export]
+macro_rules! record {
+    ($record:ty, $name:literal, $id:ty, $key:expr) => {
+        impl $crate::store::Record for $record {
+            const NAME: &'static str = $name;
+            type Id = $id;
+
+            fn key(tenant: &str, id: &$id) -> $crate::ports::Key {
+                let key: fn(&str, &$id) -> $crate::ports::Key = $key;
+                key(tenant, id)
+            }
+
+            fn own_key(&self, tenant: &str) -> $crate::ports::Key {
+                <Self as $crate::store::Record>::key(tenant, &self.id)
+            }
+
+            fn version(&self) -> u64 {
+                self.version
+            }
+
+            fn changed(&mut self, now: chrono::DateTime<chrono::Utc>) {
+                self.version += 1;
+                self.updated_at = now.into();
+            }
+        }
+    };
+}
+
+impl Store {
+    /// The record `id` of `tenant`, if any.
+    pub async fn find<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<Option<R>> {
+        self.get(&R::key(tenant, id)).await
+    }
+
+    /// The record `id` of `tenant`; a 404 naming it when there is none.
+    pub async fn fetch<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<R> {
+        self.find(tenant, id)
+            .await?
+            .ok_or_else(|| DomainError::not_found(R::NAME, id))
+    }
+
+    /// Stores a new record; one with its key already stored is a conflict.
+    pub async fn insert<R: Record>(&self, tenant: &str, record: &R) -> DomainResult<()> {
+        match self
+            .table
+            .put(to_item(&record.own_key(tenant), record, &[])?, Condition::NotExists)
+            .await
+        {
+            Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(format!(
+                "the {} already exists",
+                R::NAME.to_lowercase()
+            ))),
+            other => Ok(other?),
+        }
+    }
+
+    /// Writes a changed record over the stored one if nobody changed it
+    /// since it was read (its version); then it carries its next version.
+    pub async fn save<R: Record>(&self, tenant: &str, record: &mut R) -> DomainResult<()> {
+        let expected = record.version();
+        record.changed(self.now());
+        let what = R::NAME.to_lowercase();
+        self.replace(&record.own_key(tenant), &*record, &[], expected, &what)
+            .await
+    }
+
+    /// Deletes the record `id` of `tenant` (absent is fine).
+    pub async fn remove<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<()> {
+        self.table.delete(&R::key(tenant, id), Condition::None).await?;
+        Ok(())
+    }
+}
+
+/// What one attempt of an optimistic write did: done, or beaten by a
+/// concurrent change (read again and try again).
+pub enum Attempt<T> {
+    Done(T),
+    Again,
+}
+
+/// Attempts of an optimistic write before a storm of concurrent changes
+/// gives up with a 409.
+pub const MAX_ATTEMPTS: usize = 5;
+
+/// Runs `$attempt` (a block that evaluates to `DomainResult<Attempt<T>>`;
+/// `return` leaves the attempt) until it is done, at most [`MAX_ATTEMPTS`]
+/// times; then a conflict saying `$what` changes too fast. A macro rather
+/// than a function taking an async closure, whose future could not be
+/// proven `Send` for the handlers that await it.
+#[macro_export]
+macro_rules! retrying {
+    ($what:expr, $attempt:block) => {{
+        let mut done = None;
+        for _ in 0..$crate::store::MAX_ATTEMPTS {
+            let attempt: $crate::error::DomainResult<$crate::store::Attempt<_>> = async { $attempt }.await;
+            if let $crate::store::Attempt::Done(value) = attempt? {
+                done = Some(value);
+                break;
+            }
+        }
+        match done {
+            Some(value) => Ok(value),
+            None => Err($crate::error::DomainError::Conflict(format!(
+                "{} is changing too fast; retry",
+                $what
+            ))),
+        }
+    }};
+}
+
+/// Whether a transaction lost a race with another write (read again and
+/// retry) rather than failed.
+pub fn lost_race(err: &crate::ports::StoreError) -> bool {
+    matches!(
+        err,
+        crate::ports::StoreError::TransactionConditionFailed { .. } | crate::ports::StoreError::TransactionConflict
+    )
+}
+
 /// A domain record as an item stored at `key`, with extra key attributes
 /// (GSI keys, ttl).
 pub fn to_item<T: Serialize>(key: &Key, value: &T, extra: &[(&str, Value)]) -> DomainResult<Item> {

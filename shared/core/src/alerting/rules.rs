@@ -17,8 +17,7 @@ use crate::identity::{Permission, Principal, teams};
 use crate::ingest::event::{AlertEvent, Severity};
 use crate::keys;
 use crate::model::Name;
-use crate::ports::Condition;
-use crate::store::{Store, to_item};
+use crate::store::Store;
 
 /// All listed conditions must hold; within a list, any value matches. An
 /// empty rule matches every alert.
@@ -262,12 +261,11 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertRu
     Ok(rules)
 }
 
+crate::record!(AlertRule, "Alert rule", str, keys::rule);
+
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigRead)?;
-    store
-        .get(&keys::rule(caller.tenant(), id))
-        .await?
-        .ok_or_else(|| DomainError::not_found("Alert rule", id))
+    store.fetch(caller.tenant(), id).await
 }
 
 async fn check_actions(store: &Store, tenant: &str, actions: &RuleActions) -> DomainResult<()> {
@@ -298,20 +296,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
         updated_at: now,
         version: 1,
     };
-    store
-        .table()
-        .put(
-            to_item(&keys::rule(caller.tenant(), &rule.id), &rule, &[])?,
-            Condition::NotExists,
-        )
-        .await?;
+    store.insert(caller.tenant(), &rule).await?;
     Ok(rule)
 }
 
 pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatch) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigWrite)?;
     let mut rule = get(store, caller, id).await?;
-    let expected = rule.version;
     if let Some(name) = patch.name {
         rule.name = name.into_inner();
     }
@@ -331,20 +322,12 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatc
         check_actions(store, caller.tenant(), &actions).await?;
         rule.actions = actions;
     }
-    rule.version = expected + 1;
-    rule.updated_at = store.now();
-    store
-        .replace(&keys::rule(caller.tenant(), id), &rule, &[], expected, "rule")
-        .await?;
+    store.save(caller.tenant(), &mut rule).await?;
     Ok(rule)
 }
 
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    store
-        .table()
-        .delete(&keys::rule(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<AlertRule>(caller.tenant(), id).await
 }

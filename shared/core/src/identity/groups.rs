@@ -75,15 +75,15 @@ async fn check_roles(store: &Store, caller: &Principal, role_ids: &[String]) -> 
     Ok(())
 }
 
+crate::record!(Group, "Group", str, keys::group);
+
 pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<Group>> {
-    store.get(&keys::group(tenant, id)).await
+    store.find(tenant, id).await
 }
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Group> {
     caller.require(Permission::IdentityRead)?;
-    find(store, caller.tenant(), id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Group", id))
+    store.fetch(caller.tenant(), id).await
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Group>> {
@@ -104,20 +104,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewGroup) -> DomainR
         updated_at: now,
         version: 1,
     };
-    store
-        .table()
-        .put(
-            to_item(&keys::group(caller.tenant(), &group.id), &group, &[])?,
-            Condition::NotExists,
-        )
-        .await?;
+    store.insert(caller.tenant(), &group).await?;
     Ok(group)
 }
 
 pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPatch) -> DomainResult<Group> {
     caller.require(Permission::IdentityWrite)?;
     let mut group = get(store, caller, id).await?;
-    let expected = group.version;
     if let Some(name) = patch.name {
         group.name = name.into_inner();
     }
@@ -128,11 +121,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
         check_roles(store, caller, &role_ids).await?;
         group.role_ids = role_ids;
     }
-    group.version = expected + 1;
-    group.updated_at = store.now();
-    store
-        .replace(&keys::group(caller.tenant(), id), &group, &[], expected, "group")
-        .await?;
+    store.save(caller.tenant(), &mut group).await?;
     Ok(group)
 }
 
@@ -147,11 +136,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
         .map(|m| keys::group_member(caller.tenant(), id, m.user_id))
         .collect();
     store.delete_all(member_keys).await?;
-    store
-        .table()
-        .delete(&keys::group(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<Group>(caller.tenant(), id).await
 }
 
 pub async fn list_members(store: &Store, caller: &Principal, id: &str) -> DomainResult<Vec<GroupMember>> {

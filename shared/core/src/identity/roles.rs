@@ -9,8 +9,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal, builtin_permissions};
 use crate::keys;
 use crate::model::{Name, Role};
-use crate::ports::Condition;
-use crate::store::{Store, to_item};
+use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleRecord {
@@ -70,8 +69,10 @@ pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<
     if let Some(role) = Role::parse(id) {
         return Ok(Some(builtin(role)));
     }
-    store.get(&keys::role(tenant, id)).await
+    store.find(tenant, id).await
 }
+
+crate::record!(RoleRecord, "Role", str, keys::role);
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<RoleRecord> {
     caller.require(Permission::IdentityRead)?;
@@ -121,13 +122,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRole) -> DomainRe
         updated_at: Some(now),
         version: 1,
     };
-    store
-        .table()
-        .put(
-            to_item(&keys::role(caller.tenant(), &role.id), &role, &[])?,
-            Condition::NotExists,
-        )
-        .await?;
+    store.insert(caller.tenant(), &role).await?;
     Ok(role)
 }
 
@@ -144,7 +139,6 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatc
     caller.require(Permission::IdentityWrite)?;
     let mut role = get(store, caller, id).await?;
     refuse_builtin(id)?;
-    let expected = role.version;
     if let Some(name) = patch.name {
         let name = name.into_inner();
         check_name_free(&name)?;
@@ -157,11 +151,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatc
         check_grantable(caller, &permissions)?;
         role.permissions = permissions;
     }
-    role.version = expected + 1;
-    role.updated_at = Some(store.now());
-    store
-        .replace(&keys::role(caller.tenant(), id), &role, &[], expected, "role")
-        .await?;
+    store.save(caller.tenant(), &mut role).await?;
     Ok(role)
 }
 
@@ -169,9 +159,5 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     refuse_builtin(id)?;
-    store
-        .table()
-        .delete(&keys::role(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<RoleRecord>(caller.tenant(), id).await
 }

@@ -88,15 +88,15 @@ pub async fn check_reference(store: &Store, tenant: &str, team_id: Option<u64>) 
     Ok(())
 }
 
+crate::record!(Team, "Team", u64, |tenant, id| keys::team(tenant, *id));
+
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Team>> {
-    store.get(&keys::team(tenant, id)).await
+    store.find(tenant, &id).await
 }
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<Team> {
     caller.require(Permission::IdentityRead)?;
-    find(store, caller.tenant(), id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Team", id))
+    store.fetch(caller.tenant(), &id).await
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Team>> {
@@ -117,20 +117,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewTeam) -> DomainRe
         updated_at: now,
         version: 1,
     };
-    store
-        .table()
-        .put(
-            to_item(&keys::team(caller.tenant(), id), &team, &[])?,
-            Condition::NotExists,
-        )
-        .await?;
+    store.insert(caller.tenant(), &team).await?;
     Ok(team)
 }
 
 pub async fn update(store: &Store, caller: &Principal, id: u64, patch: TeamPatch) -> DomainResult<Team> {
     caller.require(Permission::IdentityWrite)?;
     let mut team = get(store, caller, id).await?;
-    let expected = team.version;
     if let Some(name) = patch.name {
         team.name = name.into_inner();
     }
@@ -140,11 +133,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: TeamPatch
     if let Some(policy) = patch.default_escalation_policy_id {
         team.default_escalation_policy_id = Some(policy);
     }
-    team.version = expected + 1;
-    team.updated_at = store.now();
-    store
-        .replace(&keys::team(caller.tenant(), id), &team, &[], expected, "team")
-        .await?;
+    store.save(caller.tenant(), &mut team).await?;
     Ok(team)
 }
 
@@ -158,11 +147,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
         .map(|m| keys::team_member(caller.tenant(), id, m.user_id))
         .collect();
     store.delete_all(member_keys).await?;
-    store
-        .table()
-        .delete(&keys::team(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<Team>(caller.tenant(), &id).await
 }
 
 /// All memberships, active and removed.

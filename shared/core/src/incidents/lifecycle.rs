@@ -14,7 +14,7 @@ use crate::identity::{Permission, Principal, users};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, count_counter, incident_item};
 use crate::keys;
 use crate::ports::{Condition, StoreError, WriteOp};
-use crate::store::{Store, to_item};
+use crate::store::{Attempt, Store, to_item};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -197,7 +197,7 @@ pub async fn act(
 /// first.
 pub async fn apply(store: &Store, tenant: &str, id: u64, action: Action, actor: Actor) -> DomainResult<Incident> {
     let mut marker_free = true;
-    for _ in 0..5 {
+    crate::retrying!(&format!("incident {id}"), {
         let current = find(store, tenant, id)
             .await?
             .ok_or_else(|| DomainError::not_found("Incident", id))?;
@@ -229,7 +229,7 @@ pub async fn apply(store: &Store, tenant: &str, id: u64, action: Action, actor: 
         all.extend(ops);
         all.extend(status_counter_ops(tenant, Some(current.status), next.status));
         match store.table().transact(all).await {
-            Ok(()) => return Ok(next),
+            Ok(()) => return Ok(Attempt::Done(next)),
             Err(StoreError::TransactionConditionFailed { index: 0, .. }) | Err(StoreError::TransactionConflict) => {}
             Err(StoreError::TransactionConditionFailed { index, .. }) if Some(index) == marker_index => {
                 // Reopen: another incident holds the scope now; this one reopens
@@ -248,8 +248,6 @@ pub async fn apply(store: &Store, tenant: &str, id: u64, action: Action, actor: 
             }
             Err(err) => return Err(err.into()),
         }
-    }
-    Err(DomainError::Conflict(format!(
-        "incident {id} is changing too fast; retry"
-    )))
+        Ok(Attempt::Again)
+    })
 }

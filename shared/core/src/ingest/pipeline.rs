@@ -25,7 +25,7 @@ use crate::ingest::alerts::{AlertRecord, Outcome};
 use crate::ingest::event::{AlertAction, AlertEvent};
 use crate::keys;
 use crate::ports::{Condition, StoreError, WriteOp, table::Update};
-use crate::store::Store;
+use crate::store::{Attempt, Store, lost_race};
 
 /// What happened to one alert.
 #[derive(Debug, Clone)]
@@ -39,10 +39,6 @@ impl Ingested {
         self.alert.outcome
     }
 }
-
-/// Attempts before a storm of concurrent creates and resolves on one key
-/// gives up with a 409.
-const MAX_ATTEMPTS: usize = 5;
 
 fn dedup_scope(source: &SourceContext, event: &AlertEvent, evaluation: &Evaluation) -> Option<String> {
     evaluation.group_scope.clone().or_else(|| {
@@ -108,7 +104,7 @@ async fn trigger(
     mut alert: AlertRecord,
 ) -> DomainResult<Ingested> {
     let tenant = source.tenant.as_str();
-    for _ in 0..MAX_ATTEMPTS {
+    let incident = crate::retrying!("this alert's incident", {
         let marker = match &scope {
             Some(scope) => open_marker(store, tenant, scope).await?,
             None => None,
@@ -138,11 +134,11 @@ async fn trigger(
                 WriteOp::Update(bump),
             ];
             ops.extend(alert.writes(tenant)?);
-            match store.table().transact(ops).await {
-                Ok(()) => return Ok(Ingested { alert, incident: None }),
-                Err(StoreError::TransactionConditionFailed { .. }) | Err(StoreError::TransactionConflict) => continue,
-                Err(err) => return Err(err.into()),
-            }
+            return match store.table().transact(ops).await {
+                Ok(()) => Ok(Attempt::Done(None)),
+                Err(err) if lost_race(&err) => Ok(Attempt::Again),
+                Err(err) => Err(err.into()),
+            };
         }
         // New incident.
         let number = store.next_id(tenant, "incident").await?;
@@ -205,21 +201,14 @@ async fn trigger(
         ops.extend(alert.writes(tenant)?);
         ops.extend(status_counter_ops(tenant, None, IncidentStatus::Triggered));
         match store.table().transact(ops).await {
-            Ok(()) => {
-                return Ok(Ingested {
-                    alert,
-                    incident: Some(incident),
-                });
-            }
+            Ok(()) => Ok(Attempt::Done(Some(incident))),
             // Another alert of this scope opened the incident first.
-            Err(StoreError::TransactionConditionFailed { index: 0, .. }) if scope.is_some() => continue,
-            Err(StoreError::TransactionConflict) => continue,
-            Err(err) => return Err(err.into()),
+            Err(StoreError::TransactionConditionFailed { index: 0, .. }) if scope.is_some() => Ok(Attempt::Again),
+            Err(StoreError::TransactionConflict) => Ok(Attempt::Again),
+            Err(err) => Err(err.into()),
         }
-    }
-    Err(DomainError::Conflict(
-        "too many concurrent changes to this alert's incident; retry".into(),
-    ))
+    })?;
+    Ok(Ingested { alert, incident })
 }
 
 /// Resolve or acknowledge the open incident of `scope`, if any. Repeats

@@ -7,15 +7,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::random_hex;
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 use crate::identity::{Permission, Principal, teams};
 use crate::keys;
 use crate::model::Name;
 use crate::notifications::contacts::normalise_address;
 use crate::notifications::destination::Destination;
-use crate::ports::{ChannelKind, Condition};
+use crate::ports::ChannelKind;
 use crate::secrets::{Sealer, mask_address, mask_secret};
-use crate::store::{Store, to_item};
+use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Channel {
@@ -121,12 +121,11 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Channel
     store.query_all(keys::channels(caller.tenant())).await
 }
 
+crate::record!(Channel, "Notification channel", str, keys::channel);
+
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Channel> {
     caller.require(Permission::ConfigRead)?;
-    store
-        .get(&keys::channel(caller.tenant(), id))
-        .await?
-        .ok_or_else(|| DomainError::not_found("Notification channel", id))
+    store.fetch(caller.tenant(), id).await
 }
 
 pub async fn create(
@@ -157,11 +156,7 @@ pub async fn create(
         updated_at: now,
         version: 1,
     };
-    let key = keys::channel(caller.tenant(), &channel.id);
-    store
-        .table()
-        .put(to_item(&key, &channel, &[])?, Condition::NotExists)
-        .await?;
+    store.insert(caller.tenant(), &channel).await?;
     Ok(RevealedChannel {
         channel: ChannelView::from(&channel),
         secret,
@@ -177,7 +172,6 @@ pub async fn update(
 ) -> DomainResult<Channel> {
     caller.require(Permission::ConfigWrite)?;
     let mut channel = get(store, caller, id).await?;
-    let expected = channel.version;
     if let Some(name) = patch.name {
         channel.name = name.into_inner();
     }
@@ -193,28 +187,14 @@ pub async fn update(
     if let Some(active) = patch.is_active {
         channel.is_active = active;
     }
-    channel.version = expected + 1;
-    channel.updated_at = store.now();
-    store
-        .replace(
-            &keys::channel(caller.tenant(), id),
-            &channel,
-            &[],
-            expected,
-            "notification channel",
-        )
-        .await?;
+    store.save(caller.tenant(), &mut channel).await?;
     Ok(channel)
 }
 
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    store
-        .table()
-        .delete(&keys::channel(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<Channel>(caller.tenant(), id).await
 }
 
 /// The active channels a team's incidents notify.

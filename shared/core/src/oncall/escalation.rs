@@ -37,7 +37,7 @@ use crate::oncall::policies::{self, AssigneeType, EscalationLevel, EscalationPol
 use crate::oncall::schedules;
 use crate::ports::table::{GSI1PK, GSI1SK, Update};
 use crate::ports::{Bus, Condition, Index, Notice, Query, SortKey, StoreError, Timer, Timers, WriteOp};
-use crate::store::{Store, from_item, to_item};
+use crate::store::{Attempt, Store, from_item, to_item};
 
 /// How late an escalation may be before the sweep fires it: EventBridge
 /// Scheduler fires within a minute of the time; beyond two, the timer is
@@ -393,12 +393,12 @@ impl Escalator {
         known: Option<Incident>,
     ) -> DomainResult<FireOutcome> {
         let mut known = known;
-        for _ in 0..5 {
+        crate::retrying!(&format!("incident {id}"), {
             let incident = match known.take() {
                 Some(incident) => incident,
                 None => match lifecycle::find(&self.store, tenant, id).await? {
                     Some(incident) => incident,
-                    None => return Ok(FireOutcome::Stale),
+                    None => return Ok(Attempt::Done(FireOutcome::Stale)),
                 },
             };
             let current = incident.escalation_step;
@@ -409,14 +409,14 @@ impl Escalator {
                 Reason::Manual => incident.status != IncidentStatus::Resolved,
             };
             if !applies {
-                return Ok(FireOutcome::Stale);
+                return Ok(Attempt::Done(FireOutcome::Stale));
             }
             let Some(policy) = self.policy_of(&incident).await? else {
-                return Ok(FireOutcome::NoPolicy);
+                return Ok(Attempt::Done(FireOutcome::NoPolicy));
             };
             let levels = policy.ordered_levels();
             let Some(first) = levels.first() else {
-                return Ok(FireOutcome::NoPolicy);
+                return Ok(Attempt::Done(FireOutcome::NoPolicy));
             };
             // The level after the one paged last; after the last, start over
             // while repeats remain.
@@ -428,7 +428,7 @@ impl Escalator {
                 None if incident.escalation_cycle < policy.repeat_count => (*first, incident.escalation_cycle + 1),
                 None => {
                     self.exhausted(&incident, reason).await?;
-                    return Ok(FireOutcome::Exhausted);
+                    return Ok(Attempt::Done(FireOutcome::Exhausted));
                 }
             };
             let now = self.store.now();
@@ -546,7 +546,7 @@ impl Escalator {
             match self.store.table().transact(ops).await {
                 Ok(()) => {}
                 Err(StoreError::TransactionConditionFailed { index: 0, .. }) | Err(StoreError::TransactionConflict) => {
-                    continue;
+                    return Ok(Attempt::Again);
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -583,11 +583,8 @@ impl Escalator {
                     self.schedule(&reminder, rule.due_at).await?;
                 }
             }
-            return Ok(FireOutcome::Paged(level.level_number));
-        }
-        Err(DomainError::Conflict(format!(
-            "incident {id} is changing too fast to escalate; retry"
-        )))
+            Ok(Attempt::Done(FireOutcome::Paged(level.level_number)))
+        })
     }
 
     /// A `notify` timer: sends the person's delayed rule if the page that set

@@ -14,8 +14,7 @@ use crate::identity::{Permission, Principal, teams, users};
 use crate::keys;
 use crate::model::Name;
 use crate::oncall::schedules;
-use crate::ports::Condition;
-use crate::store::{Store, to_item};
+use crate::store::Store;
 
 /// Who a level pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -194,15 +193,17 @@ async fn build_assignee(store: &Store, tenant: &str, new: &NewAssignee) -> Domai
     })
 }
 
+crate::record!(EscalationPolicy, "Escalation policy", u64, |tenant, id| keys::policy(
+    tenant, *id
+));
+
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<EscalationPolicy>> {
-    store.get(&keys::policy(tenant, id)).await
+    store.find(tenant, &id).await
 }
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<EscalationPolicy> {
     caller.require(Permission::ConfigRead)?;
-    find(store, caller.tenant(), id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Escalation policy", id))
+    store.fetch(caller.tenant(), &id).await
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<EscalationPolicy>> {
@@ -227,25 +228,13 @@ pub async fn create(store: &Store, caller: &Principal, new: NewPolicy) -> Domain
         updated_at: now,
         version: 1,
     };
-    let item = to_item(&keys::policy(caller.tenant(), policy.id), &policy, &[])?;
-    store.table().put(item, Condition::NotExists).await?;
+    store.insert(caller.tenant(), &policy).await?;
     Ok(policy)
 }
 
 /// Stores a changed policy under its version check.
 async fn save(store: &Store, tenant: &str, mut policy: EscalationPolicy) -> DomainResult<EscalationPolicy> {
-    let expected = policy.version;
-    policy.version = expected + 1;
-    policy.updated_at = store.now();
-    store
-        .replace(
-            &keys::policy(tenant, policy.id),
-            &policy,
-            &[],
-            expected,
-            "escalation policy",
-        )
-        .await?;
+    store.save(tenant, &mut policy).await?;
     Ok(policy)
 }
 
@@ -275,11 +264,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: PolicyPat
 pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    store
-        .table()
-        .delete(&keys::policy(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<EscalationPolicy>(caller.tenant(), &id).await
 }
 
 fn level_mut(policy: &mut EscalationPolicy, level_id: u64) -> DomainResult<&mut EscalationLevel> {

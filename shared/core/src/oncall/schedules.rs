@@ -17,8 +17,8 @@ use crate::keys;
 use crate::model::Name;
 use crate::oncall::rotation::{self, RotationLayer, ScheduleEntry, Shift, ShiftUnit};
 use crate::ports::table::Update;
-use crate::ports::{Condition, StoreError, WriteOp};
-use crate::store::{Store, to_item};
+use crate::ports::{Condition, WriteOp};
+use crate::store::{Attempt, Store, lost_race, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Schedule {
@@ -157,15 +157,15 @@ fn check_zone(zone: &str) -> DomainResult<()> {
         .map_err(|_| DomainError::validation("time_zone", format!("{zone} is not an IANA time zone")))
 }
 
+crate::record!(Schedule, "Schedule", u64, |tenant, id| keys::schedule(tenant, *id));
+
 pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Schedule>> {
-    store.get(&keys::schedule(tenant, id)).await
+    store.find(tenant, &id).await
 }
 
 pub async fn get(store: &Store, caller: &Principal, id: u64) -> DomainResult<Schedule> {
     caller.require(Permission::ConfigRead)?;
-    find(store, caller.tenant(), id)
-        .await?
-        .ok_or_else(|| DomainError::not_found("Schedule", id))
+    store.fetch(caller.tenant(), &id).await
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Schedule>> {
@@ -192,13 +192,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewSchedule) -> Doma
         updated_at: now,
         version: 1,
     };
-    store
-        .table()
-        .put(
-            to_item(&keys::schedule(tenant, schedule.id), &schedule, &[])?,
-            Condition::NotExists,
-        )
-        .await?;
+    store.insert(tenant, &schedule).await?;
     Ok(schedule)
 }
 
@@ -206,7 +200,6 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: ScheduleP
     caller.require(Permission::ConfigWrite)?;
     let tenant = caller.tenant();
     let mut schedule = get(store, caller, id).await?;
-    let expected = schedule.version;
     if let Some(name) = patch.name {
         schedule.name = name.into_inner();
     }
@@ -225,11 +218,7 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: ScheduleP
     if let Some(layers) = patch.layers {
         schedule.layers = build_layers(store, tenant, &schedule.time_zone, layers).await?;
     }
-    schedule.version = expected + 1;
-    schedule.updated_at = store.now();
-    store
-        .replace(&keys::schedule(tenant, id), &schedule, &[], expected, "schedule")
-        .await?;
+    store.save(tenant, &mut schedule).await?;
     Ok(schedule)
 }
 
@@ -245,11 +234,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
                 .collect(),
         )
         .await?;
-    store
-        .table()
-        .delete(&keys::schedule(caller.tenant(), id), Condition::None)
-        .await?;
-    Ok(())
+    store.remove::<Schedule>(caller.tenant(), &id).await
 }
 
 async fn entries_of(store: &Store, tenant: &str, id: u64) -> DomainResult<Vec<EntryRecord>> {
@@ -268,7 +253,7 @@ pub async fn add_entry(store: &Store, caller: &Principal, id: u64, new: NewEntry
     let tenant = caller.tenant();
     rotation::validate_entry(new.start, new.end).map_err(|(field, message)| DomainError::validation(field, message))?;
     let user = users::find_active_for_reference(store, tenant, new.user_id).await?;
-    for _ in 0..5 {
+    crate::retrying!("the schedule", {
         let schedule = get(store, caller, id).await?;
         let existing = entries_of(store, tenant, id).await?;
         if !new.is_override
@@ -302,13 +287,12 @@ pub async fn add_entry(store: &Store, caller: &Principal, id: u64, new: NewEntry
             ),
         ];
         match store.table().transact(ops).await {
-            Ok(()) => return Ok(entry),
+            Ok(()) => Ok(Attempt::Done(entry)),
             // Another entry or edit landed first: check the overlap again.
-            Err(StoreError::TransactionConditionFailed { .. }) | Err(StoreError::TransactionConflict) => continue,
-            Err(err) => return Err(err.into()),
+            Err(err) if lost_race(&err) => Ok(Attempt::Again),
+            Err(err) => Err(err.into()),
         }
-    }
-    Err(DomainError::Conflict("the schedule is changing too fast; retry".into()))
+    })
 }
 
 pub async fn delete_entry(store: &Store, caller: &Principal, id: u64, entry: u64) -> DomainResult<()> {
