@@ -67,7 +67,10 @@ async fn scenario(table: Arc<dyn Table>) {
     quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
         .await
         .expect("bootstrap");
-    let root = app.principal("default", 1).await.expect("principal");
+    let root = app
+        .principal(&quper_core::model::TenantId::parse("default").expect("tenant"), 1)
+        .await
+        .expect("principal");
     let responder = app
         .create_user(
             &root,

@@ -166,7 +166,10 @@ impl World {
         quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
             .await
             .expect("bootstrap");
-        let root = app.principal("default", 1).await.expect("root");
+        let root = app
+            .principal(&quper_core::model::TenantId::parse("default").expect("tenant"), 1)
+            .await
+            .expect("root");
         let responder = app
             .create_user(
                 &root,

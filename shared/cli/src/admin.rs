@@ -15,7 +15,7 @@ fn invalid(field: &str) -> impl Fn(String) -> DomainError + '_ {
 
 /// Creates the environment if it does not exist yet; true when it did not.
 pub async fn ensure_environment(store: &Store, tenant: &TenantId) -> DomainResult<bool> {
-    if environments::find(store, tenant.as_str()).await?.is_some() {
+    if environments::find(store, tenant).await?.is_some() {
         return Ok(false);
     }
     let new = NewEnvironment {
@@ -57,7 +57,7 @@ pub async fn create_admin(
 /// `default` already exists (nothing is changed then).
 pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResult<bool> {
     let tenant = TenantId::parse(DEFAULT_TENANT).map_err(invalid("tenant"))?;
-    if environments::find(store, tenant.as_str()).await?.is_some() {
+    if environments::find(store, &tenant).await?.is_some() {
         return Ok(false);
     }
     match create_admin(
@@ -73,7 +73,7 @@ pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResu
         Ok(_) => Ok(true),
         // Hosts side by side on one table start together: when another one
         // bootstrapped the same superadmin meanwhile, its bootstrap is ours.
-        Err(err) => match users::id_by_email(store, DEFAULT_TENANT, email).await? {
+        Err(err) => match users::id_by_email(store, &tenant, email).await? {
             Some(_) => Ok(false),
             None => Err(err),
         },
@@ -83,6 +83,7 @@ pub async fn bootstrap(store: &Store, email: &str, password: &str) -> DomainResu
 /// A bearer token for an existing, active user, signed with the configured
 /// secret.
 pub async fn mint_token(store: &Store, config: &HttpConfig, tenant: &str, email: &str) -> DomainResult<IssuedToken> {
+    let tenant = &TenantId::parse(tenant).map_err(invalid("tenant"))?;
     let id = users::id_by_email(store, tenant, email)
         .await?
         .ok_or_else(|| DomainError::not_found("User", format!("{email} in {tenant}")))?;

@@ -46,10 +46,11 @@
 //! | notification rule | `T#<t>#USER#<user:010>#NRULE` | `<id:010>` | |
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 
+use crate::model::TenantId;
 use crate::ports::{Index, Key, Query};
 
 /// Partition and sort key of the sequence behind integer ids.
-pub fn counter(tenant: &str, name: &str) -> Key {
+pub fn counter(tenant: &TenantId, name: &str) -> Key {
     Key::new(format!("T#{tenant}#COUNTER"), name)
 }
 
@@ -58,7 +59,7 @@ pub fn id_sk(id: u64) -> String {
     format!("{id:010}")
 }
 
-pub fn environment(tenant: &str) -> Key {
+pub fn environment(tenant: &TenantId) -> Key {
     Key::new(format!("T#{tenant}"), "META")
 }
 pub const ENVIRONMENTS_GSI1PK: &str = "ENVIRONMENTS";
@@ -66,53 +67,53 @@ pub fn environments() -> Query {
     Query::index(Index::Gsi1, ENVIRONMENTS_GSI1PK)
 }
 
-pub fn users(tenant: &str) -> Query {
+pub fn users(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#USER"))
 }
-pub fn user(tenant: &str, id: u64) -> Key {
+pub fn user(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER"), id_sk(id))
 }
 
 pub fn login_pk(email: &str) -> String {
     format!("LOGIN#{email}")
 }
-pub fn login(email: &str, tenant: &str) -> Key {
+pub fn login(email: &str, tenant: &TenantId) -> Key {
     Key::new(login_pk(email), format!("T#{tenant}"))
 }
 pub fn logins(email: &str) -> Query {
     Query::partition(login_pk(email))
 }
 
-pub fn groups(tenant: &str) -> Query {
+pub fn groups(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#GROUP"))
 }
-pub fn group(tenant: &str, id: &str) -> Key {
+pub fn group(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#GROUP"), id)
 }
-pub fn group_members(tenant: &str, group: &str) -> Query {
+pub fn group_members(tenant: &TenantId, group: &str) -> Query {
     Query::partition(format!("T#{tenant}#GROUP#{group}")).prefix("MEMBER#")
 }
-pub fn group_member(tenant: &str, group: &str, user: u64) -> Key {
+pub fn group_member(tenant: &TenantId, group: &str, user: u64) -> Key {
     Key::new(format!("T#{tenant}#GROUP#{group}"), format!("MEMBER#{}", id_sk(user)))
 }
 
-pub fn roles(tenant: &str) -> Query {
+pub fn roles(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#ROLE"))
 }
-pub fn role(tenant: &str, id: &str) -> Key {
+pub fn role(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#ROLE"), id)
 }
 
-pub fn teams(tenant: &str) -> Query {
+pub fn teams(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#TEAM"))
 }
-pub fn team(tenant: &str, id: u64) -> Key {
+pub fn team(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#TEAM"), id_sk(id))
 }
-pub fn team_members(tenant: &str, team: u64) -> Query {
+pub fn team_members(tenant: &TenantId, team: u64) -> Query {
     Query::partition(format!("T#{tenant}#TEAM#{}", id_sk(team))).prefix("MEMBER#")
 }
-pub fn team_member(tenant: &str, team: u64, user: u64) -> Key {
+pub fn team_member(tenant: &TenantId, team: u64, user: u64) -> Key {
     Key::new(
         format!("T#{tenant}#TEAM#{}", id_sk(team)),
         format!("MEMBER#{}", id_sk(user)),
@@ -129,10 +130,10 @@ pub fn health_probe() -> Key {
     Key::new("HEALTH", "PING")
 }
 
-pub fn sources(tenant: &str) -> Query {
+pub fn sources(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#SOURCE"))
 }
-pub fn source(tenant: &str, id: u64) -> Key {
+pub fn source(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#SOURCE"), id_sk(id))
 }
 /// The global lookup from an API key's SHA-256 to its source.
@@ -144,80 +145,80 @@ pub fn sns_topic(arn: &str) -> Key {
     Key::new(format!("SNSTOPIC#{arn}"), "SOURCE")
 }
 
-pub fn rules(tenant: &str) -> Query {
+pub fn rules(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#RULE"))
 }
-pub fn rule(tenant: &str, id: &str) -> Key {
+pub fn rule(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#RULE"), id)
 }
 
-pub fn incident_pk(tenant: &str, number: u64) -> String {
+pub fn incident_pk(tenant: &TenantId, number: u64) -> String {
     format!("T#{tenant}#INC#{}", id_sk(number))
 }
-pub fn incident(tenant: &str, number: u64) -> Key {
+pub fn incident(tenant: &TenantId, number: u64) -> Key {
     Key::new(incident_pk(tenant, number), "META")
 }
 /// GSI1: every incident of a tenant, by number.
-pub fn incidents_gsi1pk(tenant: &str) -> String {
+pub fn incidents_gsi1pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#INCIDENTS")
 }
 /// GSI2: the incidents of a tenant in one status, by number.
-pub fn incidents_by_status_gsi2pk(tenant: &str, status: &str) -> String {
+pub fn incidents_by_status_gsi2pk(tenant: &TenantId, status: &str) -> String {
     format!("T#{tenant}#INCIDENTS#{status}")
 }
-pub fn incident_events(tenant: &str, number: u64) -> Query {
+pub fn incident_events(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("EVT#")
 }
-pub fn incident_event(tenant: &str, number: u64, sort: &str) -> Key {
+pub fn incident_event(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("EVT#{sort}"))
 }
-pub fn incident_alerts(tenant: &str, number: u64) -> Query {
+pub fn incident_alerts(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("ALERT#")
 }
-pub fn incident_alert(tenant: &str, number: u64, sort: &str) -> Key {
+pub fn incident_alert(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("ALERT#{sort}"))
 }
 
-pub fn alert(tenant: &str, id: &str) -> Key {
+pub fn alert(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#ALERT#{id}"), "META")
 }
-pub fn alerts_gsi1pk(tenant: &str) -> String {
+pub fn alerts_gsi1pk(tenant: &TenantId) -> String {
     format!("T#{tenant}#ALERTS")
 }
 
 /// The marker that says "an incident is open for this scope"; its `version`
 /// is the incident's number.
-pub fn open_incident(tenant: &str, scope: &str) -> Key {
+pub fn open_incident(tenant: &TenantId, scope: &str) -> Key {
     Key::new(format!("T#{tenant}#DEDUP#{scope}"), "OPEN")
 }
 
-pub fn schedules(tenant: &str) -> Query {
+pub fn schedules(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#SCHEDULE"))
 }
-pub fn schedule(tenant: &str, id: u64) -> Key {
+pub fn schedule(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#SCHEDULE"), id_sk(id))
 }
-pub fn schedule_entries(tenant: &str, schedule: u64) -> Query {
+pub fn schedule_entries(tenant: &TenantId, schedule: u64) -> Query {
     Query::partition(format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule))).prefix("ENTRY#")
 }
-pub fn schedule_entry(tenant: &str, schedule: u64, entry: u64) -> Key {
+pub fn schedule_entry(tenant: &TenantId, schedule: u64, entry: u64) -> Key {
     Key::new(
         format!("T#{tenant}#SCHEDULE#{}", id_sk(schedule)),
         format!("ENTRY#{}", id_sk(entry)),
     )
 }
 
-pub fn policies(tenant: &str) -> Query {
+pub fn policies(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#POLICY"))
 }
-pub fn policy(tenant: &str, id: u64) -> Key {
+pub fn policy(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#POLICY"), id_sk(id))
 }
 
-pub fn incident_notifications(tenant: &str, number: u64) -> Query {
+pub fn incident_notifications(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("NTF#")
 }
-pub fn incident_notification(tenant: &str, number: u64, sort: &str) -> Key {
+pub fn incident_notification(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("NTF#{sort}"))
 }
 
@@ -226,17 +227,17 @@ pub fn job_status(job: &str) -> Key {
     Key::new("JOBSTATUS", job)
 }
 
-pub fn contact_methods(tenant: &str, user: u64) -> Query {
+pub fn contact_methods(tenant: &TenantId, user: u64) -> Query {
     Query::partition(format!("T#{tenant}#USER#{}#CONTACT", id_sk(user)))
 }
-pub fn contact_method(tenant: &str, user: u64, id: u64) -> Key {
+pub fn contact_method(tenant: &TenantId, user: u64, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER#{}#CONTACT", id_sk(user)), id_sk(id))
 }
 
-pub fn notification_rules(tenant: &str, user: u64) -> Query {
+pub fn notification_rules(tenant: &TenantId, user: u64) -> Query {
     Query::partition(format!("T#{tenant}#USER#{}#NRULE", id_sk(user)))
 }
-pub fn notification_rule(tenant: &str, user: u64, id: u64) -> Key {
+pub fn notification_rule(tenant: &TenantId, user: u64, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER#{}#NRULE", id_sk(user)), id_sk(id))
 }
 
@@ -258,19 +259,19 @@ pub fn provider_message(message_id: &str) -> Key {
     Key::new(format!("NTFMSG#{message_id}"), "MSG")
 }
 
-pub fn channels(tenant: &str) -> Query {
+pub fn channels(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#CHANNEL"))
 }
-pub fn channel(tenant: &str, id: &str) -> Key {
+pub fn channel(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#CHANNEL"), id)
 }
 
 /// A delayed notification rule waiting for its timer, in the item collection
 /// of the incident whose page set it.
-pub fn reminder(tenant: &str, incident: u64, timer_id: &str) -> Key {
+pub fn reminder(tenant: &TenantId, incident: u64, timer_id: &str) -> Key {
     Key::new(incident_pk(tenant, incident), format!("REMIND#{timer_id}"))
 }
-pub fn incident_reminders(tenant: &str, incident: u64) -> Query {
+pub fn incident_reminders(tenant: &TenantId, incident: u64) -> Query {
     Query::partition(incident_pk(tenant, incident)).prefix("REMIND#")
 }
 /// GSI1 partition of pending reminders across tenants, by due time (sparse:

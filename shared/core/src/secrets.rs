@@ -20,6 +20,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::error::{DomainError, DomainResult};
+use crate::model::TenantId;
 use crate::ports::ChannelKind;
 
 const PREFIX: &str = "enc:v1:";
@@ -72,7 +73,7 @@ impl Sealer {
     }
 
     /// `value` sealed for `tenant`.
-    pub fn seal(&self, tenant: &str, value: &str) -> DomainResult<String> {
+    pub fn seal(&self, tenant: &TenantId, value: &str) -> DomainResult<String> {
         let mut nonce = [0u8; NONCE_LEN];
         aws_lc_rs::rand::fill(&mut nonce).map_err(|_| DomainError::Internal("no randomness for a nonce".into()))?;
         let mut sealed = value.as_bytes().to_vec();
@@ -87,7 +88,7 @@ impl Sealer {
     /// The value `stored` holds for `tenant`: opened when sealed, as it is
     /// otherwise (an email address, a phone number, a value stored before
     /// sealing existed).
-    pub fn open(&self, tenant: &str, stored: &str) -> DomainResult<String> {
+    pub fn open(&self, tenant: &TenantId, stored: &str) -> DomainResult<String> {
         let Some(encoded) = stored.strip_prefix(PREFIX) else {
             return Ok(stored.to_owned());
         };
@@ -108,7 +109,7 @@ impl Sealer {
 
     /// An address as it is stored: sealed when it is a credential
     /// ([`is_credential`]), in clear otherwise.
-    pub fn seal_address(&self, tenant: &str, kind: ChannelKind, address: &str) -> DomainResult<String> {
+    pub fn seal_address(&self, tenant: &TenantId, kind: ChannelKind, address: &str) -> DomainResult<String> {
         if is_credential(kind, address) {
             self.seal(tenant, address)
         } else {
@@ -117,7 +118,7 @@ impl Sealer {
     }
 }
 
-fn aad(tenant: &str) -> Aad<Vec<u8>> {
+fn aad(tenant: &TenantId) -> Aad<Vec<u8>> {
     Aad::from(format!("quper:{tenant}").into_bytes())
 }
 
@@ -169,19 +170,21 @@ mod tests {
     #[test]
     fn sealed_values_open_only_for_their_tenant_and_key() {
         let url = "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXX";
-        let sealed = sealer(1).seal("acme", url).expect("seal");
+        let tenant = |id: &str| TenantId::parse(id).expect("tenant id");
+        let (acme, other) = (tenant("acme"), tenant("other"));
+        let sealed = sealer(1).seal(&acme, url).expect("seal");
         assert!(sealed.starts_with("enc:v1:") && !sealed.contains("XXXX"));
         assert_ne!(
             sealed,
-            sealer(1).seal("acme", url).expect("seal"),
+            sealer(1).seal(&acme, url).expect("seal"),
             "a fresh nonce each time"
         );
-        assert_eq!(sealer(1).open("acme", &sealed).expect("open"), url);
-        assert!(sealer(1).open("other", &sealed).is_err(), "bound to its tenant");
-        assert!(sealer(2).open("acme", &sealed).is_err(), "bound to its key");
-        assert!(sealer(1).open("acme", "enc:v1:garbage").is_err());
+        assert_eq!(sealer(1).open(&acme, &sealed).expect("open"), url);
+        assert!(sealer(1).open(&other, &sealed).is_err(), "bound to its tenant");
+        assert!(sealer(2).open(&acme, &sealed).is_err(), "bound to its key");
+        assert!(sealer(1).open(&acme, "enc:v1:garbage").is_err());
         assert_eq!(
-            sealer(1).open("acme", "ops@example.com").expect("clear"),
+            sealer(1).open(&acme, "ops@example.com").expect("clear"),
             "ops@example.com"
         );
     }

@@ -4,6 +4,7 @@
 
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Clock, Condition, Item, Key, Query, Table, WriteOp, table};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -56,7 +57,7 @@ impl Store {
     }
 
     /// The next integer id of a per-tenant sequence (1, 2, 3, ...).
-    pub async fn next_id(&self, tenant: &str, sequence: &str) -> DomainResult<u64> {
+    pub async fn next_id(&self, tenant: &TenantId, sequence: &str) -> DomainResult<u64> {
         let value = self.table.increment(&keys::counter(tenant, sequence), 1, None).await?;
         u64::try_from(value).map_err(|_| DomainError::Internal(format!("counter {sequence} is negative")))
     }
@@ -124,9 +125,9 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync {
     /// The type of its id (an integer or a text id).
     type Id: ?Sized + std::fmt::Display + Sync;
     /// Where the record with `id` is stored in `tenant`.
-    fn key(tenant: &str, id: &Self::Id) -> Key;
+    fn key(tenant: &TenantId, id: &Self::Id) -> Key;
     /// This record's own key.
-    fn own_key(&self, tenant: &str) -> Key;
+    fn own_key(&self, tenant: &TenantId) -> Key;
     fn version(&self) -> u64;
     /// Marks a change made at `now`: the next version.
     fn changed(&mut self, now: DateTime<Utc>);
@@ -141,12 +142,12 @@ macro_rules! record {
             const NAME: &'static str = $name;
             type Id = $id;
 
-            fn key(tenant: &str, id: &$id) -> $crate::ports::Key {
-                let key: fn(&str, &$id) -> $crate::ports::Key = $key;
+            fn key(tenant: &$crate::model::TenantId, id: &$id) -> $crate::ports::Key {
+                let key: fn(&$crate::model::TenantId, &$id) -> $crate::ports::Key = $key;
                 key(tenant, id)
             }
 
-            fn own_key(&self, tenant: &str) -> $crate::ports::Key {
+            fn own_key(&self, tenant: &$crate::model::TenantId) -> $crate::ports::Key {
                 <Self as $crate::store::Record>::key(tenant, &self.id)
             }
 
@@ -164,19 +165,19 @@ macro_rules! record {
 
 impl Store {
     /// The record `id` of `tenant`, if any.
-    pub async fn find<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<Option<R>> {
+    pub async fn find<R: Record>(&self, tenant: &TenantId, id: &R::Id) -> DomainResult<Option<R>> {
         self.get(&R::key(tenant, id)).await
     }
 
     /// The record `id` of `tenant`; a 404 naming it when there is none.
-    pub async fn fetch<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<R> {
+    pub async fn fetch<R: Record>(&self, tenant: &TenantId, id: &R::Id) -> DomainResult<R> {
         self.find(tenant, id)
             .await?
             .ok_or_else(|| DomainError::not_found(R::NAME, id))
     }
 
     /// Stores a new record; one with its key already stored is a conflict.
-    pub async fn insert<R: Record>(&self, tenant: &str, record: &R) -> DomainResult<()> {
+    pub async fn insert<R: Record>(&self, tenant: &TenantId, record: &R) -> DomainResult<()> {
         match self
             .table
             .put(to_item(&record.own_key(tenant), record, &[])?, Condition::NotExists)
@@ -192,7 +193,7 @@ impl Store {
 
     /// Writes a changed record over the stored one if nobody changed it
     /// since it was read (its version); then it carries its next version.
-    pub async fn save<R: Record>(&self, tenant: &str, record: &mut R) -> DomainResult<()> {
+    pub async fn save<R: Record>(&self, tenant: &TenantId, record: &mut R) -> DomainResult<()> {
         let expected = record.version();
         record.changed(self.now());
         let what = R::NAME.to_lowercase();
@@ -201,7 +202,7 @@ impl Store {
     }
 
     /// Deletes the record `id` of `tenant` (absent is fine).
-    pub async fn remove<R: Record>(&self, tenant: &str, id: &R::Id) -> DomainResult<()> {
+    pub async fn remove<R: Record>(&self, tenant: &TenantId, id: &R::Id) -> DomainResult<()> {
         self.table.delete(&R::key(tenant, id), Condition::None).await?;
         Ok(())
     }

@@ -107,7 +107,7 @@ pub fn email_body(notice: &Message) -> String {
         id = notice.incident_id,
         title = title(notice),
         level = notice.escalation_level,
-        tenant = one_line(&notice.tenant),
+        tenant = one_line(notice.tenant.as_str()),
         link = one_line(&notice.link),
     )
 }
@@ -130,7 +130,7 @@ pub fn slack_blocks(notice: &Message) -> Value {
     let footer = format!(
         "\nEscalation level {} · tenant {} · <{link}|Acknowledge>",
         notice.escalation_level,
-        slack_escape(&one_line(&notice.tenant))
+        slack_escape(&one_line(notice.tenant.as_str()))
     );
     // Keep the footer (and its link) whole; cut the description instead.
     let section = truncate(&section, SLACK_SECTION_LIMIT.saturating_sub(footer.chars().count())) + &footer;
@@ -222,7 +222,7 @@ mod tests {
 
     fn notice() -> Message {
         let notice = Notice {
-            tenant: "acme".to_owned(),
+            tenant: quper_core::model::TenantId::parse("acme").expect("tenant id"),
             incident_id: 42,
             title: "Database down".to_owned(),
             description: Some("Primary stopped answering\nat 03:12 UTC".to_owned()),

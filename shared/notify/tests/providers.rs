@@ -146,7 +146,7 @@ fn providers() -> Providers {
 
 fn notice() -> Notice {
     Notice {
-        tenant: "acme".to_owned(),
+        tenant: quper_core::model::TenantId::parse("acme").expect("tenant id"),
         incident_id: 42,
         title: "Database down".to_owned(),
         description: Some("Primary stopped answering at 03:12 UTC".to_owned()),

@@ -121,7 +121,10 @@ impl Bus for SnsBus {
     async fn publish(&self, job: NotificationJob) -> Result<(), BusError> {
         validate(&job)?;
         let message = serde_json::to_string(&job).map_err(|err| BusError::Invalid(err.to_string()))?;
-        let attributes = [(CHANNEL_ATTRIBUTE, &job.channel), (TENANT_ATTRIBUTE, &job.tenant)];
+        let attributes = [
+            (CHANNEL_ATTRIBUTE, job.channel.as_str()),
+            (TENANT_ATTRIBUTE, job.tenant.as_str()),
+        ];
         let size = message.len()
             + attributes
                 .iter()
@@ -150,14 +153,11 @@ impl Bus for SnsBus {
     }
 }
 
-/// What SNS and the fan-out need of a job: an id, a tenant (message
-/// attribute values cannot be empty) and a channel with a queue.
+/// What SNS and the fan-out need of a job: an id and a channel with a
+/// queue (its tenant is a `TenantId`, never empty).
 fn validate(job: &NotificationJob) -> Result<(), BusError> {
     if job.id.is_empty() {
         return Err(BusError::Invalid("a job needs an id".into()));
-    }
-    if job.tenant.is_empty() {
-        return Err(BusError::Invalid(format!("job {:?} has no tenant", job.id)));
     }
     if !CHANNELS.contains(&job.channel.as_str()) {
         return Err(BusError::Invalid(format!(
@@ -326,7 +326,7 @@ mod tests {
     fn job(id: &str, tenant: &str, channel: &str) -> NotificationJob {
         NotificationJob {
             id: id.to_owned(),
-            tenant: tenant.to_owned(),
+            tenant: quper_core::model::TenantId::parse(tenant).expect("tenant id"),
             incident_id: 1,
             channel: channel.to_owned(),
             user_id: None,
@@ -340,7 +340,6 @@ mod tests {
             assert_eq!(validate(&job("j", "acme", channel)), Ok(()));
         }
         assert!(matches!(validate(&job("", "acme", "email")), Err(BusError::Invalid(_))));
-        assert!(matches!(validate(&job("j", "", "email")), Err(BusError::Invalid(_))));
         for channel in ["", "push", "Email"] {
             assert!(
                 matches!(validate(&job("j", "acme", channel)), Err(BusError::Invalid(why)) if why.contains("email, sms, slack, webhook")),

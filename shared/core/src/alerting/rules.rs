@@ -17,6 +17,7 @@ use crate::identity::{Permission, Principal, teams};
 use crate::ingest::event::{AlertEvent, Severity};
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::store::Store;
 
 /// All listed conditions must hold; within a list, any value matches. An
@@ -250,7 +251,7 @@ pub fn evaluate(rules: &[AlertRule], source: &SourceContext, event: &AlertEvent)
 }
 
 /// Every rule of a tenant (one query), for ingestion.
-pub async fn all(store: &Store, tenant: &str) -> DomainResult<Vec<AlertRule>> {
+pub async fn all(store: &Store, tenant: &TenantId) -> DomainResult<Vec<AlertRule>> {
     store.query_all(keys::rules(tenant)).await
 }
 
@@ -268,7 +269,7 @@ pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Al
     store.fetch(caller.tenant(), id).await
 }
 
-async fn check_actions(store: &Store, tenant: &str, actions: &RuleActions) -> DomainResult<()> {
+async fn check_actions(store: &Store, tenant: &TenantId, actions: &RuleActions) -> DomainResult<()> {
     if let Some(team) = actions.team_id
         && teams::find(store, tenant, team).await?.is_none()
     {

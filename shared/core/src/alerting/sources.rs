@@ -31,7 +31,7 @@ pub enum SourceType {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertSource {
     pub id: u64,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub team_id: Option<u64>,
     pub name: String,
     pub source_type: SourceType,
@@ -93,7 +93,7 @@ pub struct RevealedSource {
 /// What ingestion knows about the sender once its key checked out.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SourceContext {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub source_id: u64,
     pub source_type: SourceType,
     pub team_id: Option<u64>,
@@ -211,7 +211,7 @@ async fn commit(store: &Store, ops: Vec<WriteOp>) -> DomainResult<()> {
     }
 }
 
-pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<AlertSource>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Option<AlertSource>> {
     store.get(&keys::source(tenant, id)).await
 }
 
@@ -384,7 +384,7 @@ pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<
         return Ok(Err(KeyRejection::Missing));
     };
     match store.get::<SourceContext>(&keys::api_key(&sha256_hex(api_key))).await? {
-        Some(context) if context.is_active && TenantId::parse(&context.tenant).is_ok() => Ok(Ok(context)),
+        Some(context) if context.is_active => Ok(Ok(context)),
         _ => Ok(Err(KeyRejection::Invalid)),
     }
 }

@@ -9,6 +9,7 @@ use crate::identity::teams::{self, NewTeam, NewTeamMember, Team, TeamMember, Tea
 use crate::identity::users::{self, LoginFailure, NewUser, User, UserPatch};
 use crate::identity::{self as identity_domain, Principal, login_limits};
 use crate::model::Password;
+use crate::model::TenantId;
 
 use super::App;
 
@@ -49,13 +50,13 @@ impl App {
 
     /// The principal of a verified credential (tenant and user id); refused
     /// when the environment or the user is gone or inactive.
-    pub async fn principal(&self, tenant: &str, user_id: u64) -> DomainResult<Principal> {
+    pub async fn principal(&self, tenant: &TenantId, user_id: u64) -> DomainResult<Principal> {
         identity_domain::principal(self.store(), tenant, user_id).await
     }
 
     /// The principal of an external provider's token, which names its user
     /// by email.
-    pub async fn principal_by_email(&self, tenant: &str, email: &str) -> DomainResult<Option<Principal>> {
+    pub async fn principal_by_email(&self, tenant: &TenantId, email: &str) -> DomainResult<Option<Principal>> {
         match users::id_by_email(self.store(), tenant, email).await? {
             Some(id) => self.principal(tenant, id).await.map(Some),
             None => Ok(None),

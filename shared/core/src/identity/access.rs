@@ -97,8 +97,8 @@ impl Principal {
         }
     }
 
-    pub fn tenant(&self) -> &str {
-        self.tenant.as_str()
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
     }
 }
 

@@ -14,7 +14,7 @@ use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Environment {
-    pub id: String,
+    pub id: TenantId,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -57,13 +57,19 @@ fn gsi_attrs(id: &str) -> [(&'static str, Value); 2] {
 }
 
 /// The environment, whatever its state; `None` when it does not exist.
-pub async fn find(store: &Store, id: &str) -> DomainResult<Option<Environment>> {
+pub async fn find(store: &Store, id: &TenantId) -> DomainResult<Option<Environment>> {
     store.get(&keys::environment(id)).await
+}
+
+/// The environment a path names; a text that cannot be an environment id
+/// names none (404).
+fn named(id: &str) -> DomainResult<TenantId> {
+    TenantId::parse(id).map_err(|_| DomainError::not_found("Environment", id))
 }
 
 pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Environment> {
     caller.require(Permission::EnvironmentsManage)?;
-    find(store, id)
+    find(store, &named(id)?)
         .await?
         .ok_or_else(|| DomainError::not_found("Environment", id))
 }
@@ -82,7 +88,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewEnvironment) -> D
 pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environment> {
     let now = store.now();
     let environment = Environment {
-        id: new.id.as_str().to_owned(),
+        id: new.id.clone(),
         name: new.name.into_inner(),
         description: new.description,
         is_active: true,
@@ -93,7 +99,7 @@ pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environm
     let item = to_item(
         &keys::environment(&environment.id),
         &environment,
-        &gsi_attrs(&environment.id),
+        &gsi_attrs(environment.id.as_str()),
     )?;
     match store.table().put(item, Condition::NotExists).await {
         Ok(()) => Ok(environment),
@@ -126,9 +132,9 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
     environment.updated_at = store.now();
     store
         .replace(
-            &keys::environment(id),
+            &keys::environment(&environment.id),
             &environment,
-            &gsi_attrs(id),
+            &gsi_attrs(environment.id.as_str()),
             expected,
             "environment",
         )
@@ -147,7 +153,10 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
     }
     match store
         .table()
-        .delete(&keys::environment(id), Condition::VersionEquals(environment.version))
+        .delete(
+            &keys::environment(&environment.id),
+            Condition::VersionEquals(environment.version),
+        )
         .await
     {
         Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(
@@ -160,7 +169,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
 /// A superadmin gives an environment an admin.
 pub async fn add_admin(store: &Store, caller: &Principal, id: &str, admin: NewAdmin) -> DomainResult<User> {
     let environment = get(store, caller, id).await?;
-    let tenant = TenantId::parse(&environment.id).map_err(DomainError::Internal)?;
+    let tenant = environment.id;
     let new = NewUser {
         email: admin.email,
         full_name: admin.full_name,

@@ -8,6 +8,7 @@ use crate::identity::access::{Permission, Principal};
 use crate::identity::{roles, users};
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 
@@ -77,7 +78,7 @@ async fn check_roles(store: &Store, caller: &Principal, role_ids: &[String]) -> 
 
 crate::record!(Group, "Group", str, keys::group);
 
-pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<Group>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: &str) -> DomainResult<Option<Group>> {
     store.find(tenant, id).await
 }
 

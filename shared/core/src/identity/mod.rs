@@ -20,14 +20,13 @@ use crate::store::Store;
 /// Turns a verified credential (tenant and user id) into a principal. The
 /// environment must exist and be active and the user must exist and be
 /// active, else the credential is refused; a token outlives neither.
-pub async fn principal(store: &Store, tenant: &str, user_id: u64) -> DomainResult<Principal> {
+pub async fn principal(store: &Store, tenant: &TenantId, user_id: u64) -> DomainResult<Principal> {
     let refused = || DomainError::Unauthenticated("the credentials are no longer valid".into());
-    let tenant_id = TenantId::parse(tenant).map_err(|_| refused())?;
     let user_key = keys::user(tenant, user_id);
     let (environment, user) = tokio::try_join!(environments::find(store, tenant), store.get::<users::User>(&user_key))?;
     let user = user.filter(|u| u.is_active).ok_or_else(refused)?;
     environment.filter(|e| e.is_active).ok_or_else(refused)?;
-    principal_for(store, tenant_id, &user).await
+    principal_for(store, tenant.clone(), &user).await
 }
 
 /// The principal of a user already loaded: their role, plus every role their
@@ -36,14 +35,14 @@ pub async fn principal_for(store: &Store, tenant: TenantId, user: &users::User) 
     let mut role = user.role;
     let mut permissions = builtin_permissions(user.role);
     for group_id in &user.group_ids {
-        let Some(group) = groups::find(store, tenant.as_str(), group_id).await? else {
+        let Some(group) = groups::find(store, &tenant, group_id).await? else {
             continue;
         };
         for role_id in &group.role_ids {
             if let Some(granted) = crate::model::Role::parse(role_id) {
                 role = role.max(granted);
             }
-            if let Some(record) = roles::find(store, tenant.as_str(), role_id).await? {
+            if let Some(record) = roles::find(store, &tenant, role_id).await? {
                 permissions.extend(record.permissions);
             }
         }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal, builtin_permissions};
 use crate::keys;
+use crate::model::TenantId;
 use crate::model::{Name, Role};
 use crate::store::Store;
 
@@ -65,7 +66,7 @@ pub fn builtin(role: Role) -> RoleRecord {
 }
 
 /// Resolves a role id without a caller check: built-in names first.
-pub async fn find(store: &Store, tenant: &str, id: &str) -> DomainResult<Option<RoleRecord>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: &str) -> DomainResult<Option<RoleRecord>> {
     if let Some(role) = Role::parse(id) {
         return Ok(Some(builtin(role)));
     }

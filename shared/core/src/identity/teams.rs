@@ -9,6 +9,7 @@ use crate::identity::access::{Permission, Principal};
 use crate::identity::users;
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::ports::Condition;
 use crate::store::{Store, to_item};
 
@@ -77,7 +78,7 @@ fn default_team_role() -> TeamRole {
 
 /// A `team_id` another resource names must exist in the tenant (400
 /// otherwise: the reference is wrong, the route is right).
-pub async fn check_reference(store: &Store, tenant: &str, team_id: Option<u64>) -> DomainResult<()> {
+pub async fn check_reference(store: &Store, tenant: &TenantId, team_id: Option<u64>) -> DomainResult<()> {
     if let Some(team) = team_id
         && find(store, tenant, team).await?.is_none()
     {
@@ -90,7 +91,7 @@ pub async fn check_reference(store: &Store, tenant: &str, team_id: Option<u64>) 
 
 crate::record!(Team, "Team", u64, |tenant, id| keys::team(tenant, *id));
 
-pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Team>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Option<Team>> {
     store.find(tenant, &id).await
 }
 

@@ -18,7 +18,7 @@ use crate::store::{Store, to_item};
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct User {
     pub id: u64,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub email: String,
     pub full_name: String,
     pub role: Role,
@@ -82,7 +82,7 @@ impl From<&User> for UserView {
 /// The global login lookup: which tenants an email has an account in.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 struct LoginEntry {
-    tenant: String,
+    tenant: TenantId,
     user_id: u64,
 }
 
@@ -197,14 +197,14 @@ impl TryFrom<String> for AvatarUrl {
     }
 }
 
-pub async fn get(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+pub async fn get(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<User> {
     store
         .get(&keys::user(tenant, id))
         .await?
         .ok_or_else(|| DomainError::not_found("User", id))
 }
 
-pub async fn list(store: &Store, tenant: &str) -> DomainResult<Vec<User>> {
+pub async fn list(store: &Store, tenant: &TenantId) -> DomainResult<Vec<User>> {
     store.query_all(keys::users(tenant)).await
 }
 
@@ -241,7 +241,6 @@ pub async fn create(store: &Store, caller: &Principal, new: NewUser) -> DomainRe
 /// Creates a user without a caller: bootstrap, the CLI, and a superadmin
 /// giving an environment its first admin.
 pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainResult<User> {
-    let tenant = tenant.as_str();
     let password_hash = match &new.password {
         Some(password) => Some(hash_password(password.expose())?),
         None => None,
@@ -250,7 +249,7 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
     let now = store.now();
     let user = User {
         id,
-        tenant: tenant.to_owned(),
+        tenant: tenant.clone(),
         email: new.email.as_str().to_owned(),
         full_name: new.full_name.into_inner(),
         role: new.role,
@@ -266,7 +265,7 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
         version: 1,
     };
     let login = LoginEntry {
-        tenant: tenant.to_owned(),
+        tenant: tenant.clone(),
         user_id: id,
     };
     let ops = vec![
@@ -439,7 +438,7 @@ pub async fn authenticate(
     };
     let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
     let mut matches = Vec::new();
-    for entry in entries.iter().filter(|e| tenant.is_none_or(|t| t == e.tenant)) {
+    for entry in entries.iter().filter(|e| tenant.is_none_or(|t| e.tenant == t)) {
         let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
         match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
             Some(hash) => {
@@ -464,7 +463,7 @@ pub async fn authenticate(
 }
 
 /// The id of the account an email has in a tenant.
-pub async fn id_by_email(store: &Store, tenant: &str, email: &str) -> DomainResult<Option<u64>> {
+pub async fn id_by_email(store: &Store, tenant: &TenantId, email: &str) -> DomainResult<Option<u64>> {
     let Ok(email) = Email::parse(email) else {
         return Ok(None);
     };
@@ -520,7 +519,7 @@ pub(crate) async fn set_group(store: &Store, user: &User, group_id: &str, member
 
 /// A user named by another resource's `user_id`. A missing user is a 400 (the
 /// reference is wrong), not a 404 (the route is right).
-pub async fn find_for_reference(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+pub async fn find_for_reference(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<User> {
     store
         .get(&keys::user(tenant, id))
         .await?
@@ -529,7 +528,7 @@ pub async fn find_for_reference(store: &Store, tenant: &str, id: u64) -> DomainR
 
 /// Like [`find_for_reference`], and the user must be active (PagerPal's rule
 /// for team members, schedule entries and escalation assignees).
-pub async fn find_active_for_reference(store: &Store, tenant: &str, id: u64) -> DomainResult<User> {
+pub async fn find_active_for_reference(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<User> {
     let user = find_for_reference(store, tenant, id).await?;
     if user.is_active {
         Ok(user)

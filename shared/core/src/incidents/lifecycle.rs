@@ -13,6 +13,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal, users};
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, count_counter, incident_item};
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Attempt, Store, to_item};
 
@@ -43,7 +44,7 @@ pub struct OpenMarker {
     pub version: u64,
 }
 
-pub fn marker_put(tenant: &str, scope: &str, incident_id: u64) -> DomainResult<WriteOp> {
+pub fn marker_put(tenant: &TenantId, scope: &str, incident_id: u64) -> DomainResult<WriteOp> {
     let marker = OpenMarker {
         incident_id,
         version: incident_id,
@@ -129,7 +130,7 @@ fn timeline_entry(next: &Incident, action: Action, actor: Actor, now: DateTime<U
 }
 
 /// The counter changes for a move between statuses.
-pub fn status_counter_ops(tenant: &str, from: Option<IncidentStatus>, to: IncidentStatus) -> Vec<WriteOp> {
+pub fn status_counter_ops(tenant: &TenantId, from: Option<IncidentStatus>, to: IncidentStatus) -> Vec<WriteOp> {
     let mut ops = Vec::new();
     if from == Some(to) {
         return ops;
@@ -152,7 +153,7 @@ pub fn status_counter_ops(tenant: &str, from: Option<IncidentStatus>, to: Incide
     ops
 }
 
-pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Incident>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Option<Incident>> {
     store.get(&keys::incident(tenant, id)).await
 }
 
@@ -195,7 +196,7 @@ pub async fn act(
 
 /// Applies `action` for `actor`, retrying when a concurrent change got there
 /// first.
-pub async fn apply(store: &Store, tenant: &str, id: u64, action: Action, actor: Actor) -> DomainResult<Incident> {
+pub async fn apply(store: &Store, tenant: &TenantId, id: u64, action: Action, actor: Actor) -> DomainResult<Incident> {
     let mut marker_free = true;
     crate::retrying!(&format!("incident {id}"), {
         let current = find(store, tenant, id)

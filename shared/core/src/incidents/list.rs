@@ -17,6 +17,7 @@ use crate::identity::{Permission, Principal};
 use crate::incidents::model::{Incident, IncidentStatus, IncidentView, count_counter};
 use crate::ingest::event::Severity;
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Index, Query, table::COUNTER_VALUE};
 use crate::store::{ListPage, PageRequest, Store, from_item};
 
@@ -64,7 +65,7 @@ fn decode(text: &str) -> DomainResult<Cursor> {
         .ok_or_else(|| DomainError::validation("cursor", "is not a cursor this list issued"))
 }
 
-fn partition(tenant: &str, status: Option<IncidentStatus>) -> Query {
+fn partition(tenant: &TenantId, status: Option<IncidentStatus>) -> Query {
     match status {
         Some(status) => Query::index(Index::Gsi2, keys::incidents_by_status_gsi2pk(tenant, status.as_str())),
         None => Query::index(Index::Gsi1, keys::incidents_gsi1pk(tenant)),
@@ -72,7 +73,7 @@ fn partition(tenant: &str, status: Option<IncidentStatus>) -> Query {
     .backwards()
 }
 
-async fn counted_total(store: &Store, tenant: &str, status: Option<IncidentStatus>) -> DomainResult<u64> {
+async fn counted_total(store: &Store, tenant: &TenantId, status: Option<IncidentStatus>) -> DomainResult<u64> {
     let item = store
         .table()
         .get(&keys::counter(tenant, &count_counter(status)))
@@ -151,7 +152,7 @@ pub async fn list(
 
 async fn scan(
     store: &Store,
-    tenant: &str,
+    tenant: &TenantId,
     filter: &IncidentFilter,
     request: PageRequest,
     cursor: Option<Cursor>,

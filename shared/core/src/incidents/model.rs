@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::error::DomainResult;
 use crate::ingest::event::Severity;
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Condition, Item, WriteOp, table};
 use crate::store::to_item;
 
@@ -44,7 +45,7 @@ impl IncidentStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Incident {
     pub id: u64,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub title: String,
     pub description: Option<String>,
     pub severity: Severity,
@@ -160,7 +161,7 @@ impl From<&Incident> for IncidentView {
 }
 
 /// The index attributes that place an incident in the tenant's lists.
-pub fn index_attributes(tenant: &str, id: u64, status: IncidentStatus) -> [(&'static str, Value); 4] {
+pub fn index_attributes(tenant: &TenantId, id: u64, status: IncidentStatus) -> [(&'static str, Value); 4] {
     [
         (table::GSI1PK, Value::String(keys::incidents_gsi1pk(tenant))),
         (table::GSI1SK, Value::String(keys::id_sk(id))),
@@ -252,7 +253,7 @@ impl TimelineEvent {
     }
 
     /// The write that appends this event to its incident's timeline.
-    pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+    pub fn write(&self, tenant: &TenantId) -> DomainResult<WriteOp> {
         let unique = format!("{:010}#{}", self.sequence, self.id);
         let key = keys::incident_event(tenant, self.incident_id, &time_sort_key(self.created_at, &unique));
         Ok(WriteOp::put(to_item(&key, self, &[])?, Condition::NotExists))

@@ -13,6 +13,7 @@ use crate::identity::{Permission, Principal};
 use crate::incidents::model::time_sort_key;
 use crate::ingest::event::{AlertAction, Severity};
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Condition, Index, Query, WriteOp, table};
 use crate::store::{Store, to_item};
 
@@ -58,7 +59,7 @@ pub struct AlertRecord {
 
 impl AlertRecord {
     /// The writes that store the alert, and its copy under its incident.
-    pub fn writes(&self, tenant: &str) -> DomainResult<Vec<WriteOp>> {
+    pub fn writes(&self, tenant: &TenantId) -> DomainResult<Vec<WriteOp>> {
         let sort = time_sort_key(self.received_at, &self.id);
         let index = [
             (table::GSI1PK, Value::String(keys::alerts_gsi1pk(tenant))),

@@ -24,6 +24,7 @@ use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, in
 use crate::ingest::alerts::{AlertRecord, Outcome};
 use crate::ingest::event::{AlertAction, AlertEvent};
 use crate::keys;
+use crate::model::TenantId;
 use crate::ports::{Condition, StoreError, WriteOp, table::Update};
 use crate::store::{Attempt, Store, lost_race};
 
@@ -73,7 +74,7 @@ fn record(store: &Store, source: &SourceContext, event: &AlertEvent, evaluation:
 /// Ingests one alert from `source`. A successful return means the alert is
 /// stored.
 pub async fn ingest(store: &Store, source: &SourceContext, event: AlertEvent) -> DomainResult<Ingested> {
-    let tenant = source.tenant.as_str();
+    let tenant = &source.tenant;
     let rules = rules::all(store, tenant).await?;
     let evaluation = rules::evaluate(&rules, source, &event);
     let mut alert = record(store, source, &event, &evaluation);
@@ -91,7 +92,7 @@ pub async fn ingest(store: &Store, source: &SourceContext, event: AlertEvent) ->
     }
 }
 
-async fn open_marker(store: &Store, tenant: &str, scope: &str) -> DomainResult<Option<OpenMarker>> {
+async fn open_marker(store: &Store, tenant: &TenantId, scope: &str) -> DomainResult<Option<OpenMarker>> {
     store.get(&keys::open_incident(tenant, scope)).await
 }
 
@@ -103,7 +104,7 @@ async fn trigger(
     scope: Option<String>,
     mut alert: AlertRecord,
 ) -> DomainResult<Ingested> {
-    let tenant = source.tenant.as_str();
+    let tenant = &source.tenant;
     let incident = crate::retrying!("this alert's incident", {
         let marker = match &scope {
             Some(scope) => open_marker(store, tenant, scope).await?,
@@ -145,7 +146,7 @@ async fn trigger(
         let now = alert.received_at;
         let incident = Incident {
             id: number,
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             title: event.title.clone(),
             description: event.description.clone(),
             severity: evaluation.severity,
@@ -221,7 +222,7 @@ async fn close(
     mut alert: AlertRecord,
     action: Action,
 ) -> DomainResult<Ingested> {
-    let tenant = source.tenant.as_str();
+    let tenant = &source.tenant;
     let marker = match &scope {
         Some(scope) => open_marker(store, tenant, scope).await?,
         None => None,

@@ -11,6 +11,7 @@ use crate::error::DomainResult;
 use crate::identity::{Permission, Principal, teams};
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::notifications::contacts::normalise_address;
 use crate::notifications::destination::Destination;
 use crate::ports::ChannelKind;
@@ -198,7 +199,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
 }
 
 /// The active channels a team's incidents notify.
-pub async fn of_team(store: &Store, tenant: &str, team_id: u64) -> DomainResult<Vec<Channel>> {
+pub async fn of_team(store: &Store, tenant: &TenantId, team_id: u64) -> DomainResult<Vec<Channel>> {
     let all: Vec<Channel> = store.query_all(keys::channels(tenant)).await?;
     Ok(all
         .into_iter()

@@ -11,6 +11,7 @@ use crate::identity::users::{self, Phone};
 use crate::identity::{Permission, Principal};
 use crate::keys;
 use crate::model::Email;
+use crate::model::TenantId;
 use crate::notifications::destination::Destination;
 use crate::ports::{ChannelKind, Condition};
 use crate::secrets::{Sealer, mask_address};
@@ -128,7 +129,7 @@ pub async fn list(store: &Store, caller: &Principal, user_id: u64) -> DomainResu
 }
 
 /// A user's methods in the order they are tried.
-pub async fn of_user(store: &Store, tenant: &str, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
+pub async fn of_user(store: &Store, tenant: &TenantId, user_id: u64) -> DomainResult<Vec<ContactMethod>> {
     let mut methods: Vec<ContactMethod> = store.query_all(keys::contact_methods(tenant, user_id)).await?;
     methods.sort_by_key(|m| (m.priority, m.id));
     Ok(methods)

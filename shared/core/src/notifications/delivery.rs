@@ -28,6 +28,7 @@ use crate::identity::{Permission, Principal};
 use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, TimelineEvent};
 use crate::keys;
+use crate::model::TenantId;
 use crate::notifications::log::{NotificationLog, NotificationStatus};
 use crate::ports::table::{GSI1PK, GSI1SK, SortKey, Update};
 use crate::ports::{Bus, ChannelKind, Condition, Key, NotificationJob, Query, SendFailure, Sender, WriteOp};
@@ -192,7 +193,7 @@ pub async fn deliver(
 }
 
 /// Queues the row's next contact method, if any: a new row and job.
-pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &str, row: &NotificationLog) -> DomainResult<bool> {
+pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &NotificationLog) -> DomainResult<bool> {
     let Some((next, rest)) = row.fallbacks.split_first() else {
         return Ok(false);
     };
@@ -233,7 +234,7 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &str, row: &Notific
 }
 
 /// A best-effort timeline entry about a notification.
-async fn timeline(store: &Store, tenant: &str, row: &NotificationLog, event_type: &str, message: String) {
+async fn timeline(store: &Store, tenant: &TenantId, row: &NotificationLog, event_type: &str, message: String) {
     let event = TimelineEvent::new(row.incident_id, event_type, message, Actor::System, store.now())
         .with_data(json!({ "notification_id": row.id, "user_id": row.user_id }));
     if let Ok(op) = event.write(tenant)
@@ -245,7 +246,7 @@ async fn timeline(store: &Store, tenant: &str, row: &NotificationLog, event_type
 
 /// Marks the incident notified (PagerPal's `first/last_notified_at`). Best
 /// effort: the notification row is the record.
-async fn record_incident_notified(store: &Store, tenant: &str, incident: u64, at: DateTime<Utc>) {
+async fn record_incident_notified(store: &Store, tenant: &TenantId, incident: u64, at: DateTime<Utc>) {
     let update = Update::new(keys::incident(tenant, incident))
         .set("last_notified_at", json!(at))
         .when(Condition::Exists);
@@ -290,7 +291,10 @@ pub async fn apply_receipt(
     let (Some(owner), Some(pk), Some(sk)) = (text("tenant"), text("pk"), text("sk")) else {
         return Ok(ReceiptOutcome::Ignored);
     };
-    if tenant.is_some_and(|t| t != owner) {
+    let Ok(owner) = TenantId::parse(&owner) else {
+        return Ok(ReceiptOutcome::Ignored);
+    };
+    if tenant.is_some_and(|t| owner != t) {
         return Ok(ReceiptOutcome::Ignored);
     }
     let status = match receipt.status.to_ascii_uppercase().as_str() {
@@ -419,7 +423,7 @@ async fn rows_waiting(
     partition: Query,
     for_at_least: std::time::Duration,
     limit: u32,
-) -> DomainResult<Vec<(String, NotificationLog)>> {
+) -> DomainResult<Vec<(TenantId, NotificationLog)>> {
     let since = store.now() - Duration::from_std(for_at_least).unwrap_or_else(|_| Duration::minutes(10));
     let page = store
         .table()
@@ -427,7 +431,13 @@ async fn rows_waiting(
         .await?;
     let mut rows = Vec::with_capacity(page.items.len());
     for item in page.items {
-        let Some(tenant) = item.get("tenant").and_then(Value::as_str).map(str::to_owned) else {
+        // Rows name their tenant; one that does not (or not validly) is no
+        // row of this sweep's.
+        let Some(tenant) = item
+            .get("tenant")
+            .and_then(Value::as_str)
+            .and_then(|tenant| TenantId::parse(tenant).ok())
+        else {
             continue;
         };
         rows.push((tenant, from_item(item)?));

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainResult;
+use crate::model::TenantId;
 use crate::ports::{ChannelKind, Delivery};
 use crate::secrets::{Sealer, mask_address};
 
@@ -43,7 +44,7 @@ impl Destination {
     }
 
     /// The delivery the sender needs, opened for `tenant`.
-    pub fn open(&self, sealer: &Sealer, tenant: &str) -> DomainResult<Delivery> {
+    pub fn open(&self, sealer: &Sealer, tenant: &TenantId) -> DomainResult<Delivery> {
         Ok(Delivery {
             kind: self.kind,
             address: sealer.open(tenant, &self.address)?,

@@ -9,6 +9,7 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::incidents::model::time_sort_key;
 use crate::keys;
+use crate::model::TenantId;
 use crate::notifications::destination::Destination;
 use crate::notifications::rules::PageMessage;
 use crate::ports::table::{GSI1PK, GSI1SK};
@@ -97,13 +98,13 @@ impl NotificationLog {
     }
 
     /// Where the row is stored.
-    pub fn key(&self, tenant: &str) -> Key {
+    pub fn key(&self, tenant: &TenantId) -> Key {
         // The step orders rows that share a timestamp.
         let unique = format!("{:010}#{}", self.escalation_step, self.id);
         keys::incident_notification(tenant, self.incident_id, &time_sort_key(self.created_at, &unique))
     }
 
-    pub fn write(&self, tenant: &str) -> DomainResult<WriteOp> {
+    pub fn write(&self, tenant: &TenantId) -> DomainResult<WriteOp> {
         let mut extra = vec![("tenant", json!(tenant))];
         if self.status == NotificationStatus::Queued {
             extra.extend(self.waiting_since(self.created_at));
@@ -125,11 +126,11 @@ impl NotificationLog {
     }
 
     /// The bus job that delivers this row.
-    pub fn job(&self, tenant: &str) -> NotificationJob {
+    pub fn job(&self, tenant: &TenantId) -> NotificationJob {
         let key = self.key(tenant);
         NotificationJob {
             id: self.id.clone(),
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
             incident_id: self.incident_id,
             channel: self.channel.clone(),
             user_id: self.user_id,

@@ -14,6 +14,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::users::{self, User};
 use crate::identity::{Permission, Principal};
 use crate::keys;
+use crate::model::TenantId;
 use crate::notifications::contacts::{self, ContactMethod, ContactMethodView, may_manage};
 use crate::notifications::destination::Destination;
 use crate::ports::{ChannelKind, Condition};
@@ -50,13 +51,13 @@ pub struct RuleView {
 }
 
 /// A user's rules, earliest first.
-pub async fn of_user(store: &Store, tenant: &str, user_id: u64) -> DomainResult<Vec<NotificationRule>> {
+pub async fn of_user(store: &Store, tenant: &TenantId, user_id: u64) -> DomainResult<Vec<NotificationRule>> {
     let mut rules: Vec<NotificationRule> = store.query_all(keys::notification_rules(tenant, user_id)).await?;
     rules.sort_by_key(|r| (r.delay_minutes, r.id));
     Ok(rules)
 }
 
-pub async fn find(store: &Store, tenant: &str, user_id: u64, id: u64) -> DomainResult<Option<NotificationRule>> {
+pub async fn find(store: &Store, tenant: &TenantId, user_id: u64, id: u64) -> DomainResult<Option<NotificationRule>> {
     store.get(&keys::notification_rule(tenant, user_id, id)).await
 }
 
@@ -167,7 +168,7 @@ fn fallbacks(methods: &[ContactMethod], used: u64, sent_now: &[u64]) -> Vec<Dest
 }
 
 /// Plans the messages of a page to `user` from their rules and methods.
-pub async fn plan_for(store: &Store, tenant: &str, user: &User) -> DomainResult<PagePlan> {
+pub async fn plan_for(store: &Store, tenant: &TenantId, user: &User) -> DomainResult<PagePlan> {
     let methods = contacts::of_user(store, tenant, user.id).await?;
     let rules: Vec<NotificationRule> = of_user(store, tenant, user.id)
         .await?
@@ -224,7 +225,7 @@ pub fn plan(account_email: &str, methods: &[ContactMethod], rules: &[Notificatio
 /// The message a delayed rule sends, if the rule and its method still exist.
 pub async fn delayed_send(
     store: &Store,
-    tenant: &str,
+    tenant: &TenantId,
     user_id: u64,
     rule_id: u64,
 ) -> DomainResult<Option<PageMessage>> {
@@ -242,7 +243,7 @@ pub async fn delayed_send(
 }
 
 /// Deletes the rules that use a contact method (when the method goes).
-pub async fn remove_for_method(store: &Store, tenant: &str, user_id: u64, method_id: u64) -> DomainResult<()> {
+pub async fn remove_for_method(store: &Store, tenant: &TenantId, user_id: u64, method_id: u64) -> DomainResult<()> {
     let doomed = of_user(store, tenant, user_id)
         .await?
         .into_iter()

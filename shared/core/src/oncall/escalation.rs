@@ -30,6 +30,7 @@ use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
+use crate::model::TenantId;
 use crate::notifications::log::NotificationLog;
 use crate::notifications::rules::{self, PageMessage};
 use crate::notifications::{channels, delivery};
@@ -92,7 +93,7 @@ pub struct RuleTimer {
 /// The payload of every escalation timer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EscalationTimer {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub incident_id: u64,
     /// The incident's `escalation_step` when the timer was set.
     pub step: u64,
@@ -120,7 +121,7 @@ impl EscalationTimer {
         };
         format!(
             "esc-{}-{}-{}-{kind}",
-            &sha256_hex(&self.tenant)[..16],
+            &sha256_hex(self.tenant.as_str())[..16],
             self.incident_id,
             self.step
         )
@@ -354,7 +355,7 @@ impl Escalator {
 
     /// The users a level pages right now (schedules resolved at this moment,
     /// teams to their active members), without repeats.
-    async fn targets(&self, tenant: &str, level: &EscalationLevel, now: DateTime<Utc>) -> DomainResult<Vec<u64>> {
+    async fn targets(&self, tenant: &TenantId, level: &EscalationLevel, now: DateTime<Utc>) -> DomainResult<Vec<u64>> {
         let mut seen = BTreeSet::new();
         let mut out = Vec::new();
         for assignee in &level.assignees {
@@ -386,7 +387,7 @@ impl Escalator {
     /// caller just read or wrote it, which saves the first read.
     async fn advance(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: u64,
         reason: Reason,
         actor: Actor,
@@ -480,7 +481,7 @@ impl Escalator {
                 for (rule_id, minutes) in plan.later {
                     let due_at = now + Duration::minutes(i64::from(minutes));
                     reminders.push(EscalationTimer {
-                        tenant: tenant.to_owned(),
+                        tenant: tenant.clone(),
                         incident_id: id,
                         step: next.escalation_step,
                         kind: TimerKind::Notify,
@@ -558,7 +559,7 @@ impl Escalator {
                 }
             }
             let old_timer = |kind| EscalationTimer {
-                tenant: tenant.to_owned(),
+                tenant: tenant.clone(),
                 incident_id: id,
                 step: current,
                 kind,
@@ -570,7 +571,7 @@ impl Escalator {
             }
             if let Some(fire_at) = next_at {
                 let timer = EscalationTimer {
-                    tenant: tenant.to_owned(),
+                    tenant: tenant.clone(),
                     incident_id: id,
                     step: next.escalation_step,
                     kind: TimerKind::Escalate,
@@ -593,7 +594,7 @@ impl Escalator {
         let Some(rule) = &timer.rule else {
             return Err(DomainError::validation("payload.rule", "a notify timer names its rule"));
         };
-        let tenant = timer.tenant.as_str();
+        let tenant = &timer.tenant;
         let reminder = keys::reminder(tenant, timer.incident_id, &timer.id());
         let Some(incident) = lifecycle::find(&self.store, tenant, timer.incident_id).await? else {
             return self.forget(reminder).await;
@@ -716,7 +717,7 @@ impl Escalator {
 
     async fn fire_overdue_in(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         status: IncidentStatus,
         kind: TimerKind,
         overdue_before: DateTime<Utc>,
@@ -731,7 +732,7 @@ impl Escalator {
                 continue;
             }
             let timer = EscalationTimer {
-                tenant: tenant.to_owned(),
+                tenant: tenant.clone(),
                 incident_id: incident.id,
                 step: incident.escalation_step,
                 kind,

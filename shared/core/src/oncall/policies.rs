@@ -13,6 +13,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal, teams, users};
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::oncall::schedules;
 use crate::store::Store;
 
@@ -171,7 +172,7 @@ fn check_numbers(repeat_count: u32, ack_timeout: Option<u32>) -> DomainResult<()
 
 /// Checks what an assignee points at: an active user, an existing schedule
 /// or team (400 otherwise, PagerPal's rule for inactive users).
-async fn build_assignee(store: &Store, tenant: &str, new: &NewAssignee) -> DomainResult<Assignee> {
+async fn build_assignee(store: &Store, tenant: &TenantId, new: &NewAssignee) -> DomainResult<Assignee> {
     let (assignee_type, target_id) = new.target()?;
     match assignee_type {
         AssigneeType::User => {
@@ -197,7 +198,7 @@ crate::record!(EscalationPolicy, "Escalation policy", u64, |tenant, id| keys::po
     tenant, *id
 ));
 
-pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<EscalationPolicy>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Option<EscalationPolicy>> {
     store.find(tenant, &id).await
 }
 
@@ -233,7 +234,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewPolicy) -> Domain
 }
 
 /// Stores a changed policy under its version check.
-async fn save(store: &Store, tenant: &str, mut policy: EscalationPolicy) -> DomainResult<EscalationPolicy> {
+async fn save(store: &Store, tenant: &TenantId, mut policy: EscalationPolicy) -> DomainResult<EscalationPolicy> {
     store.save(tenant, &mut policy).await?;
     Ok(policy)
 }

@@ -15,6 +15,7 @@ use crate::identity::users::TimeZoneName;
 use crate::identity::{Permission, Principal, teams, users};
 use crate::keys;
 use crate::model::Name;
+use crate::model::TenantId;
 use crate::oncall::rotation::{self, RotationLayer, ScheduleEntry, Shift, ShiftUnit};
 use crate::ports::table::Update;
 use crate::ports::{Condition, WriteOp};
@@ -124,7 +125,7 @@ pub const MAX_TIMELINE_DAYS: i64 = 93;
 
 async fn build_layers(
     store: &Store,
-    tenant: &str,
+    tenant: &TenantId,
     schedule_zone: &str,
     layers: Vec<NewLayer>,
 ) -> DomainResult<Vec<RotationLayer>> {
@@ -159,7 +160,7 @@ fn check_zone(zone: &str) -> DomainResult<()> {
 
 crate::record!(Schedule, "Schedule", u64, |tenant, id| keys::schedule(tenant, *id));
 
-pub async fn find(store: &Store, tenant: &str, id: u64) -> DomainResult<Option<Schedule>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Option<Schedule>> {
     store.find(tenant, &id).await
 }
 
@@ -237,7 +238,7 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
     store.remove::<Schedule>(caller.tenant(), &id).await
 }
 
-async fn entries_of(store: &Store, tenant: &str, id: u64) -> DomainResult<Vec<EntryRecord>> {
+async fn entries_of(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<Vec<EntryRecord>> {
     store.query_all(keys::schedule_entries(tenant, id)).await
 }
 
@@ -339,7 +340,7 @@ pub async fn timeline(
 
 /// Who is on call on a schedule at `at` (`None`: a gap). For the escalation
 /// engine; no caller check.
-pub async fn on_call(store: &Store, tenant: &str, id: u64, at: DateTime<Utc>) -> DomainResult<Option<Shift>> {
+pub async fn on_call(store: &Store, tenant: &TenantId, id: u64, at: DateTime<Utc>) -> DomainResult<Option<Shift>> {
     let Some(schedule) = find(store, tenant, id).await? else {
         return Ok(None);
     };

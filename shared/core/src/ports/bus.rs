@@ -5,6 +5,7 @@
 //! durable queue in the embedded store drained by a worker in the local host.
 //! Delivery is at least once; the consumer deduplicates by job id.
 
+use crate::model::TenantId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use serde_json::Value;
 pub struct NotificationJob {
     /// Unique per message; the consumer sends a job id once.
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub incident_id: u64,
     /// `email`, `sms`, `slack` or `webhook`: routes the job to its queue.
     pub channel: String,

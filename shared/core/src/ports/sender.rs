@@ -2,6 +2,7 @@
 //! email through SES or SMTP, Slack, signed webhooks). The adapter lives in
 //! `quper-notify`; tests use recording fakes.
 
+use crate::model::TenantId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +41,7 @@ pub struct Delivery {
 /// What the message says: what broke, how bad, where to look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Notice {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub incident_id: u64,
     pub title: String,
     pub description: Option<String>,

@@ -96,7 +96,7 @@ impl TokenService {
             sub: user.id.to_string(),
             email: Some(user.email.clone()),
             role: Some(user.role.as_str().to_owned()),
-            tenant: Some(user.tenant.clone()),
+            tenant: Some(user.tenant.to_string()),
             iat: Some(now),
             exp: now + ttl as i64,
             nbf: None,

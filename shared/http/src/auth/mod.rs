@@ -15,6 +15,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use quper_core::identity::Principal;
+use quper_core::model::TenantId;
 
 use crate::error::{ApiError, ApiResult};
 use crate::middleware::ClientIp;
@@ -52,7 +53,7 @@ impl FromRequestParts<AppState> for Caller {
             return Err(challenge(ApiError::unauthenticated("unsupported Authorization scheme")));
         };
         tracing::Span::current()
-            .record("tenant", principal.tenant())
+            .record("tenant", principal.tenant().as_str())
             .record("user_id", principal.user_id);
         Ok(Caller(principal))
     }
@@ -72,7 +73,12 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
         tracing::debug!(error = %err, "token refused");
         invalid()
     })?;
-    let tenant = state.tokens.tenant_of(&claims).ok_or_else(invalid)?.to_owned();
+    // A tenant claim that cannot be an environment id names none.
+    let tenant = state
+        .tokens
+        .tenant_of(&claims)
+        .and_then(|tenant| TenantId::parse(tenant).ok())
+        .ok_or_else(invalid)?;
     // Quper's own tokens carry the user id in `sub`; an external provider's
     // carry its own subject, so those users are found by email.
     let principal = match claims.sub.parse::<u64>() {

@@ -74,7 +74,7 @@ where
                 continue;
             }
         };
-        let (job_id, tenant, channel) = (job.id.clone(), job.tenant.clone(), job.channel.clone());
+        let (job_id, tenant, channel) = (job.id.clone(), job.tenant.to_string(), job.channel.clone());
         match deliver(job).await {
             Ok(()) => {
                 tracing::info!(
@@ -156,7 +156,7 @@ mod tests {
     fn job(id: &str, channel: &str) -> NotificationJob {
         NotificationJob {
             id: id.to_owned(),
-            tenant: "acme".to_owned(),
+            tenant: quper_core::model::TenantId::parse("acme").expect("tenant id"),
             incident_id: 42,
             channel: channel.to_owned(),
             user_id: Some(7),
