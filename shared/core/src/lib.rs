@@ -3,23 +3,29 @@
 //! - [`app`]: the application core: [`App`] owns every port and is the one
 //!   entry point of handlers, Lambda events and workers; each operation does
 //!   everything that must follow it.
-//! - [`ports`]: the `Table` and `Clock` ports the domain talks to; adapters
-//!   live in `quper-store-local` and `quper-store-aws`.
+//! - [`ports`]: what the domain talks to: `Table`, `Timers`, `Bus`, `Sender`,
+//!   `Clock`; adapters live in `quper-store-local`, `quper-store-aws` and
+//!   `quper-notify`.
 //! - [`keys`]: every single-table key format, in one place.
 //! - [`error`]: the domain error every service returns.
-//! - [`model`]: validated newtypes (tenant ids, emails, passwords, roles).
-//! - [`auth`]: password hashing, JWT issue and verification, API-key hashing.
+//! - [`model`]: validated newtypes (tenant ids, emails, passwords, roles);
+//!   every tenant the domain handles is a parsed `TenantId`.
+//! - [`auth`]: password hashing and its remembered checks, API-key hashing.
 //! - [`identity`]: environments, users, groups, roles, teams.
 //! - [`alerting`]: alert sources and their keys, alert rules.
 //! - [`ingest`]: monitoring formats, the ingestion pipeline, raw alerts.
 //! - [`incidents`]: incidents, their lifecycle, timeline and list.
 //! - [`oncall`]: rotations, schedules, escalation policies, the escalation
 //!   engine.
-//! - [`notifications`]: notification log rows and the durable queue.
+//! - [`notifications`]: channels, contact methods and rules, destinations,
+//!   notification log rows, delivery with retries and receipts, the durable
+//!   queue (the host's `Bus`).
 //! - [`jobs`]: the status of the background work.
 //! - [`secrets`]: credentials sealed at rest (AES-256-GCM) and masked in
 //!   every answer.
-//! - [`store`]: typed helpers over the `Table` port shared by the services.
+//! - [`store`]: typed helpers over the `Table` port shared by the services:
+//!   records of a tenant's collections (`Record`), optimistic retries
+//!   (`retrying!`), pages.
 
 pub mod alerting;
 pub mod app;

@@ -15,9 +15,11 @@
 //! - [`extract`]: JSON, query and path extractors whose rejections use that
 //!   format (400 malformed, 422 naming the field).
 //! - [`auth`]: bearer tokens (HS256, RS256 via JWKS), HTTP Basic, the
-//!   [`auth::Caller`] extractor, failed-login limits.
-//! - [`config`], [`state`]: settings from the environment; what handlers reach.
-//! - [`lambda`]: runs one route group as a Lambda function.
+//!   [`auth::Caller`] extractor (password checks and their limits are the
+//!   application core's).
+//! - [`config`], [`state`]: settings from the environment; what handlers reach
+//!   (the application core, `State<App>`, and the token service).
+//! - [`lambda`]: JSON logs and the runtime loop of an HTTP Lambda function.
 //! - [`outbound`]: HTTPS clients built on first use (cold starts).
 //! - [`sns`]: SNS message signatures and subscription confirmation.
 
