@@ -154,6 +154,11 @@ impl App {
         &self.inner.store
     }
 
+    /// Now, by the application's clock (tokens are issued at this time).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.store.now()
+    }
+
     pub fn ports(&self) -> &Ports {
         &self.inner.ports
     }

@@ -35,17 +35,14 @@ pub async fn token(
         .app
         .log_in(&body.email, &body.password, body.tenant.as_deref(), &client.0)
         .await?;
-    let issued = state
-        .tokens
-        .issue(&user, state.app.store().clock().epoch_seconds())
-        .map_err(|err| {
-            tracing::error!(error = %err, "cannot issue tokens");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                crate::error::ErrorCode::ServiceUnavailable,
-                err.to_string(),
-            )
-        })?;
+    let issued = state.tokens.issue(&user, state.app.now().timestamp()).map_err(|err| {
+        tracing::error!(error = %err, "cannot issue tokens");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            crate::error::ErrorCode::ServiceUnavailable,
+            err.to_string(),
+        )
+    })?;
     Ok(Json(issued))
 }
 
