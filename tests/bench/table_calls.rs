@@ -331,7 +331,7 @@ async fn measure_in(dir: &Path) -> BenchResult<TableCallsReport> {
 /// A team whose default escalation policy pages the admin (user 1) at once;
 /// returns its id.
 async fn paging_team(client: &reqwest::Client, base: &str, token: &str) -> BenchResult<u64> {
-    let post = |path: &'static str, body: serde_json::Value| async move {
+    let post = |path: String, body: serde_json::Value| async move {
         let what = format!("table calls: POST {path}");
         let response = client
             .post(format!("{base}{path}"))
@@ -343,15 +343,20 @@ async fn paging_team(client: &reqwest::Client, base: &str, token: &str) -> Bench
         expect_json(response, &what).await
     };
     let policy = post(
-        "/api/v1/escalation-policies",
-        json!({ "name": "Bench paging", "levels": [{ "level_number": 1, "delay_minutes": 5, "assignees": [{ "assignee_type": "user", "target_id": 1 }] }] }),
+        "/api/v1/escalation-policies".to_owned(),
+        json!({ "name": "Bench paging" }),
     )
     .await?;
     let policy = policy["id"]
         .as_u64()
         .ok_or_else(|| format!("table calls: no policy id in {policy}"))?;
+    post(
+        format!("/api/v1/escalation-policies/{policy}/levels"),
+        json!({ "level_number": 1, "delay_minutes": 5, "assignees": [{ "user_id": 1 }] }),
+    )
+    .await?;
     let team = post(
-        "/api/v1/teams",
+        "/api/v1/teams".to_owned(),
         json!({ "name": "Bench paging", "default_escalation_policy_id": policy }),
     )
     .await?;

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), quper_lambda::Error> {
-    quper_lambda::serve_group("identity").await
+    quper_lambda::serve_routes(quper_http::routes::identity::router).await
 }

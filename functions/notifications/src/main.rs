@@ -5,5 +5,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), quper_lambda::Error> {
-    quper_lambda::serve_group("notifications").await
+    quper_lambda::serve_routes(quper_http::routes::notifications::router).await
 }

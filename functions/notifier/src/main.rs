@@ -7,12 +7,16 @@
 //! notification log and is not retried: keep `QUPER_NOTIFY_MAX_ATTEMPTS`
 //! below the queues' five receives.
 
+use std::sync::Arc;
+
 use quper_lambda::events::sqs;
+use quper_notify::{ProviderSender, Providers};
 
 #[tokio::main]
 async fn main() -> Result<(), quper_lambda::Error> {
-    quper_lambda::serve_events(quper_lambda::sending_app_from_env().await?, |app, event| async move {
-        Ok(sqs::notify(&app, event).await)
-    })
-    .await
+    // The providers are built now: a bad setting stops the function at
+    // start instead of failing its messages.
+    let sender = ProviderSender(Providers::from_env().await?);
+    let app = quper_lambda::app_with_sender(Arc::new(sender))?;
+    quper_lambda::serve_events(app, |app, event| async move { Ok(sqs::notify(&app, event).await) }).await
 }

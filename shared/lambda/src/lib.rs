@@ -5,7 +5,7 @@
 //!   EventBridge Scheduler timers, the SNS notification topic (or, without
 //!   one, the durable queue in the table), the notification providers. Every
 //!   function builds the same core, so every function can page.
-//! - [`serve_group`]: an HTTP route group behind API Gateway.
+//! - [`serve_routes`]: an HTTP route group behind API Gateway.
 //! - [`serve_events`]: a function invoked with events ([`events`] holds
 //!   their formats: SNS alarms, Scheduler fires, SQS batches).
 //!
@@ -19,6 +19,7 @@ pub mod events;
 use std::future::Future;
 use std::sync::Arc;
 
+use aide::axum::ApiRouter;
 use async_trait::async_trait;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::ports::{
@@ -34,23 +35,16 @@ use tokio::sync::OnceCell;
 pub use quper_http::lambda::Error;
 
 /// The application core from the environment (`QUPER_TABLE_NAME`, the
-/// scheduler settings, `QUPER_NOTIFICATION_TOPIC_ARN`, the provider
-/// settings): settings are checked now, clients built on first use.
+/// scheduler settings, `QUPER_NOTIFICATION_TOPIC_ARN`, `QUPER_SECRETS_KEY`):
+/// settings are checked now, clients built on first use. Its messages go on
+/// the bus for the notifier to send ([`NotifierSends`]); the notifier builds
+/// its core with the providers instead ([`app_with_sender`]).
 pub async fn app_from_env() -> Result<App, Error> {
-    app_with_sender(Arc::new(LazySender {
-        sender: OnceCell::new(),
-    }))
+    app_with_sender(Arc::new(NotifierSends))
 }
 
-/// [`app_from_env`] with the providers built now, so a function that sends
-/// (the notifier) fails to start on a bad provider setting instead of
-/// failing its messages.
-pub async fn sending_app_from_env() -> Result<App, Error> {
-    let providers = quper_notify::Providers::from_env().await?;
-    app_with_sender(Arc::new(quper_notify::ProviderSender(providers)))
-}
-
-fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
+/// The application core from the environment, sending through `sender`.
+pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
     let table = table_from_env()?;
     let clock = Arc::new(SystemClock);
     let timers: Arc<dyn Timers> = Arc::new(LazyTimers {
@@ -86,13 +80,14 @@ fn bus_from_env(table: Arc<dyn Table>) -> Arc<dyn Bus> {
     Arc::new(TableQueue::new(table, Arc::new(SystemClock)))
 }
 
-/// Serves the route group `name` (one of `quper_http::routes::GROUPS`)
-/// until the runtime stops the function.
-pub async fn serve_group(name: &str) -> Result<(), Error> {
+/// Serves one route group (`routes`: its `router` function, e.g.
+/// `quper_http::routes::health::router`) until the runtime stops the
+/// function. Naming the group's own function, rather than looking it up in
+/// the route list, keeps the other groups' code out of the binary.
+pub async fn serve_routes(routes: fn() -> ApiRouter<AppState>) -> Result<(), Error> {
     lambda::init_tracing();
-    let routes = quper_http::routes::group(name).ok_or_else(|| format!("no route group is named {name}"))?;
     let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
-    lambda::run(quper_http::app(routes, state)).await
+    lambda::run(quper_http::app(routes(), state)).await
 }
 
 /// Runs an event function on `app`: `handle` gets the application and each
@@ -199,26 +194,17 @@ impl Bus for LazyBus {
     }
 }
 
-/// The notification providers, configured from the environment on the first
-/// send: only the notifier sends, so the other functions never pay for it. A
-/// configuration error fails that send for now (retried, then exhausted, in
-/// the notification log), naming the setting.
-struct LazySender {
-    sender: OnceCell<quper_notify::ProviderSender>,
-}
+/// The sender of every function but the notifier: they page by publishing
+/// jobs on the bus, and the notifier (whose core has the providers) sends
+/// them. Delivery never runs here; if it did, the message would wait, failed
+/// for now, for the notifier's retry.
+struct NotifierSends;
 
 #[async_trait]
-impl Sender for LazySender {
-    async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure> {
-        let sender = self
-            .sender
-            .get_or_try_init(|| async {
-                quper_notify::Providers::from_env()
-                    .await
-                    .map(quper_notify::ProviderSender)
-                    .map_err(|err| SendFailure::Retryable(format!("notification providers: {err}")))
-            })
-            .await?;
-        sender.send(delivery, notice).await
+impl Sender for NotifierSends {
+    async fn send(&self, _: &Delivery, _: &Notice) -> Result<Option<String>, SendFailure> {
+        Err(SendFailure::Retryable(
+            "messages are sent by the notifier function; this function only publishes them".into(),
+        ))
     }
 }

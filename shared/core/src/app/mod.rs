@@ -129,7 +129,9 @@ struct Inner {
     store: Store,
     ports: Ports,
     escalator: Escalator,
-    sealer: Sealer,
+    /// Built on first use: most requests seal nothing, and a cold start
+    /// need not set up the cipher.
+    sealer: std::sync::OnceLock<Sealer>,
     settings: Settings,
 }
 
@@ -142,7 +144,7 @@ impl App {
                 store,
                 ports,
                 escalator,
-                sealer: Sealer::new(&settings.secrets_key),
+                sealer: std::sync::OnceLock::new(),
                 settings,
             }),
         }
@@ -169,7 +171,9 @@ impl App {
 
     /// Seals and opens the credentials the domain keeps.
     fn sealer(&self) -> &Sealer {
-        &self.inner.sealer
+        self.inner
+            .sealer
+            .get_or_init(|| Sealer::new(&self.inner.settings.secrets_key))
     }
 
     fn escalator(&self) -> &Escalator {
