@@ -550,6 +550,26 @@ mod tests {
     }
 
     #[test]
+    fn every_ingestion_operation_declares_the_source_key() {
+        let document = document(crate::routes::all);
+        let mut undeclared = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let ingest = operation["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.contains(&json!("ingest")));
+                if ingest && operation["security"] != json!([{ "alertSourceKey": [] }]) {
+                    undeclared.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            undeclared.is_empty(),
+            "ingestion without alertSourceKey: {undeclared:?}"
+        );
+    }
+
+    #[test]
     fn a_v2_failure_with_its_own_body_is_documented_with_meta() {
         let document = document(crate::routes::all);
         let ready = document
