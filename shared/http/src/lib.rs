@@ -23,6 +23,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod body_schema;
 pub mod config;
 pub mod cors;
 pub mod error;
