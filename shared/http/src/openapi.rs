@@ -582,4 +582,22 @@ mod tests {
             .expect("default of v2 users");
         assert_eq!(error, &json!({ "$ref": "#/components/schemas/ErrorV2" }));
     }
+
+    #[test]
+    fn list_parameters_document_the_limits_the_handlers_enforce() {
+        let document = document(crate::routes::all);
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["name"] == name))
+                .map(|p| (p["schema"]["minimum"].clone(), p["schema"]["maximum"].clone()))
+        };
+        assert_eq!(parameter("/api/v1/roles", "limit"), Some((json!(1), json!(100))));
+        assert_eq!(parameter("/api/v1/alerts", "limit"), Some((json!(1), json!(200))));
+        assert_eq!(parameter("/api/v2/users", "page"), Some((json!(1), Value::Null)));
+        assert_eq!(
+            parameter("/api/v1/incidents", "page_size"),
+            Some((json!(1), Value::Null))
+        );
+    }
 }
