@@ -18,6 +18,7 @@ target/fuzz).
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -103,6 +104,11 @@ class Http:
         if status not in expect:
             die(f"seeding: {method} {path} answered {status}: {raw[:500]!r}")
         return json.loads(raw) if raw else None
+
+
+    def text(self, path):
+        with urllib.request.urlopen(f"{self.base}{path}", timeout=30) as response:
+            return response.read().decode("utf-8", errors="replace")
 
 
 def seed(http):
@@ -256,29 +262,46 @@ def seed(http):
             )
             rules.append(rule["id"])
     ids["methods"], ids["notification_rules"] = methods, rules
+
+    # The documentation UIs' files (content-hashed names), from their pages.
+    for ui in ("docs", "redoc"):
+        names, pending = set(), [f"/{ui}"]
+        while pending:
+            text = http.text(pending.pop())
+            for name in re.findall(rf"/{ui}/([A-Za-z0-9._-]+)", text):
+                if name not in names:
+                    names.add(name)
+                    if name.endswith((".css", ".js")):
+                        pending.append(f"/{ui}/{name}")
+        if not names:
+            die(f"seeding: /{ui} names no files")
+        ids[f"{ui}_files"] = sorted(names)
     return ids, keys[0]
 
 
 # Which seeded ids each path parameter names, by the path's resource.
+API = r"/api/v[12]"
 PATH_IDS = [
-    # (path regex without the version prefix, {parameter: seeded list})
-    (r"/(admin/)?users/\{id\}", {"id": "users"}),
-    (r"/users/\{id\}/contact-methods(/.*)?", {"id": "users", "method_id": "methods"}),
-    (r"/users/\{id\}/notification-rules(/.*)?", {"id": "users", "rule_id": "notification_rules"}),
-    (r"/environments/\{id\}(/.*)?", {"id": "environments"}),
-    (r"/groups/\{id\}(/.*)?", {"id": "groups", "user_id": "users"}),
-    (r"/roles/\{id\}", {"id": "roles"}),
-    (r"/teams/\{id\}(/.*)?", {"id": "teams", "user_id": "users"}),
-    (r"/schedules/\{id\}(/.*)?", {"id": "schedules", "entry_id": "entries"}),
+    # (path regex, {parameter: seeded list})
+    (r"/docs/\{file\}", {"file": "docs_files"}),
+    (r"/redoc/\{file\}", {"file": "redoc_files"}),
+    (API + r"/(admin/)?users/\{id\}", {"id": "users"}),
+    (API + r"/users/\{id\}/contact-methods(/.*)?", {"id": "users", "method_id": "methods"}),
+    (API + r"/users/\{id\}/notification-rules(/.*)?", {"id": "users", "rule_id": "notification_rules"}),
+    (API + r"/environments/\{id\}(/.*)?", {"id": "environments"}),
+    (API + r"/groups/\{id\}(/.*)?", {"id": "groups", "user_id": "users"}),
+    (API + r"/roles/\{id\}", {"id": "roles"}),
+    (API + r"/teams/\{id\}(/.*)?", {"id": "teams", "user_id": "users"}),
+    (API + r"/schedules/\{id\}(/.*)?", {"id": "schedules", "entry_id": "entries"}),
     (
-        r"/escalation-policies/\{id\}(/.*)?",
+        API + r"/escalation-policies/\{id\}(/.*)?",
         {"id": "policies", "level_id": "levels", "assignee_id": "assignees"},
     ),
-    (r"/alert-sources/\{id\}(/.*)?", {"id": "sources"}),
-    (r"/alert-rules/\{id\}", {"id": "rules"}),
-    (r"/alerts/\{id\}", {"id": "alerts"}),
-    (r"/incidents/\{id\}(/.*)?", {"id": "incidents"}),
-    (r"/notifications/channels/\{id\}", {"id": "channels"}),
+    (API + r"/alert-sources/\{id\}(/.*)?", {"id": "sources"}),
+    (API + r"/alert-rules/\{id\}", {"id": "rules"}),
+    (API + r"/alerts/\{id\}", {"id": "alerts"}),
+    (API + r"/incidents/\{id\}(/.*)?", {"id": "incidents"}),
+    (API + r"/notifications/channels/\{id\}", {"id": "channels"}),
 ]
 
 
@@ -322,7 +345,7 @@ def write_config(path, ids, max_examples, seed_value, report_dir):
         )
         lines += [
             "[[operations]]",
-            f"include-path-regex = {toml_value('^/api/v[12]' + regex + '$')}",
+            f"include-path-regex = {toml_value('^' + regex + '$')}",
             f"parameters = {{ {bindings} }}",
             "",
         ]
