@@ -111,12 +111,14 @@ class Http:
             return response.read().decode("utf-8", errors="replace")
 
 
-def seed(http):
-    """Creates a few of every resource; returns {name: [ids]} plus the source key."""
+def seed(http, tag):
+    """Creates a few of every resource, their names marked with `tag`;
+    returns {name: [ids]} plus a source key."""
     http.token = http.call("POST", "/api/v1/auth/token", {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})[
         "access_token"
     ]
     me = http.call("GET", "/api/v1/app/users/me")
+    alerts_before = {alert["id"] for alert in http.call("GET", "/api/v1/alerts?limit=200")["items"]}
     ids = {"admin": me["id"]}
 
     users = [me["id"]]
@@ -125,7 +127,7 @@ def seed(http):
             "POST",
             "/api/v1/users",
             {
-                "email": f"user{n}@fuzz.example",
+                "email": f"user{n}-{tag}@fuzz.example",
                 "full_name": f"User {n}",
                 "password": "user-password-1",
                 "role": role,
@@ -137,11 +139,11 @@ def seed(http):
 
     envs = []
     for n in range(2):
-        env = http.call("POST", "/api/v1/environments", {"id": f"fuzz-env-{n}", "name": f"Fuzz {n}"})
+        env = http.call("POST", "/api/v1/environments", {"id": f"fuzz-{tag}-{n}", "name": f"Fuzz {tag} {n}"})
         http.call(
             "POST",
             f"/api/v1/environments/{env['id']}/admins",
-            {"email": f"admin{n}@fuzz-env.example", "password": "admin-password-1", "full_name": "Env admin"},
+            {"email": f"admin{n}-{tag}@fuzz-env.example", "password": "admin-password-1", "full_name": "Env admin"},
         )
         envs.append(env["id"])
     ids["environments"] = ["default", *envs]
@@ -230,7 +232,7 @@ def seed(http):
         incident = http.call(
             "POST",
             "/api/v1/alerts",
-            {"title": f"Database {n} down", "severity": "critical", "external_id": f"db-{n}", "team_id": teams[0]},
+            {"title": f"Database {n} down", "severity": "critical", "external_id": f"{tag}-db-{n}", "team_id": teams[0]},
             headers={"x-api-key": keys[0]},
         )
         incidents.append(incident["id"])
@@ -238,19 +240,23 @@ def seed(http):
     http.call("POST", f"/api/v1/incidents/{incidents[1]}/ack")
     http.call("POST", f"/api/v1/incidents/{incidents[2]}/resolve")
     ids["incidents"] = incidents
-    ids["alerts"] = [alert["id"] for alert in http.call("GET", "/api/v1/alerts")["items"]]
+    ids["alerts"] = [
+        alert["id"]
+        for alert in http.call("GET", "/api/v1/alerts?limit=200")["items"]
+        if alert["id"] not in alerts_before
+    ]
 
     ids["channels"] = [
         http.call("POST", "/api/v1/notifications/channels", body)["id"]
         for body in (
-            {"name": "Ops mail", "kind": "email", "address": "ops@fuzz.example", "team_id": teams[0]},
+            {"name": "Ops mail", "kind": "email", "address": f"ops-{tag}@fuzz.example", "team_id": teams[0]},
             {"name": "Hook", "kind": "webhook", "address": "https://hooks.fuzz.example/quper"},
         )
     ]
 
     methods, rules = [], []
     for person in people[:2]:
-        for kind, address in (("email", f"p{person}@fuzz.example"), ("sms", "+4915112345678")):
+        for kind, address in (("email", f"p{person}-{tag}@fuzz.example"), ("sms", "+4915112345678")):
             method = http.call(
                 "POST", f"/api/v1/users/{person}/contact-methods", {"kind": kind, "address": address}
             )
@@ -263,7 +269,12 @@ def seed(http):
             rules.append(rule["id"])
     ids["methods"], ids["notification_rules"] = methods, rules
 
-    # The documentation UIs' files (content-hashed names), from their pages.
+    return ids, keys[0]
+
+
+def seed_docs(http):
+    """The documentation UIs' files (content-hashed names), from their pages."""
+    ids = {}
     for ui in ("docs", "redoc"):
         names, pending = set(), [f"/{ui}"]
         while pending:
@@ -276,11 +287,13 @@ def seed(http):
         if not names:
             die(f"seeding: /{ui} names no files")
         ids[f"{ui}_files"] = sorted(names)
-    return ids, keys[0]
+    return ids
 
 
 # Which seeded ids each path parameter names, by the path's resource.
-API = r"/api/v[12]"
+# `{version}` entries apply to each API version with that version's own seeded
+# set, so destructive operations of one version do not use up the other's.
+API = "/api/{version}"
 PATH_IDS = [
     # (path regex, {parameter: seeded list})
     (r"/docs/\{file\}", {"file": "docs_files"}),
@@ -337,18 +350,21 @@ def write_config(path, ids, max_examples, seed_value, report_dir):
     for name, values in sorted(ids.items()):
         if isinstance(values, list) and values:
             lines += [f"[dictionaries.{name}]", f"values = {toml_value(values)}", ""]
-    for regex, params in PATH_IDS:
-        bindings = ", ".join(
-            f'"path.{param}" = {{ dictionary = "{name}", probability = 0.7 }}'
-            for param, name in params.items()
-            if ids.get(name)
-        )
-        lines += [
-            "[[operations]]",
-            f"include-path-regex = {toml_value('^' + regex + '$')}",
-            f"parameters = {{ {bindings} }}",
-            "",
-        ]
+    for template, params in PATH_IDS:
+        versions = ("v1", "v2") if "{version}" in template else (None,)
+        for version in versions:
+            regex = template.replace("{version}", version) if version else template
+            bindings = ", ".join(
+                f'"path.{param}" = {{ dictionary = "{name}", probability = 0.7 }}'
+                for param, name in ((param, f"{name}_{version}" if version else name) for param, name in params.items())
+                if ids.get(name)
+            )
+            lines += [
+                "[[operations]]",
+                f"include-path-regex = {toml_value('^' + regex + '$')}",
+                f"parameters = {{ {bindings} }}",
+                "",
+            ]
     Path(path).write_text("\n".join(lines))
 
 
@@ -421,7 +437,13 @@ def main():
             time.sleep(0.1)
         say(f"quper serve answers at {base}")
 
-        ids, source_key = seed(Http(base))
+        http = Http(base)
+        ids = seed_docs(http)
+        for version in ("v1", "v2"):
+            version_ids, key = seed(http, version)
+            ids.update({f"{name}_{version}": values for name, values in version_ids.items()})
+            if version == "v1":
+                source_key, source_id, admin_id = key, version_ids["sources"][0], version_ids["admin"]
         say("seeded: " + ", ".join(f"{name} {values}" for name, values in ids.items()))
 
         config = work / "schemathesis.toml"
@@ -433,9 +455,9 @@ def main():
                 "PYTHONPATH": str(Path(__file__).resolve().parent),
                 "QUPER_FUZZ_BASE": base,
                 "QUPER_FUZZ_SOURCE_KEY": source_key,
-                "QUPER_FUZZ_SOURCE_ID": str(ids["sources"][0]),
+                "QUPER_FUZZ_SOURCE_ID": str(source_id),
                 "QUPER_FUZZ_RECEIPT_TOKEN": RECEIPT_TOKEN,
-                "QUPER_FUZZ_ADMIN_ID": str(ids["admin"]),
+                "QUPER_FUZZ_ADMIN_ID": str(admin_id),
                 "QUPER_FUZZ_ADMIN_EMAIL": ADMIN_EMAIL,
                 "QUPER_FUZZ_ADMIN_PASSWORD": ADMIN_PASSWORD,
             }
