@@ -280,6 +280,47 @@ async fn bodies_the_documented_schema_forbids_are_422_even_when_serde_would_take
     assert_eq!(duplicate.status, 422, "{:?}", duplicate.body);
 }
 
+/// A HEAD under /api/v2 carried the Content-Length of the unwrapped v1 body
+/// (the router dropped the body before the envelope could wrap it). Now it
+/// has the headers its GET has, without the body, in both versions.
+#[tokio::test]
+async fn head_answers_with_the_headers_of_get() {
+    let app = spawn_app().await;
+    for (path, auth) in [
+        ("/api/v2/public/health", Auth::None),
+        ("/api/v1/public/health", Auth::None),
+        ("/api/v2/users", Auth::None),
+        ("/api/v2/users/1", Auth::Bearer(&app.root)),
+        ("/api/v1/users/1", Auth::Bearer(&app.root)),
+        ("/api/v2/users/999", Auth::Bearer(&app.root)),
+    ] {
+        let token = match &auth {
+            Auth::Bearer(token) => Some(token.to_string()),
+            _ => None,
+        };
+        let request = |method: Method| {
+            let request = app.http.request(method, format!("{}{path}", app.base));
+            match &token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            }
+        };
+        let get = request(Method::GET).send().await.expect("GET");
+        let (get_status, get_type) = (get.status(), get.headers()[reqwest::header::CONTENT_TYPE].clone());
+        let get_length = get.bytes().await.expect("body").len();
+        let head = request(Method::HEAD).send().await.expect("HEAD");
+        assert_eq!(head.status(), get_status, "HEAD {path}");
+        assert_eq!(head.headers()[reqwest::header::CONTENT_TYPE], get_type, "HEAD {path}");
+        let head_length: usize = head.headers()[reqwest::header::CONTENT_LENGTH]
+            .to_str()
+            .expect("ascii")
+            .parse()
+            .expect("number");
+        assert_eq!(head_length, get_length, "HEAD {path}: Content-Length of GET's body");
+        assert!(head.bytes().await.expect("body").is_empty(), "HEAD {path} has no body");
+    }
+}
+
 #[tokio::test]
 async fn oversized_bodies_are_413_and_change_nothing() {
     let app = spawn_app().await;
