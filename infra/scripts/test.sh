@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: quality gates, every test (including the DynamoDB side
-# of the conformance suites against moto_server), and cfn-lint. Installs the
+# of the conformance suites against moto_server), schema-driven fuzzing of
+# `quper serve` with Schemathesis, and cfn-lint. Installs the
 # Python tools it needs into ./.venv, starts and stops its own servers, and
 # fails loudly when something is missing. Nothing is skipped.
 set -euo pipefail
@@ -18,6 +19,7 @@ bash infra/scripts/venv.sh
 venv_bin="$root/.venv/bin"
 [ -x "$venv_bin/moto_server" ] || die "moto_server missing from .venv"
 [ -x "$venv_bin/cfn-lint" ] || die "cfn-lint missing from .venv"
+[ -x "$venv_bin/st" ] || die "schemathesis (st) missing from .venv"
 
 say "chromium (browser tests of /docs and /redoc)"
 if ! command -v chromium >/dev/null 2>&1; then
@@ -56,6 +58,12 @@ say "cargo test"
 cargo test --workspace --all-targets 2>&1 | tee /tmp/quper-test.$$.log
 grep -q "test result:" /tmp/quper-test.$$.log || die "cargo test ran no tests"
 rm -f /tmp/quper-test.$$.log
+
+# Schemathesis against `quper serve` (built by cargo test above), every route
+# of the generated document in both API versions; see infra/scripts/fuzz.sh.
+say "fuzz: schemathesis against quper serve"
+[ -x "$root/target/debug/quper" ] || die "target/debug/quper was not built by cargo test; cannot fuzz"
+bash infra/scripts/fuzz.sh "$root/target/debug/quper" || die "the fuzz run failed (report above; target/fuzz has the JUnit report and server log)"
 
 say "cfn-lint template.yaml"
 "$venv_bin/cfn-lint" template.yaml

@@ -319,7 +319,7 @@ pub fn paginate<T>(all: Vec<T>, request: PageRequest, offset: Option<u64>) -> Li
     let end = start + items.len() as u64;
     ListPage {
         next_cursor: (end < total).then(|| encode_offset_cursor(end)),
-        page: start / page_size + 1,
+        page: (start / page_size).saturating_add(1),
         page_size,
         total_pages: total.div_ceil(page_size),
         total,
@@ -369,5 +369,21 @@ mod tests {
         let last = paginate(all, PageRequest { page: 3, page_size: 3 }, None);
         assert_eq!((last.items.as_slice(), last.next_cursor), (&[7][..], None));
         assert!(decode_offset_cursor("garbage").is_err());
+    }
+
+    #[test]
+    fn a_page_or_offset_past_any_list_is_empty() {
+        let all: Vec<u32> = (1..=3).collect();
+        let far = paginate(
+            all.clone(),
+            PageRequest {
+                page: u64::MAX,
+                page_size: 200,
+            },
+            None,
+        );
+        assert!(far.items.is_empty() && far.next_cursor.is_none());
+        let end = paginate(all, PageRequest { page: 1, page_size: 1 }, Some(u64::MAX));
+        assert_eq!((end.items.len(), end.page, end.next_cursor), (0, u64::MAX, None));
     }
 }

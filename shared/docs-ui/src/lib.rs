@@ -134,6 +134,20 @@ pub fn redoc_file(name: &str) -> Option<Response> {
     REDOC.file(name)
 }
 
+/// The media types (without parameters) of every file under `/docs/` and
+/// `/redoc/`, each once, sorted: what the OpenAPI document says they are.
+pub fn file_media_types() -> Vec<&'static str> {
+    let mut types: Vec<&'static str> = SWAGGER
+        .files
+        .values()
+        .chain(REDOC.files.values())
+        .map(|file| file.content_type.split(';').next().unwrap_or(file.content_type).trim())
+        .collect();
+    types.sort_unstable();
+    types.dedup();
+    types
+}
+
 static SWAGGER: LazyLock<Site> = LazyLock::new(swagger_ui);
 static REDOC: LazyLock<Site> = LazyLock::new(redoc);
 

@@ -7,6 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, ErrorCode};
@@ -16,7 +17,7 @@ use axum::http::StatusCode;
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+impl<T: DeserializeOwned + JsonSchema + 'static, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -38,7 +39,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
         let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
-        parse_json(&bytes).map(ApiJson)
+        parse_documented_json(&bytes).map(ApiJson)
     }
 }
 
@@ -62,7 +63,7 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub Option<T>);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+impl<T: DeserializeOwned + JsonSchema + 'static, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
@@ -95,6 +96,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value =
         serde_json::from_slice(bytes).map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
     serde_path_to_error::deserialize(value).map_err(schema_error)
+}
+
+/// [`parse_json`], then holds the body to `T`'s documented schema: what
+/// serde accepts but the schema forbids (a struct from an array, duplicates
+/// in a set) is a 422 naming the field, as a schema error is.
+pub fn parse_documented_json<T: DeserializeOwned + JsonSchema + 'static>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| ApiError::bad_request(format!("malformed JSON: {err}")))?;
+    let parsed = serde_path_to_error::deserialize(&value).map_err(schema_error)?;
+    match crate::body_schema::violation(&crate::body_schema::schema_of::<T>(), &value) {
+        None => Ok(parsed),
+        Some((field, message)) => Err(ApiError::validation(field, message)),
+    }
 }
 
 fn schema_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {

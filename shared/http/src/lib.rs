@@ -25,6 +25,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod body_schema;
 pub mod config;
 pub mod cors;
 pub mod error;

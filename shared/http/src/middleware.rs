@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -129,6 +129,13 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let version = select_version(&mut request);
+    // Under /api/v2 a HEAD is answered as its GET would be, enveloped, then
+    // without the body: the router would drop the body before the envelope
+    // sees it, leaving the headers (Content-Length) of the unwrapped answer.
+    let v2_head = version == ApiVersion::V2 && method == Method::HEAD;
+    if v2_head {
+        *request.method_mut() = Method::GET;
+    }
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = config.cors.is_enabled() && is_preflight(&method, request.headers());
     let client = client_ip(&request);
@@ -165,6 +172,9 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     } else {
         response
     };
+    if v2_head {
+        response = without_body(response).await;
+    }
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(REQUEST_ID, value);
@@ -183,6 +193,19 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
         );
     });
     response
+}
+
+/// The response to a HEAD: the headers of `response`, its Content-Length
+/// that of the body it would have had, and no body.
+async fn without_body(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = to_bytes(body, MAX_WRAPPED_RESPONSE).await else {
+        return ApiError::internal().into_response();
+    };
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+    Response::from_parts(parts, Body::empty())
 }
 
 fn is_json(response: &Response) -> bool {

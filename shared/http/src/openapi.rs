@@ -279,9 +279,70 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
     document_failures(&mut document);
     add_v2(&mut document);
     drop_unused_schemas(&mut document);
+    any_value_as_empty_schema(&mut document);
     aide::generate::reset_context();
     let problems = problems.borrow().clone();
     (document, problems)
+}
+
+/// Writes "any JSON value" as the schema `{}` instead of the boolean schema
+/// `true` (schemars' schema of `serde_json::Value`). Both mean the same, but
+/// tools that read the document (Schemathesis among them) expect a schema to
+/// be an object where a property, item or body schema is.
+fn any_value_as_empty_schema(document: &mut Value) {
+    fn schema(value: &mut Value) {
+        match value {
+            Value::Bool(true) => *value = json!({}),
+            Value::Object(object) => {
+                for (key, child) in object.iter_mut() {
+                    match key.as_str() {
+                        "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
+                            for sub in child.as_object_mut().into_iter().flat_map(|m| m.values_mut()) {
+                                schema(sub);
+                            }
+                        }
+                        "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
+                            for sub in child.as_array_mut().into_iter().flatten() {
+                                schema(sub);
+                            }
+                        }
+                        "items"
+                        | "additionalProperties"
+                        | "not"
+                        | "if"
+                        | "then"
+                        | "else"
+                        | "contains"
+                        | "propertyNames"
+                        | "unevaluatedItems"
+                        | "unevaluatedProperties" => schema(child),
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    /// Every `schema` of a parameter, body or response, wherever it sits.
+    fn schemas_in(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                for (key, child) in object.iter_mut() {
+                    if key == "schema" {
+                        schema(child);
+                    } else {
+                        schemas_in(child);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(schemas_in),
+            _ => {}
+        }
+    }
+    schemas_in(&mut document["paths"]);
+    if let Some(components) = document["components"]["schemas"].as_object_mut() {
+        components.values_mut().for_each(schema);
+    }
 }
 
 /// Removes component schemas nothing refers to (the path and query
@@ -403,7 +464,7 @@ fn envelope_item(item: &Value) -> Value {
         if let Some(id) = operation["operationId"].as_str() {
             operation["operationId"] = json!(format!("{id}V2"));
         }
-        let Some(responses) = operation["responses"].as_object_mut() else {
+        let Some(responses) = operation.get_mut("responses").and_then(Value::as_object_mut) else {
             continue;
         };
         for (status, response) in responses.iter_mut() {
@@ -421,10 +482,142 @@ fn envelope_item(item: &Value) -> Value {
                         "meta": { "$ref": "#/components/schemas/Meta" },
                     },
                 })
-            } else {
+            } else if *schema == json!({ "$ref": "#/components/schemas/Error" }) {
                 json!({ "$ref": "#/components/schemas/ErrorV2" })
+            } else {
+                // A failure with a body of its own (readiness' 503): the
+                // envelope adds `meta` to it.
+                json!({
+                    "allOf": [schema.clone()],
+                    "required": ["meta"],
+                    "properties": { "meta": { "$ref": "#/components/schemas/Meta" } },
+                })
             };
         }
     }
     item
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any_true(value: &Value, at: &str, found: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                for (key, child) in object {
+                    let here = format!("{at}/{key}");
+                    let is_schema_slot = matches!(key.as_str(), "schema" | "items" | "additionalProperties" | "not")
+                        || at.ends_with("/properties")
+                        || at.ends_with("/components/schemas");
+                    if *child == Value::Bool(true) && is_schema_slot {
+                        found.push(here.clone());
+                    }
+                    any_true(child, &here, found);
+                }
+            }
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    if *child == Value::Bool(true) && (at.ends_with("Of") || at.ends_with("prefixItems")) {
+                        found.push(format!("{at}/{index}"));
+                    }
+                    any_true(child, &format!("{at}/{index}"), found);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn any_value_is_the_empty_schema_not_true() {
+        let document = document(crate::routes::all);
+        let mut found = Vec::new();
+        any_true(&document, "", &mut found);
+        assert!(
+            found.is_empty(),
+            "boolean `true` schemas left in the document: {found:?}"
+        );
+        // The ingestion body (any JSON) and a source's `config` are still "anything".
+        assert_eq!(
+            document.pointer("/paths/~1api~1v1~1alerts/post/requestBody/content/application~1json/schema"),
+            Some(&json!({}))
+        );
+        assert_eq!(
+            document.pointer("/components/schemas/SourceView/properties/config"),
+            Some(&json!({}))
+        );
+    }
+
+    #[test]
+    fn every_operation_documents_a_success_response() {
+        let document = document(crate::routes::all);
+        let mut missing = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let documented = operation
+                    .get("responses")
+                    .and_then(Value::as_object)
+                    .is_some_and(|responses| responses.keys().any(|status| status.starts_with('2')));
+                if !documented {
+                    missing.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "operations without a documented success: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn every_ingestion_operation_declares_the_source_key() {
+        let document = document(crate::routes::all);
+        let mut undeclared = Vec::new();
+        for (path, item) in document["paths"].as_object().expect("paths") {
+            for (method, operation) in item.as_object().expect("path item") {
+                let ingest = operation["tags"]
+                    .as_array()
+                    .is_some_and(|tags| tags.contains(&json!("ingest")));
+                if ingest && operation["security"] != json!([{ "alertSourceKey": [] }]) {
+                    undeclared.push(format!("{method} {path}"));
+                }
+            }
+        }
+        assert!(
+            undeclared.is_empty(),
+            "ingestion without alertSourceKey: {undeclared:?}"
+        );
+    }
+
+    #[test]
+    fn a_v2_failure_with_its_own_body_is_documented_with_meta() {
+        let document = document(crate::routes::all);
+        let ready = document
+            .pointer("/paths/~1api~1v2~1public~1health~1ready/get/responses/503/content/application~1json/schema")
+            .expect("503 of v2 readiness");
+        assert_eq!(ready["allOf"], json!([{ "$ref": "#/components/schemas/Readiness" }]));
+        assert_eq!(ready["required"], json!(["meta"]));
+        let error = document
+            .pointer("/paths/~1api~1v2~1users/get/responses/default/content/application~1json/schema")
+            .expect("default of v2 users");
+        assert_eq!(error, &json!({ "$ref": "#/components/schemas/ErrorV2" }));
+    }
+
+    #[test]
+    fn list_parameters_document_the_limits_the_handlers_enforce() {
+        let document = document(crate::routes::all);
+        let parameter = |path: &str, name: &str| {
+            document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .and_then(|all| all.iter().find(|p| p["name"] == name))
+                .map(|p| (p["schema"]["minimum"].clone(), p["schema"]["maximum"].clone()))
+        };
+        assert_eq!(parameter("/api/v1/roles", "limit"), Some((json!(1), json!(100))));
+        assert_eq!(parameter("/api/v1/alerts", "limit"), Some((json!(1), json!(200))));
+        assert_eq!(parameter("/api/v2/users", "page"), Some((json!(1), Value::Null)));
+        assert_eq!(
+            parameter("/api/v1/incidents", "page_size"),
+            Some((json!(1), Value::Null))
+        );
+    }
 }

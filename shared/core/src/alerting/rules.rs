@@ -42,13 +42,30 @@ pub struct RuleConditions {
     pub labels: BTreeMap<String, String>,
 }
 
-/// How a grouping rule builds its key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+/// How a grouping rule builds its key: `"title"`, `"source"` or
+/// `"label:<name>"`, as a string both ways.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum GroupBy {
     Title,
     Source,
     Label(String),
+}
+
+/// The schema of the string form (derived, it would describe the enum's
+/// variants, which is not what is sent or accepted).
+impl schemars::JsonSchema for GroupBy {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GroupBy".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "How a grouping rule builds its key: `title`, `source` or `label:<name>`.",
+            "type": "string",
+            "pattern": "^(title|source|label:.+)$",
+        })
+    }
 }
 
 impl TryFrom<String> for GroupBy {

@@ -107,7 +107,8 @@ pub async fn list(
         Some(Cursor::Offset { .. }) => return Err(DomainError::validation("cursor", "belongs to a filtered list")),
         None => {
             // Page N: skip the pages before it in the index, then read one.
-            let skip = (request.page.max(1) - 1) * size;
+            // Saturating: a page past any list (however large the number) is empty.
+            let skip = (request.page.max(1) - 1).saturating_mul(size);
             let mut query = partition(tenant, filter.status);
             let mut skipped = 0;
             while skipped < skip {
@@ -144,9 +145,12 @@ pub async fn list(
         page,
         page_size: size,
         total_pages: total.div_ceil(size),
-        next_cursor: result
-            .cursor
-            .map(|after| encode(&Cursor::Table { after, page: page + 1 })),
+        next_cursor: result.cursor.map(|after| {
+            encode(&Cursor::Table {
+                after,
+                page: page.saturating_add(1),
+            })
+        }),
     })
 }
 
@@ -161,7 +165,7 @@ async fn scan(
     let start = match cursor {
         Some(Cursor::Offset { offset }) => offset,
         Some(Cursor::Table { .. }) => return Err(DomainError::validation("cursor", "belongs to an unfiltered list")),
-        None => (request.page.max(1) - 1) * size,
+        None => (request.page.max(1) - 1).saturating_mul(size),
     };
     let mut query = partition(tenant, filter.status).limit(1000);
     let (mut matched, mut scanned, mut items) = (0u64, 0usize, Vec::new());
@@ -182,11 +186,11 @@ async fn scan(
             _ => break,
         }
     }
-    let end = start + items.len() as u64;
+    let end = start.saturating_add(items.len() as u64);
     Ok(ListPage {
         items,
         total: matched,
-        page: start / size + 1,
+        page: (start / size).saturating_add(1),
         page_size: size,
         total_pages: matched.div_ceil(size),
         next_cursor: (end < matched).then(|| encode(&Cursor::Offset { offset: end })),

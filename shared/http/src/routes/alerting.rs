@@ -206,6 +206,7 @@ async fn delete_rule(
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct AlertListParams {
+    #[schemars(range(min = 1, max = 200))]
     limit: Option<u32>,
     cursor: Option<String>,
 }

@@ -1,13 +1,17 @@
 //! Health checks: PagerPal's `/health` for load balancers, OmniStack's
 //! `/api/v1/public/health` and `/ready` (which checks the table).
 
+use aide::OperationOutput;
 use aide::axum::ApiRouter;
 use aide::axum::routing::get_with;
+use aide::generate::GenContext;
+use aide::openapi::{Operation, Response as DocResponse};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use quper_core::App;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::routes::doc;
 use crate::state::AppState;
@@ -26,25 +30,100 @@ fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-async fn health() -> Json<Value> {
-    Json(json!({ "status": "ok", "service": "quper", "version": env!("CARGO_PKG_VERSION") }))
+/// `GET /health`.
+#[derive(Serialize, schemars::JsonSchema)]
+struct Liveness {
+    status: &'static str,
+    service: &'static str,
+    version: &'static str,
 }
 
-async fn public_health() -> Json<Value> {
-    Json(json!({ "status": "healthy", "timestamp": timestamp() }))
+async fn health() -> Json<Liveness> {
+    Json(Liveness {
+        status: "ok",
+        service: "quper",
+        version: env!("CARGO_PKG_VERSION"),
+    })
 }
 
-async fn ready(State(app): State<App>) -> (StatusCode, Json<Value>) {
-    let database = app.ready().await;
-    let (status, code) = match &database {
-        Ok(()) => ("healthy", StatusCode::OK),
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+enum Status {
+    Healthy,
+    Unhealthy,
+}
+
+/// `GET /api/v1/public/health`.
+#[derive(Serialize, schemars::JsonSchema)]
+struct PublicHealth {
+    status: Status,
+    timestamp: String,
+}
+
+async fn public_health() -> Json<PublicHealth> {
+    Json(PublicHealth {
+        status: Status::Healthy,
+        timestamp: timestamp(),
+    })
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct ComponentStatus {
+    status: Status,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct Components {
+    database: ComponentStatus,
+}
+
+/// `GET /api/v1/public/health/ready`: 200 when the table answers, 503 (same
+/// body, `unhealthy`) when it does not.
+#[derive(Serialize, schemars::JsonSchema)]
+struct Readiness {
+    status: Status,
+    timestamp: String,
+    components: Components,
+}
+
+impl IntoResponse for Readiness {
+    fn into_response(self) -> Response {
+        let code = match self.status {
+            Status::Healthy => StatusCode::OK,
+            Status::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        (code, Json(self)).into_response()
+    }
+}
+
+impl OperationOutput for Readiness {
+    type Inner = Self;
+
+    fn inferred_responses(ctx: &mut GenContext, _: &mut Operation) -> Vec<(Option<u16>, DocResponse)> {
+        let schema = ctx.schema.subschema_for::<Readiness>();
+        [
+            (200, "Ready: the table answers"),
+            (503, "Not ready: the table does not answer"),
+        ]
+        .into_iter()
+        .map(|(status, description)| (Some(status), crate::openapi::json_response(description, schema.clone())))
+        .collect()
+    }
+}
+
+async fn ready(State(app): State<App>) -> Readiness {
+    let status = match app.ready().await {
+        Ok(()) => Status::Healthy,
         Err(err) => {
             tracing::error!(error = %err, "readiness: table unreachable");
-            ("unhealthy", StatusCode::SERVICE_UNAVAILABLE)
+            Status::Unhealthy
         }
     };
-    (
-        code,
-        Json(json!({ "status": status, "timestamp": timestamp(), "components": { "database": { "status": status } } })),
-    )
+    Readiness {
+        status,
+        timestamp: timestamp(),
+        components: Components {
+            database: ComponentStatus { status },
+        },
+    }
 }

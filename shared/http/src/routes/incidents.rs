@@ -67,7 +67,10 @@ pub fn router() -> ApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ListParams {
+    #[schemars(range(min = 1))]
     page: Option<u64>,
+    /// At most 200 are returned, whatever is asked.
+    #[schemars(range(min = 1))]
     page_size: Option<u64>,
     cursor: Option<String>,
     team_id: Option<u64>,

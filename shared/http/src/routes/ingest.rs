@@ -49,11 +49,15 @@ pub fn router() -> ApiRouter<AppState> {
         )
         .api_route(
             "/api/v1/webhooks/pagerduty",
-            post_with(pagerduty, doc("PagerDuty Events API v2")),
+            post_with(pagerduty, |op| {
+                doc("PagerDuty Events API v2")(op).security_requirement("alertSourceKey")
+            }),
         )
         .api_route(
             "/v2/enqueue",
-            post_with(pagerduty, doc("PagerDuty Events API v2, at PagerDuty's own path")),
+            post_with(pagerduty, |op| {
+                doc("PagerDuty Events API v2, at PagerDuty's own path")(op).security_requirement("alertSourceKey")
+            }),
         )
         .api_route(
             "/api/v1/webhooks/cloudwatch",

@@ -9,7 +9,10 @@ use crate::error::{ApiError, ApiResult};
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct PageParams {
+    #[schemars(range(min = 1))]
     pub page: Option<u64>,
+    /// At most 200 are returned, whatever is asked.
+    #[schemars(range(min = 1))]
     pub page_size: Option<u64>,
     pub cursor: Option<String>,
 }
@@ -44,6 +47,7 @@ impl PageParams {
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct SkipLimitParams {
     pub skip: Option<u64>,
+    #[schemars(range(min = 1, max = 100))]
     pub limit: Option<u64>,
     pub cursor: Option<String>,
 }
