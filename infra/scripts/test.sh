@@ -54,6 +54,11 @@ export QUPER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 
+say "cargo build --workspace --bins (the e2e tests run the real quper and Lambda binaries)"
+# `cargo test` builds a package's binaries only for that package's own
+# integration tests; the shared-table tests run other packages' binaries.
+cargo build --workspace --bins
+
 say "cargo test"
 cargo test --workspace --all-targets 2>&1 | tee /tmp/quper-test.$$.log
 grep -q "test result:" /tmp/quper-test.$$.log || die "cargo test ran no tests"
