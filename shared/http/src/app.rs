@@ -34,12 +34,12 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The application serving `routes`: one route group on Lambda, every group
 /// in the local host.
-pub fn app(routes: aide::axum::ApiRouter<AppState>, state: AppState) -> Router {
+pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     let edge_config = EdgeConfig {
         max_body_bytes: state.config.max_body_bytes,
         cors: Arc::new(state.config.cors_origins.clone()),
     };
-    let inner = Router::from(routes)
+    let inner = routes
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))

@@ -1,8 +1,9 @@
 //! Quper's HTTP layer, shared by every route group.
 //!
-//! - [`routes`]: the route list: one router per route group (`health`,
-//!   `identity`, ...), each declared once; each handler is a few lines over
-//!   the application core (`quper_core::App`).
+//! - [`routes`]: the route list: each route group (`health`, `identity`,
+//!   ...) declared once (`routes!`), served and documented from that one
+//!   declaration; each handler is a few lines over the application core
+//!   (`quper_core::App`).
 //! - [`openapi`]: the OpenAPI 3.1 document made from the route list.
 //! - [`app`]: turns routers into an application (404/405 in the error format,
 //!   body limit, panic safety, the edge middleware).

@@ -19,7 +19,6 @@ pub mod events;
 use std::future::Future;
 use std::sync::Arc;
 
-use aide::axum::ApiRouter;
 use async_trait::async_trait;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::ports::{
@@ -84,7 +83,7 @@ fn bus_from_env(table: Arc<dyn Table>) -> Arc<dyn Bus> {
 /// `quper_http::routes::health::router`) until the runtime stops the
 /// function. Naming the group's own function, rather than looking it up in
 /// the route list, keeps the other groups' code out of the binary.
-pub async fn serve_routes(routes: fn() -> ApiRouter<AppState>) -> Result<(), Error> {
+pub async fn serve_routes(routes: fn() -> axum::Router<AppState>) -> Result<(), Error> {
     lambda::init_tracing();
     let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
     lambda::run(quper_http::app(routes(), state)).await

@@ -2,8 +2,6 @@
 //! (`/api/v1/alert-sources`), alert rules (`/api/v1/alert-rules`), and reads
 //! of raw alerts (`/api/v1/alerts`, `/api/v1/alerts/{id}`).
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::{get_with, post_with};
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
@@ -21,61 +19,47 @@ use crate::routes::doc;
 use crate::routes::ingest::answer;
 use crate::routes::lists::{PageParams, SkipLimitParams};
 use crate::routes::paths::{NumberId, TextId};
-use crate::state::AppState;
 use axum::response::NoContent;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route(
-            "/api/v1/alert-sources",
-            get_with(list_sources, doc("List alert sources"))
-                .post_with(create_source, doc("Create an alert source (its key is shown once)")),
-        )
-        .api_route(
-            "/api/v1/alert-sources/{id}",
-            get_with(get_source, doc("An alert source"))
-                .put_with(update_source, doc("Update an alert source"))
-                .patch_with(update_source, doc("Update an alert source"))
-                .delete_with(delete_source, doc("Delete an alert source")),
-        )
-        .api_route(
-            "/api/v1/alert-sources/{id}/regenerate-key",
-            post_with(
-                regenerate_key,
-                doc("Replace a source's key (shown once; the old one stops working)"),
-            ),
-        )
-        .api_route(
-            "/api/v1/alert-sources/{id}/deactivate",
-            post_with(deactivate_source, doc("Deactivate an alert source")),
-        )
-        .api_route(
-            "/api/v1/alert-sources/{id}/activate",
-            post_with(activate_source, doc("Activate an alert source")),
-        )
-        .api_route(
-            "/api/v1/alert-sources/{id}/test",
-            post_with(test_source, doc("Send a test alert through the source")),
-        )
-        .api_route(
-            "/api/v1/alert-rules",
-            get_with(list_rules, doc("List alert rules")).post_with(create_rule, doc("Create an alert rule")),
-        )
-        .api_route(
-            "/api/v1/alert-rules/{id}",
-            get_with(get_rule, doc("An alert rule"))
-                .put_with(update_rule, doc("Update an alert rule"))
-                .patch_with(update_rule, doc("Update an alert rule"))
-                .delete_with(delete_rule, doc("Delete an alert rule")),
-        )
-        .api_route(
-            "/api/v1/alerts",
-            get_with(list_alerts, doc("Recent alerts, newest first")),
-        )
-        .api_route(
-            "/api/v1/alerts/{id}",
-            get_with(get_alert, doc("One alert, with every rule's decision")),
-        )
+routes! {
+    "/api/v1/alert-sources" => {
+        get(list_sources, doc("List alert sources")),
+        post(create_source, doc("Create an alert source (its key is shown once)")),
+    },
+    "/api/v1/alert-sources/{id}" => {
+        get(get_source, doc("An alert source")),
+        put(update_source, doc("Update an alert source")),
+        patch(update_source, doc("Update an alert source")),
+        delete(delete_source, doc("Delete an alert source")),
+    },
+    "/api/v1/alert-sources/{id}/regenerate-key" => {
+        post(regenerate_key, doc("Replace a source's key (shown once; the old one stops working)")),
+    },
+    "/api/v1/alert-sources/{id}/deactivate" => {
+        post(deactivate_source, doc("Deactivate an alert source")),
+    },
+    "/api/v1/alert-sources/{id}/activate" => {
+        post(activate_source, doc("Activate an alert source")),
+    },
+    "/api/v1/alert-sources/{id}/test" => {
+        post(test_source, doc("Send a test alert through the source")),
+    },
+    "/api/v1/alert-rules" => {
+        get(list_rules, doc("List alert rules")),
+        post(create_rule, doc("Create an alert rule")),
+    },
+    "/api/v1/alert-rules/{id}" => {
+        get(get_rule, doc("An alert rule")),
+        put(update_rule, doc("Update an alert rule")),
+        patch(update_rule, doc("Update an alert rule")),
+        delete(delete_rule, doc("Delete an alert rule")),
+    },
+    "/api/v1/alerts" => {
+        get(list_alerts, doc("Recent alerts, newest first")),
+    },
+    "/api/v1/alerts/{id}" => {
+        get(get_alert, doc("One alert, with every rule's decision")),
+    },
 }
 
 async fn list_sources(

@@ -2,8 +2,6 @@
 //! `/api/v1/public/health` and `/ready` (which checks the table).
 
 use aide::OperationOutput;
-use aide::axum::ApiRouter;
-use aide::axum::routing::get_with;
 use aide::generate::GenContext;
 use aide::openapi::{Operation, Response as DocResponse};
 use axum::Json;
@@ -14,16 +12,17 @@ use quper_core::App;
 use serde::Serialize;
 
 use crate::routes::doc;
-use crate::state::AppState;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route("/health", get_with(health, doc("Liveness, for load balancers")))
-        .api_route("/api/v1/public/health", get_with(public_health, doc("Liveness")))
-        .api_route(
-            "/api/v1/public/health/ready",
-            get_with(ready, doc("Readiness: whether the table answers")),
-        )
+routes! {
+    "/health" => {
+        get(health, doc("Liveness, for load balancers")),
+    },
+    "/api/v1/public/health" => {
+        get(public_health, doc("Liveness")),
+    },
+    "/api/v1/public/health/ready" => {
+        get(ready, doc("Readiness: whether the table answers")),
+    },
 }
 
 fn timestamp() -> String {

@@ -1,8 +1,6 @@
 //! The incidents route group: PagerPal's incident list, detail, actions and
 //! timeline, and the raw alerts under each incident.
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::{get_with, post_with};
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
@@ -22,47 +20,38 @@ use crate::extract::{ApiPath, ApiQuery, OptionalJson};
 use crate::routes::doc;
 use crate::routes::lists::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::routes::paths::NumberId;
-use crate::state::AppState;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route("/api/v1/incidents", get_with(list_incidents, doc("List incidents")))
-        .api_route("/api/v1/incidents/{id}", get_with(get_incident, doc("An incident")))
-        .api_route(
-            "/api/v1/incidents/{id}/ack",
-            post_with(
-                acknowledge,
-                doc("Acknowledge: stops escalation (until an acknowledgement timeout)"),
-            ),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/resolve",
-            post_with(resolve, doc("Resolve an incident")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/reopen",
-            post_with(reopen, doc("Reopen a resolved incident: paging starts over")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/escalate",
-            post_with(escalate, doc("Page the next escalation level now")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/events",
-            get_with(events, doc("An incident's timeline")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/alerts",
-            get_with(incident_alerts, doc("An incident's alerts")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/notification-logs",
-            get_with(notification_logs, doc("Every message sent for an incident")),
-        )
-        .api_route(
-            "/api/v1/incidents/{id}/notification-logs/retry",
-            post_with(retry_notifications, doc("Send an incident's failed messages again")),
-        )
+routes! {
+    "/api/v1/incidents" => {
+        get(list_incidents, doc("List incidents")),
+    },
+    "/api/v1/incidents/{id}" => {
+        get(get_incident, doc("An incident")),
+    },
+    "/api/v1/incidents/{id}/ack" => {
+        post(acknowledge, doc("Acknowledge: stops escalation (until an acknowledgement timeout)")),
+    },
+    "/api/v1/incidents/{id}/resolve" => {
+        post(resolve, doc("Resolve an incident")),
+    },
+    "/api/v1/incidents/{id}/reopen" => {
+        post(reopen, doc("Reopen a resolved incident: paging starts over")),
+    },
+    "/api/v1/incidents/{id}/escalate" => {
+        post(escalate, doc("Page the next escalation level now")),
+    },
+    "/api/v1/incidents/{id}/events" => {
+        get(events, doc("An incident's timeline")),
+    },
+    "/api/v1/incidents/{id}/alerts" => {
+        get(incident_alerts, doc("An incident's alerts")),
+    },
+    "/api/v1/incidents/{id}/notification-logs" => {
+        get(notification_logs, doc("Every message sent for an incident")),
+    },
+    "/api/v1/incidents/{id}/notification-logs/retry" => {
+        post(retry_notifications, doc("Send an incident's failed messages again")),
+    },
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]

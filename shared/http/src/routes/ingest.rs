@@ -7,8 +7,6 @@
 //! unknown key or an inactive source is a 403. A 2xx means every alert of the
 //! request is stored.
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::post_with;
 use aide::generate::GenContext;
 use aide::openapi::{Operation, Response as DocResponse};
 use aide::{OperationInput, OperationOutput};
@@ -33,36 +31,25 @@ use crate::routes::doc;
 use crate::sns::{SnsMessage, SnsMessageType, confirm_url};
 use crate::state::AppState;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route(
-            "/api/v1/alerts",
-            post_with(generic, doc("Send one alert (PagerPal's generic format)")),
-        )
-        .api_route(
-            "/api/v1/webhooks/grafana",
-            post_with(grafana, doc("Grafana alerting webhook (unified and legacy)")),
-        )
-        .api_route(
-            "/api/v1/webhooks/alertmanager",
-            post_with(alertmanager, doc("Prometheus Alertmanager webhook (v4)")),
-        )
-        .api_route(
-            "/api/v1/webhooks/pagerduty",
-            post_with(pagerduty, |op| {
-                doc("PagerDuty Events API v2")(op).security_requirement("alertSourceKey")
-            }),
-        )
-        .api_route(
-            "/v2/enqueue",
-            post_with(pagerduty, |op| {
-                doc("PagerDuty Events API v2, at PagerDuty's own path")(op).security_requirement("alertSourceKey")
-            }),
-        )
-        .api_route(
-            "/api/v1/webhooks/cloudwatch",
-            post_with(cloudwatch, doc("CloudWatch alarms through an SNS HTTPS subscription")),
-        )
+routes! {
+    "/api/v1/alerts" => {
+        post(generic, doc("Send one alert (PagerPal's generic format)")),
+    },
+    "/api/v1/webhooks/grafana" => {
+        post(grafana, doc("Grafana alerting webhook (unified and legacy)")),
+    },
+    "/api/v1/webhooks/alertmanager" => {
+        post(alertmanager, doc("Prometheus Alertmanager webhook (v4)")),
+    },
+    "/api/v1/webhooks/pagerduty" => {
+        post(pagerduty, |op| { doc("PagerDuty Events API v2")(op).security_requirement("alertSourceKey") }),
+    },
+    "/v2/enqueue" => {
+        post(pagerduty, |op| { doc("PagerDuty Events API v2, at PagerDuty's own path")(op).security_requirement("alertSourceKey") }),
+    },
+    "/api/v1/webhooks/cloudwatch" => {
+        post(cloudwatch, doc("CloudWatch alarms through an SNS HTTPS subscription")),
+    },
 }
 
 /// The key a request presents, from any accepted place.

@@ -17,9 +17,86 @@
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
-//! A new group: its module here with a `router()`, one line in [`GROUPS`],
+//! A new group: its module here with its `routes!`, one line in [`GROUPS`],
 //! its `functions/<group>` main, its events in `template.yaml` and its rows
 //! in `docs/api.md` (tests hold the last two to the document).
+
+/// Declares a route group's routes, once: each path with its methods, each
+/// method with its handler and its documentation (a transform of the
+/// operation, usually [`doc`]). Expands to two functions over the same list:
+///
+/// - `router()`, the axum router that serves the routes (nothing is spent
+///   on the document when a function or the host starts);
+/// - `documented()`, the same routes as an aide router, whose handlers'
+///   extractor and response types make the OpenAPI document.
+macro_rules! routes {
+    ($($path:literal => { $($method:ident($handler:path, $doc:expr)),+ $(,)? }),* $(,)?) => {
+        /// This group's routes, served.
+        pub fn router() -> axum::Router<crate::state::AppState> {
+            axum::Router::new()$(.route($path, serve!($($method($handler)),+)))*
+        }
+
+        /// This group's routes, documented (the OpenAPI document's source).
+        pub fn documented() -> aide::axum::ApiRouter<crate::state::AppState> {
+            aide::axum::ApiRouter::new()$(.api_route($path, document!($($method($handler, $doc)),+)))*
+        }
+    };
+}
+
+/// The axum method router of one path.
+macro_rules! serve {
+    ($first:ident($handler:path) $(, $method:ident($more:path))*) => {
+        axum::routing::$first($handler)$(.$method($more))*
+    };
+}
+
+/// The aide method router of one path: each method with its documentation.
+macro_rules! document {
+    ($first:ident($handler:path, $doc:expr) $(, $method:ident($more:path, $more_doc:expr))*) => {{
+        let router = document_first!($first, $handler, $doc);
+        $(let router = document_then!(router, $method, $more, $more_doc);)*
+        router
+    }};
+}
+
+/// `get` → `aide::axum::routing::get_with`, ...: aide's documented form of
+/// the first method of a path.
+macro_rules! document_first {
+    (get, $handler:path, $doc:expr) => {
+        aide::axum::routing::get_with($handler, $doc)
+    };
+    (post, $handler:path, $doc:expr) => {
+        aide::axum::routing::post_with($handler, $doc)
+    };
+    (put, $handler:path, $doc:expr) => {
+        aide::axum::routing::put_with($handler, $doc)
+    };
+    (patch, $handler:path, $doc:expr) => {
+        aide::axum::routing::patch_with($handler, $doc)
+    };
+    (delete, $handler:path, $doc:expr) => {
+        aide::axum::routing::delete_with($handler, $doc)
+    };
+}
+
+/// `get` → `.get_with`, ...: the next methods of a path.
+macro_rules! document_then {
+    ($on:expr, get, $handler:path, $doc:expr) => {
+        $on.get_with($handler, $doc)
+    };
+    ($on:expr, post, $handler:path, $doc:expr) => {
+        $on.post_with($handler, $doc)
+    };
+    ($on:expr, put, $handler:path, $doc:expr) => {
+        $on.put_with($handler, $doc)
+    };
+    ($on:expr, patch, $handler:path, $doc:expr) => {
+        $on.patch_with($handler, $doc)
+    };
+    ($on:expr, delete, $handler:path, $doc:expr) => {
+        $on.delete_with($handler, $doc)
+    };
+}
 
 pub mod alerting;
 pub mod docs;
@@ -39,70 +116,64 @@ use aide::transform::TransformOperation;
 use crate::state::AppState;
 
 /// A route group: its name (its tag in the document, its Lambda function
-/// `quper-<name>`) and its routes.
+/// `quper-<name>`) and its routes, served and documented.
 pub struct Group {
     pub name: &'static str,
-    pub routes: fn() -> ApiRouter<AppState>,
+    pub router: fn() -> axum::Router<AppState>,
+    pub documented: fn() -> ApiRouter<AppState>,
 }
 
 impl Group {
-    /// The group's routes, each operation tagged with the group.
-    pub fn router(&self) -> ApiRouter<AppState> {
+    /// The group's documented routes, each operation tagged with the group.
+    pub fn documented(&self) -> ApiRouter<AppState> {
         let name = self.name;
-        (self.routes)().with_path_items(move |item| item.tag(name))
+        (self.documented)().with_path_items(move |item| item.tag(name))
     }
 }
 
-/// Every route group, in the order the document lists them.
-pub const GROUPS: [Group; 9] = [
-    Group {
-        name: "health",
-        routes: health::router,
-    },
-    Group {
-        name: "docs",
-        routes: docs::router,
-    },
-    Group {
-        name: "identity",
-        routes: identity::router,
-    },
-    Group {
-        name: "ingest",
-        routes: ingest::router,
-    },
-    Group {
-        name: "alerting",
-        routes: alerting::router,
-    },
-    Group {
-        name: "incidents",
-        routes: incidents::router,
-    },
-    Group {
-        name: "oncall",
-        routes: oncall::router,
-    },
-    Group {
-        name: "system",
-        routes: system::router,
-    },
-    Group {
-        name: "notifications",
-        routes: notifications::router,
-    },
-];
-
-/// Every route group, for the host.
-pub fn all() -> ApiRouter<AppState> {
-    GROUPS
-        .iter()
-        .fold(ApiRouter::new(), |router, group| router.merge(group.router()))
+macro_rules! groups {
+    ($($name:ident),+ $(,)?) => {
+        /// Every route group, in the order the document lists them.
+        pub const GROUPS: [Group; [$(stringify!($name)),+].len()] = [$(Group {
+            name: stringify!($name),
+            router: $name::router,
+            documented: $name::documented,
+        }),+];
+    };
 }
 
-/// The route group named `name`, for its Lambda function.
-pub fn group(name: &str) -> Option<ApiRouter<AppState>> {
-    GROUPS.iter().find(|group| group.name == name).map(Group::router)
+groups!(
+    health,
+    docs,
+    identity,
+    ingest,
+    alerting,
+    incidents,
+    oncall,
+    system,
+    notifications
+);
+
+/// Every route group, served, for the host.
+pub fn all() -> axum::Router<AppState> {
+    GROUPS
+        .iter()
+        .fold(axum::Router::new(), |router, group| router.merge((group.router)()))
+}
+
+/// Every route group, documented: the source of the OpenAPI document.
+pub fn all_documented() -> ApiRouter<AppState> {
+    GROUPS
+        .iter()
+        .fold(ApiRouter::new(), |router, group| router.merge(group.documented()))
+}
+
+/// The route group named `name`, served.
+pub fn group(name: &str) -> Option<axum::Router<AppState>> {
+    GROUPS
+        .iter()
+        .find(|group| group.name == name)
+        .map(|group| (group.router)())
 }
 
 /// An operation's summary in the document.

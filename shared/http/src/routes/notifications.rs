@@ -4,8 +4,6 @@
 //! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::{delete_with, get_with, post_with};
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -29,52 +27,34 @@ use crate::routes::paths::{ContactMethodPath, NotificationRulePath, NumberId, Te
 use crate::state::AppState;
 use axum::response::NoContent;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route(
-            "/api/v1/notifications/channels",
-            get_with(list_channels, doc("List notification channels")).post_with(
-                create_channel,
-                doc("Create a channel (a webhook's signing secret is shown once)"),
-            ),
-        )
-        .api_route(
-            "/api/v1/notifications/channels/{id}",
-            get_with(get_channel, doc("A notification channel"))
-                .put_with(update_channel, doc("Update a channel"))
-                .patch_with(update_channel, doc("Update a channel"))
-                .delete_with(delete_channel, doc("Delete a channel")),
-        )
-        .api_route(
-            "/api/v1/users/{id}/contact-methods",
-            get_with(
-                list_contacts,
-                doc("A person's contact methods, in the order they are tried"),
-            )
-            .post_with(add_contact, doc("Add a contact method")),
-        )
-        .api_route(
-            "/api/v1/users/{id}/contact-methods/{method_id}",
-            delete_with(
-                remove_contact,
-                doc("Remove a contact method (and the rules that use it)"),
-            ),
-        )
-        .api_route(
-            "/api/v1/users/{id}/notification-rules",
-            get_with(list_rules, doc("A person's notification rules")).post_with(
-                add_rule,
-                doc("Add a notification rule: which method after how many minutes"),
-            ),
-        )
-        .api_route(
-            "/api/v1/users/{id}/notification-rules/{rule_id}",
-            delete_with(remove_rule, doc("Remove a notification rule")),
-        )
-        .api_route(
-            "/api/v1/notifications/infobip/receipts",
-            post_with(infobip_receipts, doc("Infobip SMS delivery reports")),
-        )
+routes! {
+    "/api/v1/notifications/channels" => {
+        get(list_channels, doc("List notification channels")),
+        post(create_channel, doc("Create a channel (a webhook's signing secret is shown once)")),
+    },
+    "/api/v1/notifications/channels/{id}" => {
+        get(get_channel, doc("A notification channel")),
+        put(update_channel, doc("Update a channel")),
+        patch(update_channel, doc("Update a channel")),
+        delete(delete_channel, doc("Delete a channel")),
+    },
+    "/api/v1/users/{id}/contact-methods" => {
+        get(list_contacts, doc("A person's contact methods, in the order they are tried")),
+        post(add_contact, doc("Add a contact method")),
+    },
+    "/api/v1/users/{id}/contact-methods/{method_id}" => {
+        delete(remove_contact, doc("Remove a contact method (and the rules that use it)")),
+    },
+    "/api/v1/users/{id}/notification-rules" => {
+        get(list_rules, doc("A person's notification rules")),
+        post(add_rule, doc("Add a notification rule: which method after how many minutes")),
+    },
+    "/api/v1/users/{id}/notification-rules/{rule_id}" => {
+        delete(remove_rule, doc("Remove a notification rule")),
+    },
+    "/api/v1/notifications/infobip/receipts" => {
+        post(infobip_receipts, doc("Infobip SMS delivery reports")),
+    },
 }
 
 async fn list_channels(

@@ -2,8 +2,6 @@
 //! timelines, who is on call, and escalation policies with levels and
 //! assignees (PagerPal's and Quper's on-call modules).
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::{delete_with, get_with};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -22,77 +20,62 @@ use crate::openapi::Created;
 use crate::routes::doc;
 use crate::routes::lists::PageParams;
 use crate::routes::paths::{AssigneePath, EntryPath, LevelPath, NumberId};
-use crate::state::AppState;
 use axum::response::NoContent;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new()
-        .api_route(
-            "/api/v1/schedules",
-            get_with(list_schedules, doc("List schedules"))
-                .post_with(create_schedule, doc("Create a schedule with rotation layers")),
-        )
-        .api_route(
-            "/api/v1/schedules/{id}",
-            get_with(get_schedule, doc("A schedule"))
-                .put_with(update_schedule, doc("Update a schedule"))
-                .patch_with(update_schedule, doc("Update a schedule"))
-                .delete_with(delete_schedule, doc("Delete a schedule")),
-        )
-        .api_route(
-            "/api/v1/schedules/{id}/entries",
-            get_with(list_entries, doc("A schedule's entries and overrides"))
-                .post_with(add_entry, doc("Add an entry or override to a schedule")),
-        )
-        .api_route(
-            "/api/v1/schedules/{id}/entries/{entry_id}",
-            delete_with(delete_entry, doc("Delete a schedule entry")),
-        )
-        .api_route(
-            "/api/v1/schedules/{id}/timeline",
-            get_with(timeline, doc("A schedule's final shifts in a window")),
-        )
-        .api_route(
-            "/api/v1/teams/{id}/oncall",
-            get_with(team_on_call, doc("Who is on call for a team")),
-        )
-        .api_route(
-            "/api/v1/oncall",
-            get_with(on_call, doc("Who is on call at a time, on every schedule")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies",
-            get_with(list_policies, doc("List escalation policies"))
-                .post_with(create_policy, doc("Create an escalation policy")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies/{id}",
-            get_with(get_policy, doc("An escalation policy"))
-                .put_with(update_policy, doc("Update an escalation policy"))
-                .patch_with(update_policy, doc("Update an escalation policy"))
-                .delete_with(delete_policy, doc("Delete an escalation policy")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies/{id}/levels",
-            get_with(list_levels, doc("A policy's levels, in paging order"))
-                .post_with(add_level, doc("Add a level to a policy")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies/{id}/levels/{level_id}",
-            get_with(get_level, doc("A level of a policy"))
-                .put_with(update_level, doc("Update a level"))
-                .patch_with(update_level, doc("Update a level"))
-                .delete_with(delete_level, doc("Delete a level")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees",
-            get_with(list_assignees, doc("Who a level pages"))
-                .post_with(add_assignee, doc("Add a user, schedule or team to a level")),
-        )
-        .api_route(
-            "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}",
-            delete_with(remove_assignee, doc("Remove an assignee from a level")),
-        )
+routes! {
+    "/api/v1/schedules" => {
+        get(list_schedules, doc("List schedules")),
+        post(create_schedule, doc("Create a schedule with rotation layers")),
+    },
+    "/api/v1/schedules/{id}" => {
+        get(get_schedule, doc("A schedule")),
+        put(update_schedule, doc("Update a schedule")),
+        patch(update_schedule, doc("Update a schedule")),
+        delete(delete_schedule, doc("Delete a schedule")),
+    },
+    "/api/v1/schedules/{id}/entries" => {
+        get(list_entries, doc("A schedule's entries and overrides")),
+        post(add_entry, doc("Add an entry or override to a schedule")),
+    },
+    "/api/v1/schedules/{id}/entries/{entry_id}" => {
+        delete(delete_entry, doc("Delete a schedule entry")),
+    },
+    "/api/v1/schedules/{id}/timeline" => {
+        get(timeline, doc("A schedule's final shifts in a window")),
+    },
+    "/api/v1/teams/{id}/oncall" => {
+        get(team_on_call, doc("Who is on call for a team")),
+    },
+    "/api/v1/oncall" => {
+        get(on_call, doc("Who is on call at a time, on every schedule")),
+    },
+    "/api/v1/escalation-policies" => {
+        get(list_policies, doc("List escalation policies")),
+        post(create_policy, doc("Create an escalation policy")),
+    },
+    "/api/v1/escalation-policies/{id}" => {
+        get(get_policy, doc("An escalation policy")),
+        put(update_policy, doc("Update an escalation policy")),
+        patch(update_policy, doc("Update an escalation policy")),
+        delete(delete_policy, doc("Delete an escalation policy")),
+    },
+    "/api/v1/escalation-policies/{id}/levels" => {
+        get(list_levels, doc("A policy's levels, in paging order")),
+        post(add_level, doc("Add a level to a policy")),
+    },
+    "/api/v1/escalation-policies/{id}/levels/{level_id}" => {
+        get(get_level, doc("A level of a policy")),
+        put(update_level, doc("Update a level")),
+        patch(update_level, doc("Update a level")),
+        delete(delete_level, doc("Delete a level")),
+    },
+    "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees" => {
+        get(list_assignees, doc("Who a level pages")),
+        post(add_assignee, doc("Add a user, schedule or team to a level")),
+    },
+    "/api/v1/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}" => {
+        delete(remove_assignee, doc("Remove an assignee from a level")),
+    },
 }
 
 async fn list_schedules(

@@ -1,8 +1,6 @@
 //! The system route group: `GET /api/v1/system/jobs`, PagerPal's worker
 //! status, for the escalation and notification-retry workers.
 
-use aide::axum::ApiRouter;
-use aide::axum::routing::get_with;
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
@@ -11,13 +9,11 @@ use quper_core::jobs::JobsStatus;
 use crate::auth::Caller;
 use crate::error::ApiResult;
 use crate::routes::doc;
-use crate::state::AppState;
 
-pub fn router() -> ApiRouter<AppState> {
-    ApiRouter::new().api_route(
-        "/api/v1/system/jobs",
-        get_with(jobs, doc("Background workers: last run and pending work")),
-    )
+routes! {
+    "/api/v1/system/jobs" => {
+        get(jobs, doc("Background workers: last run and pending work")),
+    },
 }
 
 async fn jobs(State(app): State<App>, Caller(caller): Caller) -> ApiResult<Json<JobsStatus>> {
