@@ -14,17 +14,13 @@ use quper_core::ports::{SystemClock, Table};
 use quper_lambda::events::sns::ingest_alarms;
 use serde_json::{Value, json};
 
-use crate::support::{ROOT_EMAIL, ROOT_PASSWORD, host_on};
+use crate::support::{bootstrap_root, host_on, parse};
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:quper-cloudwatch-alarms";
 
 fn event(name: &str) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event json")
-}
-
-fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("request body")
 }
 
 /// A team whose policy pages the schedule `primary`, on which `on_call` is
@@ -64,13 +60,7 @@ async fn scenario(table: Arc<dyn Table>) {
     let data_dir = tempfile::tempdir().expect("temp dir");
     let host = host_on(table, data_dir.path(), &[], Arc::new(SystemClock));
     let app = &host.app;
-    quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
-        .await
-        .expect("bootstrap");
-    let root = app
-        .principal(&quper_core::model::TenantId::parse("default").expect("tenant"), 1)
-        .await
-        .expect("principal");
+    let root = bootstrap_root(app).await;
     let responder = app
         .create_user(
             &root,

@@ -21,13 +21,9 @@ use quper_core::ports::{
 };
 use quper_core::{App, Ports, Settings};
 use quper_store_local::TableTimers;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::{ROOT_EMAIL, ROOT_PASSWORD, UnconfiguredSender, sqlite_table};
-
-fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
-    serde_json::from_value(value).expect("request body")
-}
+use crate::support::{UnconfiguredSender, bootstrap_root, parse, sqlite_table};
 
 /// Lets a set number of transactions through, then refuses every write (a
 /// process that stopped right after them), until healed.
@@ -163,13 +159,7 @@ impl World {
             ports,
             Settings::from_lookup(crate::support::test_settings(&[])).expect("settings"),
         );
-        quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
-            .await
-            .expect("bootstrap");
-        let root = app
-            .principal(&quper_core::model::TenantId::parse("default").expect("tenant"), 1)
-            .await
-            .expect("root");
+        let root = bootstrap_root(&app).await;
         let responder = app
             .create_user(
                 &root,

@@ -22,7 +22,7 @@ fn read(name: &str) -> String {
 }
 
 fn document() -> Value {
-    let (document, problems) = quper_http::openapi::document_checked(quper_http::routes::all);
+    let (document, problems) = quper_http::openapi::document_checked(quper_http::routes::all_documented);
     assert!(problems.is_empty(), "the OpenAPI document is incomplete: {problems:#?}");
     document
 }

@@ -25,6 +25,22 @@ pub const SECRETS_KEY: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f001122334455667788
 pub const ROOT_EMAIL: &str = "root@example.com";
 pub const ROOT_PASSWORD: &str = "root-password-1";
 
+/// A request body built in a test, parsed into the domain's input type.
+pub fn parse<T: serde::de::DeserializeOwned>(value: Value) -> T {
+    serde_json::from_value(value).expect("request body")
+}
+
+/// Bootstraps the root admin on `app`'s store and returns its principal, for
+/// tests that call the application core directly rather than over HTTP.
+pub async fn bootstrap_root(app: &quper_core::App) -> quper_core::identity::Principal {
+    quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    app.principal(&quper_core::model::TenantId::parse("default").expect("tenant"), 1)
+        .await
+        .expect("root principal")
+}
+
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
