@@ -7,6 +7,8 @@
 //! - `http_layer`: error format, headers, versions, body limits.
 //! - `cors`: preflights and `Access-Control-*` headers for browsers on other
 //!   origins (`QUPER_CORS_ORIGINS`).
+//! - `data_at_rest`: the data directory 0700, the store's files 0600, no
+//!   channel credential readable from a copy of the database.
 //! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
@@ -37,6 +39,7 @@ mod alarm_ingest;
 mod auth;
 mod bus_conformance;
 mod cors;
+mod data_at_rest;
 mod durability;
 mod escalation;
 mod http_layer;

@@ -129,7 +129,7 @@ pub fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<Strin
 }
 
 /// Serves `router` on an ephemeral port and logs the root superadmin in.
-async fn serve_test_app(router: axum::Router, data_dir: TempDir) -> TestApp {
+pub async fn serve_test_app(router: axum::Router, data_dir: TempDir) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {

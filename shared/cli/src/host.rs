@@ -137,11 +137,32 @@ impl LocalHost {
     }
 }
 
+/// Creates the data directory readable by the owner only (0700): it holds
+/// the store, the JWT secret and the secrets key. A directory that exists is
+/// left as it is (it may be shared on purpose, e.g. a mounted volume), with a
+/// warning when others may read it; the files in it are 0600 either way.
 fn create_data_dir(data_dir: &Path) -> Result<(), HostError> {
-    std::fs::create_dir_all(data_dir).map_err(|source| HostError::DataDir {
+    let error = |source| HostError::DataDir {
         path: data_dir.to_owned(),
         source,
-    })
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !data_dir.exists() {
+            builder.mode(0o700).create(data_dir).map_err(error)?;
+            // The mode given to mkdir is narrowed by the umask, never widened;
+            // set it exactly.
+            return std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700)).map_err(error);
+        }
+        let mode = std::fs::metadata(data_dir).map_err(error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %data_dir.display(), mode = format!("{:o}", mode & 0o777), "the data directory is open to other users; its files are not (0600), but consider chmod 700");
+        }
+    }
+    builder.create(data_dir).map_err(error)
 }
 
 /// The HS256 secret kept in the data directory, generated on first use and

@@ -15,6 +15,11 @@
 //! every acknowledged write across a process kill; set
 //! `QUPER_SQLITE_SYNCHRONOUS=full` (or [`Synchronous::Full`]) to also survive
 //! power loss. See [`Synchronous`].
+//!
+//! Privacy: the database holds password hashes and sealed credentials, so its
+//! file is created readable and writable by the owner only (0600), and an
+//! existing one is narrowed to that when opened; SQLite gives its `-wal` and
+//! `-shm` files the mode of the database file.
 
 mod options;
 mod reads;
@@ -36,6 +41,44 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use writes::{Outcome, Write};
+
+/// Creates the database file at `path` with mode 0600 when it is missing, and
+/// narrows it and its `-wal` and `-shm` files to 0600 when they exist (a
+/// store made by an older version, or copied in with a wide mode). SQLite
+/// creates the `-wal` and `-shm` files with the database file's mode.
+#[cfg(unix)]
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(err),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        match std::fs::metadata(file) {
+            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?
+            }
+            Ok(_) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
 
 /// Prepared statements kept per connection. Queries have a few dozen SQL
 /// variants (index x sort condition x direction x cursor); all fit.
@@ -89,6 +132,12 @@ impl SqliteTable {
 
     /// Opens (creating if needed) the database at `path`.
     pub fn open_with(path: &Path, options: SqliteOptions) -> Result<SqliteTable, StoreError> {
+        owner_only(path).map_err(|err| {
+            StoreError::Unavailable(format!(
+                "{} could not be made private to its owner: {err}",
+                path.display()
+            ))
+        })?;
         let writer = Connection::open(path).map_err(sqlite_error)?;
         configure(&writer, &options)?;
         // journal_mode is a property of the file; the writer sets it once and
