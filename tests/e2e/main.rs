@@ -8,6 +8,9 @@
 //! - `cors`: preflights and `Access-Control-*` headers for browsers on other
 //!   origins (`QUPER_CORS_ORIGINS`).
 //! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
+//! - `credentials`: failed-login limits under concurrency and across
+//!   accounts (both stores), password changes, tokens ended by a password
+//!   change, a reset, a deactivation or a lowered role (both stores).
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
 //! - `ingest`: alert sources and keys, every ingestion format, SNS
@@ -37,6 +40,7 @@ mod alarm_ingest;
 mod auth;
 mod bus_conformance;
 mod cors;
+mod credentials;
 mod durability;
 mod escalation;
 mod http_layer;
