@@ -65,7 +65,8 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
     let issued = app.root.split('.').nth(1).expect("payload");
     let issued: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(issued).expect("b64")).expect("json");
     let sid = issued["sid"].as_str().expect("sid claim").to_owned();
-    let base = json!({ "sub": "1", "email": ROOT_EMAIL, "role": "superadmin", "tenant": "default", "iat": now(), "sid": sid });
+    let base =
+        json!({ "sub": "1", "email": ROOT_EMAIL, "role": "superadmin", "tenant": "default", "iat": now(), "sid": sid });
     let with = |extra: Value| {
         let mut claims = base.clone();
         for (k, v) in extra.as_object().into_iter().flatten() {
@@ -96,7 +97,10 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         &with(json!({ "exp": now() + 600, "email": "someone@else.example" })),
         JWT_SECRET,
     );
-    let other_session = hs256(&with(json!({ "exp": now() + 600, "sid": "0123456789abcdef" })), JWT_SECRET);
+    let other_session = hs256(
+        &with(json!({ "exp": now() + 600, "sid": "0123456789abcdef" })),
+        JWT_SECRET,
+    );
     let mut without_sid = with(json!({ "exp": now() + 600 }));
     without_sid.as_object_mut().expect("claims").remove("sid");
     let no_session = hs256(&without_sid, JWT_SECRET);

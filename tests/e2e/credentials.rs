@@ -84,13 +84,20 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
 
     let attacker = client_from([127, 0, 0, 11]);
     let burst = (0..30).map(|i| {
-        let path = if i % 2 == 0 { "/api/v1/auth/token" } else { "/api/v2/auth/token" };
+        let path = if i % 2 == 0 {
+            "/api/v1/auth/token"
+        } else {
+            "/api/v2/auth/token"
+        };
         let attacker = &attacker;
         async move { log_in_with(app, attacker, path, "target@race.example", &format!("guess-{i:04}")).await }
     });
     let replies = join_all(burst).await;
     let (refused, limited) = tally(&replies, "parallel token logins");
-    assert!(refused <= 5, "{refused} wrong passwords reached the check; the limit is 5");
+    assert!(
+        refused <= 5,
+        "{refused} wrong passwords reached the check; the limit is 5"
+    );
     assert!(limited >= 25, "only {limited} of 30 parallel attempts were limited");
     let limited_reply = replies.iter().find(|r| r.status == 429).expect("a 429");
     assert_eq!(limited_reply.code(), "RATE_LIMIT_EXCEEDED");
@@ -98,7 +105,11 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
 
     for path in ["/api/v1/auth/token", "/api/v2/auth/token"] {
         let right = log_in_with(app, &attacker, path, "target@race.example", PASSWORD).await;
-        assert_eq!(right.status, 429, "{path}: the right password is refused too: {:?}", right.body);
+        assert_eq!(
+            right.status, 429,
+            "{path}: the right password is refused too: {:?}",
+            right.body
+        );
     }
     let basic = send_with(
         app,
@@ -109,7 +120,11 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
         None,
     )
     .await;
-    assert_eq!(basic.status, 429, "Basic auth with the right password: {:?}", basic.body);
+    assert_eq!(
+        basic.status, 429,
+        "Basic auth with the right password: {:?}",
+        basic.body
+    );
 
     // Basic credentials race the same way.
     let other = client_from([127, 0, 0, 12]);
@@ -131,7 +146,10 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
     let replies = join_all(burst).await;
     let (refused, limited) = tally(&replies, "parallel Basic requests");
     assert!(refused <= 5, "{refused} Basic guesses reached the check");
-    assert!(limited >= 25, "only {limited} of 30 parallel Basic guesses were limited");
+    assert!(
+        limited >= 25,
+        "only {limited} of 30 parallel Basic guesses were limited"
+    );
     let right = log_in_with(app, &other, "/api/v1/auth/token", "basic@race.example", PASSWORD).await;
     assert_eq!(right.status, 429);
 
@@ -193,8 +211,16 @@ async fn failures_across_accounts_from_one_client_are_limited() {
 
     // That client is refused even the right password of an account it never
     // guessed at...
-    app.user_with_role(&admin, "bystander@spray.example", Role::Responder).await;
-    let right = log_in_with(&app, &sprayer, "/api/v1/auth/token", "bystander@spray.example", PASSWORD).await;
+    app.user_with_role(&admin, "bystander@spray.example", Role::Responder)
+        .await;
+    let right = log_in_with(
+        &app,
+        &sprayer,
+        "/api/v1/auth/token",
+        "bystander@spray.example",
+        PASSWORD,
+    )
+    .await;
     assert_eq!((right.status, right.code()), (429, "RATE_LIMIT_EXCEEDED"));
     // ...while other clients log in as usual.
     let office = client_from([127, 0, 0, 22]);
@@ -212,7 +238,14 @@ async fn successful_logins_do_not_use_up_the_limit() {
     // the successes give their counts back, so the fifth failure is still a
     // 401 and only the sixth attempt is refused.
     for i in 0..4 {
-        let reply = log_in_with(&app, &script, "/api/v1/auth/token", "script@busy.example", &format!("typo-{i}")).await;
+        let reply = log_in_with(
+            &app,
+            &script,
+            "/api/v1/auth/token",
+            "script@busy.example",
+            &format!("typo-{i}"),
+        )
+        .await;
         assert_eq!(reply.status, 401);
     }
     for _ in 0..10 {
@@ -270,13 +303,20 @@ async fn nobody_sets_their_own_password_without_the_current_one() {
     }
     // The profile route has no password field at all.
     let profile = app
-        .patch("/api/v1/app/users/me", &token, json!({ "password": "taken-over-password" }))
+        .patch(
+            "/api/v1/app/users/me",
+            &token,
+            json!({ "password": "taken-over-password" }),
+        )
         .await;
     assert_eq!(profile.status, 422, "{:?}", profile.body);
 
     // Nothing changed: the old passwords work, the new one does not, the
     // name is as it was and the tokens still work.
-    for (email, password) in [("pat@selfpw.example", PASSWORD), ("admin@selfpw.example", "admin-password-1")] {
+    for (email, password) in [
+        ("pat@selfpw.example", PASSWORD),
+        ("admin@selfpw.example", "admin-password-1"),
+    ] {
         let old = app
             .send(Method::GET, "/api/v1/incidents", Auth::Basic(email, password), None)
             .await;
@@ -316,7 +356,11 @@ async fn assert_revoked(app: &TestApp, tokens: &[&str], what: &str) {
     for token in tokens {
         for path in ["/api/v1/app/users/me", "/api/v1/incidents", "/api/v2/users"] {
             let reply = app.get(path, token).await;
-            assert_eq!(reply.status, 401, "{what}: {path} with an earlier token: {:?}", reply.body);
+            assert_eq!(
+                reply.status, 401,
+                "{what}: {path} with an earlier token: {:?}",
+                reply.body
+            );
             assert_eq!(reply.code(), "AUTHENTICATION_ERROR", "{what}");
         }
     }
@@ -360,7 +404,9 @@ async fn password_changes_and_admin_actions_end_earlier_tokens(app: &TestApp) {
     assert_eq!(new_basic.status, 200);
 
     // An admin's reset.
-    let (reset_id, _) = app.user_with_role(&admin, "reset@revoke.example", Role::Responder).await;
+    let (reset_id, _) = app
+        .user_with_role(&admin, "reset@revoke.example", Role::Responder)
+        .await;
     let (first, second) = tokens(app, "reset@revoke.example", PASSWORD).await;
     let reset = app
         .patch(
@@ -375,10 +421,16 @@ async fn password_changes_and_admin_actions_end_earlier_tokens(app: &TestApp) {
     assert_eq!(app.get("/api/v1/incidents", &fresh).await.status, 200);
 
     // A deactivation, which a reactivation does not undo.
-    let (leaver_id, _) = app.user_with_role(&admin, "leaver@revoke.example", Role::Responder).await;
+    let (leaver_id, _) = app
+        .user_with_role(&admin, "leaver@revoke.example", Role::Responder)
+        .await;
     let (first, second) = tokens(app, "leaver@revoke.example", PASSWORD).await;
     let deactivated = app
-        .post(&format!("/api/v1/admin/users/{leaver_id}/deactivate"), &admin, json!({}))
+        .post(
+            &format!("/api/v1/admin/users/{leaver_id}/deactivate"),
+            &admin,
+            json!({}),
+        )
         .await;
     assert_eq!(deactivated.status, 200);
     assert_revoked(app, &[&first, &second], "deactivation").await;
@@ -401,9 +453,17 @@ async fn password_changes_and_admin_actions_end_earlier_tokens(app: &TestApp) {
         )
         .await;
     assert_eq!(raised.status, 200, "{:?}", raised.body);
-    assert_eq!(app.get("/api/v1/users", &first).await.status, 200, "an unchanged role ends nothing");
+    assert_eq!(
+        app.get("/api/v1/users", &first).await.status,
+        200,
+        "an unchanged role ends nothing"
+    );
     let lowered = app
-        .patch(&format!("/api/v1/users/{demoted_id}"), &admin, json!({ "role": "user" }))
+        .patch(
+            &format!("/api/v1/users/{demoted_id}"),
+            &admin,
+            json!({ "role": "user" }),
+        )
         .await;
     assert_eq!((lowered.status, lowered.body["role"].as_str()), (200, Some("user")));
     assert_revoked(app, &[&first, &second], "role downgrade").await;
@@ -412,10 +472,18 @@ async fn password_changes_and_admin_actions_end_earlier_tokens(app: &TestApp) {
     assert_eq!((me.status, me.body["role"].as_str()), (200, Some("user")));
     let (promoted_id, promoted) = app.user_with_role(&admin, "promoted@revoke.example", Role::User).await;
     let raised = app
-        .patch(&format!("/api/v1/users/{promoted_id}"), &admin, json!({ "role": "responder" }))
+        .patch(
+            &format!("/api/v1/users/{promoted_id}"),
+            &admin,
+            json!({ "role": "responder" }),
+        )
         .await;
     assert_eq!(raised.status, 200);
-    assert_eq!(app.get("/api/v1/incidents", &promoted).await.status, 200, "a raised role ends nothing");
+    assert_eq!(
+        app.get("/api/v1/incidents", &promoted).await.status,
+        200,
+        "a raised role ends nothing"
+    );
 
     // Other users' tokens are untouched by all of it.
     assert_eq!(app.get("/api/v1/users", &admin).await.status, 200);

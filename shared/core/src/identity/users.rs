@@ -596,3 +596,24 @@ pub async fn find_active_for_reference(store: &Store, tenant: &TenantId, id: u64
         Err(DomainError::BadRequest(format!("user {id} is not active")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_stored_before_sessions_have_the_empty_session() {
+        let stored = serde_json::json!({
+            "id": 1, "tenant": "acme", "email": "old@acme.example", "full_name": "Old",
+            "role": "responder", "is_active": true, "password_hash": null,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "version": 3,
+        });
+        let user: User = serde_json::from_value(stored).expect("a user stored without a session");
+        assert_eq!(user.session_nonce, "");
+        assert!(session_is_current(&user, ""), "its tokens, without `sid`, keep working");
+        assert!(!session_is_current(&user, "0123456789abcdef"));
+        let fresh = new_session_nonce();
+        assert_eq!(fresh.len(), 32);
+        assert_ne!(fresh, new_session_nonce());
+    }
+}
