@@ -232,7 +232,16 @@ async fn failures_across_accounts_from_one_client_are_limited() {
 async fn successful_logins_do_not_use_up_the_limit() {
     let app = spawn_app().await;
     let admin = app.tenant_with_admin("busy").await;
-    app.user_with_role(&admin, "script@busy.example", Role::Responder).await;
+    // Created without logging in, so its first login really checks the
+    // password (is counted, then refunded) rather than being remembered.
+    let created = app
+        .post(
+            "/api/v1/users",
+            &admin,
+            json!({ "email": "script@busy.example", "full_name": "Script", "password": PASSWORD, "role": "responder" }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
     let script = client_from([127, 0, 0, 31]);
     // Four failures, then many successes (tokens and Basic, some at once):
     // the successes give their counts back, so the fifth failure is still a
