@@ -437,8 +437,10 @@ def main():
             # The failed-login limit answers 429 to a client that keeps sending
             # wrong credentials; the fuzzer sends made-up Basic credentials on
             # purpose (ignored_auth) and must see the 401 each deserves. The
-            # limit itself is tested in tests/e2e/auth.rs.
+            # limits themselves are tested in tests/e2e/auth.rs and
+            # tests/e2e/credentials.rs.
             "QUPER_LOGIN_MAX_FAILURES": "1000000000",
+            "QUPER_LOGIN_MAX_FAILURES_PER_CLIENT": "1000000000",
             "RUST_LOG": "info",
             "NO_COLOR": "1",
         }

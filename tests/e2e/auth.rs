@@ -45,7 +45,7 @@ async fn issued_tokens_carry_the_documented_claims() {
     let token = reply.body["access_token"].as_str().expect("token");
     let payload = token.split('.').nth(1).expect("payload");
     let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("json");
-    for claim in ["sub", "email", "role", "tenant", "iat", "exp"] {
+    for claim in ["sub", "email", "role", "tenant", "iat", "exp", "sid"] {
         assert!(!claims[claim].is_null(), "claim {claim} missing: {claims}");
     }
     assert_eq!(
@@ -61,7 +61,12 @@ async fn issued_tokens_carry_the_documented_claims() {
 #[tokio::test]
 async fn forged_expired_and_foreign_tokens_are_refused() {
     let app = spawn_app().await;
-    let base = json!({ "sub": "1", "email": ROOT_EMAIL, "role": "superadmin", "tenant": "default", "iat": now() });
+    // The root's session, as a token Quper issued carries it.
+    let issued = app.root.split('.').nth(1).expect("payload");
+    let issued: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(issued).expect("b64")).expect("json");
+    let sid = issued["sid"].as_str().expect("sid claim").to_owned();
+    let base =
+        json!({ "sub": "1", "email": ROOT_EMAIL, "role": "superadmin", "tenant": "default", "iat": now(), "sid": sid });
     let with = |extra: Value| {
         let mut claims = base.clone();
         for (k, v) in extra.as_object().into_iter().flatten() {
@@ -92,6 +97,13 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         &with(json!({ "exp": now() + 600, "email": "someone@else.example" })),
         JWT_SECRET,
     );
+    let other_session = hs256(
+        &with(json!({ "exp": now() + 600, "sid": "0123456789abcdef" })),
+        JWT_SECRET,
+    );
+    let mut without_sid = with(json!({ "exp": now() + 600 }));
+    without_sid.as_object_mut().expect("claims").remove("sid");
+    let no_session = hs256(&without_sid, JWT_SECRET);
     app.tenant_with_admin("other").await;
     let mut tampered = good.clone();
     tampered.pop();
@@ -106,6 +118,8 @@ async fn forged_expired_and_foreign_tokens_are_refused() {
         ("unknown tenant", &ghost_tenant),
         ("other tenant", &other_tenant),
         ("stale email", &wrong_email),
+        ("another session", &other_session),
+        ("no session", &no_session),
         ("tampered", &tampered),
         ("garbage", "not-a-jwt"),
     ] {
@@ -155,7 +169,11 @@ async fn tokens_of_deactivated_and_deleted_users_stop_working() {
         .post(&format!("/api/v1/admin/users/{leaver_id}/activate"), &admin, json!({}))
         .await;
     assert_eq!(activated.status, 200);
-    assert_eq!(app.get("/api/v1/users", &leaver).await.status, 200);
+    // A deactivation ended the session: activation does not bring the old
+    // token back, a new login works.
+    assert_eq!(app.get("/api/v1/users", &leaver).await.status, 401);
+    let fresh = app.login("leaver@lifecycle.example", "user-password-1").await;
+    assert_eq!(app.get("/api/v1/users", &fresh).await.status, 200);
 
     assert_eq!(
         app.delete(&format!("/api/v1/users/{gone_id}"), &admin).await.status,

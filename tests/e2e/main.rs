@@ -10,6 +10,9 @@
 //! - `data_at_rest`: the data directory 0700, the store's files 0600, no
 //!   channel credential readable from a copy of the database.
 //! - `auth`: tokens, Basic auth, JWKS, failed-login limits.
+//! - `credentials`: failed-login limits under concurrency and across
+//!   accounts (both stores), password changes, tokens ended by a password
+//!   change, a reset, a deactivation or a lowered role (both stores).
 //! - `tenancy`: cross-tenant isolation and role checks.
 //! - `identity`: users, groups, roles, teams, profile and admin routes.
 //! - `ingest`: alert sources and keys, every ingestion format, SNS
@@ -39,6 +42,7 @@ mod alarm_ingest;
 mod auth;
 mod bus_conformance;
 mod cors;
+mod credentials;
 mod data_at_rest;
 mod durability;
 mod escalation;

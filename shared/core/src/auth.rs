@@ -103,6 +103,16 @@ impl RememberedChecks {
     }
 }
 
+/// True when `password` was checked against the PHC string `hash`
+/// successfully within [`REMEMBER_CHECK_FOR`] (no argon2; false when not
+/// remembered, which says nothing about the password). A changed password
+/// has a new stored hash, so a pair remembered for the old one never
+/// answers for the new one.
+pub fn remembered(hash: &str, password: &str) -> bool {
+    let checks = RememberedChecks::get();
+    checks.remembers(&checks.digest(hash, password))
+}
+
 /// True when `password` matches the PHC string `hash`: from memory when the
 /// same pair was checked successfully within [`REMEMBER_CHECK_FOR`], else by
 /// argon2 on the blocking pool.

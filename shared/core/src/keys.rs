@@ -23,7 +23,8 @@
 //! | custom role | `T#<t>#ROLE` | `<uuid>` | |
 //! | team | `T#<t>#TEAM` | `<id:010>` | |
 //! | team member | `T#<t>#TEAM#<id:010>` | `MEMBER#<user:010>` | |
-//! | failed-login window | `RATE#LOGIN#<sha256>` | `<minute>` | |
+//! | failed-login window (account and client) | `RATE#LOGIN#<sha256>` | `<minute>` | |
+//! | failed-login window (client, across accounts) | `RATE#CLIENT#<sha256>` | `<minute>` | |
 //! | readiness probe | `HEALTH` | `PING` | |
 //! | alert source | `T#<t>#SOURCE` | `<id:010>` | |
 //! | API-key lookup | `APIKEY#<sha256>` | `KEY` | |
@@ -124,6 +125,12 @@ pub fn team_member(tenant: &TenantId, team: u64, user: u64) -> Key {
 /// pair is hashed so neither the email nor the address is stored in clear.
 pub fn failed_logins(account_client_hash: &str, minute: i64) -> Key {
     Key::new(format!("RATE#LOGIN#{account_client_hash}"), minute.to_string())
+}
+
+/// One minute's window of failed logins from one client address, across
+/// accounts (the address hashed).
+pub fn failed_logins_by_client(client_hash: &str, minute: i64) -> Key {
+    Key::new(format!("RATE#CLIENT#{client_hash}"), minute.to_string())
 }
 
 pub fn health_probe() -> Key {

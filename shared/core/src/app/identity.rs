@@ -15,9 +15,12 @@ use super::App;
 
 impl App {
     /// Checks an email and password under the failed-login limits (per
-    /// account and client address). Every failure is the same 401 whether
-    /// the email exists or not; too many are a 429 that refuses the right
-    /// password too. `tenant` names the environment when the email has
+    /// account and client address, and per client address across
+    /// accounts). Every failure is the same 401 whether the email exists or
+    /// not; too many are a 429 that refuses the right password too. The
+    /// attempt is counted atomically before the password is checked, so the
+    /// limits hold however many attempts run at once; a success gives its
+    /// count back. `tenant` names the environment when the email has
     /// accounts in several.
     pub async fn check_credentials(
         &self,
@@ -27,16 +30,26 @@ impl App {
         client: &str,
     ) -> DomainResult<User> {
         let store = self.store();
-        login_limits::check(store, email, client, self.settings().login_max_failures).await?;
-        match users::authenticate(store, email, password, tenant).await? {
-            Ok(user) => Ok(user),
-            Err(failure) => {
-                login_limits::record_failure(store, email, client).await?;
-                Err(DomainError::Unauthenticated(match failure {
-                    LoginFailure::Invalid => "invalid email or password".into(),
-                    LoginFailure::AmbiguousTenant => "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)".into(),
-                }))
+        let attempt = login_limits::Attempt::new(store, email, client, self.settings().login_limits());
+        let (open, candidates) = tokio::join!(attempt.check(store), users::login_candidates(store, email, tenant));
+        open?;
+        let candidates = candidates?;
+        // The same password of the same account checked a moment ago (Basic
+        // credentials come with every request): no guess is being made, so
+        // nothing is counted, but a full window still refuses it (above).
+        if let Some(user) = candidates.remembered(password) {
+            return Ok(user);
+        }
+        attempt.count(store).await?;
+        match candidates.verify(password).await {
+            Ok(user) => {
+                attempt.refund(store).await;
+                Ok(user)
             }
+            Err(failure) => Err(DomainError::Unauthenticated(match failure {
+                LoginFailure::Invalid => "invalid email or password".into(),
+                LoginFailure::AmbiguousTenant => "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)".into(),
+            })),
         }
     }
 
@@ -54,6 +67,12 @@ impl App {
         identity_domain::principal(self.store(), tenant, user_id).await
     }
 
+    /// The principal of a token Quper issued, whose `session` claim must be
+    /// the user's current session (see [`User::session_nonce`]).
+    pub async fn token_principal(&self, tenant: &TenantId, user_id: u64, session: &str) -> DomainResult<Principal> {
+        identity_domain::token_principal(self.store(), tenant, user_id, session).await
+    }
+
     /// The principal of an external provider's token, which names its user
     /// by email.
     pub async fn principal_by_email(&self, tenant: &TenantId, email: &str) -> DomainResult<Option<Principal>> {
@@ -63,8 +82,29 @@ impl App {
         }
     }
 
-    pub async fn change_password(&self, caller: &Principal, current: &str, new: Password) -> DomainResult<()> {
-        users::change_password(self.store(), caller, current, new).await
+    /// Changes the caller's own password, given the current one. A wrong
+    /// current password counts as a failed login of the account from
+    /// `client` (a stolen token cannot be used to guess it), and the change
+    /// ends every earlier token of the user, the one used here included.
+    pub async fn change_password(
+        &self,
+        caller: &Principal,
+        current: &str,
+        new: Password,
+        client: &str,
+    ) -> DomainResult<()> {
+        let store = self.store();
+        let attempt = login_limits::Attempt::new(store, &caller.email, client, self.settings().login_limits());
+        attempt.check(store).await?;
+        attempt.count(store).await?;
+        match users::change_password(store, caller, current, new).await {
+            // A wrong current password keeps its count.
+            Err(err @ DomainError::Validation { .. }) => Err(err),
+            other => {
+                attempt.refund(store).await;
+                other
+            }
+        }
     }
 
     // Environments (superadmins).

@@ -62,6 +62,9 @@ pub struct Settings {
     /// Failed logins per account and client a minute
     /// (`QUPER_LOGIN_MAX_FAILURES`, default 5).
     pub login_max_failures: u32,
+    /// Failed logins per client address a minute, across accounts
+    /// (`QUPER_LOGIN_MAX_FAILURES_PER_CLIENT`, default 20).
+    pub login_max_failures_per_client: u32,
     /// Attempts per notification before it is `exhausted`
     /// (`QUPER_NOTIFY_MAX_ATTEMPTS`, default 4).
     pub notify_max_attempts: u32,
@@ -109,9 +112,18 @@ impl Settings {
             })?;
         Ok(Settings {
             login_max_failures: number("QUPER_LOGIN_MAX_FAILURES", 5)?,
+            login_max_failures_per_client: number("QUPER_LOGIN_MAX_FAILURES_PER_CLIENT", 20)?,
             notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
             secrets_key,
         })
+    }
+
+    /// The failed-login limits these settings ask for.
+    pub fn login_limits(&self) -> crate::identity::login_limits::Limits {
+        crate::identity::login_limits::Limits {
+            per_account: self.login_max_failures,
+            per_client: self.login_max_failures_per_client,
+        }
     }
 
     pub fn from_env() -> Result<Settings, SettingError> {

@@ -21,11 +21,25 @@ use crate::store::Store;
 /// environment must exist and be active and the user must exist and be
 /// active, else the credential is refused; a token outlives neither.
 pub async fn principal(store: &Store, tenant: &TenantId, user_id: u64) -> DomainResult<Principal> {
+    resolve(store, tenant, user_id, None).await
+}
+
+/// [`principal`] for a token Quper issued, which carries the session of the
+/// user it was issued to: a token of an earlier session (before a password
+/// change, a reset, a deactivation or a lowered role) is refused.
+pub async fn token_principal(store: &Store, tenant: &TenantId, user_id: u64, session: &str) -> DomainResult<Principal> {
+    resolve(store, tenant, user_id, Some(session)).await
+}
+
+async fn resolve(store: &Store, tenant: &TenantId, user_id: u64, session: Option<&str>) -> DomainResult<Principal> {
     let refused = || DomainError::Unauthenticated("the credentials are no longer valid".into());
     let user_key = keys::user(tenant, user_id);
     let (environment, user) = tokio::try_join!(environments::find(store, tenant), store.get::<users::User>(&user_key))?;
     let user = user.filter(|u| u.is_active).ok_or_else(refused)?;
     environment.filter(|e| e.is_active).ok_or_else(refused)?;
+    if session.is_some_and(|session| !users::session_is_current(&user, session)) {
+        return Err(refused());
+    }
     principal_for(store, tenant.clone(), &user).await
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{check_against_dummy, check_password, hash_password};
+use crate::auth::{check_against_dummy, check_password, hash_password, random_hex, remembered};
 use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::keys;
@@ -36,6 +36,13 @@ pub struct User {
     pub group_ids: Vec<String>,
     #[serde(default)]
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The user's current session: every token Quper issues carries it, and
+    /// a token carrying another is refused. A new one is drawn when the
+    /// password changes, the account is deactivated or its role lowered, so
+    /// every earlier token stops working. Users stored before sessions
+    /// existed have the empty session, which their tokens carry too.
+    #[serde(default)]
+    pub session_nonce: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
@@ -260,6 +267,7 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
         password_hash,
         group_ids: Vec::new(),
         last_login_at: None,
+        session_nonce: new_session_nonce(),
         created_at: now,
         updated_at: now,
         version: 1,
@@ -305,6 +313,13 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: UserPatch
     if editing_self && patch.is_active == Some(false) {
         return Err(DomainError::BadRequest("you cannot deactivate your own account".into()));
     }
+    // A bearer token alone must not be enough to take an account over: your
+    // own password changes only with the current one.
+    if editing_self && patch.password.is_some() {
+        return Err(DomainError::Forbidden(
+            "change your own password with POST /api/v1/auth/password and your current password".into(),
+        ));
+    }
     apply_patch(store, &mut user, patch).await
 }
 
@@ -320,6 +335,12 @@ pub async fn admin_update(store: &Store, caller: &Principal, id: u64, patch: Use
 async fn apply_patch(store: &Store, user: &mut User, patch: UserPatch) -> DomainResult<User> {
     let expected_version = user.version;
     let old_email = user.email.clone();
+    let revokes = patch.password.is_some()
+        || (patch.is_active == Some(false) && user.is_active)
+        || patch.role.is_some_and(|role| role < user.role);
+    if revokes {
+        user.session_nonce = new_session_nonce();
+    }
     if let Some(email) = patch.email {
         user.email = email.as_str().to_owned();
     }
@@ -423,42 +444,68 @@ pub enum LoginFailure {
     AmbiguousTenant,
 }
 
-/// Checks an email and password, spending the same time whether or not the
-/// account exists. An email may have accounts in several tenants: `tenant`
-/// picks one, and without it the password picks the account.
-pub async fn authenticate(
-    store: &Store,
-    email: &str,
-    password: &str,
-    tenant: Option<&str>,
-) -> DomainResult<Result<User, LoginFailure>> {
+/// The accounts an email and an optional tenant name, found before any
+/// password is checked (so the failed-login limits can count the attempt
+/// first). An email may have accounts in several tenants: `tenant` picks
+/// one, and without it the password picks the account.
+pub struct LoginCandidates {
+    /// One per login lookup: the account, if it still exists.
+    accounts: Vec<Option<User>>,
+}
+
+pub async fn login_candidates(store: &Store, email: &str, tenant: Option<&str>) -> DomainResult<LoginCandidates> {
     let Ok(email) = Email::parse(email) else {
-        check_against_dummy(password).await;
-        return Ok(Err(LoginFailure::Invalid));
+        return Ok(LoginCandidates { accounts: Vec::new() });
     };
     let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
-    let mut matches = Vec::new();
+    let mut accounts = Vec::new();
     for entry in entries.iter().filter(|e| tenant.is_none_or(|t| e.tenant == t)) {
-        let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
-        match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
-            Some(hash) => {
-                if check_password(hash, password).await
-                    && let Some(user) = user.filter(|u| u.is_active)
-                {
-                    matches.push(user);
-                }
-            }
-            // No account, or one that cannot log in: spend the same time.
-            None => check_against_dummy(password).await,
+        accounts.push(store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?);
+    }
+    Ok(LoginCandidates { accounts })
+}
+
+impl LoginCandidates {
+    /// The one active account whose password was checked successfully a
+    /// moment ago ([`crate::auth::remembered`]), without spending argon2:
+    /// Basic credentials come with every request. `None` says nothing about
+    /// the password.
+    pub fn remembered(&self, password: &str) -> Option<User> {
+        match self.accounts.as_slice() {
+            [Some(user)] if user.is_active => user
+                .password_hash
+                .as_deref()
+                .is_some_and(|hash| remembered(hash, password))
+                .then(|| user.clone()),
+            _ => None,
         }
     }
-    if entries.is_empty() {
-        check_against_dummy(password).await;
-    }
-    match matches.len() {
-        0 => Ok(Err(LoginFailure::Invalid)),
-        1 => Ok(Ok(matches.remove(0))),
-        _ => Ok(Err(LoginFailure::AmbiguousTenant)),
+
+    /// Checks the password against every candidate, spending the same time
+    /// whether or not an account exists.
+    pub async fn verify(self, password: &str) -> Result<User, LoginFailure> {
+        let mut matches = Vec::new();
+        if self.accounts.is_empty() {
+            check_against_dummy(password).await;
+        }
+        for user in self.accounts {
+            match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
+                Some(hash) => {
+                    if check_password(hash, password).await
+                        && let Some(user) = user.filter(|u| u.is_active)
+                    {
+                        matches.push(user);
+                    }
+                }
+                // No account, or one that cannot log in: spend the same time.
+                None => check_against_dummy(password).await,
+            }
+        }
+        match matches.len() {
+            0 => Err(LoginFailure::Invalid),
+            1 => Ok(matches.remove(0)),
+            _ => Err(LoginFailure::AmbiguousTenant),
+        }
     }
 }
 
@@ -499,7 +546,20 @@ pub async fn change_password(store: &Store, caller: &Principal, current: &str, n
     }
     let version = user.version;
     user.password_hash = Some(hash_password(new.expose())?);
+    user.session_nonce = new_session_nonce();
     save(store, &mut user, version, None).await
+}
+
+/// A fresh random session for a user (see [`User::session_nonce`]).
+fn new_session_nonce() -> String {
+    random_hex(16)
+}
+
+/// True when a token that carries `session` belongs to the user's current
+/// session (a token without one carries the empty session).
+pub fn session_is_current(user: &User, session: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    bool::from(user.session_nonce.as_bytes().ct_eq(session.as_bytes()))
 }
 
 /// Makes `group_id` part of the user's groups (or removes it).
@@ -534,5 +594,26 @@ pub async fn find_active_for_reference(store: &Store, tenant: &TenantId, id: u64
         Ok(user)
     } else {
         Err(DomainError::BadRequest(format!("user {id} is not active")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_stored_before_sessions_have_the_empty_session() {
+        let stored = serde_json::json!({
+            "id": 1, "tenant": "acme", "email": "old@acme.example", "full_name": "Old",
+            "role": "responder", "is_active": true, "password_hash": null,
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "version": 3,
+        });
+        let user: User = serde_json::from_value(stored).expect("a user stored without a session");
+        assert_eq!(user.session_nonce, "");
+        assert!(session_is_current(&user, ""), "its tokens, without `sid`, keep working");
+        assert!(!session_is_current(&user, "0123456789abcdef"));
+        let fresh = new_session_nonce();
+        assert_eq!(fresh.len(), 32);
+        assert_ne!(fresh, new_session_nonce());
     }
 }

@@ -38,6 +38,16 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// The session of the user the token was issued to
+    /// ([`User::session_nonce`]): a password change, a reset, a deactivation
+    /// or a lowered role starts a new one and ends every token of the old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// True when the token was signed with Quper's own secret (HS256): one
+    /// Quper issued, whose session is checked. Set by verification, never
+    /// read from the token.
+    #[serde(skip)]
+    pub issued_by_quper: bool,
     /// Every claim, for a configured tenant claim of another name.
     #[serde(flatten, skip_serializing)]
     pub other: HashMap<String, Value>,
@@ -102,6 +112,8 @@ impl TokenService {
             nbf: None,
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
+            sid: Some(user.session_nonce.clone()),
+            issued_by_quper: true,
             other: HashMap::new(),
         };
         let token = jsonwebtoken::encode(
@@ -152,7 +164,10 @@ impl TokenService {
             None => validation.validate_aud = false,
         }
         jsonwebtoken::decode::<Claims>(token, &key, &validation)
-            .map(|data| data.claims)
+            .map(|data| Claims {
+                issued_by_quper: header.alg == Algorithm::HS256,
+                ..data.claims
+            })
             .map_err(|err| TokenError::Invalid(err.to_string()))
     }
 

@@ -79,9 +79,16 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
         .tenant_of(&claims)
         .and_then(|tenant| TenantId::parse(tenant).ok())
         .ok_or_else(invalid)?;
-    // Quper's own tokens carry the user id in `sub`; an external provider's
-    // carry its own subject, so those users are found by email.
+    // Quper's own tokens carry the user id in `sub` and the user's session
+    // in `sid` (a token without one carries the empty session of users
+    // stored before sessions existed); an external provider's carry its own
+    // subject, so those users are found by email.
     let principal = match claims.sub.parse::<u64>() {
+        Ok(id) if claims.issued_by_quper => {
+            let session = claims.sid.as_deref().unwrap_or_default();
+            state.app.token_principal(&tenant, id, session).await?
+        }
+        Err(_) if claims.issued_by_quper => return Err(invalid()),
         Ok(id) => state.app.principal(&tenant, id).await?,
         Err(_) => {
             let email = claims.email.as_deref().ok_or_else(invalid)?;

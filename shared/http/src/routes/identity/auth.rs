@@ -55,10 +55,11 @@ pub struct PasswordChange {
 
 pub async fn change_password(
     State(app): State<App>,
+    Extension(client): Extension<ClientIp>,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<Json<Value>> {
-    app.change_password(&caller, &body.current_password, body.new_password)
+    app.change_password(&caller, &body.current_password, body.new_password, &client.0)
         .await?;
     Ok(Json(json!({ "message": "Password changed" })))
 }
