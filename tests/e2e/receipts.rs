@@ -186,7 +186,8 @@ impl World {
     }
 
     async fn trigger(&self, external_id: &str) -> u64 {
-        let alert = json!({ "title": "Disk full", "severity": "critical", "external_id": external_id, "team_id": self.team });
+        let alert =
+            json!({ "title": "Disk full", "severity": "critical", "external_id": external_id, "team_id": self.team });
         let reply = self.app.ingest("/api/v1/alerts", &self.key, &alert).await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
         reply.body["id"].as_u64().expect("incident")
@@ -198,7 +199,10 @@ impl World {
         assert_eq!(self.drain().await, vec![Delivered::Sent]);
         let logs = self.logs(incident).await;
         assert_eq!(logs.len(), 1, "{logs:?}");
-        assert_eq!((logs[0]["channel"].as_str(), logs[0]["status"].as_str()), (Some("sms"), Some("sent")));
+        assert_eq!(
+            (logs[0]["channel"].as_str(), logs[0]["status"].as_str()),
+            (Some("sms"), Some("sent"))
+        );
         let id = logs[0]["provider_message_id"].as_str().expect("message id").to_owned();
         (incident, id)
     }
@@ -278,7 +282,12 @@ macro_rules! on_both_stores {
 /// Every documented shape: delivered ones mark the row delivered, failed
 /// ones mark it failed and queue the email fallback, PENDING changes nothing.
 async fn every_report_shape(w: World) {
-    let delivered = ["sms_v2_delivered", "sms_v3_delivered", "no_name_delivered", "spec_short_form"];
+    let delivered = [
+        "sms_v2_delivered",
+        "sms_v3_delivered",
+        "no_name_delivered",
+        "spec_short_form",
+    ];
     for (n, shape) in delivered.into_iter().enumerate() {
         let (incident, id) = w.paged(&format!("delivered-{n}")).await;
         assert_eq!(w.counts(fixture(shape, &id)).await, (1, 0, 0), "{shape}");
@@ -303,7 +312,11 @@ async fn every_report_shape(w: World) {
     }
     let (incident, id) = w.paged("pending").await;
     assert_eq!(w.counts(fixture("pending", &id)).await, (0, 0, 1));
-    assert_eq!(w.rows(incident).await, pairs(&[("sms", "sent")]), "PENDING changes nothing");
+    assert_eq!(
+        w.rows(incident).await,
+        pairs(&[("sms", "sent")]),
+        "PENDING changes nothing"
+    );
     // Several reports in one batch, as Infobip sends them (up to 100).
     let (first, first_id) = w.paged("batch-1").await;
     let (second, second_id) = w.paged("batch-2").await;
@@ -379,7 +392,11 @@ async fn final_is_final(w: World) {
 
     let (delivered, id) = w.paged("delivered-first").await;
     assert_eq!(w.counts(fixture("sms_v3_delivered", &id)).await, (1, 0, 0));
-    assert_eq!(w.counts(fixture("sms_v3_delivered", &id)).await, (0, 0, 1), "applied once");
+    assert_eq!(
+        w.counts(fixture("sms_v3_delivered", &id)).await,
+        (0, 0, 1),
+        "applied once"
+    );
     assert_eq!(w.counts(fixture("messages_api_expired", &id)).await, (0, 0, 1));
     assert_eq!(w.counts(fixture("pending", &id)).await, (0, 0, 1));
     assert_eq!(
@@ -399,8 +416,14 @@ on_both_stores!(
 /// does not know, another tenant's URL, an id no message can have.
 async fn harmless(w: World) {
     let (incident, id) = w.paged("harmless").await;
-    assert_eq!(w.counts(fixture("sms_v2_delivered", "no-such-message")).await, (0, 0, 1));
-    assert_eq!(w.counts(fixture("sms_v2_undeliverable", "no-such-message")).await, (0, 0, 1));
+    assert_eq!(
+        w.counts(fixture("sms_v2_delivered", "no-such-message")).await,
+        (0, 0, 1)
+    );
+    assert_eq!(
+        w.counts(fixture("sms_v2_undeliverable", "no-such-message")).await,
+        (0, 0, 1)
+    );
     let unknown_group = json!({ "results": [{ "messageId": id, "status": { "groupId": 9, "groupName": "SOMETHING_NEW", "name": "SOMETHING_NEW_X" } }] });
     assert_eq!(w.counts(unknown_group).await, (0, 0, 1));
     let long_id = "9".repeat(5000);
@@ -417,7 +440,9 @@ async fn harmless(w: World) {
     assert_eq!((other_tenant.status, &other_tenant.body["ignored"]), (200, &json!(1)));
     assert_eq!(w.rows(incident).await, pairs(&[("sms", "sent")]));
     // What cannot be a batch of reports at all is refused, and changes nothing.
-    let not_reports = w.report(json!({ "messageId": id, "status": { "groupName": "DELIVERED" } })).await;
+    let not_reports = w
+        .report(json!({ "messageId": id, "status": { "groupName": "DELIVERED" } }))
+        .await;
     assert_eq!(not_reports.status, 422, "{:?}", not_reports.body);
     assert_eq!(w.rows(incident).await, pairs(&[("sms", "sent")]));
 }

@@ -124,7 +124,9 @@ impl TableQueue {
             return Ok(true);
         }
         let version = current.get("version").and_then(Value::as_u64).unwrap_or(0);
-        let mut moved = Update::new(marker(&job.id)).set("sk", new_sk.as_str()).add("version", 1);
+        let mut moved = Update::new(marker(&job.id))
+            .set("sk", new_sk.as_str())
+            .add("version", 1);
         moved = match version {
             0 => moved.when(Condition::Exists),
             version => moved.when(Condition::VersionEquals(version)),
@@ -141,9 +143,9 @@ impl TableQueue {
                 Ok(true)
             }
             // Another publish, a requeue or a removal won: look again.
-            Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => Err(BusError::Unavailable(
-                "the queued job changed meanwhile".into(),
-            )),
+            Err(StoreError::TransactionConditionFailed { .. } | StoreError::TransactionConflict) => {
+                Err(BusError::Unavailable("the queued job changed meanwhile".into()))
+            }
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -180,11 +182,13 @@ impl Bus for TableQueue {
                     self.published.notify_one();
                     return Ok(());
                 }
-                Err(StoreError::TransactionConditionFailed { index: 0, .. }) => match self.bring_forward(&job, item).await {
-                    Ok(true) => return Ok(()),
-                    Ok(false) => continue,
-                    Err(err) => last = err,
-                },
+                Err(StoreError::TransactionConditionFailed { index: 0, .. }) => {
+                    match self.bring_forward(&job, item).await {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => continue,
+                        Err(err) => last = err,
+                    }
+                }
                 Err(StoreError::TransactionConflict) => continue,
                 Err(err) => return Err(BusError::Unavailable(err.to_string())),
             }

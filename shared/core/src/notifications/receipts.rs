@@ -131,12 +131,14 @@ const ATTEMPTS: usize = 5;
 /// Applies one delivery receipt. `tenant`, when the receipt URL names one,
 /// must be the message's tenant: a receipt for another tenant's message
 /// changes nothing.
-pub async fn apply(store: &Store, bus: &dyn Bus, tenant: Option<&str>, receipt: &Receipt) -> DomainResult<ReceiptOutcome> {
+pub async fn apply(
+    store: &Store,
+    bus: &dyn Bus,
+    tenant: Option<&str>,
+    receipt: &Receipt,
+) -> DomainResult<ReceiptOutcome> {
     let message_id = receipt.message_id.as_str();
-    if message_id.is_empty()
-        || message_id.len() > MAX_MESSAGE_ID_LEN
-        || message_id.chars().any(char::is_control)
-    {
+    if message_id.is_empty() || message_id.len() > MAX_MESSAGE_ID_LEN || message_id.chars().any(char::is_control) {
         return Ok(ReceiptOutcome::Ignored);
     }
     let target = match receipt.status.outcome() {
@@ -229,10 +231,16 @@ mod tests {
     fn the_group_is_read_from_group_name_then_group_id_then_name() {
         use ReportedOutcome::*;
         let cases = [
-            (status(Some("DELIVERED"), Some(3), Some("DELIVERED_TO_HANDSET")), Some(Delivered)),
+            (
+                status(Some("DELIVERED"), Some(3), Some("DELIVERED_TO_HANDSET")),
+                Some(Delivered),
+            ),
             (status(Some("UNDELIVERABLE"), None, None), Some(Failed)),
             (status(Some("EXPIRED"), Some(4), Some("EXPIRED_EXPIRED")), Some(Failed)),
-            (status(Some("REJECTED"), Some(5), Some("REJECTED_NETWORK")), Some(Failed)),
+            (
+                status(Some("REJECTED"), Some(5), Some("REJECTED_NETWORK")),
+                Some(Failed),
+            ),
             (status(Some("PENDING"), Some(1), Some("PENDING_ENROUTE")), Some(Pending)),
             (status(None, Some(3), None), Some(Delivered)),
             (status(None, Some(2), Some("whatever")), Some(Failed)),
@@ -240,7 +248,10 @@ mod tests {
             (status(None, None, Some("DELIVERED")), Some(Delivered)),
             (status(None, None, Some("FAILED")), Some(Failed)),
             (status(None, None, Some("delivered_to_handset")), Some(Delivered)),
-            (status(None, None, Some("UNDELIVERABLE_REJECTED_OPERATOR")), Some(Failed)),
+            (
+                status(None, None, Some("UNDELIVERABLE_REJECTED_OPERATOR")),
+                Some(Failed),
+            ),
             (status(None, Some(0), Some("NO_ERROR")), None),
             (status(None, None, None), None),
         ];
