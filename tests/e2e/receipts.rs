@@ -382,8 +382,30 @@ on_both_stores!(
 /// Final statuses stay: DELIVERED after a failure, a failure after DELIVERED,
 /// PENDING after either change nothing.
 async fn final_is_final(w: World) {
-    let (failed, id) = w.paged("failed-first").await;
+    let failed = w.trigger("failed-first").await;
+    let (_, job) = w
+        .host
+        .queue
+        .pending(w.clock.now(), 10)
+        .await
+        .expect("pending")
+        .remove(0);
+    assert_eq!(w.drain().await, vec![Delivered::Sent]);
+    let id = w.sms_row(failed).await["provider_message_id"]
+        .as_str()
+        .expect("message id")
+        .to_owned();
     assert_eq!(w.counts(fixture("sms_v2_undeliverable", &id)).await, (0, 1, 0));
+    // SQS delivers at least once: the SMS's job again, after the receipt.
+    assert_eq!(
+        w.host.app.deliver(&job).await.expect("deliver"),
+        Delivered::AlreadyHandled
+    );
+    assert_eq!(
+        w.stub.count(ChannelKind::Sms),
+        1,
+        "a failed message is not sent again by itself"
+    );
     assert_eq!(w.counts(fixture("sms_v2_delivered", &id)).await, (0, 0, 1));
     assert_eq!(w.counts(fixture("spec_short_form", &id)).await, (0, 0, 1));
     assert_eq!(w.counts(fixture("pending", &id)).await, (0, 0, 1));
@@ -514,16 +536,16 @@ async fn retry_now(w: World) {
     assert!(row["provider_message_id"].is_string());
     let sent = w.stub.sent();
     assert_eq!(sent.len(), 2, "{sent:?}");
-    assert_eq!(
-        w.host
-            .queue
-            .pending(w.clock.now() + chrono::Duration::hours(1), 10)
-            .await
-            .expect("pending")
-            .len(),
-        0,
-        "the waiting copy was moved, not duplicated"
-    );
+    // The worker removes the job once it is handled; the waiting copy was
+    // moved, not duplicated, so nothing is left for later.
+    let later = w.clock.now() + chrono::Duration::hours(1);
+    let left = wait_for(
+        || async { json!(w.host.queue.pending(later, 10).await.expect("pending").len()) },
+        |left| left == &json!(0),
+    )
+    .await;
+    assert_eq!(left, json!(0));
+    assert_eq!(w.stub.sent().len(), 2, "sent once");
     shutdown.send(true).expect("stop the worker");
     worker.await.expect("worker");
 }

@@ -83,7 +83,16 @@ pub async fn deliver(
     let Some(row) = store.get::<NotificationLog>(&key).await? else {
         return Ok(Delivered::AlreadyHandled);
     };
-    if !matches!(row.status, NotificationStatus::Queued | NotificationStatus::Failed) {
+    // A `failed` row is sent again only while a retry is due (a temporary
+    // failure set `next_attempt_at`); one failed for good, by the provider's
+    // answer or by a delivery receipt, is final until someone retries it by
+    // hand, so a duplicate of its job sends nothing.
+    let claimable = match row.status {
+        NotificationStatus::Queued => true,
+        NotificationStatus::Failed => row.next_attempt_at.is_some(),
+        _ => false,
+    };
+    if !claimable {
         return Ok(Delivered::AlreadyHandled);
     }
     let (Some(delivery), Some(notice)) = (row.delivery.clone(), row.notice.clone()) else {
@@ -129,7 +138,9 @@ pub async fn deliver(
     };
     match result {
         Ok(message_id) => {
-            let mut update = finish(NotificationStatus::Sent).set("last_error", Value::Null);
+            let mut update = finish(NotificationStatus::Sent)
+                .set("last_error", Value::Null)
+                .set("next_attempt_at", Value::Null);
             let mut ops = Vec::new();
             if let Some(id) = &message_id {
                 update = update.set("provider_message_id", id.as_str());
@@ -174,7 +185,11 @@ pub async fn deliver(
         Err(SendFailure::Permanent(error)) => {
             store
                 .table()
-                .update(finish(NotificationStatus::Failed).set("last_error", error.as_str()))
+                .update(
+                    finish(NotificationStatus::Failed)
+                        .set("last_error", error.as_str())
+                        .set("next_attempt_at", Value::Null),
+                )
                 .await?;
             if delivery.kind == ChannelKind::Sms && fall_back(store, bus, &job.tenant, &row).await? {
                 return Ok(Delivered::FellBack);

@@ -173,6 +173,7 @@ pub async fn apply(
         let mut update = Update::new(key.clone())
             .set("status", json!(target))
             .set("updated_at", json!(now))
+            .set("next_attempt_at", Value::Null)
             .add("version", 1)
             .when(Condition::VersionEquals(row.version));
         let mut ops = Vec::with_capacity(2);
