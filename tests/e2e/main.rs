@@ -27,6 +27,8 @@
 //!   by the sweep.
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
+//! - `receipts`: Infobip's delivery reports in every documented shape,
+//!   applied once and only forward on both stores; a manual retry sends now.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
 //! - `secrets`: no GET route shows any credential to any role; credentials
 //!   are sealed at rest.
@@ -53,6 +55,7 @@ mod ingest;
 mod lambda_events;
 mod notifications;
 mod oncall;
+mod receipts;
 mod route_list;
 mod secrets;
 mod shared_table;

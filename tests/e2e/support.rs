@@ -100,6 +100,24 @@ pub async fn spawn_host_sending(
     (app, host)
 }
 
+/// [`spawn_host_sending`] on `table` (SQLite or DynamoDB), as `quper serve
+/// --store` opens it: timers and the notification queue in the same table.
+pub async fn spawn_host_on_sending(
+    table: Arc<dyn Table>,
+    settings: &[(&str, &str)],
+    clock: Arc<dyn Clock>,
+    sender: Arc<dyn Sender>,
+) -> (TestApp, LocalHost) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = LocalHost::on_table(table, data_dir.path(), test_settings(settings), clock, sender)
+        .expect("open the host on a table");
+    quper::admin::bootstrap(host.store(), ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let app = serve_test_app(host.router(), data_dir).await;
+    (app, host)
+}
+
 /// The host's sender in tests that do not look at messages: like a host with
 /// no provider configured, every send fails for good.
 pub struct UnconfiguredSender;

@@ -5,7 +5,8 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::notifications::channels::{self, Channel, ChannelPatch, NewChannel, RevealedChannel};
 use crate::notifications::contacts::{self, ContactMethodView, NewContactMethod};
-use crate::notifications::delivery::{self, Delivered, Receipt, ReceiptOutcome};
+use crate::notifications::delivery::{self, Delivered};
+use crate::notifications::receipts::{self, Receipt, ReceiptOutcome};
 use crate::notifications::rules::{self, NewNotificationRule, RuleView};
 use crate::ports::NotificationJob;
 
@@ -81,13 +82,14 @@ impl App {
 
     // Delivery.
 
-    /// Applies provider delivery receipts. `tenant`, when the receipt URL
-    /// names one, must own each message; a failed SMS queues the person's
-    /// next contact method.
-    pub async fn apply_receipts(&self, tenant: Option<&str>, receipts: Vec<Receipt>) -> DomainResult<ReceiptCounts> {
+    /// Applies provider delivery receipts, each at most once and only
+    /// forward (`sent` → `delivered` or `failed`, both final). `tenant`, when
+    /// the receipt URL names one, must own each message; a failed SMS queues
+    /// the person's next contact method, once per failed message.
+    pub async fn apply_receipts(&self, tenant: Option<&str>, reports: Vec<Receipt>) -> DomainResult<ReceiptCounts> {
         let mut counts = ReceiptCounts::default();
-        for receipt in receipts {
-            match delivery::apply_receipt(self.store(), self.ports().bus.as_ref(), tenant, &receipt).await? {
+        for receipt in reports {
+            match receipts::apply(self.store(), self.ports().bus.as_ref(), tenant, &receipt).await? {
                 ReceiptOutcome::Delivered => counts.delivered += 1,
                 ReceiptOutcome::Failed => counts.failed += 1,
                 ReceiptOutcome::Ignored => counts.ignored += 1,

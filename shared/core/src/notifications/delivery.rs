@@ -83,7 +83,16 @@ pub async fn deliver(
     let Some(row) = store.get::<NotificationLog>(&key).await? else {
         return Ok(Delivered::AlreadyHandled);
     };
-    if !matches!(row.status, NotificationStatus::Queued | NotificationStatus::Failed) {
+    // A `failed` row is sent again only while a retry is due (a temporary
+    // failure set `next_attempt_at`); one failed for good, by the provider's
+    // answer or by a delivery receipt, is final until someone retries it by
+    // hand, so a duplicate of its job sends nothing.
+    let claimable = match row.status {
+        NotificationStatus::Queued => true,
+        NotificationStatus::Failed => row.next_attempt_at.is_some(),
+        _ => false,
+    };
+    if !claimable {
         return Ok(Delivered::AlreadyHandled);
     }
     let (Some(delivery), Some(notice)) = (row.delivery.clone(), row.notice.clone()) else {
@@ -129,7 +138,9 @@ pub async fn deliver(
     };
     match result {
         Ok(message_id) => {
-            let mut update = finish(NotificationStatus::Sent).set("last_error", Value::Null);
+            let mut update = finish(NotificationStatus::Sent)
+                .set("last_error", Value::Null)
+                .set("next_attempt_at", Value::Null);
             let mut ops = Vec::new();
             if let Some(id) = &message_id {
                 update = update.set("provider_message_id", id.as_str());
@@ -174,7 +185,11 @@ pub async fn deliver(
         Err(SendFailure::Permanent(error)) => {
             store
                 .table()
-                .update(finish(NotificationStatus::Failed).set("last_error", error.as_str()))
+                .update(
+                    finish(NotificationStatus::Failed)
+                        .set("last_error", error.as_str())
+                        .set("next_attempt_at", Value::Null),
+                )
                 .await?;
             if delivery.kind == ChannelKind::Sms && fall_back(store, bus, &job.tenant, &row).await? {
                 return Ok(Delivered::FellBack);
@@ -194,12 +209,21 @@ pub async fn deliver(
 
 /// Queues the row's next contact method, if any: a new row and job.
 pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &NotificationLog) -> DomainResult<bool> {
-    let Some((next, rest)) = row.fallbacks.split_first() else {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let Some(fallback) = fallback_row(row, id, store.now()) else {
         return Ok(false);
     };
-    let now = store.now();
-    let fallback = NotificationLog {
-        id: uuid::Uuid::new_v4().simple().to_string(),
+    store.table().transact(vec![fallback.write(tenant)?]).await?;
+    announce_fallback(store, bus, tenant, row, &fallback).await;
+    Ok(true)
+}
+
+/// The `queued` row `id` for the next contact method of `row`, if it has
+/// one; the caller writes it (`NotificationLog::write`, only if absent).
+pub fn fallback_row(row: &NotificationLog, id: String, now: DateTime<Utc>) -> Option<NotificationLog> {
+    let (next, rest) = row.fallbacks.split_first()?;
+    Some(NotificationLog {
+        id,
         channel: next.kind.as_str().to_owned(),
         recipient: Some(next.hint()),
         status: NotificationStatus::Queued,
@@ -213,8 +237,19 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &No
         updated_at: now,
         version: 1,
         ..row.clone()
-    };
-    store.table().transact(vec![fallback.write(tenant)?]).await?;
+    })
+}
+
+/// After a fallback row is written: the timeline says so and its job goes on
+/// the bus (a job the bus refuses stays queued in the log, where the sweep
+/// finds it).
+pub async fn announce_fallback(
+    store: &Store,
+    bus: &dyn Bus,
+    tenant: &TenantId,
+    row: &NotificationLog,
+    fallback: &NotificationLog,
+) {
     timeline(
         store,
         tenant,
@@ -223,14 +258,13 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &No
         format!(
             "SMS to {} failed; trying {} next",
             row.recipient.as_deref().unwrap_or("?"),
-            next.kind.as_str()
+            fallback.channel
         ),
     )
     .await;
     if let Err(err) = bus.publish(fallback.job(tenant)).await {
         tracing::error!(error = %err, "could not queue the fallback notification; it stays queued in the log");
     }
-    Ok(true)
 }
 
 /// A best-effort timeline entry about a notification.
@@ -253,81 +287,6 @@ async fn record_incident_notified(store: &Store, tenant: &TenantId, incident: u6
     if let Err(err) = store.table().update(update).await {
         tracing::warn!(error = %err, incident, "could not record the notification time on the incident");
     }
-}
-
-/// An Infobip delivery report for one message.
-#[derive(Debug, Clone)]
-pub struct Receipt {
-    pub message_id: String,
-    /// Infobip's status name: DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED,
-    /// FAILED, PENDING, ...
-    pub status: String,
-    pub description: Option<String>,
-}
-
-/// What a receipt did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReceiptOutcome {
-    Delivered,
-    Failed,
-    /// Unknown message, another tenant's message, or a status that changes
-    /// nothing (e.g. PENDING).
-    Ignored,
-}
-
-/// Applies one delivery receipt. `tenant`, when the receipt URL names one,
-/// must be the message's tenant: a receipt for another tenant's message
-/// changes nothing.
-pub async fn apply_receipt(
-    store: &Store,
-    bus: &dyn Bus,
-    tenant: Option<&str>,
-    receipt: &Receipt,
-) -> DomainResult<ReceiptOutcome> {
-    let Some(lookup) = store.table().get(&keys::provider_message(&receipt.message_id)).await? else {
-        return Ok(ReceiptOutcome::Ignored);
-    };
-    let text = |name: &str| lookup.get(name).and_then(Value::as_str).map(str::to_owned);
-    let (Some(owner), Some(pk), Some(sk)) = (text("tenant"), text("pk"), text("sk")) else {
-        return Ok(ReceiptOutcome::Ignored);
-    };
-    let Ok(owner) = TenantId::parse(&owner) else {
-        return Ok(ReceiptOutcome::Ignored);
-    };
-    if tenant.is_some_and(|t| owner != t) {
-        return Ok(ReceiptOutcome::Ignored);
-    }
-    let status = match receipt.status.to_ascii_uppercase().as_str() {
-        "DELIVERED" => NotificationStatus::Delivered,
-        "UNDELIVERABLE" | "EXPIRED" | "REJECTED" | "FAILED" => NotificationStatus::Failed,
-        _ => return Ok(ReceiptOutcome::Ignored),
-    };
-    let key = Key::new(pk, sk);
-    let Some(item) = store.table().get(&key).await? else {
-        return Ok(ReceiptOutcome::Ignored);
-    };
-    let row: NotificationLog = from_item(item)?;
-    let mut update = Update::new(key)
-        .set("status", json!(status))
-        .set("updated_at", json!(store.now()))
-        .add("version", 1)
-        .when(Condition::VersionEquals(row.version));
-    if status == NotificationStatus::Failed {
-        update = update.set(
-            "last_error",
-            receipt.description.clone().unwrap_or_else(|| receipt.status.clone()),
-        );
-    }
-    match store.table().update(update).await {
-        Ok(_) => {}
-        Err(err) if err.is_condition_failed() => return Ok(ReceiptOutcome::Ignored),
-        Err(err) => return Err(err.into()),
-    }
-    if status == NotificationStatus::Failed {
-        fall_back(store, bus, &owner, &row).await?;
-        return Ok(ReceiptOutcome::Failed);
-    }
-    Ok(ReceiptOutcome::Delivered)
 }
 
 /// PagerPal's retry: every `failed` and `exhausted` row of an incident goes

@@ -2,8 +2,8 @@
 //! [`destination::Destination`] with credentials sealed) and when
 //! ([`rules`]), one log row per
 //! message ([`log`]), the durable local queue ([`queue`]), and delivering a
-//! job through the `Sender` port with retries, receipts and fallback
-//! ([`delivery`]).
+//! job through the `Sender` port with retries and fallback
+//! ([`delivery`]), and providers' delivery receipts ([`receipts`]).
 
 pub mod channels;
 pub mod contacts;
@@ -11,4 +11,5 @@ pub mod delivery;
 pub mod destination;
 pub mod log;
 pub mod queue;
+pub mod receipts;
 pub mod rules;

@@ -11,7 +11,7 @@ use quper_core::App;
 use quper_core::app::ReceiptCounts;
 use quper_core::notifications::channels::{ChannelPatch, ChannelView, NewChannel, RevealedChannel};
 use quper_core::notifications::contacts::{ContactMethodView, NewContactMethod};
-use quper_core::notifications::delivery::Receipt;
+use quper_core::notifications::receipts::{Receipt, ReportedStatus};
 use quper_core::notifications::rules::{NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
 use serde::Deserialize;
@@ -152,6 +152,10 @@ async fn remove_rule(
     Ok(NoContent)
 }
 
+/// A batch of Infobip delivery reports: the SMS API's (v2 and v3) and the
+/// Messages API's webhooks all post `{"results": [...]}`, one report per
+/// message. Fields Quper does not use (`bulkId`, `to`, `sentAt`, `doneAt`,
+/// `smsCount`, `price`, `channel`, `platform`, ...) are accepted and ignored.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ReceiptBatch {
     results: Vec<ReceiptResult>,
@@ -162,13 +166,45 @@ struct ReceiptBatch {
 struct ReceiptResult {
     message_id: String,
     status: ReceiptStatus,
+    /// Why a message failed; `NO_ERROR` (id 0) when it did not.
+    #[serde(default)]
+    error: Option<ReceiptError>,
+}
+
+/// Infobip's status object: the group in `groupName` (`PENDING`,
+/// `UNDELIVERABLE`, `DELIVERED`, `EXPIRED`, `REJECTED`) and `groupId` (1-5),
+/// a detail in `name` (`DELIVERED_TO_HANDSET`); the short form `{"name":
+/// "DELIVERED"}` names the group in `name`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+struct ReceiptStatus {
+    #[serde(default)]
+    group_id: Option<i64>,
+    #[serde(default)]
+    group_name: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct ReceiptStatus {
-    name: String,
+#[serde(rename_all = "camelCase")]
+struct ReceiptError {
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     description: Option<String>,
+}
+
+impl ReceiptError {
+    /// The error's description, unless it says there was none.
+    fn described(self) -> Option<String> {
+        let none = self.id == Some(0) || self.name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case("NO_ERROR"));
+        if none { None } else { self.description.or(self.name) }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
@@ -177,10 +213,12 @@ struct ReceiptParams {
     tenant: Option<String>,
 }
 
-/// PagerPal's Infobip receipts: `DELIVERED` marks the row delivered;
-/// `UNDELIVERABLE`, `EXPIRED`, `REJECTED`, `FAILED` mark it failed (and the
-/// person's next contact method is tried). The receipt token is checked
-/// before the body is read.
+/// Infobip's delivery reports, in every shape Infobip posts them: a status
+/// group of `DELIVERED` marks the row delivered; `UNDELIVERABLE`, `EXPIRED`,
+/// `REJECTED` (and the specification's `FAILED`) mark it failed and try the
+/// person's next contact method; `PENDING` changes nothing. Each report
+/// applies once, to a row still `sent`. The receipt token is checked before
+/// the body is read.
 async fn infobip_receipts(
     State(state): State<AppState>,
     _token: InfobipReceiptToken,
@@ -192,8 +230,13 @@ async fn infobip_receipts(
         .into_iter()
         .map(|result| Receipt {
             message_id: result.message_id,
-            status: result.status.name,
-            description: result.status.description,
+            status: ReportedStatus {
+                group_name: result.status.group_name,
+                group_id: result.status.group_id,
+                name: result.status.name,
+                description: result.status.description,
+            },
+            error: result.error.and_then(ReceiptError::described),
         })
         .collect();
     Ok(Json(
