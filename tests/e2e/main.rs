@@ -18,6 +18,10 @@
 //! - `ingest`: alert sources and keys, every ingestion format, SNS
 //!   signatures, dedup under concurrency (both stores), bad input, storage
 //!   failures, storage calls per alert.
+//! - `ingest_labels`: no alert refused for a value Quper does not know
+//!   (severities mapped by the source's table, the built-in one, a default;
+//!   unknown statuses and odd label types kept), hopeless alerts of a batch
+//!   rejected alone.
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
@@ -52,6 +56,7 @@ mod http_layer;
 mod identity;
 mod incidents;
 mod ingest;
+mod ingest_labels;
 mod lambda_events;
 mod notifications;
 mod oncall;

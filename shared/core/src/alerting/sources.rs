@@ -13,6 +13,8 @@ use serde_json::Value;
 use crate::auth::{random_hex, sha256_hex};
 use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal, teams};
+use crate::ingest::event::Severity;
+use crate::ingest::severity::SeverityMapping;
 use crate::keys;
 use crate::model::{Name, TenantId};
 use crate::ports::{Condition, StoreError, WriteOp};
@@ -40,6 +42,12 @@ pub struct AlertSource {
     /// this source (CloudWatch sources).
     #[serde(default)]
     pub sns_topic_arn: Option<String>,
+    /// The source's own severity table (`ingest::severity`).
+    #[serde(default)]
+    pub severity_mapping: SeverityMapping,
+    /// The severity of an alert whose severity is absent or unknown.
+    #[serde(default)]
+    pub default_severity: Option<Severity>,
     pub key_hash: String,
     pub key_prefix: String,
     pub key_suffix: String,
@@ -58,6 +66,14 @@ pub struct SourceView {
     pub source_type: SourceType,
     pub config: Option<Value>,
     pub sns_topic_arn: Option<String>,
+    /// Severities as the monitoring system names them (compared
+    /// case-insensitively, stored lowercase) to Quper severities; over the
+    /// built-in table.
+    pub severity_mapping: SeverityMapping,
+    /// The severity of an alert whose severity is absent or known to neither
+    /// table; `null`: critical for an unknown value, the format's own for an
+    /// absent one.
+    pub default_severity: Option<Severity>,
     pub masked_api_key: String,
     pub is_active: bool,
     pub created_at: DateTime<Utc>,
@@ -73,6 +89,8 @@ impl From<&AlertSource> for SourceView {
             source_type: source.source_type,
             config: source.config.clone(),
             sns_topic_arn: source.sns_topic_arn.clone(),
+            severity_mapping: source.severity_mapping.clone(),
+            default_severity: source.default_severity,
             masked_api_key: format!("{}…{}", source.key_prefix, source.key_suffix),
             is_active: source.is_active,
             created_at: source.created_at,
@@ -99,6 +117,12 @@ pub struct SourceContext {
     pub team_id: Option<u64>,
     pub name: String,
     pub is_active: bool,
+    /// The source's severity table and default, so ingestion grades alerts
+    /// with the one read that authenticates them.
+    #[serde(default)]
+    pub severity_mapping: SeverityMapping,
+    #[serde(default)]
+    pub default_severity: Option<Severity>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -112,6 +136,15 @@ pub struct NewSource {
     pub config: Option<Value>,
     #[serde(default)]
     pub sns_topic_arn: Option<SnsTopicArn>,
+    /// Severities as the monitoring system names them to Quper severities
+    /// (`critical`, `warning`, `info`): at most 100 entries, each value 1-64
+    /// characters, compared case-insensitively; over the built-in table.
+    #[serde(default)]
+    pub severity_mapping: Option<SeverityMapping>,
+    /// The severity of an alert whose severity is absent or known to neither
+    /// table.
+    #[serde(default)]
+    pub default_severity: Option<Severity>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -122,6 +155,9 @@ pub struct SourcePatch {
     pub config: Option<Value>,
     pub is_active: Option<bool>,
     pub sns_topic_arn: Option<SnsTopicArn>,
+    /// Replaces the whole table (`{}` empties it).
+    pub severity_mapping: Option<SeverityMapping>,
+    pub default_severity: Option<Severity>,
 }
 
 /// `arn:aws:sns:<region>:<account>:<topic>`.
@@ -162,6 +198,8 @@ fn context_of(source: &AlertSource) -> SourceContext {
         team_id: source.team_id,
         name: source.name.clone(),
         is_active: source.is_active,
+        severity_mapping: source.severity_mapping.clone(),
+        default_severity: source.default_severity,
     }
 }
 
@@ -241,6 +279,8 @@ pub async fn create(store: &Store, caller: &Principal, new: NewSource) -> Domain
         source_type: new.source_type,
         config: new.config,
         sns_topic_arn: new.sns_topic_arn.map(|t| t.0),
+        severity_mapping: new.severity_mapping.unwrap_or_default(),
+        default_severity: new.default_severity,
         key_hash: sha256_hex(&api_key),
         key_prefix: api_key[..8].to_owned(),
         key_suffix: api_key[api_key.len() - 4..].to_owned(),
@@ -275,6 +315,12 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: SourcePat
     }
     if let Some(topic) = patch.sns_topic_arn {
         source.sns_topic_arn = Some(topic.0);
+    }
+    if let Some(mapping) = patch.severity_mapping {
+        source.severity_mapping = mapping;
+    }
+    if let Some(severity) = patch.default_severity {
+        source.default_severity = Some(severity);
     }
     source.version = previous.version + 1;
     source.updated_at = store.now();
@@ -337,7 +383,7 @@ pub async fn test_alert(
     caller: &Principal,
     id: u64,
 ) -> DomainResult<(SourceContext, crate::ingest::event::AlertEvent)> {
-    use crate::ingest::event::{AlertAction, AlertEvent, Severity};
+    use crate::ingest::event::{AlertAction, AlertEvent};
     caller.require(Permission::ConfigWrite)?;
     let source = get(store, caller, id).await?;
     if !source.is_active {
@@ -345,25 +391,20 @@ pub async fn test_alert(
             "the alert source is inactive; activate it first".into(),
         ));
     }
-    let context = SourceContext {
-        tenant: source.tenant.clone(),
-        source_id: source.id,
-        source_type: source.source_type,
-        team_id: source.team_id,
-        name: source.name.clone(),
-        is_active: true,
-    };
+    let context = context_of(&source);
     let event = AlertEvent {
         action: AlertAction::Trigger,
         dedup_key: None,
         title: format!("Test alert from {}", source.name),
         description: Some(format!("Sent by {} from the alert source page", caller.email)),
         severity: Severity::Critical,
+        raw_severity: Some(Severity::Critical.as_str().to_owned()),
         labels: [("test".to_owned(), "true".to_owned())].into(),
         team_id: None,
         occurred_at: None,
         link: None,
         raw: serde_json::json!({ "test": true, "requested_by": caller.user_id }),
+        unknown_values: Vec::new(),
     };
     Ok((context, event))
 }

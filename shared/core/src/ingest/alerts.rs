@@ -11,7 +11,8 @@ use crate::alerting::rules::RuleDecision;
 use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal};
 use crate::incidents::model::time_sort_key;
-use crate::ingest::event::{AlertAction, Severity};
+use crate::ingest::event::{AlertAction, Severity, UnknownValue};
+use crate::ingest::severity::SeverityOrigin;
 use crate::keys;
 use crate::model::TenantId;
 use crate::ports::{Condition, Index, Query, WriteOp, table};
@@ -47,8 +48,19 @@ pub struct AlertRecord {
     pub description: Option<String>,
     /// After alert rules.
     pub severity: Severity,
-    /// As the monitoring system sent it.
+    /// As the monitoring system sent it, graded by the source's table, the
+    /// built-in one or a default (before alert rules).
     pub original_severity: Severity,
+    /// The severity exactly as the monitoring system named it (a label, a
+    /// field, or the state that grades the alert), when it named one.
+    #[serde(default)]
+    pub raw_severity: Option<String>,
+    /// How `original_severity` was chosen from `raw_severity`.
+    #[serde(default)]
+    pub severity_origin: Option<SeverityOrigin>,
+    /// Values of the payload Quper did not know, and what it used instead.
+    #[serde(default)]
+    pub unknown_values: Vec<UnknownValue>,
     pub labels: BTreeMap<String, String>,
     pub link: Option<String>,
     pub occurred_at: Option<DateTime<Utc>>,

@@ -7,13 +7,16 @@
 //! - [`pipeline`]: one event in, durably stored, deduplicated into at most
 //!   one open incident per key.
 //! - [`alerts`]: the raw alerts kept, each with the decision of every rule.
+//! - [`severity`]: severities as other systems name them, mapped by the
+//!   source's table, the built-in one, then a default.
 
 pub mod alerts;
 pub mod event;
 pub mod formats;
 pub mod pipeline;
+pub mod severity;
 
-pub use event::{AlertAction, AlertEvent, FormatError, Severity};
+pub use event::{AlertAction, AlertEvent, Batch, FormatError, Rejected, Severity, UnknownValue};
 pub use formats::{
     PagerDutyEvent, parse_alarm, parse_alarm_message, parse_alertmanager, parse_generic, parse_grafana, parse_pagerduty,
 };

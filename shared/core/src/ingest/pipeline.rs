@@ -23,6 +23,7 @@ use crate::incidents::lifecycle::{self, Action, OpenMarker, marker_put, status_c
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::ingest::alerts::{AlertRecord, Outcome};
 use crate::ingest::event::{AlertAction, AlertEvent};
+use crate::ingest::severity::{self, SeverityOrigin};
 use crate::keys;
 use crate::model::TenantId;
 use crate::ports::{Condition, StoreError, WriteOp, table::Update};
@@ -50,7 +51,26 @@ fn dedup_scope(source: &SourceContext, event: &AlertEvent, evaluation: &Evaluati
     })
 }
 
-fn record(store: &Store, source: &SourceContext, event: &AlertEvent, evaluation: &Evaluation) -> AlertRecord {
+/// Grades `event` for `source`: the source's table, then the built-in one,
+/// then the source's default (`ingest::severity`).
+fn grade(source: &SourceContext, event: &mut AlertEvent) -> SeverityOrigin {
+    let (severity, origin) = severity::resolve(
+        event.raw_severity.as_deref(),
+        &source.severity_mapping,
+        source.default_severity,
+        event.severity,
+    );
+    event.severity = severity;
+    origin
+}
+
+fn record(
+    store: &Store,
+    source: &SourceContext,
+    event: &AlertEvent,
+    evaluation: &Evaluation,
+    origin: SeverityOrigin,
+) -> AlertRecord {
     AlertRecord {
         id: uuid::Uuid::new_v4().to_string(),
         source_id: source.source_id,
@@ -62,6 +82,9 @@ fn record(store: &Store, source: &SourceContext, event: &AlertEvent, evaluation:
         description: event.description.clone(),
         severity: evaluation.severity,
         original_severity: event.severity,
+        raw_severity: event.raw_severity.clone(),
+        severity_origin: Some(origin),
+        unknown_values: event.unknown_values.clone(),
         labels: event.labels.clone(),
         link: event.link.clone(),
         occurred_at: event.occurred_at,
@@ -73,11 +96,12 @@ fn record(store: &Store, source: &SourceContext, event: &AlertEvent, evaluation:
 
 /// Ingests one alert from `source`. A successful return means the alert is
 /// stored.
-pub async fn ingest(store: &Store, source: &SourceContext, event: AlertEvent) -> DomainResult<Ingested> {
+pub async fn ingest(store: &Store, source: &SourceContext, mut event: AlertEvent) -> DomainResult<Ingested> {
     let tenant = &source.tenant;
+    let origin = grade(source, &mut event);
     let rules = rules::all(store, tenant).await?;
     let evaluation = rules::evaluate(&rules, source, &event);
-    let mut alert = record(store, source, &event, &evaluation);
+    let mut alert = record(store, source, &event, &evaluation, origin);
 
     if evaluation.suppressed {
         alert.outcome = Outcome::Suppressed;

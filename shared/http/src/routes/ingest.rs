@@ -5,7 +5,12 @@
 //! `Authorization: Bearer`, or the `api_key`/`token` query parameters
 //! (PagerPal), and from PagerDuty's `routing_key`. No key is a 401; an
 //! unknown key or an inactive source is a 403. A 2xx means every alert of the
-//! request is stored.
+//! request that could be read is stored. No alert is refused for a value
+//! Quper does not know (a severity, a status, a label of an odd type): it is
+//! ingested, the original kept (`raw_severity`, `unknown_values`). A payload
+//! is refused (422) only when it cannot be an alert at all; in a batch
+//! (Grafana, Alertmanager) a hopeless alert is listed under `rejected` and
+//! the others are ingested.
 
 use aide::generate::GenContext;
 use aide::openapi::{Operation, Response as DocResponse};
@@ -20,7 +25,7 @@ use quper_core::App;
 use quper_core::alerting::sources::{KeyRejection, SourceContext, SourceType};
 use quper_core::incidents::model::IncidentView;
 use quper_core::ingest::alerts::Outcome;
-use quper_core::ingest::event::AlertEvent;
+use quper_core::ingest::event::{AlertEvent, Rejected};
 use quper_core::ingest::pipeline::Ingested;
 use quper_core::ingest::{parse_alarm_message, parse_alertmanager, parse_generic, parse_grafana, parse_pagerduty};
 use serde_json::{Value, json};
@@ -145,6 +150,9 @@ pub fn answer(ingested: &Ingested) -> Value {
         object.insert("alert_id".into(), json!(ingested.alert.id));
         object.insert("outcome".into(), json!(ingested.outcome()));
         object.insert("external_id".into(), json!(ingested.alert.dedup_key));
+        object.insert("raw_severity".into(), json!(ingested.alert.raw_severity));
+        object.insert("severity_origin".into(), json!(ingested.alert.severity_origin));
+        object.insert("unknown_values".into(), json!(ingested.alert.unknown_values));
     }
     body
 }
@@ -179,14 +187,16 @@ async fn generic(
 
 /// Several alerts in one request (Grafana, Alertmanager): the first
 /// incident's id and external id at the top (PagerPal's shape), every
-/// alert's result under `results`.
-fn batch_answer(done: &[Ingested]) -> Value {
+/// ingested alert's result under `results`, and every alert that could not
+/// be one (its index in `alerts`, the field, why) under `rejected`.
+fn batch_answer(done: &[Ingested], rejected: &[Rejected]) -> Value {
     let first = done.iter().find(|d| d.alert.incident_id.is_some());
     json!({
         "status": "success",
         "id": first.and_then(|d| d.alert.incident_id),
         "external_id": first.and_then(|d| d.alert.dedup_key.clone()),
         "results": done.iter().map(answer).collect::<Vec<_>>(),
+        "rejected": rejected,
     })
 }
 
@@ -195,8 +205,11 @@ async fn grafana(
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let events = parse_grafana(&body).map_err(quper_core::DomainError::from)?;
-    Ok(Json(batch_answer(&app.ingest(&source, events).await?)))
+    let batch = parse_grafana(&body).map_err(quper_core::DomainError::from)?;
+    Ok(Json(batch_answer(
+        &app.ingest(&source, batch.events).await?,
+        &batch.rejected,
+    )))
 }
 
 async fn alertmanager(
@@ -204,8 +217,11 @@ async fn alertmanager(
     IngestSource(source): IngestSource,
     ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Value>> {
-    let events = parse_alertmanager(&body).map_err(quper_core::DomainError::from)?;
-    Ok(Json(batch_answer(&app.ingest(&source, events).await?)))
+    let batch = parse_alertmanager(&body).map_err(quper_core::DomainError::from)?;
+    Ok(Json(batch_answer(
+        &app.ingest(&source, batch.events).await?,
+        &batch.rejected,
+    )))
 }
 
 /// PagerDuty Events API v2. The body's `routing_key` is accepted as the

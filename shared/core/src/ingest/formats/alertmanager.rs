@@ -8,93 +8,133 @@
 //!              "startsAt": "...", "endsAt": "...", "generatorURL": "...", "fingerprint": "..."}]}
 //! ```
 //!
-//! One event per alert: `firing` triggers, `resolved` resolves. The dedup
-//! key is the alert's fingerprint, else a hash of its labels. The per-alert
-//! mapping is shared with Grafana unified alerting, whose alerts have the
-//! same shape.
+//! One event per alert: `firing` triggers, `resolved` resolves; an alert
+//! with another status (or none) takes the group's `status` when that is
+//! one of the two, else triggers (noted in `unknown_values`). The dedup key
+//! is the alert's fingerprint, else a hash of its labels. The severity is
+//! the `severity` label, whatever its value (`ingest::severity`). Label and
+//! annotation values that are not strings are kept as their JSON text. The
+//! webhook `version` is not checked: any payload with an `alerts` array is
+//! read. An alert that is not an object, or has no title (no
+//! `annotations.summary`, `labels.alertname` nor `annotations.description`),
+//! is rejected on its own and the others are kept. The per-alert mapping is
+//! shared with Grafana unified alerting, whose alerts have the same shape.
 
 use serde_json::Value;
 
-use super::{Obj, label_severity, label_team_id, labels_hash};
-use crate::ingest::event::{AlertAction, AlertEvent, FormatError};
+use super::{Obj, builtin_severity, label_team_id, labels_hash, text_of};
+use crate::ingest::event::{AlertAction, AlertEvent, Batch, FormatError, Rejected, Severity, UnknownValue};
 
-/// The only webhook payload version Alertmanager has sent since 0.15.
+/// The webhook payload version Alertmanager has sent since 0.15.
 pub const VERSION: &str = "4";
 
 /// Parses an Alertmanager webhook into one event per alert.
-pub fn parse_alertmanager(body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
-    let obj = Obj::new(body, "")?;
-    match obj.required("version")? {
-        Value::String(version) if version == VERSION => {}
-        other => {
-            return Err(FormatError::new(
-                "version",
-                format!("unsupported webhook version {other}: expected \"{VERSION}\""),
-            ));
-        }
-    }
-    parse_alerts(obj)
+pub fn parse_alertmanager(body: &Value) -> Result<Batch, FormatError> {
+    parse_alerts(Obj::new(body, "")?)
 }
 
-/// The `alerts` array of an Alertmanager or Grafana unified payload.
-pub(crate) fn parse_alerts(obj: Obj<'_>) -> Result<Vec<AlertEvent>, FormatError> {
+/// The `alerts` array of an Alertmanager or Grafana unified payload. A
+/// batch whose every alert is hopeless is refused with the first one's
+/// error; otherwise the hopeless ones are listed in `rejected`.
+pub(crate) fn parse_alerts(obj: Obj<'_>) -> Result<Batch, FormatError> {
     let alerts = obj
         .opt_array("alerts")?
         .ok_or_else(|| FormatError::new(obj.path("alerts"), "is required"))?;
-    let mut events = Vec::with_capacity(alerts.len());
+    let group_status = obj.opt_str("status").ok().flatten().and_then(action_of);
+    let mut batch = Batch::default();
+    let mut first_error = None;
     for (index, alert) in alerts.iter().enumerate() {
         let path = format!("{}[{index}]", obj.path("alerts"));
-        events.push(parse_alert(alert, &path)?);
+        match parse_alert(alert, &path, group_status) {
+            Ok(event) => batch.events.push(event),
+            Err(err) => {
+                first_error.get_or_insert_with(|| err.clone());
+                batch.rejected.push(Rejected {
+                    index,
+                    field: err.field,
+                    message: err.message,
+                });
+            }
+        }
     }
-    Ok(events)
+    match first_error {
+        Some(err) if batch.events.is_empty() => Err(err),
+        _ => Ok(batch),
+    }
+}
+
+fn action_of(status: &str) -> Option<AlertAction> {
+    match status.trim().to_ascii_lowercase().as_str() {
+        "firing" => Some(AlertAction::Trigger),
+        "resolved" => Some(AlertAction::Resolve),
+        _ => None,
+    }
 }
 
 /// One Prometheus-style alert (`status`, `labels`, `annotations`,
 /// `startsAt`, `generatorURL`, `fingerprint`; Grafana adds `panelURL`,
 /// `dashboardURL`).
-pub(crate) fn parse_alert(alert: &Value, path: &str) -> Result<AlertEvent, FormatError> {
+pub(crate) fn parse_alert(
+    alert: &Value,
+    path: &str,
+    group_status: Option<AlertAction>,
+) -> Result<AlertEvent, FormatError> {
     let obj = Obj::new(alert, path)?;
-    let action = match obj.req_str("status")? {
-        "firing" => AlertAction::Trigger,
-        "resolved" => AlertAction::Resolve,
-        other => {
-            return Err(FormatError::new(
+    let mut notes = Vec::new();
+    let status = obj.get("status");
+    let action = match status.and_then(Value::as_str).and_then(action_of) {
+        Some(action) => action,
+        None => {
+            let action = group_status.unwrap_or(AlertAction::Trigger);
+            let used = if action == AlertAction::Resolve {
+                "resolved"
+            } else {
+                "firing"
+            };
+            notes.push(UnknownValue::new(
                 obj.path("status"),
-                format!("unknown status `{other}`: expected firing or resolved"),
+                status.unwrap_or(&Value::Null),
+                used,
             ));
+            action
         }
     };
-    let labels = obj.string_map("labels")?;
-    let annotations = obj.string_map("annotations")?;
+    let labels = obj.loose_map("labels", &mut notes);
+    let annotations = obj.loose_map("annotations", &mut notes);
 
     let labels_path = obj.path("labels");
+    let non_blank = |text: &&String| !text.trim().is_empty();
     let title = annotations
         .get("summary")
-        .or_else(|| labels.get("alertname"))
-        .map(|title| title.trim())
-        .filter(|title| !title.is_empty())
+        .filter(non_blank)
+        .or_else(|| labels.get("alertname").filter(non_blank))
+        .or_else(|| annotations.get("description").filter(non_blank))
+        .map(|title| title.trim().to_owned())
         .ok_or_else(|| {
             FormatError::new(
                 super::join(&labels_path, "alertname"),
-                "is required when there is no annotations.summary",
+                "is required when there is no annotations.summary nor annotations.description",
             )
-        })?
-        .to_owned();
-    let severity = label_severity(
-        labels.get("severity").map(String::as_str),
-        &super::join(&labels_path, "severity"),
-    )?;
-    let dedup_key = match obj.opt_text("fingerprint")? {
-        Some(fingerprint) => fingerprint.to_owned(),
-        None => labels_hash(&labels),
+        })?;
+    let raw_severity = labels.get("severity").cloned();
+    let severity = builtin_severity(raw_severity.as_deref(), Severity::Critical);
+    let dedup_key = match obj.get("fingerprint") {
+        Some(Value::String(fingerprint)) if !fingerprint.trim().is_empty() => fingerprint.clone(),
+        Some(value @ Value::Number(_)) => text_of(value),
+        other => {
+            if let Some(value) = other.filter(|value| !matches!(value, Value::String(_))) {
+                notes.push(UnknownValue::new(
+                    obj.path("fingerprint"),
+                    value,
+                    "a hash of the labels",
+                ));
+            }
+            labels_hash(&labels)
+        }
     };
-    let link = match obj.opt_text("generatorURL")? {
-        Some(link) => Some(link),
-        None => match obj.opt_text("panelURL")? {
-            Some(link) => Some(link),
-            None => obj.opt_text("dashboardURL")?,
-        },
-    };
+    let link = ["generatorURL", "panelURL", "dashboardURL"]
+        .into_iter()
+        .find_map(|key| obj.loose_text(key, &mut notes));
 
     Ok(AlertEvent {
         action,
@@ -105,11 +145,13 @@ pub(crate) fn parse_alert(alert: &Value, path: &str) -> Result<AlertEvent, Forma
             .filter(|text| !text.trim().is_empty())
             .cloned(),
         severity,
+        raw_severity,
         team_id: label_team_id(&labels),
-        occurred_at: obj.opt_time("startsAt")?,
-        link: link.map(str::to_owned),
+        occurred_at: obj.loose_time("startsAt", &mut notes),
+        link,
         labels,
         raw: alert.clone(),
+        unknown_values: notes,
     })
 }
 
@@ -138,7 +180,7 @@ mod tests {
     #[test]
     fn firing_group() {
         let body = load(FIRING);
-        let events = parse_alertmanager(&body).unwrap();
+        let events = parse_alertmanager(&body).unwrap().events;
         assert_eq!(events.len(), 2);
 
         let first = &events[0];
@@ -176,7 +218,7 @@ mod tests {
     #[test]
     fn resolved_group_without_fingerprint_hashes_labels() {
         let body = load(RESOLVED);
-        let events = parse_alertmanager(&body).unwrap();
+        let events = parse_alertmanager(&body).unwrap().events;
         assert_eq!(events.len(), 1);
         let event = &events[0];
         assert_eq!(event.action, AlertAction::Resolve);
@@ -189,63 +231,91 @@ mod tests {
         let reversed: serde_json::Map<String, Value> =
             labels.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
         reordered["alerts"][0]["labels"] = Value::Object(reversed);
-        assert_eq!(parse_alertmanager(&reordered).unwrap()[0].dedup_key, event.dedup_key);
+        assert_eq!(
+            parse_alertmanager(&reordered).unwrap().events[0].dedup_key,
+            event.dedup_key
+        );
     }
 
     #[test]
     fn empty_group_and_extra_fields() {
-        let events = parse_alertmanager(&json!({"version": "4", "alerts": [], "newField": true})).unwrap();
+        let events = parse_alertmanager(&json!({"version": "4", "alerts": [], "newField": true}))
+            .unwrap()
+            .events;
         assert!(events.is_empty());
         let events = parse_alertmanager(&json!({"version": "4", "alerts": [
             {"status": "firing", "labels": {"alertname": "A", "severity": "CRITICAL"}, "extra": [1]}
         ]}))
-        .unwrap();
+        .unwrap()
+        .events;
         assert_eq!(events[0].severity, Severity::Critical);
         assert_eq!(events[0].occurred_at, None);
         assert_eq!(events[0].link, None);
     }
 
     #[test]
-    fn bad_input_names_the_field() {
+    fn unknown_values_are_kept_and_mapped() {
         let mut body = load(FIRING);
         body["version"] = json!("3");
-        assert_eq!(field_of(body), "version");
+        body["alerts"][0]["labels"]["severity"] = json!("major");
+        body["alerts"][1]["labels"]["severity"] = json!("P1");
+        body["alerts"][1]["status"] = json!("pending");
+        body["alerts"][0]["labels"]["port"] = json!(9100);
+        body["alerts"][0]["startsAt"] = json!("last tuesday");
+        body["alerts"][0]["fingerprint"] = json!(12);
+        let batch = parse_alertmanager(&body).unwrap();
+        assert!(batch.rejected.is_empty());
+        let [first, second] = &batch.events[..] else {
+            panic!("two events: {batch:?}")
+        };
+        assert_eq!(first.severity, Severity::Critical);
+        assert_eq!(first.raw_severity.as_deref(), Some("major"));
+        assert_eq!(first.labels.get("port").map(String::as_str), Some("9100"));
+        assert_eq!(first.occurred_at, None);
+        assert_eq!(first.dedup_key.as_deref(), Some("12"));
+        let noted: Vec<&str> = first.unknown_values.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(noted, ["alerts[0].labels.port", "alerts[0].startsAt"]);
+        assert_eq!(second.raw_severity.as_deref(), Some("P1"));
+        assert_eq!(second.severity, Severity::Critical);
+        // An unknown status takes the group's (firing).
+        assert_eq!(second.action, AlertAction::Trigger);
+        assert_eq!(second.unknown_values[0].field, "alerts[1].status");
+        assert_eq!(second.unknown_values[0].value, json!("pending"));
+
+        // Unknown severity: the default (critical), the value kept.
+        let mut body = load(RESOLVED);
+        body["alerts"][0]["labels"]["severity"] = json!("purple");
+        body["alerts"][0].as_object_mut().unwrap().remove("status");
+        let event = &parse_alertmanager(&body).unwrap().events[0];
+        assert_eq!(event.severity, crate::ingest::severity::UNKNOWN_DEFAULT);
+        assert_eq!(event.raw_severity.as_deref(), Some("purple"));
+        // No status: the group's `resolved`.
+        assert_eq!(event.action, AlertAction::Resolve);
+    }
+
+    #[test]
+    fn a_hopeless_alert_is_rejected_alone() {
         let mut body = load(FIRING);
-        body["version"] = json!(4);
-        assert_eq!(field_of(body), "version");
-        let mut body = load(FIRING);
-        body.as_object_mut().unwrap().remove("version");
-        assert_eq!(field_of(body), "version");
+        body["alerts"].as_array_mut().unwrap().push(json!("firing"));
+        body["alerts"][1]["labels"].as_object_mut().unwrap().remove("alertname");
+        let batch = parse_alertmanager(&body).unwrap();
+        assert_eq!(batch.events.len(), 1);
+        assert_eq!(batch.events[0].title, "Instance node-exporter:9100 down");
+        let fields: Vec<(usize, &str)> = batch.rejected.iter().map(|r| (r.index, r.field.as_str())).collect();
+        assert_eq!(fields, [(1, "alerts[1].labels.alertname"), (2, "alerts[2]")]);
+    }
+
+    #[test]
+    fn payloads_that_cannot_be_alerts_name_the_field() {
         let mut body = load(FIRING);
         body.as_object_mut().unwrap().remove("alerts");
         assert_eq!(field_of(body), "alerts");
         let mut body = load(FIRING);
         body["alerts"] = json!({"status": "firing"});
         assert_eq!(field_of(body), "alerts");
-        let mut body = load(FIRING);
-        body["alerts"][1] = json!("firing");
-        assert_eq!(field_of(body), "alerts[1]");
-        let mut body = load(FIRING);
-        body["alerts"][1]["status"] = json!("pending");
-        assert_eq!(field_of(body), "alerts[1].status");
-        let mut body = load(FIRING);
-        body["alerts"][0].as_object_mut().unwrap().remove("status");
-        assert_eq!(field_of(body), "alerts[0].status");
-        let mut body = load(FIRING);
-        body["alerts"][1]["labels"]["severity"] = json!("disaster");
-        assert_eq!(field_of(body), "alerts[1].labels.severity");
-        let mut body = load(FIRING);
-        body["alerts"][0]["labels"]["port"] = json!(9100);
-        assert_eq!(field_of(body), "alerts[0].labels.port");
-        let mut body = load(FIRING);
-        body["alerts"][0]["startsAt"] = json!("last tuesday");
-        assert_eq!(field_of(body), "alerts[0].startsAt");
-        let mut body = load(FIRING);
-        body["alerts"][0]["fingerprint"] = json!(12);
-        assert_eq!(field_of(body), "alerts[0].fingerprint");
-        let mut body = load(FIRING);
-        body["alerts"][1]["labels"].as_object_mut().unwrap().remove("alertname");
-        assert_eq!(field_of(body), "alerts[1].labels.alertname");
+        // Every alert hopeless: the first one's error.
+        let body = json!({"version": "4", "alerts": [7, {"status": "firing", "labels": {}}]});
+        assert_eq!(field_of(body), "alerts[0]");
         assert_eq!(field_of(json!("alerts")), "");
     }
 }

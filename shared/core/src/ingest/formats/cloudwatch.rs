@@ -9,7 +9,12 @@
 //! ```
 //!
 //! `ALARM` triggers (critical), `OK` resolves, `INSUFFICIENT_DATA` triggers
-//! as a warning. The dedup key is the alarm ARN, else the alarm name prefixed
+//! as a warning; any other state, or none, triggers (noted in
+//! `unknown_values`). The state is the alert's `raw_severity`, so a source's
+//! table can grade it (`INSUFFICIENT_DATA` as info, say); an unknown state
+//! takes the source's default severity. The title is `AlarmName`, else the
+//! name at the end of `AlarmArn`; without either there is no alert. The
+//! dedup key is the alarm ARN, else the alarm name prefixed
 //! by region and account when known. Labels: `region` (the code from the ARN,
 //! else the `Region` text), `account`, `namespace`, `metric_name`, and one
 //! `dimension.<name>` per metric dimension. Field paths in errors start with
@@ -19,8 +24,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Obj;
-use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity};
+use super::{Obj, builtin_severity, text_of};
+use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity, UnknownValue};
 
 /// Parses the SNS `Message` string of a CloudWatch alarm notification.
 pub fn parse_alarm_message(message: &str) -> Result<AlertEvent, FormatError> {
@@ -32,65 +37,80 @@ pub fn parse_alarm_message(message: &str) -> Result<AlertEvent, FormatError> {
 /// Parses a CloudWatch alarm already decoded from an SNS `Message`.
 pub fn parse_alarm(alarm: &Value) -> Result<AlertEvent, FormatError> {
     let obj = Obj::new(alarm, "Message")?;
-    let name = obj.req_str("AlarmName")?.trim();
-    if name.is_empty() {
-        return Err(FormatError::new(obj.path("AlarmName"), "must not be empty"));
-    }
-    let (action, severity) = match obj.req_str("NewStateValue")? {
-        "ALARM" => (AlertAction::Trigger, Severity::Critical),
-        "OK" => (AlertAction::Resolve, Severity::Info),
-        "INSUFFICIENT_DATA" => (AlertAction::Trigger, Severity::Warning),
-        other => {
-            return Err(FormatError::new(
+    let mut notes = Vec::new();
+    let arn_text = obj.loose_text("AlarmArn", &mut notes);
+    let arn = arn_text.as_deref();
+    let parsed_arn = arn.and_then(AlarmArn::parse);
+    let name = match obj.loose_text("AlarmName", &mut notes) {
+        Some(name) => name,
+        None => parsed_arn
+            .as_ref()
+            .map(|arn| arn.name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| FormatError::new(obj.path("AlarmName"), "is required (or an AlarmArn naming the alarm)"))?,
+    };
+    let name = name.as_str();
+    let state = obj.get("NewStateValue");
+    let raw_state = state.map(text_of).filter(|state| !state.trim().is_empty());
+    let (action, absent) = match raw_state.as_deref().map(str::to_ascii_uppercase).as_deref() {
+        Some("ALARM") => (AlertAction::Trigger, Severity::Critical),
+        Some("OK") => (AlertAction::Resolve, Severity::Info),
+        Some("INSUFFICIENT_DATA") => (AlertAction::Trigger, Severity::Warning),
+        _ => {
+            notes.push(UnknownValue::new(
                 obj.path("NewStateValue"),
-                format!("unknown state `{other}`: expected ALARM, OK or INSUFFICIENT_DATA"),
+                state.unwrap_or(&Value::Null),
+                "ALARM",
             ));
+            (AlertAction::Trigger, Severity::Critical)
         }
     };
 
-    let arn = obj.opt_text("AlarmArn")?.map(str::trim);
-    let parsed_arn = arn.and_then(AlarmArn::parse);
     let region = match &parsed_arn {
-        Some(arn) => Some(arn.region),
-        None => obj.opt_text("Region")?.map(str::trim),
+        Some(arn) => Some(arn.region.to_owned()),
+        None => obj.loose_text("Region", &mut notes),
     };
-    let account = match obj.opt_text("AWSAccountId")? {
-        Some(account) => Some(account.trim()),
-        None => parsed_arn.as_ref().map(|arn| arn.account),
+    let account = match obj.loose_text("AWSAccountId", &mut notes) {
+        Some(account) => Some(account),
+        None => parsed_arn.as_ref().map(|arn| arn.account.to_owned()),
     };
 
     let mut labels = BTreeMap::new();
-    if let Some(region) = region {
-        labels.insert("region".to_owned(), region.to_owned());
+    if let Some(region) = &region {
+        labels.insert("region".to_owned(), region.clone());
     }
-    if let Some(account) = account {
-        labels.insert("account".to_owned(), account.to_owned());
+    if let Some(account) = &account {
+        labels.insert("account".to_owned(), account.clone());
     }
-    if let Some(trigger) = obj.get("Trigger") {
-        let trigger = Obj::new(trigger, "Message.Trigger")?;
-        if let Some(namespace) = trigger.opt_text("Namespace")? {
-            labels.insert("namespace".to_owned(), namespace.to_owned());
-        }
-        if let Some(metric) = trigger.opt_text("MetricName")? {
-            labels.insert("metric_name".to_owned(), metric.to_owned());
-        }
-        // Dimensions are enrichment only: odd entries are skipped.
-        if let Some(Value::Array(dimensions)) = trigger.get("Dimensions") {
-            for dimension in dimensions {
-                let name = dimension.get("name").and_then(Value::as_str);
-                let value = dimension.get("value").and_then(Value::as_str);
-                if let (Some(name), Some(value)) = (name, value) {
-                    labels.insert(format!("dimension.{name}"), value.to_owned());
+    match obj.get("Trigger") {
+        Some(trigger @ Value::Object(_)) => {
+            let trigger = Obj::new(trigger, "Message.Trigger")?;
+            if let Some(namespace) = trigger.loose_text("Namespace", &mut notes) {
+                labels.insert("namespace".to_owned(), namespace);
+            }
+            if let Some(metric) = trigger.loose_text("MetricName", &mut notes) {
+                labels.insert("metric_name".to_owned(), metric);
+            }
+            // Dimensions are enrichment only: odd entries are skipped.
+            if let Some(Value::Array(dimensions)) = trigger.get("Dimensions") {
+                for dimension in dimensions {
+                    let name = dimension.get("name").and_then(Value::as_str);
+                    let value = dimension.get("value").and_then(Value::as_str);
+                    if let (Some(name), Some(value)) = (name, value) {
+                        labels.insert(format!("dimension.{name}"), value.to_owned());
+                    }
                 }
             }
         }
+        Some(other) => notes.push(UnknownValue::new("Message.Trigger", other, "no metric labels")),
+        None => {}
     }
 
     let dedup_key = match arn {
         Some(arn) => arn.to_owned(),
         None => {
             let mut key = String::new();
-            for part in [region, account].into_iter().flatten() {
+            for part in [&region, &account].into_iter().flatten() {
                 key.push_str(part);
                 key.push('/');
             }
@@ -99,11 +119,11 @@ pub fn parse_alarm(alarm: &Value) -> Result<AlertEvent, FormatError> {
         }
     };
 
-    let reason = obj.opt_text("NewStateReason")?.map(str::trim);
-    let about = obj.opt_text("AlarmDescription")?.map(str::trim);
+    let reason = obj.loose_text("NewStateReason", &mut notes);
+    let about = obj.loose_text("AlarmDescription", &mut notes);
     let description = match (reason, about) {
         (Some(reason), Some(about)) => Some(format!("{reason}\n\n{about}")),
-        (Some(text), None) | (None, Some(text)) => Some(text.to_owned()),
+        (Some(text), None) | (None, Some(text)) => Some(text),
         (None, None) => None,
     };
 
@@ -112,12 +132,14 @@ pub fn parse_alarm(alarm: &Value) -> Result<AlertEvent, FormatError> {
         dedup_key: Some(dedup_key),
         title: name.to_owned(),
         description,
-        severity,
+        severity: builtin_severity(raw_state.as_deref(), absent),
+        raw_severity: raw_state,
         labels,
         team_id: None,
-        occurred_at: obj.opt_time("StateChangeTime")?,
-        link: parsed_arn.map(|arn| arn.console_url(name)),
+        occurred_at: obj.loose_time("StateChangeTime", &mut notes),
+        link: parsed_arn.as_ref().map(|arn| arn.console_url(name)),
         raw: alarm.clone(),
+        unknown_values: notes,
     })
 }
 
@@ -126,12 +148,14 @@ struct AlarmArn<'a> {
     partition: &'a str,
     region: &'a str,
     account: &'a str,
+    name: &'a str,
 }
 
 impl<'a> AlarmArn<'a> {
     fn parse(arn: &'a str) -> Option<Self> {
         let mut parts = arn.splitn(7, ':');
-        let (Some("arn"), Some(partition), Some("cloudwatch"), Some(region), Some(account), Some("alarm")) = (
+        let (Some("arn"), Some(partition), Some("cloudwatch"), Some(region), Some(account), Some("alarm"), Some(name)) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -146,6 +170,7 @@ impl<'a> AlarmArn<'a> {
             partition,
             region,
             account,
+            name,
         })
     }
 
@@ -296,7 +321,49 @@ mod tests {
     }
 
     #[test]
-    fn bad_input_names_the_field() {
+    fn unknown_values_are_kept_and_mapped() {
+        let mut alarm = alarm_of(SNS_ALARM);
+        alarm.as_object_mut().unwrap().remove("AlarmName");
+        alarm["NewStateValue"] = json!("BROKEN");
+        alarm["StateChangeTime"] = json!("yesterday");
+        alarm["Trigger"]["MetricName"] = json!(["CPUUtilization"]);
+        let event = parse_alarm(&alarm).unwrap();
+        // The name from the ARN; an unknown state triggers, graded by default.
+        assert_eq!(event.title, "prod-api-cpu-high");
+        assert_eq!(event.action, AlertAction::Trigger);
+        assert_eq!(event.raw_severity.as_deref(), Some("BROKEN"));
+        assert_eq!(event.severity, crate::ingest::severity::UNKNOWN_DEFAULT);
+        assert_eq!(event.occurred_at, None);
+        assert!(!event.labels.contains_key("metric_name"));
+        let noted: Vec<&str> = event.unknown_values.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(
+            noted,
+            [
+                "Message.NewStateValue",
+                "Message.Trigger.MetricName",
+                "Message.StateChangeTime"
+            ]
+        );
+
+        let mut alarm = alarm_of(SNS_ALARM);
+        alarm["NewStateValue"] = json!("alarm");
+        alarm["AlarmName"] = json!(12);
+        alarm["Trigger"] = json!("CPUUtilization");
+        let event = parse_alarm(&alarm).unwrap();
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.raw_severity.as_deref(), Some("alarm"));
+        assert_eq!(event.title, "12");
+
+        let mut alarm = alarm_of(SNS_ALARM);
+        alarm.as_object_mut().unwrap().remove("NewStateValue");
+        let event = parse_alarm(&alarm).unwrap();
+        assert_eq!(event.action, AlertAction::Trigger);
+        assert_eq!(event.raw_severity, None);
+        assert_eq!(event.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn payloads_that_cannot_be_alerts_name_the_field() {
         let err = parse_alarm_message("Hello world!").unwrap_err();
         assert_eq!(err.field, "Message");
         assert_eq!(parse_alarm_message("[1]").unwrap_err().field, "Message");
@@ -304,27 +371,11 @@ mod tests {
 
         let mut alarm = alarm_of(SNS_ALARM);
         alarm.as_object_mut().unwrap().remove("AlarmName");
-        assert_eq!(field_of(alarm), "Message.AlarmName");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm["AlarmName"] = json!(12);
-        assert_eq!(field_of(alarm), "Message.AlarmName");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm.as_object_mut().unwrap().remove("NewStateValue");
-        assert_eq!(field_of(alarm), "Message.NewStateValue");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm["NewStateValue"] = json!("alarm");
-        assert_eq!(field_of(alarm), "Message.NewStateValue");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm["StateChangeTime"] = json!("yesterday");
-        assert_eq!(field_of(alarm), "Message.StateChangeTime");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm["Trigger"] = json!("CPUUtilization");
-        assert_eq!(field_of(alarm), "Message.Trigger");
-        let mut alarm = alarm_of(SNS_ALARM);
-        alarm["Trigger"]["MetricName"] = json!(["CPUUtilization"]);
-        assert_eq!(field_of(alarm), "Message.Trigger.MetricName");
-        let mut alarm = alarm_of(SNS_ALARM);
         alarm["AlarmArn"] = json!(false);
-        assert_eq!(field_of(alarm), "Message.AlarmArn");
+        assert_eq!(field_of(alarm), "Message.AlarmName");
+        let mut alarm = alarm_of(SNS_ALARM);
+        alarm["AlarmName"] = json!(" ");
+        alarm["AlarmArn"] = json!("arn:aws:sns:us-east-1:123456789012:topic");
+        assert_eq!(field_of(alarm), "Message.AlarmName");
     }
 }

@@ -6,16 +6,25 @@
 //!  "status": "triggered", "labels": {"host": "prod-api-03"}}
 //! ```
 //!
-//! `title` (1-500 characters) and `severity` (`critical`, `warning`, `info`)
-//! are required. `external_id` (at most 255 characters) is the dedup key and
-//! is required when `status` is `resolved`. `team_id` is a non-negative
-//! integer (a string of digits is accepted too). `source_id` is ignored: the
-//! source is the one the API key belongs to.
+//! `title` (1-500 characters) is required: without it there is no alert.
+//! `severity` is PagerPal's `critical`, `warning` or `info`, or any other
+//! value, kept as the alert's `raw_severity` and mapped (`ingest::severity`);
+//! without one the alert is critical (or the source's default).
+//! `status` is `triggered` (also `trigger`, `firing`, `alerting`, `open`,
+//! `problem`) or `resolved` (also `resolve`, `ok`, `closed`, `recovered`),
+//! case-insensitively; any other value triggers. `external_id` (at most 255
+//! characters; a number is taken as its text) is the dedup key and is
+//! required when `status` is `resolved`. `team_id` is a non-negative integer
+//! (a string of digits is accepted too); any other value is left out and the
+//! source's team applies. `labels` values that are not strings (numbers,
+//! nested objects) are kept as their JSON text; a `description` that is not
+//! a string likewise. Each such value is noted in `unknown_values`.
+//! `source_id` is ignored: the source is the one the API key belongs to.
 
 use serde_json::Value;
 
-use super::{Obj, type_name};
-use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity};
+use super::{Obj, builtin_severity, text_of};
+use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity, UnknownValue};
 
 pub const MAX_TITLE_CHARS: usize = 500;
 pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
@@ -23,53 +32,35 @@ pub const MAX_EXTERNAL_ID_CHARS: usize = 255;
 /// Parses a generic alert into exactly one event.
 pub fn parse_generic(body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
     let obj = Obj::new(body, "")?;
-
-    let title = obj.req_str("title")?.trim();
-    if title.is_empty() {
-        return Err(FormatError::new("title", "must not be empty"));
-    }
+    let mut notes = Vec::new();
+    let title = obj
+        .loose_text("title", &mut notes)
+        .ok_or_else(|| FormatError::new("title", "is required: a non-empty string"))?;
     if title.chars().count() > MAX_TITLE_CHARS {
         return Err(FormatError::new(
             "title",
             format!("must be at most {MAX_TITLE_CHARS} characters"),
         ));
     }
-
-    let severity = match obj.req_str("severity")? {
-        "critical" => Severity::Critical,
-        "warning" => Severity::Warning,
-        "info" => Severity::Info,
-        other => {
-            return Err(FormatError::new(
-                "severity",
-                format!("unknown severity `{other}`: expected critical, warning or info"),
-            ));
+    let raw_severity = obj.get("severity").map(text_of).filter(|raw| !raw.trim().is_empty());
+    let status = obj.get("status");
+    let action = match status.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+        None if status.is_none() => AlertAction::Trigger,
+        Some("triggered" | "trigger" | "firing" | "alerting" | "open" | "problem") => AlertAction::Trigger,
+        Some("resolved" | "resolve" | "ok" | "closed" | "recovered") => AlertAction::Resolve,
+        _ => {
+            notes.push(UnknownValue::new("status", status.unwrap_or(&Value::Null), "triggered"));
+            AlertAction::Trigger
         }
     };
-
-    let action = match obj.opt_str("status")? {
-        None | Some("triggered") => AlertAction::Trigger,
-        Some("resolved") => AlertAction::Resolve,
-        Some(other) => {
-            return Err(FormatError::new(
-                "status",
-                format!("unknown status `{other}`: expected triggered or resolved"),
-            ));
-        }
-    };
-
-    let dedup_key = match obj.opt_str("external_id")? {
-        None => None,
-        Some(id) if id.trim().is_empty() => {
-            return Err(FormatError::new("external_id", "must not be empty"));
-        }
+    let dedup_key = match obj.loose_text("external_id", &mut notes) {
         Some(id) if id.chars().count() > MAX_EXTERNAL_ID_CHARS => {
             return Err(FormatError::new(
                 "external_id",
                 format!("must be at most {MAX_EXTERNAL_ID_CHARS} characters"),
             ));
         }
-        Some(id) => Some(id.to_owned()),
+        id => id,
     };
     if action == AlertAction::Resolve && dedup_key.is_none() {
         return Err(FormatError::new(
@@ -77,38 +68,42 @@ pub fn parse_generic(body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
             "is required to resolve: it names the alert to resolve",
         ));
     }
-
     let team_id = match obj.get("team_id") {
         None => None,
-        Some(Value::Number(number)) => Some(
-            number
-                .as_u64()
-                .ok_or_else(|| FormatError::new("team_id", "must be a non-negative integer"))?,
-        ),
-        Some(Value::String(text)) => Some(
-            text.trim()
-                .parse()
-                .map_err(|_| FormatError::new("team_id", "must be a non-negative integer"))?,
-        ),
-        Some(other) => {
-            return Err(FormatError::new(
-                "team_id",
-                format!("must be a non-negative integer, not {}", type_name(other)),
-            ));
+        Some(value) => {
+            let id = match value {
+                Value::Number(number) => number.as_u64(),
+                Value::String(text) => text.trim().parse().ok(),
+                _ => None,
+            };
+            if id.is_none() {
+                notes.push(UnknownValue::new("team_id", value, "the source's team"));
+            }
+            id
         }
     };
-
+    let description = match obj.get("description") {
+        Some(value @ (Value::Object(_) | Value::Array(_))) => {
+            let text = value.to_string();
+            notes.push(UnknownValue::new("description", value, text.clone()));
+            Some(text)
+        }
+        _ => obj.loose_text("description", &mut notes),
+    };
+    let labels = obj.loose_map("labels", &mut notes);
     Ok(vec![AlertEvent {
         action,
         dedup_key,
-        title: title.to_owned(),
-        description: obj.opt_text("description")?.map(str::to_owned),
-        severity,
-        labels: obj.string_map("labels")?,
+        title,
+        description,
+        severity: builtin_severity(raw_severity.as_deref(), Severity::Critical),
+        raw_severity,
+        labels,
         team_id,
         occurred_at: None,
         link: None,
         raw: body.clone(),
+        unknown_values: notes,
     }])
 }
 
@@ -170,67 +165,70 @@ mod tests {
     }
 
     #[test]
-    fn bad_input_names_the_field() {
+    fn unknown_values_are_kept_and_mapped() {
+        let body = json!({"title": "t", "severity": "P2", "status": "acked", "external_id": 5,
+                          "team_id": "ops", "description": {"why": "x"},
+                          "labels": {"port": 9100, "nested": {"a": 1}, "ok": "yes"}});
+        let event = &parse_generic(&body).unwrap()[0];
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.raw_severity.as_deref(), Some("P2"));
+        assert_eq!(event.action, AlertAction::Trigger);
+        assert_eq!(event.dedup_key.as_deref(), Some("5"));
+        assert_eq!(event.team_id, None);
+        assert_eq!(event.description.as_deref(), Some(r#"{"why":"x"}"#));
+        assert_eq!(event.labels.get("port").map(String::as_str), Some("9100"));
+        assert_eq!(event.labels.get("nested").map(String::as_str), Some(r#"{"a":1}"#));
+        let noted: Vec<&str> = event.unknown_values.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(
+            noted,
+            [
+                "status",
+                "external_id",
+                "team_id",
+                "description",
+                "labels.nested",
+                "labels.port"
+            ]
+        );
+
+        for (severity, expected) in [
+            (json!("Critical"), Severity::Critical),
+            (json!("minor"), Severity::Warning),
+            (json!("low"), Severity::Info),
+            (json!(1), crate::ingest::severity::UNKNOWN_DEFAULT),
+        ] {
+            let event = &parse_generic(&json!({"title": "t", "severity": severity})).unwrap()[0];
+            assert_eq!(event.severity, expected, "{severity}");
+        }
+        // No severity: critical, nothing raw.
+        let event = &parse_generic(&json!({"title": "t", "status": "OK", "external_id": "k"})).unwrap()[0];
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.raw_severity, None);
+        assert_eq!(event.action, AlertAction::Resolve);
+    }
+
+    #[test]
+    fn payloads_that_cannot_be_alerts_name_the_field() {
         assert_eq!(field_of(json!([1, 2])), "");
         assert_eq!(field_of(json!({"severity": "critical"})), "title");
         assert_eq!(field_of(json!({"title": "  ", "severity": "critical"})), "title");
+        assert_eq!(field_of(json!({"title": {"a": 1}, "severity": "critical"})), "title");
         assert_eq!(
             field_of(json!({"title": "x".repeat(501), "severity": "critical"})),
             "title"
         );
         assert!(parse_generic(&json!({"title": "é".repeat(500), "severity": "critical"})).is_ok());
-        assert_eq!(field_of(json!({"title": 42, "severity": "critical"})), "title");
-        assert_eq!(field_of(json!({"title": "t"})), "severity");
-        assert_eq!(field_of(json!({"title": "t", "severity": "high"})), "severity");
-        assert_eq!(field_of(json!({"title": "t", "severity": "Critical"})), "severity");
-        assert_eq!(field_of(json!({"title": "t", "severity": 1})), "severity");
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "status": "acked"})),
-            "status"
-        );
         assert_eq!(
             field_of(json!({"title": "t", "severity": "info", "status": "resolved"})),
             "external_id"
         );
         assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "external_id": ""})),
+            field_of(json!({"title": "t", "severity": "info", "status": "resolved", "external_id": ""})),
             "external_id"
         );
         assert_eq!(
             field_of(json!({"title": "t", "severity": "info", "external_id": "k".repeat(256)})),
             "external_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "external_id": 5})),
-            "external_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "team_id": -1})),
-            "team_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "team_id": 1.5})),
-            "team_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "team_id": "ops"})),
-            "team_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "team_id": [1]})),
-            "team_id"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "description": 3})),
-            "description"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "labels": {"a": 1}})),
-            "labels.a"
-        );
-        assert_eq!(
-            field_of(json!({"title": "t", "severity": "info", "labels": "a=b"})),
-            "labels"
         );
     }
 }

@@ -7,8 +7,9 @@
 //!   `labels.severity`, team from a numeric `team_id` label).
 //! - **Legacy dashboard alerts**: `{"title", "ruleId", "ruleName", "ruleUrl",
 //!   "state", "message", "evalMatches", "tags", ...}`. One event: `alerting`
-//!   triggers, `ok` resolves, `no_data` triggers as a warning, `paused` and
-//!   `pending` produce nothing. The dedup key is `grafana-rule-<ruleId>`
+//!   triggers, `ok` resolves, `no_data` triggers graded as `no_data` (a
+//!   warning unless the source maps it), `paused` and `pending` produce
+//!   nothing, any other state triggers (noted in `unknown_values`). The dedup key is `grafana-rule-<ruleId>`
 //!   (`grafana-rule-name-<ruleName>` without a rule id). PagerPal's minimal
 //!   example adds `labels` to this shape; they are merged over `tags`.
 //!
@@ -20,17 +21,20 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::alertmanager::parse_alerts;
-use super::{Obj, label_severity, label_team_id, type_name};
-use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity};
+use super::{Obj, builtin_severity, label_team_id, text_of};
+use crate::ingest::event::{AlertAction, AlertEvent, Batch, FormatError, Severity, UnknownValue};
 
 /// Parses either Grafana webhook format.
-pub fn parse_grafana(body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
+pub fn parse_grafana(body: &Value) -> Result<Batch, FormatError> {
     let obj = Obj::new(body, "")?;
     if obj.has("alerts") {
         // A non-array `alerts` is reported by parse_alerts.
         parse_alerts(obj)
     } else if obj.has("state") {
-        parse_legacy(obj, body)
+        Ok(Batch {
+            events: parse_legacy(obj, body)?.into_iter().collect(),
+            rejected: Vec::new(),
+        })
     } else {
         Err(FormatError::new(
             "alerts",
@@ -39,45 +43,37 @@ pub fn parse_grafana(body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
     }
 }
 
-fn parse_legacy(obj: Obj<'_>, body: &Value) -> Result<Vec<AlertEvent>, FormatError> {
-    let (action, fixed_severity) = match obj.req_str("state")? {
-        "alerting" => (AlertAction::Trigger, None),
-        "ok" => (AlertAction::Resolve, None),
-        "no_data" => (AlertAction::Trigger, Some(Severity::Warning)),
-        "paused" | "pending" => return Ok(Vec::new()),
-        other => {
-            return Err(FormatError::new(
-                "state",
-                format!("unknown state `{other}`: expected alerting, ok, no_data, paused or pending"),
-            ));
+fn parse_legacy(obj: Obj<'_>, body: &Value) -> Result<Option<AlertEvent>, FormatError> {
+    let mut notes = Vec::new();
+    let state = obj.get("state");
+    let (action, state_severity) = match state.and_then(Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+        Some("alerting") => (AlertAction::Trigger, None),
+        Some("ok") => (AlertAction::Resolve, None),
+        Some("no_data") => (AlertAction::Trigger, Some("no_data")),
+        Some("paused" | "pending") => return Ok(None),
+        _ => {
+            notes.push(UnknownValue::new("state", state.unwrap_or(&Value::Null), "alerting"));
+            (AlertAction::Trigger, None)
         }
     };
-
-    let tags = obj.string_map("tags")?;
-    let extra = obj.string_map("labels")?;
-    let severity_path = if extra.contains_key("severity") {
-        "labels.severity"
-    } else {
-        "tags.severity"
-    };
+    let tags = obj.loose_map("tags", &mut notes);
+    let extra = obj.loose_map("labels", &mut notes);
     let mut labels: BTreeMap<String, String> = tags;
     labels.extend(extra);
-
     let rule_id = match obj.get("ruleId") {
         None => None,
-        Some(Value::String(id)) => Some(id.trim().to_owned()).filter(|id| !id.is_empty()),
-        Some(Value::Number(id)) => Some(id.to_string()),
+        Some(value @ (Value::String(_) | Value::Number(_))) => {
+            Some(text_of(value).trim().to_owned()).filter(|id| !id.is_empty())
+        }
         Some(other) => {
-            return Err(FormatError::new(
-                "ruleId",
-                format!("must be a string or a number, not {}", type_name(other)),
-            ));
+            notes.push(UnknownValue::new("ruleId", other, "the rule name"));
+            None
         }
     };
-    let rule_name = obj.opt_text("ruleName")?;
-    let dedup_key = match (rule_id, rule_name) {
+    let rule_name = obj.loose_text("ruleName", &mut notes);
+    let dedup_key = match (rule_id, &rule_name) {
         (Some(id), _) => Some(format!("grafana-rule-{id}")),
-        (None, Some(name)) => Some(format!("grafana-rule-name-{}", name.trim())),
+        (None, Some(name)) => Some(format!("grafana-rule-name-{name}")),
         (None, None) => None,
     };
     if action == AlertAction::Resolve && dedup_key.is_none() {
@@ -86,28 +82,30 @@ fn parse_legacy(obj: Obj<'_>, body: &Value) -> Result<Vec<AlertEvent>, FormatErr
             "is required to resolve (or ruleName): it names the alert to resolve",
         ));
     }
-
-    let title = match obj.opt_text("title")? {
+    let title = match obj.loose_text("title", &mut notes) {
         Some(title) => title,
-        None => rule_name.ok_or_else(|| FormatError::new("title", "is required"))?,
+        None => rule_name.ok_or_else(|| FormatError::new("title", "is required (or ruleName)"))?,
     };
-    let severity = match fixed_severity {
-        Some(severity) => severity,
-        None => label_severity(labels.get("severity").map(String::as_str), severity_path)?,
+    // No data grades the alert whatever its labels say; otherwise the
+    // `severity` label (labels over tags).
+    let raw_severity = match state_severity {
+        Some(state) => Some(state.to_owned()),
+        None => labels.get("severity").cloned(),
     };
-
-    Ok(vec![AlertEvent {
+    Ok(Some(AlertEvent {
         action,
         dedup_key,
-        title: title.trim().to_owned(),
-        description: obj.opt_text("message")?.map(str::to_owned),
-        severity,
+        title,
+        description: obj.loose_text("message", &mut notes),
+        severity: builtin_severity(raw_severity.as_deref(), Severity::Critical),
+        raw_severity,
         team_id: label_team_id(&labels),
         occurred_at: None,
-        link: obj.opt_text("ruleUrl")?.map(str::to_owned),
+        link: obj.loose_text("ruleUrl", &mut notes),
         labels,
         raw: body.clone(),
-    }])
+        unknown_values: notes,
+    }))
 }
 
 #[cfg(test)]
@@ -133,7 +131,7 @@ mod tests {
     #[test]
     fn unified_firing() {
         let body = load(UNIFIED);
-        let events = parse_grafana(&body).unwrap();
+        let events = parse_grafana(&body).unwrap().events;
         assert_eq!(events.len(), 2);
         let first = &events[0];
         assert_eq!(first.action, AlertAction::Trigger);
@@ -157,7 +155,7 @@ mod tests {
 
     #[test]
     fn unified_resolved() {
-        let events = parse_grafana(&load(UNIFIED_RESOLVED)).unwrap();
+        let events = parse_grafana(&load(UNIFIED_RESOLVED)).unwrap().events;
         assert_eq!(events.len(), 1);
         let event = &events[0];
         assert_eq!(event.action, AlertAction::Resolve);
@@ -170,7 +168,7 @@ mod tests {
     #[test]
     fn legacy_alerting() {
         let body = load(LEGACY);
-        let events = parse_grafana(&body).unwrap();
+        let events = parse_grafana(&body).unwrap().events;
         assert_eq!(events.len(), 1);
         let event = &events[0];
         assert_eq!(event.action, AlertAction::Trigger);
@@ -191,39 +189,39 @@ mod tests {
 
     #[test]
     fn legacy_states() {
-        let events = parse_grafana(&load(LEGACY_OK)).unwrap();
+        let events = parse_grafana(&load(LEGACY_OK)).unwrap().events;
         assert_eq!(events[0].action, AlertAction::Resolve);
         assert_eq!(events[0].dedup_key.as_deref(), Some("grafana-rule-1"));
 
         let mut body = load(LEGACY);
         body["state"] = json!("no_data");
-        let events = parse_grafana(&body).unwrap();
+        let events = parse_grafana(&body).unwrap().events;
         assert_eq!(events[0].action, AlertAction::Trigger);
         assert_eq!(events[0].severity, Severity::Warning);
 
         for state in ["paused", "pending"] {
             let mut body = load(LEGACY);
             body["state"] = json!(state);
-            assert!(parse_grafana(&body).unwrap().is_empty());
+            assert!(parse_grafana(&body).unwrap().events.is_empty());
         }
 
         let mut body = load(LEGACY);
         body.as_object_mut().unwrap().remove("ruleId");
         assert_eq!(
-            parse_grafana(&body).unwrap()[0].dedup_key.as_deref(),
+            parse_grafana(&body).unwrap().events[0].dedup_key.as_deref(),
             Some("grafana-rule-name-Panel Title alert")
         );
         body.as_object_mut().unwrap().remove("ruleName");
-        assert_eq!(parse_grafana(&body).unwrap()[0].dedup_key, None);
+        assert_eq!(parse_grafana(&body).unwrap().events[0].dedup_key, None);
 
         let mut body = load(LEGACY);
         body["tags"]["severity"] = json!("low");
-        assert_eq!(parse_grafana(&body).unwrap()[0].severity, Severity::Info);
+        assert_eq!(parse_grafana(&body).unwrap().events[0].severity, Severity::Info);
     }
 
     #[test]
     fn pagerpal_minimal_example() {
-        let events = parse_grafana(&load(PAGERPAL)).unwrap();
+        let events = parse_grafana(&load(PAGERPAL)).unwrap().events;
         assert_eq!(events.len(), 1);
         let event = &events[0];
         assert_eq!(event.action, AlertAction::Trigger);
@@ -239,45 +237,52 @@ mod tests {
 
         let mut body = load(PAGERPAL);
         body["state"] = json!("ok");
-        let events = parse_grafana(&body).unwrap();
+        let events = parse_grafana(&body).unwrap().events;
         assert_eq!(events[0].action, AlertAction::Resolve);
         assert_eq!(events[0].dedup_key.as_deref(), Some("grafana-rule-rds-connection-pool"));
     }
 
     #[test]
-    fn bad_input_names_the_field() {
-        assert_eq!(field_of(json!({"title": "x"})), "alerts");
-        assert_eq!(field_of(json!(null)), "");
-        assert_eq!(field_of(json!({"alerts": "none"})), "alerts");
-
+    fn unknown_values_are_kept_and_mapped() {
         let mut body = load(UNIFIED);
         body["alerts"][1]["status"] = json!("alerting");
-        assert_eq!(field_of(body), "alerts[1].status");
-        let mut body = load(UNIFIED);
         body["alerts"][0]["annotations"]["summary"] = json!(["x"]);
-        assert_eq!(field_of(body), "alerts[0].annotations.summary");
-        let mut body = load(UNIFIED);
-        body["alerts"][0]["labels"]["severity"] = json!("sev1");
-        assert_eq!(field_of(body), "alerts[0].labels.severity");
+        body["alerts"][0]["labels"]["severity"] = json!("disaster");
+        let batch = parse_grafana(&body).unwrap();
+        assert_eq!(batch.events.len(), 2);
+        assert_eq!(batch.events[0].severity, Severity::Critical);
+        assert_eq!(batch.events[0].raw_severity.as_deref(), Some("disaster"));
+        assert_eq!(batch.events[0].title, r#"["x"]"#);
+        assert_eq!(batch.events[1].action, AlertAction::Trigger);
+        assert_eq!(batch.events[1].unknown_values[0].field, "alerts[1].status");
 
         let mut body = load(LEGACY);
         body["state"] = json!("firing");
-        assert_eq!(field_of(body), "state");
-        let mut body = load(LEGACY);
-        body["state"] = json!(true);
-        assert_eq!(field_of(body), "state");
-        let mut body = load(LEGACY);
+        body["tags"]["severity"] = json!("average");
         body["ruleId"] = json!({"id": 1});
-        assert_eq!(field_of(body), "ruleId");
-        let mut body = load(LEGACY);
-        body["tags"]["severity"] = json!("sev1");
-        assert_eq!(field_of(body), "tags.severity");
-        let mut body = load(PAGERPAL);
-        body["labels"]["severity"] = json!("sev1");
-        assert_eq!(field_of(body), "labels.severity");
+        body["message"] = json!(42);
+        let event = &parse_grafana(&body).unwrap().events[0];
+        assert_eq!(event.action, AlertAction::Trigger);
+        assert_eq!(event.severity, Severity::Warning);
+        assert_eq!(event.raw_severity.as_deref(), Some("average"));
+        assert_eq!(event.dedup_key.as_deref(), Some("grafana-rule-name-Panel Title alert"));
+        assert_eq!(event.description.as_deref(), Some("42"));
+        let noted: Vec<&str> = event.unknown_values.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(noted, ["state", "ruleId", "message"]);
+
         let mut body = load(PAGERPAL);
         body["labels"]["team_id"] = json!(1);
-        assert_eq!(field_of(body), "labels.team_id");
+        body["state"] = json!(true);
+        let event = &parse_grafana(&body).unwrap().events[0];
+        assert_eq!(event.team_id, Some(1));
+        assert_eq!(event.action, AlertAction::Trigger);
+    }
+
+    #[test]
+    fn payloads_that_cannot_be_alerts_name_the_field() {
+        assert_eq!(field_of(json!({"title": "x"})), "alerts");
+        assert_eq!(field_of(json!(null)), "");
+        assert_eq!(field_of(json!({"alerts": "none"})), "alerts");
         let mut body = load(LEGACY);
         body.as_object_mut().unwrap().remove("title");
         body.as_object_mut().unwrap().remove("ruleName");
@@ -286,8 +291,5 @@ mod tests {
         body.as_object_mut().unwrap().remove("ruleId");
         body.as_object_mut().unwrap().remove("ruleName");
         assert_eq!(field_of(body), "ruleId");
-        let mut body = load(LEGACY);
-        body["message"] = json!(42);
-        assert_eq!(field_of(body), "message");
     }
 }

@@ -8,10 +8,18 @@
 //! - [`pagerduty`]: PagerDuty Events API v2.
 //! - [`cloudwatch`]: the CloudWatch alarm carried in an SNS `Message`.
 //!
-//! Common rules: unknown fields are tolerated, unknown enum values and
-//! missing required fields are errors, `null` counts as absent. Field paths
-//! look like `alerts[2].status`, `payload.summary`; the body itself is the
-//! empty path.
+//! Common rules: no alert is refused for a value Quper does not know.
+//! Unknown fields are tolerated; an unknown severity is kept as the alert's
+//! `raw_severity` and mapped (`ingest::severity`); an unknown status or state
+//! triggers; a label or field of an odd type (a number, a nested object) is
+//! turned into text or left out; each such value is kept in the event's
+//! `unknown_values` with what was used instead. A payload is refused (a
+//! [`FormatError`], 422) only when it cannot be an alert at all: not an
+//! object, no `alerts` array, no way to get a title, a resolve that names
+//! nothing, a field over its documented length. In a batch, a hopeless alert
+//! is reported in [`Batch::rejected`] and the others are kept. `null` counts
+//! as absent. Field paths look like `alerts[2].status`, `payload.summary`;
+//! the body itself is the empty path.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +27,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::event::{FormatError, Severity};
+use super::event::{FormatError, Severity, UnknownValue};
+use super::severity;
 
 pub mod alertmanager;
 pub mod cloudwatch;
@@ -86,11 +95,6 @@ impl<'a> Obj<'a> {
         self.get(key).is_some()
     }
 
-    pub(crate) fn required(&self, key: &str) -> Result<&'a Value, FormatError> {
-        self.get(key)
-            .ok_or_else(|| FormatError::new(self.path(key), "is required"))
-    }
-
     pub(crate) fn opt_str(&self, key: &str) -> Result<Option<&'a str>, FormatError> {
         match self.get(key) {
             None => Ok(None),
@@ -123,19 +127,38 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// `{string: string}` under `key`; absent is empty.
-    pub(crate) fn string_map(&self, key: &str) -> Result<BTreeMap<String, String>, FormatError> {
+    /// Text under `key`, leniently: a string (blank counts as absent), a
+    /// number or boolean as its JSON text; an object or array is left out.
+    /// Anything but a string is noted.
+    pub(crate) fn loose_text(&self, key: &str, notes: &mut Vec<UnknownValue>) -> Option<String> {
+        let value = self.get(key)?;
+        match value {
+            Value::String(text) => Some(text.trim().to_owned()).filter(|text| !text.is_empty()),
+            Value::Number(_) | Value::Bool(_) => {
+                let text = value.to_string();
+                notes.push(UnknownValue::new(self.path(key), value, text.clone()));
+                Some(text)
+            }
+            _ => {
+                notes.push(UnknownValue::new(self.path(key), value, "nothing (not text)"));
+                None
+            }
+        }
+    }
+
+    /// `{name: text}` under `key`, leniently: a number, boolean, object or
+    /// array value becomes its JSON text (noted), `null` is left out; a
+    /// `key` that is not an object is left out (noted).
+    pub(crate) fn loose_map(&self, key: &str, notes: &mut Vec<UnknownValue>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
         let Some(value) = self.get(key) else {
-            return Ok(BTreeMap::new());
+            return out;
         };
         let path = self.path(key);
         let Value::Object(map) = value else {
-            return Err(FormatError::new(
-                path,
-                format!("must be an object of strings, not {}", type_name(value)),
-            ));
+            notes.push(UnknownValue::new(path, value, "no labels (not an object)"));
+            return out;
         };
-        let mut out = BTreeMap::new();
         for (name, value) in map {
             match value {
                 Value::String(text) => {
@@ -143,14 +166,27 @@ impl<'a> Obj<'a> {
                 }
                 Value::Null => {}
                 other => {
-                    return Err(FormatError::new(
-                        join(&path, name),
-                        format!("must be a string, not {}", type_name(other)),
-                    ));
+                    let text = other.to_string();
+                    notes.push(UnknownValue::new(join(&path, name), other, text.clone()));
+                    out.insert(name.clone(), text);
                 }
             }
         }
-        Ok(out)
+        out
+    }
+
+    /// A time under `key`, leniently: one that does not parse is left out
+    /// (noted).
+    pub(crate) fn loose_time(&self, key: &str, notes: &mut Vec<UnknownValue>) -> Option<DateTime<Utc>> {
+        match self.opt_time(key) {
+            Ok(time) => time,
+            Err(_) => {
+                if let Some(value) = self.get(key) {
+                    notes.push(UnknownValue::new(self.path(key), value, "no time"));
+                }
+                None
+            }
+        }
     }
 
     /// An RFC 3339 / ISO 8601 time under `key`. Go's zero time
@@ -185,24 +221,20 @@ pub(crate) fn parse_time(text: &str) -> Option<DateTime<Utc>> {
         .map(|time| time.and_utc())
 }
 
-/// Severity named by a label (Grafana, Alertmanager, legacy Grafana tags),
-/// case-insensitively. An absent label means critical: an alert nobody
-/// graded is treated as paging. An unknown value is an error on `path`.
-pub(crate) fn label_severity(value: Option<&str>, path: &str) -> Result<Severity, FormatError> {
-    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
-        return Ok(Severity::Critical);
-    };
-    match value.to_ascii_lowercase().as_str() {
-        "critical" | "high" | "page" | "error" => Ok(Severity::Critical),
-        "warning" | "warn" | "medium" => Ok(Severity::Warning),
-        "info" | "low" | "none" | "ticket" => Ok(Severity::Info),
-        _ => Err(FormatError::new(
-            path,
-            format!(
-                "unknown severity `{value}`: expected critical, high, page, error, warning, warn, medium, info, low, \
-                 none or ticket"
-            ),
-        )),
+/// The severity the built-in table gives `raw` (the value the sender
+/// used), or `absent` when it named none; an unknown value takes
+/// [`severity::UNKNOWN_DEFAULT`]. Ingestion applies the source's own table
+/// and default over this.
+pub(crate) fn builtin_severity(raw: Option<&str>, absent: Severity) -> Severity {
+    severity::resolve(raw, &severity::SeverityMapping::default(), None, absent).0
+}
+
+/// The text of a JSON value used as a name or key: a string as is, anything
+/// else as its JSON text.
+pub(crate) fn text_of(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -254,15 +286,48 @@ mod tests {
     }
 
     #[test]
-    fn label_severities() {
-        assert_eq!(label_severity(None, "s").unwrap(), Severity::Critical);
-        assert_eq!(label_severity(Some("Warning"), "s").unwrap(), Severity::Warning);
-        assert_eq!(label_severity(Some("page"), "s").unwrap(), Severity::Critical);
-        assert_eq!(label_severity(Some("ticket"), "s").unwrap(), Severity::Info);
+    fn builtin_severities() {
+        assert_eq!(builtin_severity(None, Severity::Critical), Severity::Critical);
+        assert_eq!(builtin_severity(None, Severity::Info), Severity::Info);
+        assert_eq!(builtin_severity(Some("Warning"), Severity::Info), Severity::Warning);
+        assert_eq!(builtin_severity(Some("page"), Severity::Info), Severity::Critical);
+        assert_eq!(builtin_severity(Some("ticket"), Severity::Critical), Severity::Info);
+        assert_eq!(builtin_severity(Some("P1"), Severity::Info), Severity::Critical);
         assert_eq!(
-            label_severity(Some("P1"), "x.severity").unwrap_err().field,
-            "x.severity"
+            builtin_severity(Some("purple"), Severity::Info),
+            severity::UNKNOWN_DEFAULT
         );
+    }
+
+    #[test]
+    fn loose_values_are_kept_as_text_and_noted() {
+        let value = json!({"labels": {"team": "blue", "count": 3, "nested": {"a": [1]}, "gone": null},
+                           "title": 42, "obj": {"x": 1}, "at": "soon"});
+        let obj = Obj::new(&value, "alerts[1]").unwrap();
+        let mut notes = Vec::new();
+        let labels = obj.loose_map("labels", &mut notes);
+        assert_eq!(labels.get("team").map(String::as_str), Some("blue"));
+        assert_eq!(labels.get("count").map(String::as_str), Some("3"));
+        assert_eq!(labels.get("nested").map(String::as_str), Some(r#"{"a":[1]}"#));
+        assert!(!labels.contains_key("gone"));
+        assert_eq!(obj.loose_text("title", &mut notes).as_deref(), Some("42"));
+        assert_eq!(obj.loose_text("obj", &mut notes), None);
+        assert_eq!(obj.loose_time("at", &mut notes), None);
+        let fields: Vec<&str> = notes.iter().map(|note| note.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "alerts[1].labels.count",
+                "alerts[1].labels.nested",
+                "alerts[1].title",
+                "alerts[1].obj",
+                "alerts[1].at"
+            ]
+        );
+        let odd = json!({"labels": ["a"]});
+        let mut notes = Vec::new();
+        assert!(Obj::new(&odd, "").unwrap().loose_map("labels", &mut notes).is_empty());
+        assert_eq!(notes[0].field, "labels");
     }
 
     #[test]
@@ -272,17 +337,5 @@ mod tests {
         assert_ne!(labels_hash(&a), labels_hash(&b));
         assert_eq!(labels_hash(&a), labels_hash(&a.clone()));
         assert_eq!(labels_hash(&a).len(), 32);
-    }
-
-    #[test]
-    fn string_maps_name_the_bad_entry() {
-        let value = json!({"labels": {"team": "blue", "count": 3}});
-        let err = Obj::new(&value, "alerts[1]").unwrap().string_map("labels").unwrap_err();
-        assert_eq!(err.field, "alerts[1].labels.count");
-        let value = json!({"labels": ["team"]});
-        let err = Obj::new(&value, "").unwrap().string_map("labels").unwrap_err();
-        assert_eq!(err.field, "labels");
-        let err = Obj::new(&json!([]), "").err().unwrap();
-        assert_eq!(err.field, "");
     }
 }

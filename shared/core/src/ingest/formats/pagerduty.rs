@@ -7,19 +7,26 @@
 //!  "images": [...], "links": [...], "client": "...", "client_url": "..."}
 //! ```
 //!
-//! `routing_key` (1-128 characters) and `event_action` are always required.
-//! A trigger requires `payload.summary`, `payload.source` and
-//! `payload.severity` (`critical`, `error`, `warning`, `info`; `error` counts
-//! as critical) and gets a generated dedup key (a UUID, which PagerDuty
-//! returns to the sender) when it has none. Acknowledge and resolve require
-//! `dedup_key`; their payload is optional.
+//! `routing_key` (1-128 characters) is always required: it is how the
+//! sender names the source. `event_action` is `trigger`, `acknowledge` or
+//! `resolve` (case-insensitively); any other value, or none, triggers. A
+//! trigger's title is `payload.summary`, else its `dedup_key`; with neither
+//! there is no alert. `payload.severity` is PagerDuty's `critical`, `error`,
+//! `warning`, `info`, or any other value, kept as the alert's
+//! `raw_severity` and mapped (`ingest::severity`). A trigger without a dedup
+//! key gets a generated one (a UUID, which PagerDuty returns to the sender).
+//! Acknowledge and resolve require `dedup_key`; their payload is optional.
+//! String, number and boolean custom details become labels. Values of odd
+//! types (a non-string summary, a timestamp that does not parse, a link that
+//! is not an object) are turned into text or left out, and noted in
+//! `unknown_values`.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{Obj, type_name};
-use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity};
+use super::{Obj, builtin_severity, text_of};
+use crate::ingest::event::{AlertAction, AlertEvent, FormatError, Severity, UnknownValue};
 
 pub const MAX_ROUTING_KEY_CHARS: usize = 128;
 pub const MAX_DEDUP_KEY_CHARS: usize = 255;
@@ -35,6 +42,7 @@ pub struct PagerDutyEvent {
 /// Parses one Events API v2 event.
 pub fn parse_pagerduty(body: &Value) -> Result<PagerDutyEvent, FormatError> {
     let obj = Obj::new(body, "")?;
+    let mut notes = Vec::new();
 
     let routing_key = obj.req_str("routing_key")?.trim();
     let routing_key_chars = routing_key.chars().count();
@@ -45,124 +53,140 @@ pub fn parse_pagerduty(body: &Value) -> Result<PagerDutyEvent, FormatError> {
         ));
     }
 
-    let action = match obj.req_str("event_action")? {
-        "trigger" => AlertAction::Trigger,
-        "acknowledge" => AlertAction::Acknowledge,
-        "resolve" => AlertAction::Resolve,
-        other => {
-            return Err(FormatError::new(
+    let event_action = obj.get("event_action");
+    let action = match event_action
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("trigger") => AlertAction::Trigger,
+        Some("acknowledge") => AlertAction::Acknowledge,
+        Some("resolve") => AlertAction::Resolve,
+        _ => {
+            notes.push(UnknownValue::new(
                 "event_action",
-                format!("unknown event_action `{other}`: expected trigger, acknowledge or resolve"),
+                event_action.unwrap_or(&Value::Null),
+                "trigger",
             ));
+            AlertAction::Trigger
         }
     };
     let trigger = action == AlertAction::Trigger;
 
-    let dedup_key = match obj.opt_text("dedup_key")? {
-        Some(key) if key.chars().count() > MAX_DEDUP_KEY_CHARS => {
+    let given_key = obj.loose_text("dedup_key", &mut notes);
+    if given_key
+        .as_ref()
+        .is_some_and(|key| key.chars().count() > MAX_DEDUP_KEY_CHARS)
+    {
+        return Err(FormatError::new(
+            "dedup_key",
+            format!("must be at most {MAX_DEDUP_KEY_CHARS} characters"),
+        ));
+    }
+
+    let payload = match obj.get("payload") {
+        None => None,
+        Some(payload @ Value::Object(_)) => Some(Obj::new(payload, "payload")?),
+        Some(other) => {
+            notes.push(UnknownValue::new("payload", other, "no payload"));
+            None
+        }
+    };
+
+    let (mut summary, mut raw_severity, mut occurred_at, mut labels) = (None, None, None, BTreeMap::new());
+    if let Some(payload) = payload {
+        summary = payload.loose_text("summary", &mut notes);
+        raw_severity = payload
+            .get("severity")
+            .map(text_of)
+            .filter(|raw| !raw.trim().is_empty());
+        occurred_at = payload.loose_time("timestamp", &mut notes);
+
+        // Scalar custom details become labels (nested ones stay in `raw`);
+        // the payload's own fields win.
+        if let Some(Value::Object(details)) = payload.get("custom_details") {
+            for (name, value) in details {
+                match value {
+                    Value::String(text) => {
+                        labels.insert(name.clone(), text.clone());
+                    }
+                    Value::Number(_) | Value::Bool(_) => {
+                        labels.insert(name.clone(), value.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for name in ["source", "component", "group", "class"] {
+            if let Some(value) = payload.loose_text(name, &mut notes) {
+                labels.insert(name.to_owned(), value);
+            }
+        }
+    }
+
+    let title = match (summary, &given_key) {
+        (Some(summary), _) => summary,
+        (None, Some(key)) => key.clone(),
+        (None, None) if trigger => {
             return Err(FormatError::new(
-                "dedup_key",
-                format!("must be at most {MAX_DEDUP_KEY_CHARS} characters"),
+                "payload.summary",
+                "is required to trigger without a dedup_key: the alert needs a title",
             ));
         }
-        Some(key) => key.to_owned(),
+        (None, None) => String::new(),
+    };
+    let dedup_key = match given_key {
+        Some(key) => key,
         None if trigger => uuid::Uuid::new_v4().to_string(),
         None => {
             return Err(FormatError::new("dedup_key", "is required to acknowledge or resolve"));
         }
     };
 
-    let payload = match obj.get("payload") {
-        Some(payload) => Some(Obj::new(payload, "payload")?),
-        None if trigger => return Err(FormatError::new("payload", "is required to trigger")),
-        None => None,
-    };
-
-    let (mut title, mut severity, mut occurred_at, mut labels) = (None, None, None, BTreeMap::new());
-    if let Some(payload) = payload {
-        let required = |key: &str| required_to_trigger(payload, key, trigger);
-        title = required("summary")?.map(|summary| summary.trim().to_owned());
-        let source = required("source")?;
-        severity = match required("severity")? {
-            None => None,
-            Some("critical" | "error") => Some(Severity::Critical),
-            Some("warning") => Some(Severity::Warning),
-            Some("info") => Some(Severity::Info),
-            Some(other) => {
-                return Err(FormatError::new(
-                    "payload.severity",
-                    format!("unknown severity `{other}`: expected critical, error, warning or info"),
-                ));
-            }
-        };
-        occurred_at = payload.opt_time("timestamp")?;
-
-        // String custom details become labels; the payload's own fields win.
-        if let Some(Value::Object(details)) = payload.get("custom_details") {
-            for (name, value) in details {
-                if let Value::String(text) = value {
-                    labels.insert(name.clone(), text.clone());
-                }
-            }
-        }
-        for (name, value) in [
-            ("source", source),
-            ("component", payload.opt_text("component")?),
-            ("group", payload.opt_text("group")?),
-            ("class", payload.opt_text("class")?),
-        ] {
-            if let Some(value) = value {
-                labels.insert(name.to_owned(), value.to_owned());
-            }
-        }
-    }
-
     Ok(PagerDutyEvent {
         routing_key: routing_key.to_owned(),
         event: AlertEvent {
             action,
-            title: title.unwrap_or_else(|| dedup_key.clone()),
+            title,
             dedup_key: Some(dedup_key),
             description: None,
             // Acknowledge and resolve need no severity; they act on an open
             // incident whose severity stands.
-            severity: severity.unwrap_or(Severity::Info),
+            severity: builtin_severity(
+                raw_severity.as_deref(),
+                if trigger { Severity::Critical } else { Severity::Info },
+            ),
+            raw_severity,
             labels,
             team_id: None,
             occurred_at,
-            link: first_link(obj)?,
+            link: first_link(obj, &mut notes),
             raw: body.clone(),
+            unknown_values: notes,
         },
     })
 }
 
-/// A payload string that a trigger must carry.
-fn required_to_trigger<'a>(payload: Obj<'a>, key: &str, trigger: bool) -> Result<Option<&'a str>, FormatError> {
-    match payload.opt_text(key)? {
-        None if trigger => Err(FormatError::new(payload.path(key), "is required to trigger")),
-        text => Ok(text),
-    }
-}
-
-/// `links[0].href`, else `client_url`.
-fn first_link(obj: Obj<'_>) -> Result<Option<String>, FormatError> {
-    if let Some(links) = obj.opt_array("links")? {
-        for (index, link) in links.iter().enumerate() {
-            let path = format!("links[{index}]");
-            let link = Obj::new(link, &path)?;
-            if let Some(href) = link.opt_text("href")? {
-                return Ok(Some(href.to_owned()));
+/// `links[0].href`, else `client_url`; odd entries are skipped (noted).
+fn first_link(obj: Obj<'_>, notes: &mut Vec<UnknownValue>) -> Option<String> {
+    match obj.get("links") {
+        Some(Value::Array(links)) => {
+            for (index, link) in links.iter().enumerate() {
+                let path = format!("links[{index}]");
+                match Obj::new(link, &path) {
+                    Ok(link) => {
+                        if let Some(href) = link.loose_text("href", notes) {
+                            return Some(href);
+                        }
+                    }
+                    Err(_) => notes.push(UnknownValue::new(path.clone(), link, "no link")),
+                }
             }
         }
+        Some(other) => notes.push(UnknownValue::new("links", other, "no link")),
+        None => {}
     }
-    match obj.get("client_url") {
-        None => Ok(None),
-        Some(Value::String(url)) => Ok(Some(url.to_owned()).filter(|url| !url.trim().is_empty())),
-        Some(other) => Err(FormatError::new(
-            "client_url",
-            format!("must be a string, not {}", type_name(other)),
-        )),
-    }
+    obj.loose_text("client_url", notes)
 }
 
 #[cfg(test)]
@@ -205,8 +229,8 @@ mod tests {
         assert_eq!(event.labels.get("group").map(String::as_str), Some("prod-datapipe"));
         assert_eq!(event.labels.get("class").map(String::as_str), Some("disk"));
         assert_eq!(event.labels.get("free space").map(String::as_str), Some("1%"));
-        // Non-string details stay in raw only.
-        assert!(!event.labels.contains_key("load avg"));
+        // Numbers become labels too.
+        assert_eq!(event.labels.get("load avg").map(String::as_str), Some("0.75"));
         assert_eq!(event.link.as_deref(), Some("https://example.com/"));
         assert_eq!(event.raw, body);
     }
@@ -238,7 +262,42 @@ mod tests {
     }
 
     #[test]
-    fn bad_input_names_the_field() {
+    fn unknown_values_are_kept_and_mapped() {
+        let mut body = load(TRIGGER);
+        body["event_action"] = json!("escalate");
+        body["payload"]["severity"] = json!("SEV-2");
+        body["payload"]["summary"] = json!(7);
+        body["payload"]["timestamp"] = json!("now");
+        body["links"] = json!({"href": "x"});
+        let event = parse_pagerduty(&body).unwrap().event;
+        assert_eq!(event.action, AlertAction::Trigger);
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.raw_severity.as_deref(), Some("SEV-2"));
+        assert_eq!(event.title, "7");
+        assert_eq!(event.occurred_at, None);
+        assert_eq!(event.link.as_deref(), Some("https://monitoring.example.com"));
+        let noted: Vec<&str> = event.unknown_values.iter().map(|n| n.field.as_str()).collect();
+        assert_eq!(noted, ["event_action", "payload.summary", "payload.timestamp", "links"]);
+
+        // No summary: the dedup key is the title; no severity: critical.
+        let mut body = load(TRIGGER);
+        body["payload"].as_object_mut().unwrap().remove("summary");
+        body["payload"].as_object_mut().unwrap().remove("severity");
+        body["payload"].as_object_mut().unwrap().remove("source");
+        let event = parse_pagerduty(&body).unwrap().event;
+        assert_eq!(event.title, "srv01/mysql");
+        assert_eq!(event.severity, Severity::Critical);
+        assert_eq!(event.raw_severity, None);
+
+        let mut body = load(RESOLVE);
+        body["payload"] = json!({"severity": "fatal"});
+        let event = parse_pagerduty(&body).unwrap().event;
+        assert_eq!(event.raw_severity.as_deref(), Some("fatal"));
+        assert_eq!(event.severity, Severity::Critical);
+    }
+
+    #[test]
+    fn payloads_that_cannot_be_alerts_name_the_field() {
         assert_eq!(field_of(json!("trigger")), "");
         let mut body = load(TRIGGER);
         body.as_object_mut().unwrap().remove("routing_key");
@@ -253,48 +312,18 @@ mod tests {
         body["routing_key"] = json!(12345);
         assert_eq!(field_of(body), "routing_key");
         let mut body = load(TRIGGER);
-        body["event_action"] = json!("escalate");
-        assert_eq!(field_of(body), "event_action");
-        let mut body = load(TRIGGER);
-        body.as_object_mut().unwrap().remove("event_action");
-        assert_eq!(field_of(body), "event_action");
-        let mut body = load(TRIGGER);
         body["dedup_key"] = json!("d".repeat(256));
         assert_eq!(field_of(body), "dedup_key");
+        // A trigger with neither a summary nor a dedup key has no title.
         let mut body = load(TRIGGER);
         body.as_object_mut().unwrap().remove("payload");
-        assert_eq!(field_of(body), "payload");
-        let mut body = load(TRIGGER);
-        body["payload"] = json!("disk full");
-        assert_eq!(field_of(body), "payload");
-        for key in ["summary", "source", "severity"] {
-            let mut body = load(TRIGGER);
-            body["payload"].as_object_mut().unwrap().remove(key);
-            assert_eq!(field_of(body), format!("payload.{key}"));
-        }
-        let mut body = load(TRIGGER);
-        body["payload"]["severity"] = json!("fatal");
-        assert_eq!(field_of(body), "payload.severity");
-        let mut body = load(TRIGGER);
-        body["payload"]["summary"] = json!(7);
+        body.as_object_mut().unwrap().remove("dedup_key");
         assert_eq!(field_of(body), "payload.summary");
-        let mut body = load(TRIGGER);
-        body["payload"]["timestamp"] = json!("now");
-        assert_eq!(field_of(body), "payload.timestamp");
-        let mut body = load(TRIGGER);
-        body["links"] = json!({"href": "x"});
-        assert_eq!(field_of(body), "links");
-        let mut body = load(TRIGGER);
-        body["links"][0]["href"] = json!(1);
-        assert_eq!(field_of(body), "links[0].href");
         let mut body = load(ACKNOWLEDGE);
         body.as_object_mut().unwrap().remove("dedup_key");
         assert_eq!(field_of(body), "dedup_key");
         let mut body = load(RESOLVE);
         body["dedup_key"] = json!("");
         assert_eq!(field_of(body), "dedup_key");
-        let mut body = load(RESOLVE);
-        body["payload"] = json!({"severity": "fatal"});
-        assert_eq!(field_of(body), "payload.severity");
     }
 }
