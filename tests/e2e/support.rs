@@ -475,6 +475,10 @@ impl Table for CountingTable {
         self.record(TableOp::Ping);
         self.inner.ping().await
     }
+
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.inner.scan_prefix(prefix, limit, cursor).await
+    }
 }
 
 /// Delegates to `inner` until [`FailingTable::fail_writes`] is switched on;
@@ -559,6 +563,10 @@ impl Table for FailingTable {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.inner.scan_prefix(prefix, limit, cursor).await
     }
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::auth::{random_hex, sha256_hex};
 use crate::error::{DomainError, DomainResult};
-use crate::identity::{Permission, Principal, teams};
+use crate::identity::{Permission, Principal, environments, teams};
 use crate::keys;
 use crate::model::{Name, TenantId};
 use crate::ports::{Condition, StoreError, WriteOp};
@@ -384,15 +384,20 @@ pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<
         return Ok(Err(KeyRejection::Missing));
     };
     match store.get::<SourceContext>(&keys::api_key(&sha256_hex(api_key))).await? {
-        Some(context) if context.is_active => Ok(Ok(context)),
+        Some(context) if context.is_active && environments::is_live(store, &context.tenant).await? => {
+            Ok(Ok(context))
+        }
         _ => Ok(Err(KeyRejection::Invalid)),
     }
 }
 
-/// The source an SNS topic feeds (for the `alarm-ingest` function).
+/// The source an SNS topic feeds (for the `alarm-ingest` function), if it
+/// and its environment are active.
 pub async fn by_sns_topic(store: &Store, topic_arn: &str) -> DomainResult<Option<SourceContext>> {
-    Ok(store
-        .get::<SourceContext>(&keys::sns_topic(topic_arn))
-        .await?
-        .filter(|c| c.is_active))
+    match store.get::<SourceContext>(&keys::sns_topic(topic_arn)).await? {
+        Some(context) if context.is_active && environments::is_live(store, &context.tenant).await? => {
+            Ok(Some(context))
+        }
+        _ => Ok(None),
+    }
 }

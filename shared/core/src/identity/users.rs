@@ -439,10 +439,19 @@ pub async fn authenticate(
     let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
     let mut matches = Vec::new();
     for entry in entries.iter().filter(|e| tenant.is_none_or(|t| e.tenant == t)) {
-        let user = store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?;
+        // The environment is read for every entry and the password checked
+        // whatever its state, so a deactivated or deleted environment is
+        // refused exactly like a wrong password, in the same time.
+        let user_key = keys::user(&entry.tenant, entry.user_id);
+        let (environment, user) = tokio::try_join!(
+            crate::identity::environments::find(store, &entry.tenant),
+            store.get::<User>(&user_key)
+        )?;
+        let live = environment.is_some_and(|e| e.is_live());
         match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
             Some(hash) => {
                 if check_password(hash, password).await
+                    && live
                     && let Some(user) = user.filter(|u| u.is_active)
                 {
                     matches.push(user);

@@ -82,7 +82,7 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
     // Quper's own tokens carry the user id in `sub`; an external provider's
     // carry its own subject, so those users are found by email.
     let principal = match claims.sub.parse::<u64>() {
-        Ok(id) => state.app.principal(&tenant, id).await?,
+        Ok(id) => state.app.token_principal(&tenant, id, claims.iat).await?,
         Err(_) => {
             let email = claims.email.as_deref().ok_or_else(invalid)?;
             state
