@@ -292,6 +292,18 @@ pub async fn spawn_app_custom(
     serve_test_app(quper_http::app(quper_http::routes::all(), state), data_dir).await
 }
 
+/// [`spawn_app_on`] that also returns the host, so a test can drive its
+/// workers' operations (timers, purges) itself.
+pub async fn spawn_host_on(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> (TestApp, LocalHost) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = host_on(table, data_dir.path(), &[], clock);
+    quper::admin::bootstrap(host.store(), ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let app = serve_test_app(host.router(), data_dir).await;
+    (app, host)
+}
+
 /// The host on `table`, as `quper serve --store dynamodb` opens it: durable
 /// timers and the notification queue in the same table.
 pub fn host_on(

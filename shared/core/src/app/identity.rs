@@ -66,11 +66,12 @@ impl App {
         identity_domain::token_principal(self.store(), tenant, user_id, issued_at).await
     }
 
-    /// Runs one bounded step of the purge of a deleted environment (the
-    /// workers run [`App::purge_deleted_environments`]; operators and tests
-    /// may step one environment).
-    pub async fn purge_step(&self, tenant: &TenantId) -> DomainResult<purge::PurgeStep> {
-        purge::step(self.store(), self.ports().timers.as_ref(), tenant).await
+    /// Runs one bounded step (at most `page` items) of the purge of a
+    /// deleted environment (the workers run
+    /// [`App::purge_deleted_environments`]; operators and tests may step one
+    /// environment).
+    pub async fn purge_step(&self, tenant: &TenantId, page: u32) -> DomainResult<purge::PurgeStep> {
+        purge::step(self.store(), self.ports().timers.as_ref(), tenant, page).await
     }
 
     /// Purges deleted environments, at most `max_steps` bounded steps, each

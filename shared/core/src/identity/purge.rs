@@ -73,9 +73,9 @@ pub enum PurgeStep {
     Finished,
 }
 
-/// One bounded step of the purge of `tenant`. Safe to run any number of
-/// times, from any number of processes at once.
-pub async fn step(store: &Store, timers: &dyn Timers, tenant: &TenantId) -> DomainResult<PurgeStep> {
+/// One bounded step of the purge of `tenant`, reading at most `page` items.
+/// Safe to run any number of times, from any number of processes at once.
+pub async fn step(store: &Store, timers: &dyn Timers, tenant: &TenantId, page: u32) -> DomainResult<PurgeStep> {
     let record = keys::environment(tenant);
     let Some(item) = store.table().get(&record).await? else {
         return Ok(PurgeStep::NothingToDo);
@@ -92,7 +92,7 @@ pub async fn step(store: &Store, timers: &dyn Timers, tenant: &TenantId) -> Doma
     }
     let page = store
         .table()
-        .scan_prefix(&keys::tenant_data_prefix(tenant), PURGE_PAGE, progress.purge_cursor.clone())
+        .scan_prefix(&keys::tenant_data_prefix(tenant), page.max(1), progress.purge_cursor.clone())
         .await?;
     let found = page.items.len();
     for item in page.items {
@@ -217,7 +217,7 @@ pub async fn run(store: &Store, timers: &dyn Timers, max_steps: usize) -> Domain
         };
         while report.steps < max_steps {
             report.steps += 1;
-            match step(store, timers, &tenant).await? {
+            match step(store, timers, &tenant, PURGE_PAGE).await? {
                 PurgeStep::Finished => {
                     report.finished += 1;
                     break;
