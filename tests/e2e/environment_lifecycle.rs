@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use quper::host::LocalHost;
+use quper_core::DomainError;
 use quper_core::auth::sha256_hex;
 use quper_core::identity::purge::PurgeStep;
 use quper_core::keys;
@@ -17,12 +18,19 @@ use quper_core::model::TenantId;
 use quper_core::notifications::delivery::Delivered;
 use quper_core::oncall::escalation::FireOutcome;
 use quper_core::ports::{Clock, ManualClock, SystemClock, Table, Timers};
+use quper_lambda::events::sns::ingest_alarms;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{
-    Auth, TestApp, dynamodb_table, fire_due_timers, spawn_host, spawn_host_on, sqlite_table,
-};
+use crate::support::{Auth, TestApp, dynamodb_table, fire_due_timers, spawn_host, spawn_host_on, sqlite_table};
+
+/// The topic of `events/alarm-ingest-sns-alarm.json`.
+const EVENT_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:quper-cloudwatch-alarms";
+
+fn sns_event() -> Value {
+    let path = format!("{}/../events/alarm-ingest-sns-alarm.json", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event json")
+}
 
 const SNS_TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:acme-alarms";
 
@@ -165,17 +173,31 @@ async fn reusing_a_deleted_environments_id_starts_empty() {
     assert_eq!(app.get("/api/v1/incidents", &old.admin).await.status, 401);
     assert_eq!(login_reply(&app, old_basic.0, old_basic.1).await.status, 401);
     let basic = app
-        .send(Method::GET, "/api/v1/users", Auth::Basic(old_basic.0, old_basic.1), None)
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            Auth::Basic(old_basic.0, old_basic.1),
+            None,
+        )
         .await;
     assert_eq!(basic.status, 401, "{:?}", basic.body);
     assert_eq!(app.ingest("/api/v1/alerts", &old.key, &alert("x")).await.status, 403);
     // The id is reserved until the purge has finished.
     let again = app
-        .post("/api/v1/environments", &app.root, json!({ "id": "acme", "name": "Acme" }))
+        .post(
+            "/api/v1/environments",
+            &app.root,
+            json!({ "id": "acme", "name": "Acme" }),
+        )
         .await;
     assert_eq!(again.status, 409, "{:?}", again.body);
     assert_eq!(again.code(), "CONFLICT");
-    assert!(again.body["error"]["message"].as_str().unwrap_or_default().contains("purged"));
+    assert!(
+        again.body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("purged")
+    );
 
     let report = host.app.purge_deleted_environments(1000).await.expect("purge");
     assert_eq!(report.finished, 1, "{report:?}");
@@ -186,7 +208,11 @@ async fn reusing_a_deleted_environments_id_starts_empty() {
 
     // A new owner, with the old admin's email, gets the id.
     let created = app
-        .post("/api/v1/environments", &app.root, json!({ "id": "acme", "name": "Acme again" }))
+        .post(
+            "/api/v1/environments",
+            &app.root,
+            json!({ "id": "acme", "name": "Acme again" }),
+        )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let owner = app
@@ -205,7 +231,12 @@ async fn reusing_a_deleted_environments_id_starts_empty() {
     // The old password is gone with the old account.
     assert_eq!(login_reply(&app, old_basic.0, old_basic.1).await.status, 401);
     let basic = app
-        .send(Method::GET, "/api/v1/users", Auth::Basic(old_basic.0, old_basic.1), None)
+        .send(
+            Method::GET,
+            "/api/v1/users",
+            Auth::Basic(old_basic.0, old_basic.1),
+            None,
+        )
         .await;
     assert_eq!(basic.status, 401);
     let new_admin = app.login("admin@acme.example", "new-owner-password-1").await;
@@ -217,7 +248,9 @@ async fn reusing_a_deleted_environments_id_starts_empty() {
     let incidents = app.get("/api/v1/incidents", &new_admin).await;
     assert_eq!(listed(&incidents.body), 0, "{:?}", incidents.body);
     assert_eq!(
-        app.get(&format!("/api/v1/incidents/{}", old.incident), &new_admin).await.status,
+        app.get(&format!("/api/v1/incidents/{}", old.incident), &new_admin)
+            .await
+            .status,
         404
     );
     let sources = app.get("/api/v1/alert-sources", &new_admin).await;
@@ -239,9 +272,12 @@ async fn a_deactivated_environment_stops_at_once() {
         Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).single().expect("time"),
     ));
     let (app, host) = spawn_host(&[], clock.clone()).await;
-    let acme = fill(&app, "acme", None).await;
+    let acme = fill(&app, "acme", Some(EVENT_TOPIC)).await;
     let pages_before = app
-        .get(&format!("/api/v1/incidents/{}/notification-logs", acme.incident), &acme.admin)
+        .get(
+            &format!("/api/v1/incidents/{}/notification-logs", acme.incident),
+            &acme.admin,
+        )
         .await;
     assert_eq!(listed(&pages_before.body), 1, "{:?}", pages_before.body);
     assert_eq!(timers_of(&host, "acme").await, 1);
@@ -287,13 +323,20 @@ async fn a_deactivated_environment_stops_at_once() {
         assert_eq!(reply.status, 403, "{path}: {:?}", reply.body);
     }
     assert_eq!(app.ingest("/api/v1/alerts", &acme.key, &alert("c")).await.status, 403);
+    // So are alarms the alarm-ingest function gets from the source's topic.
+    let alarm = ingest_alarms(&host.app, sns_event()).await;
+    assert!(matches!(alarm, Err(DomainError::Forbidden(_))), "{alarm:?}");
 
     // The pending escalation timer comes due and pages nobody.
     clock.advance(Duration::minutes(6));
     let outcomes = fire_due_timers(&host, clock.now()).await;
     assert_eq!(outcomes, vec![FireOutcome::EnvironmentNotLive]);
     // The page that was queued before is not sent: its row fails with the reason.
-    let jobs = host.queue.pending(clock.now() + Duration::hours(1), 50).await.expect("queue");
+    let jobs = host
+        .queue
+        .pending(clock.now() + Duration::hours(1), 50)
+        .await
+        .expect("queue");
     assert!(!jobs.is_empty());
     for (key, job) in jobs {
         assert_eq!(
@@ -314,11 +357,15 @@ async fn a_deactivated_environment_stops_at_once() {
     assert_eq!(on.status, 200);
     let admin = app.login("admin@acme.example", "admin-password-1").await;
     let pages = app
-        .get(&format!("/api/v1/incidents/{}/notification-logs", acme.incident), &admin)
+        .get(
+            &format!("/api/v1/incidents/{}/notification-logs", acme.incident),
+            &admin,
+        )
         .await;
     assert_eq!(listed(&pages.body), 1, "{:?}", pages.body);
     assert!(pages.body.to_string().contains("deactivated"), "{:?}", pages.body);
     assert_eq!(app.ingest("/api/v1/alerts", &acme.key, &alert("d")).await.status, 201);
+    assert!(ingest_alarms(&host.app, sns_event()).await.is_ok());
 }
 
 /// Deletes `acme` (next to `acme2`, whose id shares its prefix, which must
@@ -329,7 +376,9 @@ async fn purge_in_steps(table: Arc<dyn Table>, unique: &str) {
     let topic = format!("{SNS_TOPIC}-{unique}");
     let acme = fill(&app, "acme", Some(&topic)).await;
     for n in 0..4 {
-        let reply = app.ingest("/api/v1/alerts", &acme.key, &alert(&format!("more-{n}"))).await;
+        let reply = app
+            .ingest("/api/v1/alerts", &acme.key, &alert(&format!("more-{n}")))
+            .await;
         assert_eq!(reply.status, 201, "{:?}", reply.body);
     }
     let neighbour = fill(&app, "acme2", None).await;
@@ -365,7 +414,11 @@ async fn purge_in_steps(table: Arc<dyn Table>, unique: &str) {
     assert!(middle < before && middle > 0 && record, "{middle} of {before}");
     // Still reserved, still unreachable.
     let again = app
-        .post("/api/v1/environments", &app.root, json!({ "id": "acme", "name": "Acme" }))
+        .post(
+            "/api/v1/environments",
+            &app.root,
+            json!({ "id": "acme", "name": "Acme" }),
+        )
         .await;
     assert_eq!(again.status, 409, "{:?}", again.body);
     assert_eq!(app.ingest("/api/v1/alerts", &acme.key, &alert("z")).await.status, 403);
@@ -391,15 +444,27 @@ async fn purge_in_steps(table: Arc<dyn Table>, unique: &str) {
     );
     let store = resumed.store().table();
     assert!(
-        store.get(&keys::login("admin@acme.example", &acme_id)).await.expect("get").is_none(),
+        store
+            .get(&keys::login("admin@acme.example", &acme_id))
+            .await
+            .expect("get")
+            .is_none(),
         "login lookup left"
     );
     assert!(
-        store.get(&keys::login("oncall@acme.example", &acme_id)).await.expect("get").is_none(),
+        store
+            .get(&keys::login("oncall@acme.example", &acme_id))
+            .await
+            .expect("get")
+            .is_none(),
         "login lookup left"
     );
     assert!(
-        store.get(&keys::api_key(&sha256_hex(&acme.key))).await.expect("get").is_none(),
+        store
+            .get(&keys::api_key(&sha256_hex(&acme.key)))
+            .await
+            .expect("get")
+            .is_none(),
         "API-key lookup left"
     );
     assert!(
@@ -411,12 +476,18 @@ async fn purge_in_steps(table: Arc<dyn Table>, unique: &str) {
     assert_eq!(items_left(table.as_ref(), "acme2").await, neighbour_items);
     assert_eq!(app.get("/api/v1/incidents", &neighbour.admin).await.status, 200);
     assert_eq!(
-        app.ingest("/api/v1/alerts", &neighbour.key, &alert("still")).await.status,
+        app.ingest("/api/v1/alerts", &neighbour.key, &alert("still"))
+            .await
+            .status,
         201
     );
     // The id is free, and the new environment is empty.
     let created = app
-        .post("/api/v1/environments", &app.root, json!({ "id": "acme", "name": "Acme" }))
+        .post(
+            "/api/v1/environments",
+            &app.root,
+            json!({ "id": "acme", "name": "Acme" }),
+        )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(items_left(table.as_ref(), "acme").await, (0, true));
@@ -450,7 +521,12 @@ async fn worker_status_counts_only_the_callers_environment() {
     let two = fill(&app, "two", None).await;
     // A second incident in `two`: two pending timers and two queued pages.
     let team = app.get("/api/v1/teams", &two.admin).await;
-    let team = team.body.as_array().or_else(|| team.body["items"].as_array()).expect("teams")[0]["id"].clone();
+    let team = team
+        .body
+        .as_array()
+        .or_else(|| team.body["items"].as_array())
+        .expect("teams")[0]["id"]
+        .clone();
     let more = json!({ "title": "Cache down", "severity": "critical", "external_id": "cache-1", "team_id": team });
     assert_eq!(app.ingest("/api/v1/alerts", &two.key, &more).await.status, 201);
 
@@ -463,8 +539,18 @@ async fn worker_status_counts_only_the_callers_environment() {
     let of_one = app.get("/api/v1/system/jobs", &one.admin).await;
     assert_eq!(of_one.status, 200, "{:?}", of_one.body);
     let of_two = app.get("/api/v1/system/jobs", &two.admin).await;
-    assert_eq!(pending(&of_one.body, "escalation", "pending"), Some(1), "{:?}", of_one.body);
-    assert_eq!(pending(&of_two.body, "escalation", "pending"), Some(2), "{:?}", of_two.body);
+    assert_eq!(
+        pending(&of_one.body, "escalation", "pending"),
+        Some(1),
+        "{:?}",
+        of_one.body
+    );
+    assert_eq!(
+        pending(&of_two.body, "escalation", "pending"),
+        Some(2),
+        "{:?}",
+        of_two.body
+    );
     assert_eq!(pending(&of_one.body, "notification_retry", "pending"), Some(1));
     assert_eq!(pending(&of_two.body, "notification_retry", "pending"), Some(2));
     // Tenant admins never see totals across environments.
@@ -475,6 +561,8 @@ async fn worker_status_counts_only_the_callers_environment() {
     let root = app.get("/api/v1/system/jobs", &app.root).await;
     assert_eq!(pending(&root.body, "escalation", "pending"), Some(0), "{:?}", root.body);
     assert_eq!(pending(&root.body, "escalation", "pending_all_environments"), Some(3));
-    assert_eq!(pending(&root.body, "notification_retry", "pending_all_environments"), Some(3));
+    assert_eq!(
+        pending(&root.body, "notification_retry", "pending_all_environments"),
+        Some(3)
+    );
 }
-

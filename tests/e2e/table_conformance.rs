@@ -1522,7 +1522,12 @@ async fn case_scan_prefix(table: Arc<dyn Table>) {
         )
         .await
         .expect("put expired");
-    for (pk, sk) in [("T#acme", "META"), ("T#acme2#USER", "001"), ("T#acmf", "x"), ("LOGIN#a@b.c", "T#acme")] {
+    for (pk, sk) in [
+        ("T#acme", "META"),
+        ("T#acme2#USER", "001"),
+        ("T#acmf", "x"),
+        ("LOGIN#a@b.c", "T#acme"),
+    ] {
         table
             .put(item(json!({ "PK": pk, "SK": sk })), Condition::None)
             .await
@@ -1542,7 +1547,10 @@ async fn case_scan_prefix(table: Arc<dyn Table>) {
 async fn case_scan_prefix_deleting_while_scanning(table: Arc<dyn Table>) {
     for n in 0..23 {
         table
-            .put(item(json!({ "PK": format!("T#gone#P{}", n % 3), "SK": format!("{n:03}") })), Condition::None)
+            .put(
+                item(json!({ "PK": format!("T#gone#P{}", n % 3), "SK": format!("{n:03}") })),
+                Condition::None,
+            )
             .await
             .expect("put");
     }

@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alerting::sources;
 use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::identity::users::{self, NewUser, User};
@@ -179,6 +180,11 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
             "environment",
         )
         .await?;
+    // Named again, it is applied again: a deactivation cut short is completed
+    // by repeating it.
+    if let Some(active) = patch.is_active {
+        sources::suspend_environment(store, &environment.id, !active).await?;
+    }
     Ok(environment)
 }
 
@@ -201,11 +207,13 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
         .set(table::GSI1SK, environment.id.as_str())
         .add(table::VERSION, 1)
         .when(Condition::VersionEquals(environment.version));
-    match store.table().update(mark).await.map(|_| ()) {
+    match store.table().update(mark).await {
         Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(
             "the environment was changed concurrently; reload and retry".into(),
         )),
-        other => Ok(other?),
+        Err(err) => Err(err.into()),
+        // Its keys are refused from now on; the purge deletes them later.
+        Ok(_) => sources::suspend_environment(store, &environment.id, true).await,
     }
 }
 

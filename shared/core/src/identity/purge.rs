@@ -92,7 +92,11 @@ pub async fn step(store: &Store, timers: &dyn Timers, tenant: &TenantId, page: u
     }
     let page = store
         .table()
-        .scan_prefix(&keys::tenant_data_prefix(tenant), page.max(1), progress.purge_cursor.clone())
+        .scan_prefix(
+            &keys::tenant_data_prefix(tenant),
+            page.max(1),
+            progress.purge_cursor.clone(),
+        )
         .await?;
     let found = page.items.len();
     for item in page.items {
@@ -109,7 +113,10 @@ pub async fn step(store: &Store, timers: &dyn Timers, tenant: &TenantId, page: u
         }
         None if found_in_pass == 0 => {
             // Condition::None: a second purger finishing at once is fine.
-            store.table().delete(&keys::environment(tenant), Condition::None).await?;
+            store
+                .table()
+                .delete(&keys::environment(tenant), Condition::None)
+                .await?;
             tracing::info!(tenant = %tenant, "deleted environment purged; its id is free");
             Ok(PurgeStep::Finished)
         }
