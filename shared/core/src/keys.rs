@@ -10,7 +10,12 @@
 //! rows waiting to be sent and being sent, across tenants, for the sweep that
 //! re-publishes lost jobs and fails interrupted sends (each row names its
 //! tenant), and `REMINDERS` lists delayed notification rules waiting for their
-//! timers, so the sweep sends those whose timer was lost.
+//! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
+//! deleted environments whose data the purge is still removing.
+//!
+//! Deleting an environment purges everything under `T#<t>#`
+//! ([`tenant_data_prefix`]), the global lookups its items own, and last
+//! `T#<t>` / `META` (see `crate::identity::purge`).
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
