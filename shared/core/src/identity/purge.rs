@@ -34,7 +34,6 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::error::DomainResult;
-use crate::identity::environments;
 use crate::keys;
 use crate::model::TenantId;
 use crate::ports::table::{GSI1SK, Update};
@@ -235,12 +234,4 @@ pub async fn run(store: &Store, timers: &dyn Timers, max_steps: usize) -> Domain
         }
     }
     Ok(report)
-}
-
-/// Whether a deleted environment's purge is still going on (for tests and
-/// operators; the id is reserved while it is).
-pub async fn in_progress(store: &Store, tenant: &TenantId) -> DomainResult<bool> {
-    Ok(environments::find(store, tenant)
-        .await?
-        .is_some_and(|e| e.deleted_at.is_some()))
 }
