@@ -176,6 +176,20 @@ impl Table for CountingTable {
         self.record(7);
         self.inner.ping()
     }
+
+    fn scan_prefix<'a, 'b, 'c>(
+        &'a self,
+        prefix: &'b str,
+        limit: u32,
+        cursor: Option<String>,
+    ) -> BoxFuture<'c, Result<Page, StoreError>>
+    where
+        'a: 'c,
+        'b: 'c,
+        Self: 'c,
+    {
+        self.inner.scan_prefix(prefix, limit, cursor)
+    }
 }
 
 /// Table calls of one request.

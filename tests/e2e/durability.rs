@@ -94,6 +94,9 @@ impl Table for CrashingTable {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.inner.scan_prefix(prefix, limit, cursor).await
+    }
 }
 
 /// Durable timers that refuse to schedule while `failing` is on (EventBridge

@@ -29,6 +29,9 @@
 //! - `durability`: work lost between a write and what must follow it (a
 //!   crash after an alert's 2xx, timers that could not be set) is done once
 //!   by the sweep.
+//! - `environment_lifecycle`: a deactivated environment stops at once; a
+//!   deleted one is purged in resumable steps on both stores and its id
+//!   starts empty when reused; worker status counts the caller's tenant.
 //! - `oncall`: schedules, policies and worker status over the wire.
 //! - `notifications`: delivery, retries, fallback, receipts, channels.
 //! - `receipts`: Infobip's delivery reports in every documented shape,
@@ -51,6 +54,7 @@ mod cors;
 mod credentials;
 mod data_at_rest;
 mod durability;
+mod environment_lifecycle;
 mod escalation;
 mod http_layer;
 mod identity;

@@ -310,6 +310,18 @@ pub async fn spawn_app_custom(
     serve_test_app(quper_http::app(quper_http::routes::all(), state), data_dir).await
 }
 
+/// [`spawn_app_on`] that also returns the host, so a test can drive its
+/// workers' operations (timers, purges) itself.
+pub async fn spawn_host_on(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> (TestApp, LocalHost) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = host_on(table, data_dir.path(), &[], clock);
+    quper::admin::bootstrap(host.store(), ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let app = serve_test_app(host.router(), data_dir).await;
+    (app, host)
+}
+
 /// The host on `table`, as `quper serve --store dynamodb` opens it: durable
 /// timers and the notification queue in the same table.
 pub fn host_on(
@@ -493,6 +505,10 @@ impl Table for CountingTable {
         self.record(TableOp::Ping);
         self.inner.ping().await
     }
+
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.inner.scan_prefix(prefix, limit, cursor).await
+    }
 }
 
 /// Delegates to `inner` until [`FailingTable::fail_writes`] is switched on;
@@ -577,6 +593,10 @@ impl Table for FailingTable {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.inner.scan_prefix(prefix, limit, cursor).await
     }
 }
 

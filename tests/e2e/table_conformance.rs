@@ -76,6 +76,9 @@ conformance_cases!(
     case_update_invalid,
     case_update_in_transaction,
     case_update_concurrent_add,
+    case_scan_prefix,
+    case_scan_prefix_deleting_while_scanning,
+    case_scan_prefix_invalid,
 );
 
 // ---------------------------------------------------------------------------
@@ -1475,6 +1478,118 @@ const PROBE_ACKS_BEFORE_KILL: usize = 200;
 /// Runs `quper-store-probe`, lets it acknowledge writes, kills it with
 /// SIGKILL mid-write and returns every acknowledged sequence number,
 /// including those still in the pipe when it died.
+/// Follows a prefix scan to its end; returns the keys it found and each page's
+/// size.
+async fn scan_all(table: &Arc<dyn Table>, prefix: &str, limit: u32) -> (BTreeSet<(String, String)>, Vec<usize>) {
+    let mut keys = BTreeSet::new();
+    let mut sizes = Vec::new();
+    let mut cursor = None;
+    for _ in 0..1000 {
+        let page = table.scan_prefix(prefix, limit, cursor).await.expect("scan");
+        sizes.push(page.items.len());
+        for item in &page.items {
+            let key = Key::of(item).expect("key");
+            assert!(keys.insert((key.pk, key.sk)), "an item came twice");
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => return (keys, sizes),
+        }
+    }
+    panic!("the scan does not end");
+}
+
+/// Items of several partitions under a prefix, a partition whose key only
+/// extends the prefix's text (`T#acme2...` next to `T#acme#`), an expired
+/// item and items elsewhere: the scan returns exactly the live items under
+/// the prefix, in pages of at most `limit`, each once.
+async fn case_scan_prefix(table: Arc<dyn Table>) {
+    let mut expected = BTreeSet::new();
+    for partition in ["T#acme#USER", "T#acme#INC#0000000001", "T#acme#SOURCE"] {
+        for n in 0..5 {
+            let sk = format!("{n:03}");
+            table
+                .put(item(json!({ "PK": partition, "SK": sk, "n": n })), Condition::None)
+                .await
+                .expect("put");
+            expected.insert((partition.to_owned(), sk));
+        }
+    }
+    table
+        .put(
+            item(json!({ "PK": "T#acme#USER", "SK": "old", "ttl": now() - 10 })),
+            Condition::None,
+        )
+        .await
+        .expect("put expired");
+    for (pk, sk) in [
+        ("T#acme", "META"),
+        ("T#acme2#USER", "001"),
+        ("T#acmf", "x"),
+        ("LOGIN#a@b.c", "T#acme"),
+    ] {
+        table
+            .put(item(json!({ "PK": pk, "SK": sk })), Condition::None)
+            .await
+            .expect("put elsewhere");
+    }
+    for limit in [1, 4, 1000] {
+        let (found, sizes) = scan_all(&table, "T#acme#", limit).await;
+        assert_eq!(found, expected, "limit {limit}");
+        assert!(sizes.iter().all(|size| *size <= limit as usize), "{sizes:?}");
+    }
+    let (nothing, _) = scan_all(&table, "T#nobody#", 10).await;
+    assert!(nothing.is_empty());
+}
+
+/// Deleting the items of each page before asking for the next (what the
+/// purge does) still visits every item once.
+async fn case_scan_prefix_deleting_while_scanning(table: Arc<dyn Table>) {
+    for n in 0..23 {
+        table
+            .put(
+                item(json!({ "PK": format!("T#gone#P{}", n % 3), "SK": format!("{n:03}") })),
+                Condition::None,
+            )
+            .await
+            .expect("put");
+    }
+    let mut seen = 0;
+    let mut cursor = None;
+    for _ in 0..1000 {
+        let page = table.scan_prefix("T#gone#", 4, cursor).await.expect("scan");
+        for item in &page.items {
+            table
+                .delete(&Key::of(item).expect("key"), Condition::None)
+                .await
+                .expect("delete");
+            seen += 1;
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, 23);
+    let (left, _) = scan_all(&table, "T#gone#", 100).await;
+    assert!(left.is_empty(), "{left:?}");
+}
+
+async fn case_scan_prefix_invalid(table: Arc<dyn Table>) {
+    for (prefix, limit, cursor) in [
+        ("", 10, None),
+        ("T#x#", 0, None),
+        ("T#x#", 10, Some("%%%".to_owned())),
+        ("T#x#", 10, Some("e30".to_owned())),
+    ] {
+        let result = table.scan_prefix(prefix, limit, cursor.clone()).await;
+        assert!(
+            matches!(result, Err(StoreError::Invalid(_))),
+            "{prefix:?} {limit} {cursor:?}: {result:?}"
+        );
+    }
+}
+
 fn run_probe_until_killed(database: &std::path::Path) -> Vec<u64> {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_quper-store-probe"))

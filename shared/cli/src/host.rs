@@ -17,7 +17,7 @@ use quper_store_local::{SqliteOptions, SqliteTable, TableTimers};
 use tokio::sync::watch;
 
 use crate::admin;
-use crate::workers::{self, run_delivery_worker, run_sweeper};
+use crate::workers::{self, PURGE_EVERY, run_delivery_worker, run_purger, run_sweeper};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -235,13 +235,14 @@ pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store)
 }
 
 /// Serves every route group of `host` on `listener`, with its timer worker,
-/// delivery worker and sweeper, until SIGINT or SIGTERM; then drains
+/// delivery worker, sweeper and purger, until SIGINT or SIGTERM; then drains
 /// in-flight requests and stops the workers.
 pub async fn serve(listener: tokio::net::TcpListener, host: &LocalHost) -> Result<(), HostError> {
     let local = listener.local_addr().map_err(HostError::Serve)?;
     let (stop_workers, workers_stopped) = watch::channel(false);
     let timer_worker = host.spawn_timer_worker(workers_stopped.clone());
     let sweeper = tokio::spawn(run_sweeper(host.app.clone(), SWEEP_EVERY, workers_stopped.clone()));
+    let purger = tokio::spawn(run_purger(host.app.clone(), PURGE_EVERY, workers_stopped.clone()));
     let delivery_worker = tokio::spawn(run_delivery_worker(
         host.app.clone(),
         host.queue.clone(),
@@ -259,6 +260,7 @@ pub async fn serve(listener: tokio::net::TcpListener, host: &LocalHost) -> Resul
     let _ = timer_worker.await;
     let _ = delivery_worker.await;
     let _ = sweeper.await;
+    let _ = purger.await;
     tracing::info!("quper stopped");
     served
 }

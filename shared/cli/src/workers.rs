@@ -6,7 +6,10 @@
 //! - [`run_delivery_worker`]: visible jobs of the durable notification queue
 //!   → [`App::deliver`], then removed, or put back after the backoff the
 //!   delivery asked for;
-//! - [`run_sweeper`]: every minute, [`App::sweep`].
+//! - [`run_sweeper`]: every minute, [`App::sweep`];
+//! - [`run_purger`]: every few seconds, [`App::purge_deleted_environments`]
+//!   (the sweep purges too, as the escalator does on AWS; this only makes a
+//!   deleted environment's id free sooner on the host).
 //!
 //! Several hosts may run them on one table: every operation re-checks the
 //! state it acts on, so a timer or job handled twice pages once.
@@ -84,6 +87,29 @@ pub async fn run_delivery_worker(app: App, queue: Arc<TableQueue>, mut shutdown:
         tokio::select! {
             _ = queue.wait_for_jobs(DELIVERY_POLL) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// How often the host's purger looks for deleted environments to purge.
+pub const PURGE_EVERY: Duration = Duration::from_secs(5);
+/// Most purge steps (of `quper_core::identity::purge::PURGE_PAGE` items) one
+/// run of the purger takes.
+pub const PURGE_STEPS_PER_RUN: usize = 100;
+
+/// [`App::purge_deleted_environments`] every `every` until `shutdown` turns
+/// true. Each run resumes where the last one (of any host) stopped.
+pub async fn run_purger(app: App, every: Duration, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) = app.purge_deleted_environments(PURGE_STEPS_PER_RUN).await {
+            tracing::warn!(error = %err, "purging deleted environments failed; the next run resumes");
         }
     }
 }

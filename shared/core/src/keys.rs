@@ -10,11 +10,16 @@
 //! rows waiting to be sent and being sent, across tenants, for the sweep that
 //! re-publishes lost jobs and fails interrupted sends (each row names its
 //! tenant), and `REMINDERS` lists delayed notification rules waiting for their
-//! timers, so the sweep sends those whose timer was lost.
+//! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
+//! deleted environments whose data the purge is still removing.
+//!
+//! Deleting an environment purges everything under `T#<t>#`
+//! ([`tenant_data_prefix`]), the global lookups its items own, and last
+//! `T#<t>` / `META` (see `crate::identity::purge`).
 //!
 //! | item | PK | SK | GSI1PK / GSI1SK |
 //! |---|---|---|---|
-//! | environment (tenant) | `T#<t>` | `META` | `ENVIRONMENTS` / `<t>` |
+//! | environment (tenant) | `T#<t>` | `META` | `ENVIRONMENTS` / `<t>`; while deleted and being purged: `ENVPURGE` / `<t>` |
 //! | counter | `T#<t>#COUNTER` | `<name>` | |
 //! | user | `T#<t>#USER` | `<id:010>` | |
 //! | login lookup | `LOGIN#<email>` | `T#<t>` | |
@@ -68,8 +73,26 @@ pub fn environments() -> Query {
     Query::index(Index::Gsi1, ENVIRONMENTS_GSI1PK)
 }
 
+/// Environments being deleted, whose data the purge job is removing (GSI1;
+/// an environment leaves `ENVIRONMENTS` for this partition when it is
+/// deleted, and its record goes when the purge has finished).
+pub const PURGING_ENVIRONMENTS_GSI1PK: &str = "ENVPURGE";
+pub fn purging_environments() -> Query {
+    Query::index(Index::Gsi1, PURGING_ENVIRONMENTS_GSI1PK)
+}
+
+/// The start of the partition key of every item of a tenant except its
+/// environment record (`T#<t>`): what the purge of a deleted environment
+/// scans for. The trailing `#` keeps `acme` from matching `acme2`.
+pub fn tenant_data_prefix(tenant: &TenantId) -> String {
+    format!("T#{tenant}#")
+}
+
+pub fn users_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#USER")
+}
 pub fn users(tenant: &TenantId) -> Query {
-    Query::partition(format!("T#{tenant}#USER"))
+    Query::partition(users_pk(tenant))
 }
 pub fn user(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#USER"), id_sk(id))
@@ -137,8 +160,11 @@ pub fn health_probe() -> Key {
     Key::new("HEALTH", "PING")
 }
 
+pub fn sources_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#SOURCE")
+}
 pub fn sources(tenant: &TenantId) -> Query {
-    Query::partition(format!("T#{tenant}#SOURCE"))
+    Query::partition(sources_pk(tenant))
 }
 pub fn source(tenant: &TenantId, id: u64) -> Key {
     Key::new(format!("T#{tenant}#SOURCE"), id_sk(id))

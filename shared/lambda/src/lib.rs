@@ -149,6 +149,10 @@ impl Table for LazyDynamoTable {
     async fn ping(&self) -> Result<(), StoreError> {
         self.table().await.ping().await
     }
+
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        self.table().await.scan_prefix(prefix, limit, cursor).await
+    }
 }
 
 struct LazyTimers {

@@ -82,6 +82,30 @@ pub fn decode(cursor: &str, index: Index, partition: &str) -> Result<Attributes,
     Ok(key)
 }
 
+/// The `ExclusiveStartKey` of a scan cursor: a base-table key, of any
+/// partition (a scan's `LastEvaluatedKey` is the last item it read, whether
+/// or not the filter kept it).
+pub fn decode_scan(cursor: &str) -> Result<Attributes, StoreError> {
+    let invalid = |why: &str| StoreError::Invalid(format!("bad cursor: {why}"));
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
+    let Ok(Value::Object(attributes)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(invalid("not a JSON object"));
+    };
+    if attributes.len() != 2 {
+        return Err(invalid("wrong attributes for a scan"));
+    }
+    let mut key = Attributes::new();
+    for name in [PK, SK] {
+        let value = attributes
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| invalid("missing key attribute"))?;
+        key.insert(name.to_owned(), AttributeValue::S(value.to_owned()));
+    }
+    Ok(key)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

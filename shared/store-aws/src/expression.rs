@@ -183,6 +183,15 @@ pub fn live_filter(now: i64) -> Expression {
         .value(":now", number(now))
 }
 
+/// Keeps only live items whose partition key starts with `prefix` in a scan.
+pub fn prefix_filter(prefix: &str, now: i64) -> Expression {
+    Expression::new("begins_with(#pk, :prefix) AND (attribute_not_exists(#ttl) OR #ttl > :now)")
+        .name("#pk", PK)
+        .name("#ttl", TTL)
+        .value(":prefix", AttributeValue::S(prefix.to_owned()))
+        .value(":now", number(now))
+}
+
 /// A sort-key condition DynamoDB accepts. DynamoDB rejects empty strings in
 /// key conditions and a `BETWEEN` whose bounds are reversed, where SQLite
 /// just matches nothing (or everything), so those are rewritten first.

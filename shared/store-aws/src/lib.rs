@@ -698,6 +698,37 @@ impl Table for DynamoTable {
     /// A `GetItem` of a key that never exists: exercises the credentials,
     /// the network and read access to the table, without the low rate limit
     /// of `DescribeTable`.
+    /// One Scan call per page: `Limit` counts the items read before the
+    /// filter, so a page holds at most `limit` items and often fewer.
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        quper_core::ports::table::validate_scan(prefix, limit)?;
+        let start_key = cursor.as_deref().map(cursor::decode_scan).transpose()?;
+        let filter = expression::prefix_filter(prefix, epoch_seconds());
+        let output = self
+            .client
+            .scan()
+            .table_name(&self.table_name)
+            .filter_expression(&filter.text)
+            .set_expression_attribute_names(filter.names())
+            .set_expression_attribute_values(filter.values())
+            .consistent_read(true)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start_key)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let items = output
+            .items()
+            .iter()
+            .map(from_attributes)
+            .collect::<Result<Vec<Item>, _>>()?;
+        let cursor = output
+            .last_evaluated_key()
+            .map(cursor::from_last_evaluated_key)
+            .transpose()?;
+        Ok(Page { items, cursor })
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.client
             .get_item()

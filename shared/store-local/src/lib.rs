@@ -393,6 +393,13 @@ impl Table for SqliteTable {
         }
     }
 
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
+        let now = epoch_seconds();
+        let prefix = prefix.to_owned();
+        self.on_reader(move |connection| reads::scan_prefix(connection, &prefix, limit, cursor.as_deref(), now))
+            .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.on_reader(|connection| {
             connection

@@ -118,6 +118,52 @@ pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<
     Ok(Page { items, cursor })
 }
 
+/// [`quper_core::ports::Table::scan_prefix`]: the live items whose `pk`
+/// starts with `prefix`, in key order, after the cursor's `(pk, sk)`.
+pub(crate) fn scan_prefix(
+    connection: &Connection,
+    prefix: &str,
+    limit: u32,
+    cursor: Option<&str>,
+    now: i64,
+) -> Result<Page, StoreError> {
+    quper_core::ports::table::validate_scan(prefix, limit)?;
+    let (after_pk, after_sk) = match cursor {
+        Some(cursor) => {
+            let cursor = Cursor::decode_scan(cursor)?;
+            (cursor.pk, cursor.sk)
+        }
+        // Sort keys are never empty, so this is before every item of the prefix.
+        None => (prefix.to_owned(), String::new()),
+    };
+    let upper = prefix_upper_bound(prefix);
+    let mut statement = connection
+        .prepare_cached(
+            "SELECT body FROM items WHERE pk >= ?1 AND (?2 IS NULL OR pk < ?2) AND (pk, sk) > (?3, ?4) \
+             AND (ttl IS NULL OR ttl > ?5) ORDER BY pk, sk LIMIT ?6",
+        )
+        .map_err(sqlite_error)?;
+    let bodies = statement
+        .query_map(
+            params![prefix, upper, after_pk, after_sk, now, i64::from(limit) + 1],
+            |row| row.get::<_, String>(0),
+        )
+        .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+        .map_err(sqlite_error)?;
+    let mut items = bodies
+        .iter()
+        .map(|body| parse_body(body))
+        .collect::<Result<Vec<Item>, _>>()?;
+    let page_size = usize::try_from(limit).unwrap_or(usize::MAX);
+    let cursor = if items.len() > page_size {
+        items.truncate(page_size);
+        items.last().map(|last| Cursor::after(last, Index::Base)).transpose()?
+    } else {
+        None
+    };
+    Ok(Page { items, cursor })
+}
+
 fn parse_body(body: &str) -> Result<Item, StoreError> {
     serde_json::from_str(body)
         .map_err(|error| StoreError::Unavailable(format!("stored item is not a JSON object: {error}")))

@@ -149,6 +149,34 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// Decodes a cursor of a scan (a base-table position in any partition).
+    pub fn decode_scan(cursor: &str) -> Result<Cursor, StoreError> {
+        let invalid = |why: &str| StoreError::Invalid(format!("bad cursor: {why}"));
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid("not base64url"))?;
+        let Ok(Value::Object(attributes)) = serde_json::from_slice::<Value>(&bytes) else {
+            return Err(invalid("not a JSON object"));
+        };
+        let attribute = |name: &str| {
+            attributes
+                .get(name)
+                .and_then(Value::as_str)
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("missing key attribute"))
+        };
+        if attributes.len() != 2 {
+            return Err(invalid("wrong attributes for a scan"));
+        }
+        let (pk, sk) = (attribute(PK)?, attribute(SK)?);
+        Ok(Cursor {
+            index_sk: sk.clone(),
+            pk,
+            sk,
+        })
+    }
+}
+
 /// The key of an item known to be well-formed (validated on the way in).
 pub(crate) fn key_of(row: &Row) -> Key {
     Key::new(row.pk.clone(), row.sk.clone())

@@ -424,16 +424,64 @@ pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<
     let Some(api_key) = api_key.map(str::trim).filter(|k| !k.is_empty()) else {
         return Ok(Err(KeyRejection::Missing));
     };
-    match store.get::<SourceContext>(&keys::api_key(&sha256_hex(api_key))).await? {
-        Some(context) if context.is_active => Ok(Ok(context)),
-        _ => Ok(Err(KeyRejection::Invalid)),
-    }
+    accepted(store, keys::api_key(&sha256_hex(api_key)))
+        .await
+        .map(|context| context.ok_or(KeyRejection::Invalid))
 }
 
-/// The source an SNS topic feeds (for the `alarm-ingest` function).
+/// The source an SNS topic feeds (for the `alarm-ingest` function), if it
+/// and its environment are active.
 pub async fn by_sns_topic(store: &Store, topic_arn: &str) -> DomainResult<Option<SourceContext>> {
-    Ok(store
-        .get::<SourceContext>(&keys::sns_topic(topic_arn))
-        .await?
-        .filter(|c| c.is_active))
+    accepted(store, keys::sns_topic(topic_arn)).await
+}
+
+/// Set on a source's lookups while its environment is deactivated or
+/// deleted, so the one read that finds the source also refuses it.
+const ENVIRONMENT_SUSPENDED: &str = "environment_suspended";
+
+/// The source a lookup names, if the source is active and its environment
+/// not suspended.
+async fn accepted(store: &Store, lookup: crate::ports::Key) -> DomainResult<Option<SourceContext>> {
+    let Some(item) = store.table().get(&lookup).await? else {
+        return Ok(None);
+    };
+    if item.get(ENVIRONMENT_SUSPENDED).and_then(Value::as_bool) == Some(true) {
+        return Ok(None);
+    }
+    let context: SourceContext = crate::store::from_item(item)?;
+    Ok(context.is_active.then_some(context))
+}
+
+/// Marks (or unmarks) the key and SNS-topic lookups of every source of
+/// `tenant` as belonging to a suspended environment: called when the
+/// environment is deactivated, reactivated or deleted, so its keys are
+/// refused at once while ingestion still reads one item per request.
+pub async fn suspend_environment(store: &Store, tenant: &TenantId, suspended: bool) -> DomainResult<()> {
+    for source in store.query_all::<AlertSource>(keys::sources(tenant)).await? {
+        let mut lookups = vec![keys::api_key(&source.key_hash)];
+        lookups.extend(source.sns_topic_arn.as_deref().map(keys::sns_topic));
+        for lookup in lookups {
+            // A topic may feed another tenant's source by now: leave that be.
+            let owned = store
+                .table()
+                .get(&lookup)
+                .await?
+                .is_some_and(|item| item.get("tenant").and_then(Value::as_str) == Some(tenant.as_str()));
+            if !owned {
+                continue;
+            }
+            let update = crate::ports::table::Update::new(lookup).when(Condition::Exists);
+            let update = if suspended {
+                update.set(ENVIRONMENT_SUSPENDED, true)
+            } else {
+                update.remove(ENVIRONMENT_SUSPENDED)
+            };
+            match store.table().update(update).await {
+                Ok(_) => {}
+                Err(err) if err.is_condition_failed() => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+    Ok(())
 }

@@ -47,7 +47,7 @@ impl App {
     pub async fn ingest_alarm(&self, topic_arn: &str, message: &str) -> DomainResult<Ingested> {
         let source = sources::by_sns_topic(self.store(), topic_arn)
             .await?
-            .ok_or_else(|| DomainError::BadRequest(format!("SNS topic {topic_arn} feeds no active alert source")))?;
+            .ok_or_else(|| DomainError::Forbidden(format!("SNS topic {topic_arn} feeds no active alert source")))?;
         let alarm = parse_alarm_message(message)?;
         let mut done = self.ingest(&source, vec![alarm]).await?;
         done.pop()

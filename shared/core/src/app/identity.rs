@@ -7,7 +7,7 @@ use crate::identity::groups::{self, Group, GroupMember, GroupPatch, NewGroup, Ne
 use crate::identity::roles::{self, NewRole, RolePatch, RoleRecord};
 use crate::identity::teams::{self, NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
 use crate::identity::users::{self, LoginFailure, NewUser, User, UserPatch};
-use crate::identity::{self as identity_domain, Principal, login_limits};
+use crate::identity::{self as identity_domain, Principal, login_limits, purge};
 use crate::model::Password;
 use crate::model::TenantId;
 
@@ -67,10 +67,32 @@ impl App {
         identity_domain::principal(self.store(), tenant, user_id).await
     }
 
-    /// The principal of a token Quper issued, whose `session` claim must be
-    /// the user's current session (see [`User::session_nonce`]).
-    pub async fn token_principal(&self, tenant: &TenantId, user_id: u64, session: &str) -> DomainResult<Principal> {
-        identity_domain::token_principal(self.store(), tenant, user_id, session).await
+    /// The principal of a token Quper issued: its `session` claim must be
+    /// the user's current session (see [`User::session_nonce`]), and it must
+    /// not predate its environment (`issued_at`, its `iat`: an earlier
+    /// environment of the same id).
+    pub async fn token_principal(
+        &self,
+        tenant: &TenantId,
+        user_id: u64,
+        session: &str,
+        issued_at: Option<i64>,
+    ) -> DomainResult<Principal> {
+        identity_domain::token_principal(self.store(), tenant, user_id, session, issued_at).await
+    }
+
+    /// Runs one bounded step (at most `page` items) of the purge of a
+    /// deleted environment (the workers run
+    /// [`App::purge_deleted_environments`]; operators and tests may step one
+    /// environment).
+    pub async fn purge_step(&self, tenant: &TenantId, page: u32) -> DomainResult<purge::PurgeStep> {
+        purge::step(self.store(), self.ports().timers.as_ref(), tenant, page).await
+    }
+
+    /// Purges deleted environments, at most `max_steps` bounded steps, each
+    /// recording its progress (so the next run resumes where this stopped).
+    pub async fn purge_deleted_environments(&self, max_steps: usize) -> DomainResult<purge::PurgeReport> {
+        purge::run(self.store(), self.ports().timers.as_ref(), max_steps).await
     }
 
     /// The principal of an external provider's token, which names its user

@@ -2,7 +2,7 @@
 //! notification rules, provider delivery receipts, and delivering one job.
 
 use crate::error::DomainResult;
-use crate::identity::Principal;
+use crate::identity::{Principal, environments};
 use crate::notifications::channels::{self, Channel, ChannelPatch, NewChannel, RevealedChannel};
 use crate::notifications::contacts::{self, ContactMethodView, NewContactMethod};
 use crate::notifications::delivery::{self, Delivered};
@@ -101,7 +101,12 @@ impl App {
     /// Delivers one notification job through the sender: sent once however
     /// often the job arrives, retried with backoff up to the configured
     /// attempts, an SMS that fails for good falls back to the next method.
+    /// A job of an environment that is deactivated or deleted sends nothing:
+    /// its row is marked failed with the reason.
     pub async fn deliver(&self, job: &NotificationJob) -> DomainResult<Delivered> {
+        if !environments::is_live(self.store(), &job.tenant).await? {
+            return delivery::cancel(self.store(), job, "the environment is deactivated or deleted").await;
+        }
         let ports = self.ports();
         delivery::deliver(
             self.store(),

@@ -8,6 +8,10 @@ use crate::oncall::escalation::{EscalationTimer, FireOutcome, SweepReport};
 
 use super::App;
 
+/// Most purge steps (each of up to `purge::PURGE_PAGE` items) one sweep
+/// takes, so a sweep stays well inside the escalator's time limit.
+pub const PURGE_STEPS_PER_SWEEP: usize = 20;
+
 impl App {
     /// A timer fired (EventBridge Scheduler on AWS, the host's timer worker
     /// locally). The engine re-checks the incident, so a duplicated, late or
@@ -19,8 +23,13 @@ impl App {
     /// Restarts work that was stored but lost on its way: notification jobs
     /// of rows left queued, interrupted sends (marked failed), escalations,
     /// acknowledgement timeouts and delayed notification rules whose timers
-    /// were lost. Every minute, from any number of hosts at once.
+    /// were lost. Also moves the purge of deleted environments on by up to
+    /// [`PURGE_STEPS_PER_SWEEP`] steps (on AWS the sweep is what runs it).
+    /// Every minute, from any number of hosts at once.
     pub async fn sweep(&self) -> DomainResult<SweepReport> {
+        if let Err(err) = self.purge_deleted_environments(PURGE_STEPS_PER_SWEEP).await {
+            tracing::warn!(error = %err, "purging deleted environments failed; the next sweep resumes");
+        }
         self.escalator().sweep().await
     }
 

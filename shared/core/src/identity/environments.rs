@@ -1,14 +1,25 @@
 //! Environments: Quper's tenants. Managed by superadmins only.
+//!
+//! An environment is live while it is active and not deleted: only a live
+//! environment's users log in, its tokens and source keys are accepted and
+//! its timers and deliveries page anyone. Deactivating one stops all of that
+//! at once (reactivating it resumes paging for incidents still open, through
+//! the sweep). Deleting one marks its record deleted at once, which makes its
+//! data unreachable, and leaves the removal of that data to the purge job
+//! ([`crate::identity::purge`]); the id stays reserved (409) until the purge
+//! has removed the record last.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::alerting::sources;
 use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::identity::users::{self, NewUser, User};
 use crate::keys;
 use crate::model::{Email, Name, Password, Role, TenantId};
+use crate::ports::table::Update;
 use crate::ports::{Condition, table};
 use crate::store::{Store, to_item};
 
@@ -22,6 +33,24 @@ pub struct Environment {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+    /// When the environment was deleted: its data is being purged and its id
+    /// is reserved until then. Never shown (a deleted environment is a 404).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Environment {
+    /// Active and not deleted: its users and keys are accepted and its
+    /// timers and deliveries page.
+    pub fn is_live(&self) -> bool {
+        self.is_active && self.deleted_at.is_none()
+    }
+}
+
+/// Whether the environment exists and is live (see [`Environment::is_live`]).
+pub async fn is_live(store: &Store, id: &TenantId) -> DomainResult<bool> {
+    Ok(find(store, id).await?.is_some_and(|e| e.is_live()))
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -56,7 +85,8 @@ fn gsi_attrs(id: &str) -> [(&'static str, Value); 2] {
     ]
 }
 
-/// The environment, whatever its state; `None` when it does not exist.
+/// The environment, whatever its state (deleted ones too); `None` when it
+/// does not exist.
 pub async fn find(store: &Store, id: &TenantId) -> DomainResult<Option<Environment>> {
     store.get(&keys::environment(id)).await
 }
@@ -71,6 +101,7 @@ pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<En
     caller.require(Permission::EnvironmentsManage)?;
     find(store, &named(id)?)
         .await?
+        .filter(|e| e.deleted_at.is_none())
         .ok_or_else(|| DomainError::not_found("Environment", id))
 }
 
@@ -95,6 +126,7 @@ pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environm
         created_at: now,
         updated_at: now,
         version: 1,
+        deleted_at: None,
     };
     let item = to_item(
         &keys::environment(&environment.id),
@@ -103,10 +135,19 @@ pub async fn insert(store: &Store, new: NewEnvironment) -> DomainResult<Environm
     )?;
     match store.table().put(item, Condition::NotExists).await {
         Ok(()) => Ok(environment),
-        Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(format!(
-            "environment {} already exists",
-            environment.id
-        ))),
+        Err(err) if err.is_condition_failed() => {
+            let deleting = find(store, &environment.id)
+                .await?
+                .is_some_and(|e| e.deleted_at.is_some());
+            Err(DomainError::Conflict(if deleting {
+                format!(
+                    "environment {} was deleted and its data is still being purged; its id is reserved until then",
+                    environment.id
+                )
+            } else {
+                format!("environment {} already exists", environment.id)
+            }))
+        }
         Err(err) => Err(err.into()),
     }
 }
@@ -139,11 +180,17 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: Environm
             "environment",
         )
         .await?;
+    // Named again, it is applied again: a deactivation cut short is completed
+    // by repeating it.
+    if let Some(active) = patch.is_active {
+        sources::suspend_environment(store, &environment.id, !active).await?;
+    }
     Ok(environment)
 }
 
-/// Deletes an environment's record. Its users can no longer authenticate; its
-/// data stays in the table until purged (see docs/identity.md).
+/// Deletes an environment: its record is marked deleted at once (so nothing
+/// of it is accepted or fires from then on) and moves to the index the purge
+/// job reads; the purge removes its data and then the record.
 pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
     let environment = get(store, caller, id).await?;
     if caller.tenant() == id {
@@ -151,18 +198,22 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
             "you cannot delete the environment you are signed in to".into(),
         ));
     }
-    match store
-        .table()
-        .delete(
-            &keys::environment(&environment.id),
-            Condition::VersionEquals(environment.version),
-        )
-        .await
-    {
+    let now = store.now();
+    let mark = Update::new(keys::environment(&environment.id))
+        .set("is_active", false)
+        .set("deleted_at", serde_json::json!(now))
+        .set("updated_at", serde_json::json!(now))
+        .set(table::GSI1PK, keys::PURGING_ENVIRONMENTS_GSI1PK)
+        .set(table::GSI1SK, environment.id.as_str())
+        .add(table::VERSION, 1)
+        .when(Condition::VersionEquals(environment.version));
+    match store.table().update(mark).await {
         Err(err) if err.is_condition_failed() => Err(DomainError::Conflict(
             "the environment was changed concurrently; reload and retry".into(),
         )),
-        other => Ok(other?),
+        Err(err) => Err(err.into()),
+        // Its keys are refused from now on; the purge deletes them later.
+        Ok(_) => sources::suspend_environment(store, &environment.id, true).await,
     }
 }
 

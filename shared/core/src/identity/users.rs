@@ -449,8 +449,14 @@ pub enum LoginFailure {
 /// first). An email may have accounts in several tenants: `tenant` picks
 /// one, and without it the password picks the account.
 pub struct LoginCandidates {
-    /// One per login lookup: the account, if it still exists.
-    accounts: Vec<Option<User>>,
+    accounts: Vec<LoginCandidate>,
+}
+
+/// One per login lookup: the account, if it still exists, and whether its
+/// environment is live (active, not deleted).
+struct LoginCandidate {
+    user: Option<User>,
+    live: bool,
 }
 
 pub async fn login_candidates(store: &Store, email: &str, tenant: Option<&str>) -> DomainResult<LoginCandidates> {
@@ -460,19 +466,35 @@ pub async fn login_candidates(store: &Store, email: &str, tenant: Option<&str>) 
     let entries: Vec<LoginEntry> = store.query_all(keys::logins(email.as_str())).await?;
     let mut accounts = Vec::new();
     for entry in entries.iter().filter(|e| tenant.is_none_or(|t| e.tenant == t)) {
-        accounts.push(store.get::<User>(&keys::user(&entry.tenant, entry.user_id)).await?);
+        // The environment is read with every account and the password checked
+        // whatever its state, so a deactivated or deleted environment is
+        // refused exactly like a wrong password, in the same time.
+        let user_key = keys::user(&entry.tenant, entry.user_id);
+        let (environment, user) = tokio::try_join!(
+            crate::identity::environments::find(store, &entry.tenant),
+            store.get::<User>(&user_key)
+        )?;
+        accounts.push(LoginCandidate {
+            user,
+            live: environment.is_some_and(|e| e.is_live()),
+        });
     }
     Ok(LoginCandidates { accounts })
 }
 
 impl LoginCandidates {
-    /// The one active account whose password was checked successfully a
-    /// moment ago ([`crate::auth::remembered`]), without spending argon2:
-    /// Basic credentials come with every request. `None` says nothing about
-    /// the password.
+    /// The one active account of a live environment whose password was
+    /// checked successfully a moment ago ([`crate::auth::remembered`]),
+    /// without spending argon2: Basic credentials come with every request.
+    /// `None` says nothing about the password.
     pub fn remembered(&self, password: &str) -> Option<User> {
         match self.accounts.as_slice() {
-            [Some(user)] if user.is_active => user
+            [
+                LoginCandidate {
+                    user: Some(user),
+                    live: true,
+                },
+            ] if user.is_active => user
                 .password_hash
                 .as_deref()
                 .is_some_and(|hash| remembered(hash, password))
@@ -488,10 +510,11 @@ impl LoginCandidates {
         if self.accounts.is_empty() {
             check_against_dummy(password).await;
         }
-        for user in self.accounts {
+        for LoginCandidate { user, live } in self.accounts {
             match user.as_ref().and_then(|u| u.password_hash.as_deref()) {
                 Some(hash) => {
                     if check_password(hash, password).await
+                        && live
                         && let Some(user) = user.filter(|u| u.is_active)
                     {
                         matches.push(user);

@@ -207,6 +207,36 @@ pub async fn deliver(
     }
 }
 
+/// Marks the job's row `failed` with `reason` without sending it, if it is
+/// still waiting (`queued`, or `failed` awaiting a retry); no fallback
+/// follows. For jobs of an environment that is deactivated or deleted.
+pub async fn cancel(store: &Store, job: &NotificationJob, reason: &str) -> DomainResult<Delivered> {
+    let key = row_key(job)?;
+    let Some(row) = store.get::<NotificationLog>(&key).await? else {
+        return Ok(Delivered::AlreadyHandled);
+    };
+    if !matches!(row.status, NotificationStatus::Queued | NotificationStatus::Failed) {
+        return Ok(Delivered::AlreadyHandled);
+    }
+    let update = Update::new(key)
+        .set("status", json!(NotificationStatus::Failed))
+        .remove(GSI1PK)
+        .remove(GSI1SK)
+        .set("last_error", reason)
+        .set("next_attempt_at", Value::Null)
+        .set("updated_at", json!(store.now()))
+        .add("version", 1)
+        .when(Condition::VersionEquals(row.version));
+    match store.table().update(update).await {
+        Ok(_) => {
+            tracing::info!(tenant = %job.tenant, notification = %row.id, reason, "notification not sent");
+            Ok(Delivered::GaveUp(NotificationStatus::Failed))
+        }
+        Err(err) if err.is_condition_failed() => Ok(Delivered::AlreadyHandled),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Queues the row's next contact method, if any: a new row and job.
 pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &NotificationLog) -> DomainResult<bool> {
     let id = uuid::Uuid::new_v4().simple().to_string();

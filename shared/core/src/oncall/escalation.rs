@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
-use crate::identity::environments::Environment;
+use crate::identity::environments::{self, Environment};
 use crate::identity::{Permission, Principal, teams, users};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::time_sort_key;
@@ -140,6 +140,9 @@ pub enum FireOutcome {
     Stale,
     /// Every level and repeat has been paged.
     Exhausted,
+    /// The environment is deactivated or deleted: it pages nobody, and a
+    /// delayed rule's reminder is dropped.
+    EnvironmentNotLive,
     /// The incident has no escalation policy.
     NoPolicy,
 }
@@ -214,6 +217,14 @@ impl Escalator {
 
     /// A timer fired.
     pub async fn fire(&self, timer: &EscalationTimer) -> DomainResult<FireOutcome> {
+        if !environments::is_live(&self.store, &timer.tenant).await? {
+            if timer.kind == TimerKind::Notify {
+                self.forget(keys::reminder(&timer.tenant, timer.incident_id, &timer.id()))
+                    .await?;
+            }
+            tracing::info!(tenant = %timer.tenant, incident = timer.incident_id, "timer of an inactive or deleted environment dropped");
+            return Ok(FireOutcome::EnvironmentNotLive);
+        }
         let reason = match timer.kind {
             TimerKind::Escalate => Reason::Timer(timer.step),
             TimerKind::AckTimeout => Reason::AckTimeout(timer.step),
@@ -740,7 +751,7 @@ impl Escalator {
             };
             tracing::warn!(tenant = %timer.tenant, incident = incident.id, step = timer.step, "escalation overdue; firing its lost timer");
             match self.fire(&timer).await? {
-                FireOutcome::Stale => {}
+                FireOutcome::Stale | FireOutcome::EnvironmentNotLive => {}
                 // The policy went away: nothing is due any more, so the
                 // next sweep need not look again.
                 FireOutcome::NoPolicy => self.settle(&incident).await?,

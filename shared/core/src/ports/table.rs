@@ -387,6 +387,27 @@ pub trait Table: Send + Sync + 'static {
 
     /// A cheap round trip to the backend, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// One page of the live items whose `PK` starts with `prefix` (not
+    /// empty), across partitions, in the backend's order: at most `limit`
+    /// items, resuming after `cursor` (a previous page's). A page may hold
+    /// fewer items than `limit`, even none, while its `cursor` is `Some`;
+    /// the scan is over when `cursor` is `None`. Items deleted between pages
+    /// do not disturb the cursor. On DynamoDB this is a filtered Scan that
+    /// reads the whole table page by page, so it serves rare maintenance work
+    /// (purging a deleted environment), never a request.
+    async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError>;
+}
+
+/// Checks the arguments of [`Table::scan_prefix`] that both adapters refuse.
+pub fn validate_scan(prefix: &str, limit: u32) -> Result<(), StoreError> {
+    if prefix.is_empty() {
+        return Err(StoreError::Invalid("a scan needs a non-empty key prefix".into()));
+    }
+    if limit == 0 {
+        return Err(StoreError::Invalid("a scan limit must be at least 1".into()));
+    }
+    Ok(())
 }
 
 /// Checks what both adapters require of a transaction before sending it.

@@ -86,7 +86,7 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
     let principal = match claims.sub.parse::<u64>() {
         Ok(id) if claims.issued_by_quper => {
             let session = claims.sid.as_deref().unwrap_or_default();
-            state.app.token_principal(&tenant, id, session).await?
+            state.app.token_principal(&tenant, id, session, claims.iat).await?
         }
         Err(_) if claims.issued_by_quper => return Err(invalid()),
         Ok(id) => state.app.principal(&tenant, id).await?,
