@@ -15,6 +15,9 @@
 //!   failures, storage calls per alert.
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
+//! - `input_limits`: every text field of every write route refuses a NUL
+//!   and an over-long value, bounded integers their out-of-range values,
+//!   every path parameter what is outside its grammar (both stores).
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
 //! - `durability`: work lost between a write and what must follow it (a
@@ -43,6 +46,7 @@ mod http_layer;
 mod identity;
 mod incidents;
 mod ingest;
+mod input_limits;
 mod lambda_events;
 mod notifications;
 mod oncall;

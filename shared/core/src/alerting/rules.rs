@@ -33,13 +33,26 @@ pub struct RuleConditions {
     pub severities: Vec<Severity>,
     /// Case-insensitive substring of the title.
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::MATCH_TEXT))]
     pub title_contains: Option<String>,
     /// Case-insensitive substring of the description.
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::MATCH_TEXT))]
     pub description_contains: Option<String>,
     /// Label values that must match exactly; `*` means the label is present.
     #[serde(default)]
+    #[schemars(schema_with = "label_matches_schema")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// The documented schema of `labels`: names and values bounded like the
+/// text a rule matches.
+fn label_matches_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "maxLength": crate::model::limits::MATCH_TEXT },
+        "additionalProperties": { "type": "string", "maxLength": crate::model::limits::MATCH_TEXT },
+    })
 }
 
 /// How a grouping rule builds its key: `"title"`, `"source"` or
@@ -64,13 +77,20 @@ impl schemars::JsonSchema for GroupBy {
             "description": "How a grouping rule builds its key: `title`, `source` or `label:<name>`.",
             "type": "string",
             "pattern": "^(title|source|label:.+)$",
+            "maxLength": GROUP_BY_MAX,
         })
     }
 }
 
+/// `label:` and a label name of at most [`crate::model::limits::MATCH_TEXT`].
+const GROUP_BY_MAX: usize = "label:".len() + crate::model::limits::MATCH_TEXT;
+
 impl TryFrom<String> for GroupBy {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
+        if value.chars().count() > GROUP_BY_MAX {
+            return Err(format!("must be at most {GROUP_BY_MAX} characters"));
+        }
         match value.as_str() {
             "title" => Ok(GroupBy::Title),
             "source" => Ok(GroupBy::Source),
@@ -129,8 +149,10 @@ pub struct AlertRule {
 pub struct NewRule {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default = "default_priority")]
+    #[schemars(range(min = -(crate::model::limits::PRIORITY as i32), max = crate::model::limits::PRIORITY as i32))]
     pub priority: i32,
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -152,7 +174,9 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
+    #[schemars(range(min = -(crate::model::limits::PRIORITY as i32), max = crate::model::limits::PRIORITY as i32))]
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
     pub conditions: Option<RuleConditions>,

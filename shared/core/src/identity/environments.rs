@@ -30,6 +30,7 @@ pub struct NewEnvironment {
     pub id: TenantId,
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
 }
 
@@ -37,6 +38,7 @@ pub struct NewEnvironment {
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub is_active: Option<bool>,
 }

@@ -7,8 +7,8 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::identity::{roles, users};
 use crate::keys;
-use crate::model::Name;
 use crate::model::TenantId;
+use crate::model::{Name, RoleId};
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 
@@ -37,17 +37,19 @@ pub struct GroupMember {
 pub struct NewGroup {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default)]
-    pub role_ids: Vec<String>,
+    pub role_ids: Vec<RoleId>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
-    pub role_ids: Option<Vec<String>>,
+    pub role_ids: Option<Vec<RoleId>>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -94,13 +96,14 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Group>>
 
 pub async fn create(store: &Store, caller: &Principal, new: NewGroup) -> DomainResult<Group> {
     caller.require(Permission::IdentityWrite)?;
-    check_roles(store, caller, &new.role_ids).await?;
+    let role_ids: Vec<String> = new.role_ids.into_iter().map(String::from).collect();
+    check_roles(store, caller, &role_ids).await?;
     let now = store.now();
     let group = Group {
         id: uuid::Uuid::new_v4().to_string(),
         name: new.name.into_inner(),
         description: new.description,
-        role_ids: new.role_ids,
+        role_ids,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -119,6 +122,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
         group.description = Some(description);
     }
     if let Some(role_ids) = patch.role_ids {
+        let role_ids: Vec<String> = role_ids.into_iter().map(String::from).collect();
         check_roles(store, caller, &role_ids).await?;
         group.role_ids = role_ids;
     }

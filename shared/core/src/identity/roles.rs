@@ -34,6 +34,7 @@ pub struct RoleRecord {
 pub struct NewRole {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub permissions: BTreeSet<Permission>,
 }
@@ -42,6 +43,7 @@ pub struct NewRole {
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub permissions: Option<BTreeSet<Permission>>,
 }

@@ -103,6 +103,7 @@ pub struct RevealedChannel {
 pub struct NewChannel {
     pub name: Name,
     pub kind: ChannelKind,
+    #[schemars(length(max = crate::model::limits::URL))]
     pub address: String,
     #[serde(default)]
     pub team_id: Option<u64>,
@@ -112,6 +113,7 @@ pub struct NewChannel {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::URL))]
     pub address: Option<String>,
     pub team_id: Option<u64>,
     pub is_active: Option<bool>,
