@@ -284,8 +284,25 @@ impl RoleId {
             .map_err(|_| "must be a built-in role name or a role's UUID".to_owned())
     }
 
+    /// A built-in role's id: its name.
+    pub fn builtin(role: Role) -> Self {
+        Self(role.as_str().to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<RecordId> for RoleId {
+    fn from(id: RecordId) -> Self {
+        Self(id.0)
+    }
+}
+
+impl fmt::Display for RoleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -16,8 +16,8 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal, teams};
 use crate::ingest::event::{AlertEvent, Severity};
 use crate::keys;
-use crate::model::Name;
 use crate::model::TenantId;
+use crate::model::{Name, RecordId};
 use crate::store::Store;
 
 /// All listed conditions must hold; within a list, any value matches. An
@@ -132,7 +132,7 @@ pub struct RuleActions {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertRule {
-    pub id: String,
+    pub id: RecordId,
     pub name: String,
     pub description: Option<String>,
     pub priority: i32,
@@ -282,7 +282,7 @@ pub fn evaluate(rules: &[AlertRule], source: &SourceContext, event: &AlertEvent)
             }
         }
         evaluation.decisions.push(RuleDecision {
-            rule_id: rule.id.clone(),
+            rule_id: rule.id.to_string(),
             rule_name: rule.name.clone(),
             matched,
             applied,
@@ -303,9 +303,9 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertRu
     Ok(rules)
 }
 
-crate::record!(AlertRule, "Alert rule", str, keys::rule);
+crate::record!(AlertRule, "Alert rule", RecordId, keys::rule);
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<AlertRule> {
+pub async fn get(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigRead)?;
     store.fetch(caller.tenant(), id).await
 }
@@ -327,7 +327,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
     check_actions(store, caller.tenant(), &new.actions).await?;
     let now = store.now();
     let rule = AlertRule {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RecordId::new_v4(),
         name: new.name.into_inner(),
         description: new.description,
         priority: new.priority,
@@ -342,7 +342,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
     Ok(rule)
 }
 
-pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatch) -> DomainResult<AlertRule> {
+pub async fn update(store: &Store, caller: &Principal, id: &RecordId, patch: RulePatch) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigWrite)?;
     let mut rule = get(store, caller, id).await?;
     if let Some(name) = patch.name {
@@ -368,7 +368,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatc
     Ok(rule)
 }
 
-pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+pub async fn delete(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
     store.remove::<AlertRule>(caller.tenant(), id).await
