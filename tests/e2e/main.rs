@@ -24,6 +24,9 @@
 //!   rejected alone.
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
+//! - `input_limits`: every text field of every write route refuses a NUL
+//!   and an over-long value, bounded integers their out-of-range values,
+//!   every path parameter what is outside its grammar (both stores).
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
 //! - `durability`: work lost between a write and what must follow it (a
@@ -61,6 +64,7 @@ mod identity;
 mod incidents;
 mod ingest;
 mod ingest_labels;
+mod input_limits;
 mod lambda_events;
 mod notifications;
 mod oncall;

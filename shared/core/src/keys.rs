@@ -1,5 +1,10 @@
 //! Every single-table key format, in one place.
 //!
+//! Every id a key is built from is a parsed domain type ([`TenantId`],
+//! [`RecordId`], [`RoleId`], `u64`) or text Quper made itself (sort values,
+//! hashes, timer ids), so nothing a client sends can add a `#` or leave its
+//! prefix.
+//!
 //! Tenant data lives under `T#<tenant>#...`, so a query built from a caller's
 //! tenant cannot reach another tenant's items. The only keys that do not start
 //! with a tenant are global lookups that exist to *find* a tenant before one is
@@ -52,7 +57,7 @@
 //! | notification rule | `T#<t>#USER#<user:010>#NRULE` | `<id:010>` | |
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 
-use crate::model::TenantId;
+use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query};
 
 /// Partition and sort key of the sequence behind integer ids.
@@ -111,21 +116,21 @@ pub fn logins(email: &str) -> Query {
 pub fn groups(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#GROUP"))
 }
-pub fn group(tenant: &TenantId, id: &str) -> Key {
-    Key::new(format!("T#{tenant}#GROUP"), id)
+pub fn group(tenant: &TenantId, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#GROUP"), id.as_str())
 }
-pub fn group_members(tenant: &TenantId, group: &str) -> Query {
+pub fn group_members(tenant: &TenantId, group: &RecordId) -> Query {
     Query::partition(format!("T#{tenant}#GROUP#{group}")).prefix("MEMBER#")
 }
-pub fn group_member(tenant: &TenantId, group: &str, user: u64) -> Key {
+pub fn group_member(tenant: &TenantId, group: &RecordId, user: u64) -> Key {
     Key::new(format!("T#{tenant}#GROUP#{group}"), format!("MEMBER#{}", id_sk(user)))
 }
 
 pub fn roles(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#ROLE"))
 }
-pub fn role(tenant: &TenantId, id: &str) -> Key {
-    Key::new(format!("T#{tenant}#ROLE"), id)
+pub fn role(tenant: &TenantId, id: &RoleId) -> Key {
+    Key::new(format!("T#{tenant}#ROLE"), id.as_str())
 }
 
 pub fn teams(tenant: &TenantId) -> Query {
@@ -181,8 +186,8 @@ pub fn sns_topic(arn: &str) -> Key {
 pub fn rules(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#RULE"))
 }
-pub fn rule(tenant: &TenantId, id: &str) -> Key {
-    Key::new(format!("T#{tenant}#RULE"), id)
+pub fn rule(tenant: &TenantId, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#RULE"), id.as_str())
 }
 
 pub fn incident_pk(tenant: &TenantId, number: u64) -> String {
@@ -212,6 +217,8 @@ pub fn incident_alert(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("ALERT#{sort}"))
 }
 
+/// `id` is the UUID Quper gave the alert when it was ingested; a client's
+/// id reaches it only parsed (`ingest::alerts::get` takes a [`RecordId`]).
 pub fn alert(tenant: &TenantId, id: &str) -> Key {
     Key::new(format!("T#{tenant}#ALERT#{id}"), "META")
 }
@@ -295,8 +302,8 @@ pub fn provider_message(message_id: &str) -> Key {
 pub fn channels(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#CHANNEL"))
 }
-pub fn channel(tenant: &TenantId, id: &str) -> Key {
-    Key::new(format!("T#{tenant}#CHANNEL"), id)
+pub fn channel(tenant: &TenantId, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#CHANNEL"), id.as_str())
 }
 
 /// A delayed notification rule waiting for its timer, in the item collection

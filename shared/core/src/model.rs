@@ -5,12 +5,41 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// The documented bounds of request fields. Each appears in the OpenAPI
+/// document (`maxLength`, `maximum`, ...) through the request types'
+/// `#[schemars(...)]` attributes, the body check
+/// (`quper_http::body_schema`) enforces it as a 422 naming the field, and
+/// `docs/api.md` lists them. No text field of a request body may hold a NUL.
+pub mod limits {
+    /// Names and titles of resources, full names.
+    pub const NAME: usize = 255;
+    /// Free-text descriptions.
+    pub const DESCRIPTION: usize = 4096;
+    /// Text an alert rule matches against (titles, descriptions, label values).
+    pub const MATCH_TEXT: usize = 1024;
+    /// URLs and channel addresses.
+    pub const URL: usize = 2048;
+    /// AWS ARNs.
+    pub const ARN: usize = 2048;
+    /// Email addresses (RFC 5321).
+    pub const EMAIL: usize = 254;
+    /// Passwords, new or presented.
+    pub const PASSWORD: usize = 256;
+    /// IANA time zone names.
+    pub const TIME_ZONE: usize = 64;
+    /// Resource ids given in bodies (UUIDs in their 36-character form).
+    pub const UUID: usize = 36;
+    /// Priorities and orderings (contact methods, escalation level numbers;
+    /// alert rules from -PRIORITY to PRIORITY).
+    pub const PRIORITY: u32 = 1_000;
+}
+
 /// An environment (tenant) id: 1-63 lowercase letters, digits and dashes,
 /// starting with a letter or digit. Never contains `#`, so it cannot break out
 /// of its key prefix.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
+pub struct TenantId(#[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9][a-z0-9-]*$"))] String);
 
 impl TenantId {
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -73,7 +102,7 @@ impl fmt::Display for TenantId {
 /// a domain with a dot, no whitespace or control characters, at most 254 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
-pub struct Email(String);
+pub struct Email(#[schemars(length(max = limits::EMAIL))] String);
 
 impl Email {
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -123,7 +152,7 @@ impl fmt::Display for Email {
 /// hides the value, so it cannot end up in a response or a log.
 #[derive(Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
-pub struct Password(String);
+pub struct Password(#[schemars(length(min = 8, max = 256))] String);
 
 impl Password {
     pub const MIN_CHARS: usize = 8;
@@ -159,7 +188,7 @@ impl fmt::Debug for Password {
 /// A required display string: trimmed, 1 to 255 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
-pub struct Name(String);
+pub struct Name(#[schemars(length(min = 1, max = limits::NAME))] String);
 
 impl Name {
     pub fn parse(value: &str) -> Result<Self, String> {
@@ -187,6 +216,113 @@ impl TryFrom<String> for Name {
 impl From<Name> for String {
     fn from(value: Name) -> String {
         value.0
+    }
+}
+
+/// The id of a record Quper names with a UUID (groups, roles, alert rules,
+/// channels, alerts): parsed as a UUID and kept in its lowercase hyphenated
+/// form, so nothing but a UUID reaches a key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct RecordId(#[schemars(length(max = limits::UUID), extend("format" = "uuid"))] String);
+
+impl RecordId {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        uuid::Uuid::try_parse(value)
+            .map(|id| Self(id.hyphenated().to_string()))
+            .map_err(|_| "must be a UUID".to_owned())
+    }
+
+    pub fn new_v4() -> Self {
+        Self(uuid::Uuid::new_v4().hyphenated().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for RecordId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RecordId> for String {
+    fn from(value: RecordId) -> String {
+        value.0
+    }
+}
+
+impl std::ops::Deref for RecordId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The id of a role: a built-in role's name (`admin`, ...) or the UUID of a
+/// custom role ([`RecordId`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(try_from = "String", into = "String")]
+pub struct RoleId(#[schemars(length(max = limits::UUID))] String);
+
+impl RoleId {
+    pub fn parse(value: &str) -> Result<Self, String> {
+        if Role::parse(value).is_some() {
+            return Ok(Self(value.to_owned()));
+        }
+        RecordId::parse(value)
+            .map(|id| Self(id.into()))
+            .map_err(|_| "must be a built-in role name or a role's UUID".to_owned())
+    }
+
+    /// A built-in role's id: its name.
+    pub fn builtin(role: Role) -> Self {
+        Self(role.as_str().to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<RecordId> for RoleId {
+    fn from(id: RecordId) -> Self {
+        Self(id.0)
+    }
+}
+
+impl fmt::Display for RoleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RoleId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value)
+    }
+}
+
+impl From<RoleId> for String {
+    fn from(value: RoleId) -> String {
+        value.0
+    }
+}
+
+impl std::ops::Deref for RoleId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 
@@ -234,6 +370,18 @@ mod tests {
         assert!(TenantId::parse("").is_err());
         assert!(TenantId::parse("-x").is_err());
         assert!(TenantId::parse("Acme").is_err());
+        assert!(TenantId::parse("..").is_err());
+        assert!(TenantId::parse("a\0b").is_err());
+        assert!(TenantId::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn record_ids_are_uuids() {
+        let id = RecordId::parse("6F9619FF-8B86-D011-B42D-00C04FC964FF").map(String::from);
+        assert_eq!(id, Ok("6f9619ff-8b86-d011-b42d-00c04fc964ff".to_owned()));
+        for bad in ["", "a#b", "..", "1", "6f9619ff-8b86-d011-b42d-00c04fc964ff#USER"] {
+            assert!(RecordId::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

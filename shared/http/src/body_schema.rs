@@ -7,9 +7,13 @@
 //! states (schemars, as aide generates it), so the server accepts exactly what
 //! the document says. It knows the keywords schemars derives: `type`, `enum`,
 //! `const`, `$ref`, `allOf`/`anyOf`/`oneOf`, `properties`, `required`,
-//! `additionalProperties`, `items`, `uniqueItems`, `minimum`/`maximum`;
-//! `pattern` and `format` are left to the types' own parsing (`Email`,
-//! `GroupBy`, ...), and annotations (`default`, `description`) mean nothing here.
+//! `additionalProperties`, `propertyNames`, `items`, `uniqueItems`,
+//! `minimum`/`maximum`, `minLength`/`maxLength` (in characters, as JSON
+//! Schema counts them); `pattern` and `format` are left to the types' own
+//! parsing (`Email`, `GroupBy`, ...), and annotations (`default`,
+//! `description`) mean nothing here. Whatever the schema, no text of a body
+//! held to one may contain a NUL character: no field of Quper's holds one,
+//! and storage, logs and providers would each treat it differently.
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -109,6 +113,22 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str) -> Option<(Str
             ));
         }
     }
+    if let Value::String(text) = value {
+        if text.contains('\0') {
+            return fail("must not contain a NUL character".into());
+        }
+        let chars = || text.chars().count();
+        if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
+            && chars() as u64 > max
+        {
+            return fail(format!("must be at most {max} characters"));
+        }
+        if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
+            && (chars() as u64) < min
+        {
+            return fail(format!("must be at least {min} characters"));
+        }
+    }
     if let Some(allowed) = schema.get("enum").and_then(Value::as_array)
         && !allowed.contains(value)
     {
@@ -159,6 +179,11 @@ fn check(root: &Value, schema: &Value, value: &Value, path: &str) -> Option<(Str
         }
         for (name, field) in object {
             let here = join(path, name);
+            if let Some(names) = schema.get("propertyNames")
+                && let Some(found) = check(root, names, &Value::String(name.clone()), &here)
+            {
+                return Some(found);
+            }
             match properties.and_then(|properties| properties.get(name)) {
                 Some(sub) => {
                     if let Some(found) = check(root, sub, field, &here) {
@@ -255,6 +280,29 @@ mod tests {
             broken(json!({ "tags": ["x", "x"] })).map(|(field, _)| field),
             Some("tags[1]".to_owned())
         );
+    }
+
+    #[derive(Debug, Deserialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Bounded {
+        #[schemars(length(max = 3))]
+        short: Option<String>,
+        name: Option<quper_core::model::Name>,
+        #[schemars(range(max = 10))]
+        small: Option<u32>,
+    }
+
+    #[test]
+    fn lengths_ranges_and_nul_bytes_are_held_to() {
+        let schema = schema_of::<Bounded>();
+        let field = |value: Value| violation(&schema, &value).map(|(field, _)| field);
+        assert_eq!(field(json!({ "short": "abc", "name": "x", "small": 10 })), None);
+        assert_eq!(field(json!({ "short": "äöü" })), None);
+        assert_eq!(field(json!({ "short": "abcd" })), Some("short".into()));
+        assert_eq!(field(json!({ "short": "a\0" })), Some("short".into()));
+        assert_eq!(field(json!({ "name": "n".repeat(256) })), Some("name".into()));
+        assert_eq!(field(json!({ "name": "" })), Some("name".into()));
+        assert_eq!(field(json!({ "small": 11 })), Some("small".into()));
     }
 
     #[test]

@@ -16,8 +16,8 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal, teams};
 use crate::ingest::event::{AlertEvent, Severity};
 use crate::keys;
-use crate::model::Name;
 use crate::model::TenantId;
+use crate::model::{Name, RecordId};
 use crate::store::Store;
 
 /// All listed conditions must hold; within a list, any value matches. An
@@ -33,13 +33,26 @@ pub struct RuleConditions {
     pub severities: Vec<Severity>,
     /// Case-insensitive substring of the title.
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::MATCH_TEXT))]
     pub title_contains: Option<String>,
     /// Case-insensitive substring of the description.
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::MATCH_TEXT))]
     pub description_contains: Option<String>,
     /// Label values that must match exactly; `*` means the label is present.
     #[serde(default)]
+    #[schemars(schema_with = "label_matches_schema")]
     pub labels: BTreeMap<String, String>,
+}
+
+/// The documented schema of `labels`: names and values bounded like the
+/// text a rule matches.
+fn label_matches_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "propertyNames": { "maxLength": crate::model::limits::MATCH_TEXT },
+        "additionalProperties": { "type": "string", "maxLength": crate::model::limits::MATCH_TEXT },
+    })
 }
 
 /// How a grouping rule builds its key: `"title"`, `"source"` or
@@ -64,13 +77,20 @@ impl schemars::JsonSchema for GroupBy {
             "description": "How a grouping rule builds its key: `title`, `source` or `label:<name>`.",
             "type": "string",
             "pattern": "^(title|source|label:.+)$",
+            "maxLength": GROUP_BY_MAX,
         })
     }
 }
 
+/// `label:` and a label name of at most [`crate::model::limits::MATCH_TEXT`].
+const GROUP_BY_MAX: usize = "label:".len() + crate::model::limits::MATCH_TEXT;
+
 impl TryFrom<String> for GroupBy {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
+        if value.chars().count() > GROUP_BY_MAX {
+            return Err(format!("must be at most {GROUP_BY_MAX} characters"));
+        }
         match value.as_str() {
             "title" => Ok(GroupBy::Title),
             "source" => Ok(GroupBy::Source),
@@ -112,7 +132,7 @@ pub struct RuleActions {
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AlertRule {
-    pub id: String,
+    pub id: RecordId,
     pub name: String,
     pub description: Option<String>,
     pub priority: i32,
@@ -129,8 +149,10 @@ pub struct AlertRule {
 pub struct NewRule {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default = "default_priority")]
+    #[schemars(range(min = -(crate::model::limits::PRIORITY as i32), max = crate::model::limits::PRIORITY as i32))]
     pub priority: i32,
     #[serde(default = "default_true")]
     pub enabled: bool,
@@ -152,7 +174,9 @@ fn default_true() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct RulePatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
+    #[schemars(range(min = -(crate::model::limits::PRIORITY as i32), max = crate::model::limits::PRIORITY as i32))]
     pub priority: Option<i32>,
     pub enabled: Option<bool>,
     pub conditions: Option<RuleConditions>,
@@ -258,7 +282,7 @@ pub fn evaluate(rules: &[AlertRule], source: &SourceContext, event: &AlertEvent)
             }
         }
         evaluation.decisions.push(RuleDecision {
-            rule_id: rule.id.clone(),
+            rule_id: rule.id.to_string(),
             rule_name: rule.name.clone(),
             matched,
             applied,
@@ -279,9 +303,9 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertRu
     Ok(rules)
 }
 
-crate::record!(AlertRule, "Alert rule", str, keys::rule);
+crate::record!(AlertRule, "Alert rule", RecordId, keys::rule);
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<AlertRule> {
+pub async fn get(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigRead)?;
     store.fetch(caller.tenant(), id).await
 }
@@ -303,7 +327,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
     check_actions(store, caller.tenant(), &new.actions).await?;
     let now = store.now();
     let rule = AlertRule {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RecordId::new_v4(),
         name: new.name.into_inner(),
         description: new.description,
         priority: new.priority,
@@ -318,7 +342,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
     Ok(rule)
 }
 
-pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatch) -> DomainResult<AlertRule> {
+pub async fn update(store: &Store, caller: &Principal, id: &RecordId, patch: RulePatch) -> DomainResult<AlertRule> {
     caller.require(Permission::ConfigWrite)?;
     let mut rule = get(store, caller, id).await?;
     if let Some(name) = patch.name {
@@ -344,7 +368,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RulePatc
     Ok(rule)
 }
 
-pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+pub async fn delete(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
     store.remove::<AlertRule>(caller.tenant(), id).await

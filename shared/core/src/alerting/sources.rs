@@ -163,7 +163,7 @@ pub struct SourcePatch {
 /// `arn:aws:sns:<region>:<account>:<topic>`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
-pub struct SnsTopicArn(String);
+pub struct SnsTopicArn(#[schemars(length(max = crate::model::limits::ARN))] String);
 
 impl TryFrom<String> for SnsTopicArn {
     type Error = String;

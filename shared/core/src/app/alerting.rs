@@ -109,7 +109,7 @@ impl App {
         rules::list(self.store(), caller).await
     }
 
-    pub async fn alert_rule(&self, caller: &Principal, id: &str) -> DomainResult<AlertRule> {
+    pub async fn alert_rule(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<AlertRule> {
         rules::get(self.store(), caller, id).await
     }
 
@@ -117,11 +117,16 @@ impl App {
         rules::create(self.store(), caller, new).await
     }
 
-    pub async fn update_alert_rule(&self, caller: &Principal, id: &str, patch: RulePatch) -> DomainResult<AlertRule> {
+    pub async fn update_alert_rule(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RecordId,
+        patch: RulePatch,
+    ) -> DomainResult<AlertRule> {
         rules::update(self.store(), caller, id, patch).await
     }
 
-    pub async fn delete_alert_rule(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+    pub async fn delete_alert_rule(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
         rules::delete(self.store(), caller, id).await
     }
 
@@ -138,7 +143,7 @@ impl App {
         alerts::recent(self.store(), caller, limit, cursor).await
     }
 
-    pub async fn alert(&self, caller: &Principal, id: &str) -> DomainResult<AlertRecord> {
+    pub async fn alert(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<AlertRecord> {
         alerts::get(self.store(), caller, id).await
     }
 }

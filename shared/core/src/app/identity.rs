@@ -203,7 +203,7 @@ impl App {
         groups::list(self.store(), caller).await
     }
 
-    pub async fn group(&self, caller: &Principal, id: &str) -> DomainResult<Group> {
+    pub async fn group(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<Group> {
         groups::get(self.store(), caller, id).await
     }
 
@@ -211,28 +211,42 @@ impl App {
         groups::create(self.store(), caller, new).await
     }
 
-    pub async fn update_group(&self, caller: &Principal, id: &str, patch: GroupPatch) -> DomainResult<Group> {
+    pub async fn update_group(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RecordId,
+        patch: GroupPatch,
+    ) -> DomainResult<Group> {
         groups::update(self.store(), caller, id, patch).await
     }
 
-    pub async fn delete_group(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+    pub async fn delete_group(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
         groups::delete(self.store(), caller, id).await
     }
 
-    pub async fn group_members(&self, caller: &Principal, id: &str) -> DomainResult<Vec<GroupMember>> {
+    pub async fn group_members(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RecordId,
+    ) -> DomainResult<Vec<GroupMember>> {
         groups::list_members(self.store(), caller, id).await
     }
 
     pub async fn add_group_member(
         &self,
         caller: &Principal,
-        id: &str,
+        id: &crate::model::RecordId,
         new: NewGroupMember,
     ) -> DomainResult<GroupMember> {
         groups::add_member(self.store(), caller, id, new).await
     }
 
-    pub async fn remove_group_member(&self, caller: &Principal, id: &str, user_id: u64) -> DomainResult<()> {
+    pub async fn remove_group_member(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RecordId,
+        user_id: u64,
+    ) -> DomainResult<()> {
         groups::remove_member(self.store(), caller, id, user_id).await
     }
 
@@ -242,7 +256,7 @@ impl App {
         roles::list(self.store(), caller).await
     }
 
-    pub async fn role(&self, caller: &Principal, id: &str) -> DomainResult<RoleRecord> {
+    pub async fn role(&self, caller: &Principal, id: &crate::model::RoleId) -> DomainResult<RoleRecord> {
         roles::get(self.store(), caller, id).await
     }
 
@@ -250,11 +264,16 @@ impl App {
         roles::create(self.store(), caller, new).await
     }
 
-    pub async fn update_role(&self, caller: &Principal, id: &str, patch: RolePatch) -> DomainResult<RoleRecord> {
+    pub async fn update_role(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RoleId,
+        patch: RolePatch,
+    ) -> DomainResult<RoleRecord> {
         roles::update(self.store(), caller, id, patch).await
     }
 
-    pub async fn delete_role(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+    pub async fn delete_role(&self, caller: &Principal, id: &crate::model::RoleId) -> DomainResult<()> {
         roles::delete(self.store(), caller, id).await
     }
 

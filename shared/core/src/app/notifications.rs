@@ -27,7 +27,7 @@ impl App {
         channels::list(self.store(), caller).await
     }
 
-    pub async fn channel(&self, caller: &Principal, id: &str) -> DomainResult<Channel> {
+    pub async fn channel(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<Channel> {
         channels::get(self.store(), caller, id).await
     }
 
@@ -35,11 +35,16 @@ impl App {
         channels::create(self.store(), self.sealer(), caller, new).await
     }
 
-    pub async fn update_channel(&self, caller: &Principal, id: &str, patch: ChannelPatch) -> DomainResult<Channel> {
+    pub async fn update_channel(
+        &self,
+        caller: &Principal,
+        id: &crate::model::RecordId,
+        patch: ChannelPatch,
+    ) -> DomainResult<Channel> {
         channels::update(self.store(), self.sealer(), caller, id, patch).await
     }
 
-    pub async fn delete_channel(&self, caller: &Principal, id: &str) -> DomainResult<()> {
+    pub async fn delete_channel(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
         channels::delete(self.store(), caller, id).await
     }
 

@@ -59,6 +59,7 @@ pub struct NewEnvironment {
     pub id: TenantId,
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
 }
 
@@ -66,6 +67,7 @@ pub struct NewEnvironment {
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub is_active: Option<bool>,
 }

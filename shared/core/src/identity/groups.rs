@@ -7,14 +7,14 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal};
 use crate::identity::{roles, users};
 use crate::keys;
-use crate::model::Name;
 use crate::model::TenantId;
+use crate::model::{Name, RecordId, RoleId};
 use crate::ports::{Condition, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Group {
-    pub id: String,
+    pub id: RecordId,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -37,17 +37,19 @@ pub struct GroupMember {
 pub struct NewGroup {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default)]
-    pub role_ids: Vec<String>,
+    pub role_ids: Vec<RoleId>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
-    pub role_ids: Option<Vec<String>>,
+    pub role_ids: Option<Vec<RoleId>>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
@@ -76,13 +78,13 @@ async fn check_roles(store: &Store, caller: &Principal, role_ids: &[String]) -> 
     Ok(())
 }
 
-crate::record!(Group, "Group", str, keys::group);
+crate::record!(Group, "Group", RecordId, keys::group);
 
-pub async fn find(store: &Store, tenant: &TenantId, id: &str) -> DomainResult<Option<Group>> {
+pub async fn find(store: &Store, tenant: &TenantId, id: &RecordId) -> DomainResult<Option<Group>> {
     store.find(tenant, id).await
 }
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Group> {
+pub async fn get(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<Group> {
     caller.require(Permission::IdentityRead)?;
     store.fetch(caller.tenant(), id).await
 }
@@ -94,13 +96,14 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Group>>
 
 pub async fn create(store: &Store, caller: &Principal, new: NewGroup) -> DomainResult<Group> {
     caller.require(Permission::IdentityWrite)?;
-    check_roles(store, caller, &new.role_ids).await?;
+    let role_ids: Vec<String> = new.role_ids.into_iter().map(String::from).collect();
+    check_roles(store, caller, &role_ids).await?;
     let now = store.now();
     let group = Group {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RecordId::new_v4(),
         name: new.name.into_inner(),
         description: new.description,
-        role_ids: new.role_ids,
+        role_ids,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -109,7 +112,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewGroup) -> DomainR
     Ok(group)
 }
 
-pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPatch) -> DomainResult<Group> {
+pub async fn update(store: &Store, caller: &Principal, id: &RecordId, patch: GroupPatch) -> DomainResult<Group> {
     caller.require(Permission::IdentityWrite)?;
     let mut group = get(store, caller, id).await?;
     if let Some(name) = patch.name {
@@ -119,6 +122,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
         group.description = Some(description);
     }
     if let Some(role_ids) = patch.role_ids {
+        let role_ids: Vec<String> = role_ids.into_iter().map(String::from).collect();
         check_roles(store, caller, &role_ids).await?;
         group.role_ids = role_ids;
     }
@@ -128,7 +132,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: GroupPat
 
 /// Deletes a group and its memberships. Members' `group_ids` keep the stale
 /// id until their next edit; principals ignore groups that no longer exist.
-pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+pub async fn delete(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<()> {
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     let members = list_members(store, caller, id).await?;
@@ -140,18 +144,23 @@ pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult
     store.remove::<Group>(caller.tenant(), id).await
 }
 
-pub async fn list_members(store: &Store, caller: &Principal, id: &str) -> DomainResult<Vec<GroupMember>> {
+pub async fn list_members(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<Vec<GroupMember>> {
     get(store, caller, id).await?;
     store.query_all(keys::group_members(caller.tenant(), id)).await
 }
 
-pub async fn add_member(store: &Store, caller: &Principal, id: &str, new: NewGroupMember) -> DomainResult<GroupMember> {
+pub async fn add_member(
+    store: &Store,
+    caller: &Principal,
+    id: &RecordId,
+    new: NewGroupMember,
+) -> DomainResult<GroupMember> {
     caller.require(Permission::IdentityWrite)?;
     let group = get(store, caller, id).await?;
     check_roles(store, caller, &group.role_ids).await?;
     let user = users::find_for_reference(store, caller.tenant(), new.user_id).await?;
     let member = GroupMember {
-        group_id: id.to_owned(),
+        group_id: id.to_string(),
         user_id: user.id,
         added_at: store.now(),
     };
@@ -173,7 +182,7 @@ pub async fn add_member(store: &Store, caller: &Principal, id: &str, new: NewGro
     }
 }
 
-pub async fn remove_member(store: &Store, caller: &Principal, id: &str, user_id: u64) -> DomainResult<()> {
+pub async fn remove_member(store: &Store, caller: &Principal, id: &RecordId, user_id: u64) -> DomainResult<()> {
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     let key = keys::group_member(caller.tenant(), id, user_id);

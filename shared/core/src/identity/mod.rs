@@ -74,7 +74,12 @@ pub async fn principal_for(store: &Store, tenant: TenantId, user: &users::User) 
     let mut role = user.role;
     let mut permissions = builtin_permissions(user.role);
     for group_id in &user.group_ids {
-        let Some(group) = groups::find(store, &tenant, group_id).await? else {
+        // Group ids were parsed when they were stored; one that is not a
+        // group id names no group.
+        let Ok(group_id) = crate::model::RecordId::parse(group_id) else {
+            continue;
+        };
+        let Some(group) = groups::find(store, &tenant, &group_id).await? else {
             continue;
         };
         for role_id in &group.role_ids {

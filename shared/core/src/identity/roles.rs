@@ -9,13 +9,13 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::access::{Permission, Principal, builtin_permissions};
 use crate::keys;
 use crate::model::TenantId;
-use crate::model::{Name, Role};
+use crate::model::{Name, RecordId, Role, RoleId};
 use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RoleRecord {
     /// A built-in role's id is its name (`admin`); a custom role's is a UUID.
-    pub id: String,
+    pub id: RoleId,
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -34,6 +34,7 @@ pub struct RoleRecord {
 pub struct NewRole {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub permissions: BTreeSet<Permission>,
 }
@@ -42,6 +43,7 @@ pub struct NewRole {
 #[serde(deny_unknown_fields)]
 pub struct RolePatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub permissions: Option<BTreeSet<Permission>>,
 }
@@ -54,7 +56,7 @@ pub fn builtin(role: Role) -> RoleRecord {
         Role::User => "Read only",
     };
     RoleRecord {
-        id: role.as_str().to_owned(),
+        id: RoleId::builtin(role),
         name: role.as_str().to_owned(),
         description: Some(description.to_owned()),
         permissions: builtin_permissions(role),
@@ -70,12 +72,17 @@ pub async fn find(store: &Store, tenant: &TenantId, id: &str) -> DomainResult<Op
     if let Some(role) = Role::parse(id) {
         return Ok(Some(builtin(role)));
     }
-    store.find(tenant, id).await
+    // Stored references (a group's roles) were parsed when they were given;
+    // one that is not a role id names no role.
+    match RoleId::parse(id) {
+        Ok(id) => store.find(tenant, &id).await,
+        Err(_) => Ok(None),
+    }
 }
 
-crate::record!(RoleRecord, "Role", str, keys::role);
+crate::record!(RoleRecord, "Role", RoleId, keys::role);
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<RoleRecord> {
+pub async fn get(store: &Store, caller: &Principal, id: &RoleId) -> DomainResult<RoleRecord> {
     caller.require(Permission::IdentityRead)?;
     find(store, caller.tenant(), id)
         .await?
@@ -114,7 +121,7 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRole) -> DomainRe
     check_name_free(&name)?;
     let now = store.now();
     let role = RoleRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RoleId::from(RecordId::new_v4()),
         name,
         description: new.description,
         permissions: new.permissions,
@@ -136,7 +143,7 @@ fn refuse_builtin(id: &str) -> DomainResult<()> {
     Ok(())
 }
 
-pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatch) -> DomainResult<RoleRecord> {
+pub async fn update(store: &Store, caller: &Principal, id: &RoleId, patch: RolePatch) -> DomainResult<RoleRecord> {
     caller.require(Permission::IdentityWrite)?;
     let mut role = get(store, caller, id).await?;
     refuse_builtin(id)?;
@@ -156,7 +163,7 @@ pub async fn update(store: &Store, caller: &Principal, id: &str, patch: RolePatc
     Ok(role)
 }
 
-pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+pub async fn delete(store: &Store, caller: &Principal, id: &RoleId) -> DomainResult<()> {
     caller.require(Permission::IdentityWrite)?;
     get(store, caller, id).await?;
     refuse_builtin(id)?;

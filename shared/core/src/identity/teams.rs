@@ -51,6 +51,7 @@ pub struct TeamMember {
 pub struct NewTeam {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default)]
     pub default_escalation_policy_id: Option<u64>,
@@ -60,6 +61,7 @@ pub struct NewTeam {
 #[serde(deny_unknown_fields)]
 pub struct TeamPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub default_escalation_policy_id: Option<u64>,
 }

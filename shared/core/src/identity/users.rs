@@ -136,7 +136,7 @@ pub struct UserPatch {
 /// dashes allowed and removed).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
-pub struct Phone(String);
+pub struct Phone(#[schemars(length(max = 32))] String);
 
 impl TryFrom<String> for Phone {
     type Error = String;
@@ -151,21 +151,18 @@ impl TryFrom<String> for Phone {
     }
 }
 
-/// An IANA time zone name such as `Europe/Berlin` (checked for shape here;
-/// schedules resolve it).
+/// An IANA time zone name such as `Europe/Berlin`, one chrono-tz knows:
+/// `Nowhere/City` is refused wherever a time zone is accepted (users,
+/// schedules, rotation layers).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
-pub struct TimeZoneName(String);
+pub struct TimeZoneName(#[schemars(length(min = 1, max = crate::model::limits::TIME_ZONE))] String);
 
 impl TryFrom<String> for TimeZoneName {
     type Error = String;
     fn try_from(value: String) -> Result<Self, String> {
-        let valid = !value.is_empty()
-            && value.len() <= 64
-            && value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'+'));
-        if valid {
+        let known = value.len() <= crate::model::limits::TIME_ZONE && value.parse::<chrono_tz::Tz>().is_ok();
+        if known {
             Ok(TimeZoneName(value))
         } else {
             Err("must be an IANA time zone name such as Europe/Berlin".into())
@@ -188,7 +185,7 @@ impl From<TimeZoneName> for String {
 /// An avatar URL: http(s), at most 2048 characters.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String")]
-pub struct AvatarUrl(String);
+pub struct AvatarUrl(#[schemars(length(max = crate::model::limits::URL))] String);
 
 impl TryFrom<String> for AvatarUrl {
     type Error = String;

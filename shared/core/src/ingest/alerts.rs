@@ -91,10 +91,10 @@ impl AlertRecord {
     }
 }
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<AlertRecord> {
+pub async fn get(store: &Store, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<AlertRecord> {
     caller.require(Permission::IncidentsRead)?;
     store
-        .get(&keys::alert(caller.tenant(), id))
+        .get(&keys::alert(caller.tenant(), id.as_str()))
         .await?
         .ok_or_else(|| DomainError::not_found("Alert", id))
 }

@@ -10,8 +10,8 @@ use crate::auth::random_hex;
 use crate::error::DomainResult;
 use crate::identity::{Permission, Principal, teams};
 use crate::keys;
-use crate::model::Name;
 use crate::model::TenantId;
+use crate::model::{Name, RecordId};
 use crate::notifications::contacts::normalise_address;
 use crate::notifications::destination::Destination;
 use crate::ports::ChannelKind;
@@ -20,7 +20,7 @@ use crate::store::Store;
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Channel {
-    pub id: String,
+    pub id: RecordId,
     pub name: String,
     pub kind: ChannelKind,
     /// Sealed when it is a credential (a webhook or Slack webhook URL).
@@ -73,7 +73,7 @@ pub struct ChannelView {
 impl From<&Channel> for ChannelView {
     fn from(c: &Channel) -> Self {
         ChannelView {
-            id: c.id.clone(),
+            id: c.id.to_string(),
             name: c.name.clone(),
             kind: c.kind,
             address: c.destination().hint(),
@@ -103,6 +103,7 @@ pub struct RevealedChannel {
 pub struct NewChannel {
     pub name: Name,
     pub kind: ChannelKind,
+    #[schemars(length(max = crate::model::limits::URL))]
     pub address: String,
     #[serde(default)]
     pub team_id: Option<u64>,
@@ -112,6 +113,7 @@ pub struct NewChannel {
 #[serde(deny_unknown_fields)]
 pub struct ChannelPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::URL))]
     pub address: Option<String>,
     pub team_id: Option<u64>,
     pub is_active: Option<bool>,
@@ -122,9 +124,9 @@ pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<Channel
     store.query_all(keys::channels(caller.tenant())).await
 }
 
-crate::record!(Channel, "Notification channel", str, keys::channel);
+crate::record!(Channel, "Notification channel", RecordId, keys::channel);
 
-pub async fn get(store: &Store, caller: &Principal, id: &str) -> DomainResult<Channel> {
+pub async fn get(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<Channel> {
     caller.require(Permission::ConfigRead)?;
     store.fetch(caller.tenant(), id).await
 }
@@ -141,7 +143,7 @@ pub async fn create(
     let address = normalise_address(new.kind, &new.address)?;
     let secret = (new.kind == ChannelKind::Webhook).then(|| format!("whsec_{}", random_hex(24)));
     let channel = Channel {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: RecordId::new_v4(),
         name: new.name.into_inner(),
         kind: new.kind,
         address: sealer.seal_address(caller.tenant(), new.kind, &address)?,
@@ -168,7 +170,7 @@ pub async fn update(
     store: &Store,
     sealer: &Sealer,
     caller: &Principal,
-    id: &str,
+    id: &RecordId,
     patch: ChannelPatch,
 ) -> DomainResult<Channel> {
     caller.require(Permission::ConfigWrite)?;
@@ -192,7 +194,7 @@ pub async fn update(
     Ok(channel)
 }
 
-pub async fn delete(store: &Store, caller: &Principal, id: &str) -> DomainResult<()> {
+pub async fn delete(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
     store.remove::<Channel>(caller.tenant(), id).await

@@ -75,8 +75,10 @@ impl From<&ContactMethod> for ContactMethodView {
 #[serde(deny_unknown_fields)]
 pub struct NewContactMethod {
     pub kind: ChannelKind,
+    #[schemars(length(max = crate::model::limits::URL))]
     pub address: String,
     #[serde(default)]
+    #[schemars(range(max = crate::model::limits::PRIORITY))]
     pub priority: Option<u32>,
 }
 
@@ -159,7 +161,7 @@ pub async fn add(
         address_hint: mask_address(new.kind, &address),
         priority: new
             .priority
-            .unwrap_or_else(|| existing.iter().map(|m| m.priority + 1).max().unwrap_or(0)),
+            .unwrap_or_else(|| existing.iter().map(|m| m.priority.saturating_add(1)).max().unwrap_or(0)),
         created_at: store.now(),
     };
     let key = keys::contact_method(caller.tenant(), user_id, method.id);

@@ -39,6 +39,7 @@ pub struct NotificationRule {
 pub struct NewNotificationRule {
     pub contact_method_id: u64,
     #[serde(default)]
+    #[schemars(range(max = MAX_DELAY_MINUTES))]
     pub delay_minutes: u32,
 }
 

@@ -78,12 +78,15 @@ impl EscalationPolicy {
 pub struct NewPolicy {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default)]
     pub team_id: Option<u64>,
     #[serde(default)]
+    #[schemars(range(max = MAX_REPEATS))]
     pub repeat_count: u32,
     #[serde(default)]
+    #[schemars(range(max = MAX_DELAY_MINUTES))]
     pub ack_timeout_minutes: Option<u32>,
 }
 
@@ -91,17 +94,22 @@ pub struct NewPolicy {
 #[serde(deny_unknown_fields)]
 pub struct PolicyPatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub team_id: Option<u64>,
+    #[schemars(range(max = MAX_REPEATS))]
     pub repeat_count: Option<u32>,
+    #[schemars(range(max = MAX_DELAY_MINUTES))]
     pub ack_timeout_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLevel {
+    #[schemars(range(max = crate::model::limits::PRIORITY))]
     pub level_number: u32,
     #[serde(default)]
+    #[schemars(range(max = MAX_DELAY_MINUTES))]
     pub delay_minutes: u32,
     /// Assignees to add with the level.
     #[serde(default)]
@@ -111,7 +119,9 @@ pub struct NewLevel {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LevelPatch {
+    #[schemars(range(max = crate::model::limits::PRIORITY))]
     pub level_number: Option<u32>,
+    #[schemars(range(max = MAX_DELAY_MINUTES))]
     pub delay_minutes: Option<u32>,
 }
 

@@ -39,8 +39,10 @@ pub struct Schedule {
 #[serde(deny_unknown_fields)]
 pub struct NewLayer {
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::NAME))]
     pub name: Option<String>,
     pub user_ids: Vec<u64>,
+    #[schemars(range(min = 1, max = crate::oncall::rotation::MAX_SHIFT_LENGTH))]
     pub shift_length: u32,
     pub shift_unit: ShiftUnit,
     /// The first handoff, in the layer's local time.
@@ -57,6 +59,7 @@ pub struct NewLayer {
 pub struct NewSchedule {
     pub name: Name,
     #[serde(default)]
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     #[serde(default)]
     pub time_zone: Option<TimeZoneName>,
@@ -70,6 +73,7 @@ pub struct NewSchedule {
 #[serde(deny_unknown_fields)]
 pub struct SchedulePatch {
     pub name: Option<Name>,
+    #[schemars(length(max = crate::model::limits::DESCRIPTION))]
     pub description: Option<String>,
     pub time_zone: Option<TimeZoneName>,
     pub team_id: Option<u64>,

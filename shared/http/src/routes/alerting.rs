@@ -18,7 +18,7 @@ use crate::openapi::Created;
 use crate::routes::doc;
 use crate::routes::ingest::answer;
 use crate::routes::lists::{PageParams, SkipLimitParams};
-use crate::routes::paths::{NumberId, TextId};
+use crate::routes::paths::{NumberId, UuidId};
 use axum::response::NoContent;
 
 routes! {
@@ -165,7 +165,7 @@ async fn create_rule(
 async fn get_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<Json<AlertRule>> {
     Ok(Json(app.alert_rule(&caller, &id).await?))
 }
@@ -173,7 +173,7 @@ async fn get_rule(
 async fn update_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
     ApiJson(body): ApiJson<RulePatch>,
 ) -> ApiResult<Json<AlertRule>> {
     Ok(Json(app.update_alert_rule(&caller, &id, body).await?))
@@ -182,7 +182,7 @@ async fn update_rule(
 async fn delete_rule(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<NoContent> {
     app.delete_alert_rule(&caller, &id).await?;
     Ok(NoContent)
@@ -222,7 +222,7 @@ async fn list_alerts(
 async fn get_alert(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<Json<AlertRecord>> {
     Ok(Json(app.alert(&caller, &id).await?))
 }

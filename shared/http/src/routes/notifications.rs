@@ -23,7 +23,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::Created;
 use crate::routes::doc;
 use crate::routes::lists::SkipLimitParams;
-use crate::routes::paths::{ContactMethodPath, NotificationRulePath, NumberId, TextId};
+use crate::routes::paths::{ContactMethodPath, NotificationRulePath, NumberId, UuidId};
 use crate::state::AppState;
 use axum::response::NoContent;
 
@@ -77,7 +77,7 @@ async fn create_channel(
 async fn get_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<Json<ChannelView>> {
     Ok(Json(ChannelView::from(&app.channel(&caller, &id).await?)))
 }
@@ -85,7 +85,7 @@ async fn get_channel(
 async fn update_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
     ApiJson(body): ApiJson<ChannelPatch>,
 ) -> ApiResult<Json<ChannelView>> {
     Ok(Json(ChannelView::from(&app.update_channel(&caller, &id, body).await?)))
@@ -94,7 +94,7 @@ async fn update_channel(
 async fn delete_channel(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<NoContent> {
     app.delete_channel(&caller, &id).await?;
     Ok(NoContent)

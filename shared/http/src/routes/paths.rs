@@ -1,7 +1,11 @@
 //! Path parameters, named as in the route paths (`{id}`, `{user_id}`, ...)
 //! so the OpenAPI document names them too. Integer ids are PagerPal's
-//! per-tenant numbers; text ids are UUIDs or slugs.
+//! per-tenant numbers; text ids are UUIDs ([`RecordId`]) or environment
+//! slugs ([`TenantId`]). Each parses before the handler runs, so a segment
+//! outside its grammar (`a#b`, `..`, a NUL, a number past `u64`) is a 404
+//! and never reaches a storage key.
 
+use quper_core::model::{RecordId, RoleId, TenantId};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -11,16 +15,28 @@ pub struct NumberId {
     pub id: u64,
 }
 
-/// `{id}`: a text id (a UUID, or an environment's slug).
+/// `{id}`: a UUID (groups, alert rules, channels, alerts).
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct TextId {
-    pub id: String,
+pub struct UuidId {
+    pub id: RecordId,
+}
+
+/// `{id}`: a role (a built-in role's name or a custom role's UUID).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct RolePath {
+    pub id: RoleId,
+}
+
+/// `{id}`: an environment's slug.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EnvironmentId {
+    pub id: TenantId,
 }
 
 /// `/groups/{id}/members/{user_id}`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct GroupMemberPath {
-    pub id: String,
+    pub id: RecordId,
     pub user_id: u64,
 }
 

@@ -19,10 +19,13 @@ use quper_core::App;
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
+    #[schemars(length(max = quper_core::model::limits::EMAIL))]
     email: String,
+    #[schemars(length(max = quper_core::model::limits::PASSWORD))]
     password: String,
     /// The environment, when the email has accounts in several.
     #[serde(default)]
+    #[schemars(length(max = 63))]
     tenant: Option<String>,
 }
 
@@ -49,6 +52,7 @@ pub async fn token(
 #[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schemars(length(max = quper_core::model::limits::PASSWORD))]
     current_password: String,
     new_password: Password,
 }

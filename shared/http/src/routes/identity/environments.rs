@@ -12,7 +12,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
-use crate::routes::paths::TextId;
+use crate::routes::paths::EnvironmentId;
 use axum::response::NoContent;
 
 pub async fn list(
@@ -34,35 +34,35 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(EnvironmentId { id }): ApiPath<EnvironmentId>,
 ) -> ApiResult<Json<Environment>> {
-    Ok(Json(app.environment(&caller, &id).await?))
+    Ok(Json(app.environment(&caller, id.as_str()).await?))
 }
 
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(EnvironmentId { id }): ApiPath<EnvironmentId>,
     ApiJson(body): ApiJson<EnvironmentPatch>,
 ) -> ApiResult<Json<Environment>> {
-    Ok(Json(app.update_environment(&caller, &id, body).await?))
+    Ok(Json(app.update_environment(&caller, id.as_str(), body).await?))
 }
 
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(EnvironmentId { id }): ApiPath<EnvironmentId>,
 ) -> ApiResult<NoContent> {
-    app.delete_environment(&caller, &id).await?;
+    app.delete_environment(&caller, id.as_str()).await?;
     Ok(NoContent)
 }
 
 pub async fn add_admin(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(EnvironmentId { id }): ApiPath<EnvironmentId>,
     ApiJson(body): ApiJson<NewAdmin>,
 ) -> ApiResult<Created<UserView>> {
-    let user = app.add_environment_admin(&caller, &id, body).await?;
+    let user = app.add_environment_admin(&caller, id.as_str(), body).await?;
     Ok(Created(UserView::from(&user)))
 }

@@ -11,7 +11,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
-use crate::routes::paths::{GroupMemberPath, TextId};
+use crate::routes::paths::{GroupMemberPath, UuidId};
 use axum::response::NoContent;
 
 pub async fn list(
@@ -33,7 +33,7 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<Json<Group>> {
     Ok(Json(app.group(&caller, &id).await?))
 }
@@ -41,7 +41,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
     ApiJson(body): ApiJson<GroupPatch>,
 ) -> ApiResult<Json<Group>> {
     Ok(Json(app.update_group(&caller, &id, body).await?))
@@ -50,7 +50,7 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
 ) -> ApiResult<NoContent> {
     app.delete_group(&caller, &id).await?;
     Ok(NoContent)
@@ -59,7 +59,7 @@ pub async fn delete(
 pub async fn members(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
     ApiQuery(params): ApiQuery<SkipLimitParams>,
 ) -> ApiResult<Json<SkipLimitPage<GroupMember>>> {
     Ok(Json(params.apply(app.group_members(&caller, &id).await?, 100)?))
@@ -68,7 +68,7 @@ pub async fn members(
 pub async fn add_member(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(UuidId { id }): ApiPath<UuidId>,
     ApiJson(body): ApiJson<NewGroupMember>,
 ) -> ApiResult<Created<GroupMember>> {
     Ok(Created(app.add_group_member(&caller, &id, body).await?))

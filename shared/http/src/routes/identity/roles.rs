@@ -11,7 +11,7 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::openapi::Created;
 use crate::routes::lists::SkipLimitParams;
-use crate::routes::paths::TextId;
+use crate::routes::paths::RolePath;
 use axum::response::NoContent;
 
 pub async fn list(
@@ -33,7 +33,7 @@ pub async fn create(
 pub async fn get(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(RolePath { id }): ApiPath<RolePath>,
 ) -> ApiResult<Json<RoleRecord>> {
     Ok(Json(app.role(&caller, &id).await?))
 }
@@ -41,7 +41,7 @@ pub async fn get(
 pub async fn update(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(RolePath { id }): ApiPath<RolePath>,
     ApiJson(body): ApiJson<RolePatch>,
 ) -> ApiResult<Json<RoleRecord>> {
     Ok(Json(app.update_role(&caller, &id, body).await?))
@@ -50,7 +50,7 @@ pub async fn update(
 pub async fn delete(
     State(app): State<App>,
     Caller(caller): Caller,
-    ApiPath(TextId { id }): ApiPath<TextId>,
+    ApiPath(RolePath { id }): ApiPath<RolePath>,
 ) -> ApiResult<NoContent> {
     app.delete_role(&caller, &id).await?;
     Ok(NoContent)
