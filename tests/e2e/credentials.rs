@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use futures::future::join_all;
 use quper_core::model::Role;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::{Auth, Reply, TestApp, dynamodb_table, spawn_app, spawn_app_on};
 
@@ -25,30 +25,8 @@ fn client_from(ip: [u8; 4]) -> reqwest::Client {
         .expect("client")
 }
 
-/// Sends a request through `client` instead of the app's own.
-async fn send_with(
-    app: &TestApp,
-    client: &reqwest::Client,
-    method: Method,
-    path: &str,
-    auth: Auth<'_>,
-    body: Option<Value>,
-) -> Reply {
-    let mut request = client.request(method, format!("{}{path}", app.base));
-    request = match auth {
-        Auth::None => request,
-        Auth::Bearer(token) => request.bearer_auth(token),
-        Auth::Basic(user, password) => request.basic_auth(user, Some(password)),
-    };
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    TestApp::read(request.send().await.expect("request")).await
-}
-
 async fn log_in_with(app: &TestApp, client: &reqwest::Client, path: &str, email: &str, password: &str) -> Reply {
-    send_with(
-        app,
+    app.send_with(
         client,
         Method::POST,
         path,
@@ -111,15 +89,15 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
             right.body
         );
     }
-    let basic = send_with(
-        app,
-        &attacker,
-        Method::GET,
-        "/api/v1/incidents",
-        Auth::Basic("target@race.example", PASSWORD),
-        None,
-    )
-    .await;
+    let basic = app
+        .send_with(
+            &attacker,
+            Method::GET,
+            "/api/v1/incidents",
+            Auth::Basic("target@race.example", PASSWORD),
+            None,
+        )
+        .await;
     assert_eq!(
         basic.status, 429,
         "Basic auth with the right password: {:?}",
@@ -132,8 +110,7 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
         let password = format!("guess-{i:04}");
         let other = &other;
         async move {
-            send_with(
-                app,
+            app.send_with(
                 other,
                 Method::GET,
                 "/api/v1/incidents",
@@ -157,15 +134,15 @@ async fn parallel_wrong_passwords_are_limited(app: &TestApp) {
     let owner = client_from([127, 0, 0, 13]);
     let login = log_in_with(app, &owner, "/api/v1/auth/token", "target@race.example", PASSWORD).await;
     assert_eq!(login.status, 200, "{:?}", login.body);
-    let basic = send_with(
-        app,
-        &owner,
-        Method::GET,
-        "/api/v1/incidents",
-        Auth::Basic("basic@race.example", PASSWORD),
-        None,
-    )
-    .await;
+    let basic = app
+        .send_with(
+            &owner,
+            Method::GET,
+            "/api/v1/incidents",
+            Auth::Basic("basic@race.example", PASSWORD),
+            None,
+        )
+        .await;
     assert_eq!(basic.status, 200, "{:?}", basic.body);
 }
 
@@ -262,8 +239,7 @@ async fn successful_logins_do_not_use_up_the_limit() {
         assert_eq!(reply.status, 200, "{:?}", reply.body);
     }
     let basic = (0..10).map(|_| {
-        send_with(
-            &app,
+        app.send_with(
             &script,
             Method::GET,
             "/api/v1/incidents",

@@ -443,34 +443,14 @@ async fn purge_in_steps(table: Arc<dyn Table>, unique: &str) {
         PurgeStep::NothingToDo
     );
     let store = resumed.store().table();
-    assert!(
-        store
-            .get(&keys::login("admin@acme.example", &acme_id))
-            .await
-            .expect("get")
-            .is_none(),
-        "login lookup left"
-    );
-    assert!(
-        store
-            .get(&keys::login("oncall@acme.example", &acme_id))
-            .await
-            .expect("get")
-            .is_none(),
-        "login lookup left"
-    );
-    assert!(
-        store
-            .get(&keys::api_key(&sha256_hex(&acme.key)))
-            .await
-            .expect("get")
-            .is_none(),
-        "API-key lookup left"
-    );
-    assert!(
-        store.get(&keys::sns_topic(&topic)).await.expect("get").is_none(),
-        "SNS-topic lookup left"
-    );
+    for (what, key) in [
+        ("admin's login lookup", keys::login("admin@acme.example", &acme_id)),
+        ("on-call's login lookup", keys::login("oncall@acme.example", &acme_id)),
+        ("API-key lookup", keys::api_key(&sha256_hex(&acme.key))),
+        ("SNS-topic lookup", keys::sns_topic(&topic)),
+    ] {
+        assert!(store.get(&key).await.expect("get").is_none(), "{what} left");
+    }
 
     // The neighbour kept everything.
     assert_eq!(items_left(table.as_ref(), "acme2").await, neighbour_items);

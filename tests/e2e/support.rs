@@ -188,7 +188,20 @@ pub enum Auth<'a> {
 
 impl TestApp {
     pub async fn send(&self, method: Method, path: &str, auth: Auth<'_>, body: Option<Value>) -> Reply {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        self.send_with(&self.http, method, path, auth, body).await
+    }
+
+    /// [`TestApp::send`] through `client` instead of the app's own (e.g. one
+    /// bound to another client address).
+    pub async fn send_with(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        path: &str,
+        auth: Auth<'_>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = client.request(method, format!("{}{path}", self.base));
         request = match auth {
             Auth::None => request,
             Auth::Bearer(token) => request.bearer_auth(token),

@@ -99,23 +99,32 @@ pub const PURGE_STEPS_PER_RUN: usize = 100;
 
 /// [`App::purge_deleted_environments`] every `every` until `shutdown` turns
 /// true. Each run resumes where the last one (of any host) stopped.
-pub async fn run_purger(app: App, every: Duration, mut shutdown: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
-            return;
-        }
+pub async fn run_purger(app: App, every: Duration, shutdown: watch::Receiver<bool>) {
+    run_every(every, shutdown, || async {
         if let Err(err) = app.purge_deleted_environments(PURGE_STEPS_PER_RUN).await {
             tracing::warn!(error = %err, "purging deleted environments failed; the next run resumes");
         }
-    }
+    })
+    .await
 }
 
 /// [`App::sweep`] every `every` until `shutdown` turns true.
-pub async fn run_sweeper(app: App, every: Duration, mut shutdown: watch::Receiver<bool>) {
+pub async fn run_sweeper(app: App, every: Duration, shutdown: watch::Receiver<bool>) {
+    run_every(every, shutdown, || async {
+        if let Err(err) = app.sweep().await {
+            tracing::warn!(error = %err, "the sweep for stranded work failed; the next one tries again");
+        }
+    })
+    .await
+}
+
+/// Runs `work` every `every` (the first run after one period) until
+/// `shutdown` turns true; a shutdown during the wait ends it at once.
+async fn run_every<F, Fut>(every: Duration, mut shutdown: watch::Receiver<bool>, mut work: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -124,8 +133,6 @@ pub async fn run_sweeper(app: App, every: Duration, mut shutdown: watch::Receive
         if *shutdown.borrow() {
             return;
         }
-        if let Err(err) = app.sweep().await {
-            tracing::warn!(error = %err, "the sweep for stranded work failed; the next one tries again");
-        }
+        work().await;
     }
 }
