@@ -29,6 +29,9 @@
 //!   every path parameter what is outside its grammar (both stores).
 //! - `alarm_ingest`: the SNS-invoked function's handler with `events/`.
 //! - `escalation`: paging scenarios on a fake clock.
+//! - `analytics`: incident analytics (MTTA, MTTR, counts, pages per person,
+//!   out-of-hours pages) checked exactly on a fake clock on both stores;
+//!   ranges, tenancy, roles.
 //! - `durability`: work lost between a write and what must follow it (a
 //!   crash after an alert's 2xx, timers that could not be set) is done once
 //!   by the sweep.
@@ -51,6 +54,7 @@
 //!   one table page once.
 
 mod alarm_ingest;
+mod analytics;
 mod auth;
 mod bus_conformance;
 mod cors;

@@ -58,7 +58,7 @@
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
-use crate::ports::{Index, Key, Query};
+use crate::ports::{Index, Key, Query, SortKey};
 
 /// Partition and sort key of the sequence behind integer ids.
 pub fn counter(tenant: &TenantId, name: &str) -> Key {
@@ -206,6 +206,21 @@ pub fn incidents_by_status_gsi2pk(tenant: &TenantId, status: &str) -> String {
 }
 pub fn incident_events(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("EVT#")
+}
+/// An incident's timeline events and notification rows in one read (sort
+/// keys from `EVT#` up to, not including, `NTF$`: `EVT#...`, `META`,
+/// `NTF#...`; `$` sorts right after `#`), for the incident analytics.
+pub fn incident_history(tenant: &TenantId, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number)).sort(SortKey::Between {
+        from: "EVT#".to_owned(),
+        to: "NTF$".to_owned(),
+    })
+}
+/// GSI1: a tenant's incidents numbered up to `number`, newest first.
+pub fn incidents_up_to(tenant: &TenantId, number: u64) -> Query {
+    Query::index(Index::Gsi1, incidents_gsi1pk(tenant))
+        .sort(SortKey::To(id_sk(number)))
+        .backwards()
 }
 pub fn incident_event(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("EVT#{sort}"))

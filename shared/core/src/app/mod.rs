@@ -18,11 +18,13 @@
 //! | [`identity`](self::identity) | log in, principals, environments, users, groups, roles, teams, profile |
 //! | [`alerting`](self::alerting) | alert sources and keys, alert rules, raw alerts, ingestion |
 //! | [`incidents`](self::incidents) | incident list, detail, actions, timeline, notification logs and retries |
+//! | [`analytics`](self::analytics) | incident analytics: MTTA, MTTR, counts, pages per person, out-of-hours pages |
 //! | [`oncall`](self::oncall) | schedules, entries, timelines, who is on call, escalation policies |
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
 
 mod alerting;
+mod analytics;
 mod identity;
 mod incidents;
 mod notifications;

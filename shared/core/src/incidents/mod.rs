@@ -1,7 +1,9 @@
 //! Incidents: the record and its timeline ([`model`]), state changes
-//! ([`lifecycle`]), and the list ([`list`]). Incidents are opened by
-//! ingestion (`crate::ingest::pipeline`).
+//! ([`lifecycle`]), the list ([`list`]), and the analytics over a range of
+//! time ([`analytics`]). Incidents are opened by ingestion
+//! (`crate::ingest::pipeline`).
 
+pub mod analytics;
 pub mod lifecycle;
 pub mod list;
 pub mod model;

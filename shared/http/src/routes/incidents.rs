@@ -1,10 +1,11 @@
 //! The incidents route group: PagerPal's incident list, detail, actions and
-//! timeline, and the raw alerts under each incident.
+//! timeline, the raw alerts under each incident, and the incident analytics.
 
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
 use quper_core::app::RetryCounts;
+use quper_core::incidents::analytics::IncidentAnalytics;
 use quper_core::incidents::lifecycle::Action;
 use quper_core::incidents::list::IncidentFilter;
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
@@ -51,6 +52,9 @@ routes! {
     },
     "/api/v1/incidents/{id}/notification-logs/retry" => {
         post(retry_notifications, doc("Send an incident's failed messages again")),
+    },
+    "/api/v1/analytics/incidents" => {
+        get(incident_analytics, doc("Incident analytics over a range: MTTA, MTTR, counts, pages per person, out-of-hours pages")),
     },
 }
 
@@ -196,4 +200,26 @@ async fn retry_notifications(
     ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<RetryCounts>> {
     Ok(Json(app.retry_notifications(&caller, id).await?))
+}
+
+/// The analytics range: RFC 3339 instants, `[start, end)`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct AnalyticsParams {
+    /// Default: 30 days before `end`. At most 366 days before `end`.
+    start: Option<String>,
+    /// Default: now. Must be after `start`.
+    end: Option<String>,
+}
+
+/// Incidents opened in the range; their first acknowledgement, resolution
+/// and pages (see `quper_core::incidents::analytics`).
+async fn incident_analytics(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<AnalyticsParams>,
+) -> ApiResult<Json<IncidentAnalytics>> {
+    Ok(Json(
+        app.incident_analytics(&caller, params.start.as_deref(), params.end.as_deref())
+            .await?,
+    ))
 }
