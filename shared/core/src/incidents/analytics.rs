@@ -76,7 +76,9 @@ impl Range {
         let end = end.map(|text| instant("end", text)).transpose()?.unwrap_or(now);
         let start = match start {
             Some(text) => instant("start", text)?,
-            None => end - Duration::days(DEFAULT_DAYS),
+            None => end
+                .checked_sub_signed(Duration::days(DEFAULT_DAYS))
+                .ok_or_else(|| DomainError::validation("end", "is too early"))?,
         };
         if end <= start {
             return Err(DomainError::validation("end", "must be after start"));
@@ -313,7 +315,10 @@ async fn opened_in(store: &Store, tenant: &TenantId, range: Range) -> DomainResu
     let Some(upper) = newest_before(store, tenant, range.end).await? else {
         return Ok(Vec::new());
     };
-    let stop_before = range.start - Duration::minutes(CLOCK_SLACK_MINUTES);
+    let stop_before = range
+        .start
+        .checked_sub_signed(Duration::minutes(CLOCK_SLACK_MINUTES))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     let mut query = keys::incidents_up_to(tenant, upper).limit(PAGE_SIZE);
     let mut found = Vec::new();
     loop {
@@ -463,6 +468,18 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert_eq!(field(Range::parse(Some("yesterday"), None, now)), "start");
+        // The extremes RFC 3339 allows do not overflow.
+        let first = Range::parse(None, Some("0000-01-01T00:00:00Z"), now).expect("year 0");
+        assert_eq!(first.end - first.start, Duration::days(DEFAULT_DAYS));
+        assert!(Range::parse(Some("9999-12-31T00:00:00Z"), Some("9999-12-31T23:59:59Z"), now).is_ok());
+        assert_eq!(
+            field(Range::parse(
+                Some("0000-01-01T00:00:00Z"),
+                Some("9999-12-31T23:59:59Z"),
+                now
+            )),
+            "start"
+        );
         assert_eq!(field(Range::parse(None, Some("2027-13-01T00:00:00Z"), now)), "end");
         assert_eq!(
             field(Range::parse(
