@@ -204,6 +204,11 @@ pub fn incidents_gsi1pk(tenant: &TenantId) -> String {
 pub fn incidents_by_status_gsi2pk(tenant: &TenantId, status: &str) -> String {
     format!("T#{tenant}#INCIDENTS#{status}")
 }
+/// Everything in an incident's item collection (the record, its timeline,
+/// alerts, notification rows and reminders): what deleting it removes.
+pub fn incident_items(tenant: &TenantId, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number))
+}
 pub fn incident_events(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("EVT#")
 }
