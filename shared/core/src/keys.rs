@@ -18,6 +18,11 @@
 //! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
 //! deleted environments whose data the purge is still removing.
 //!
+//! Deleting an incident removes its item collection (`T#<t>#INC#<n>`,
+//! [`incident_items`]), the alert records its alerts copy (`T#<t>#ALERT#...`),
+//! its sent messages' `NTFMSG#` lookups and its open-incident marker (see
+//! `crate::incidents::manual`).
+//!
 //! Deleting an environment purges everything under `T#<t>#`
 //! ([`tenant_data_prefix`]), the global lookups its items own, and last
 //! `T#<t>` / `META` (see `crate::identity::purge`).
