@@ -76,6 +76,7 @@ pub struct IncidentPatch {
     /// The version the change was made against (from the incident as read):
     /// if the incident changed since, the change is refused with a 409.
     #[serde(default)]
+    #[schemars(range(max = limits::VERSION))]
     pub version: Option<u64>,
 }
 
