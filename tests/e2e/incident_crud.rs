@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use quper::host::LocalHost;
-use quper_core::model::Role;
+use quper_core::keys;
+use quper_core::model::{Role, TenantId};
 use quper_core::oncall::escalation::FireOutcome;
 use quper_core::ports::{Clock, ManualClock, Table, Timers};
 use serde_json::{Value, json};
@@ -356,6 +357,17 @@ async fn delete(s: &Scenario, manual: u64) {
     assert!(!s.host.timers.pending().await.expect("pending").is_empty());
     let total = s.total().await;
 
+    let tenant = TenantId::parse("crud").expect("tenant");
+    let table = s.host.store().table();
+    let under = table.query(keys::incident_items(&tenant, id)).await.expect("query");
+    assert!(
+        under.items.len() > 4,
+        "record, timeline, alerts, pages: {}",
+        under.items.len()
+    );
+    let markers = table.scan_prefix("T#crud#DEDUP#", 100, None).await.expect("scan");
+    assert_eq!(markers.items.len(), 1, "the open alert's dedup marker");
+
     // Only admins delete.
     let refused = s.app.delete(&Scenario::path(id), &s.responder.1).await;
     assert_eq!((refused.status, refused.code()), (403, "AUTHORIZATION_ERROR"));
@@ -377,6 +389,10 @@ async fn delete(s: &Scenario, manual: u64) {
     }
     assert_eq!(s.app.delete(&Scenario::path(id), &s.admin).await.status, 404);
     assert_eq!(s.total().await, total - 1, "the list counts it no more");
+    // Nothing of it is left in the table: its item collection and its
+    // dedup marker are gone.
+    let left = table.query(keys::incident_items(&tenant, id)).await.expect("query");
+    assert!(left.items.is_empty(), "left under the incident: {:?}", left.items);
 
     // Its timers are cancelled: nobody is paged for it any more.
     assert!(
@@ -387,6 +403,12 @@ async fn delete(s: &Scenario, manual: u64) {
     assert!(fired.is_empty(), "{fired:?}");
 
     // The dedup key is free: the same alert opens a new incident.
+    let markers = table.scan_prefix("T#crud#DEDUP#", 100, None).await.expect("scan");
+    assert!(
+        markers.items.is_empty(),
+        "the dedup marker is freed: {:?}",
+        markers.items
+    );
     let reopened = s.app.ingest("/api/v1/alerts", &key, &alert).await;
     assert_eq!(reopened.status, 201, "{:?}", reopened.body);
     let new_id = reopened.body["id"].as_u64().expect("incident id");
