@@ -24,6 +24,9 @@
 //!   rejected alone.
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
+//! - `incident_crud`: incidents opened by hand (paged like any other),
+//!   edited field by field under their version, deleted by admins with
+//!   everything under them (both stores).
 //! - `input_limits`: every text field of every write route refuses a NUL
 //!   and an over-long value, bounded integers their out-of-range values,
 //!   every path parameter what is outside its grammar (both stores).
@@ -65,6 +68,7 @@ mod environment_lifecycle;
 mod escalation;
 mod http_layer;
 mod identity;
+mod incident_crud;
 mod incidents;
 mod ingest;
 mod ingest_labels;

@@ -18,6 +18,11 @@
 //! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
 //! deleted environments whose data the purge is still removing.
 //!
+//! Deleting an incident removes its item collection (`T#<t>#INC#<n>`,
+//! [`incident_items`]), the alert records its alerts copy (`T#<t>#ALERT#...`),
+//! its sent messages' `NTFMSG#` lookups and its open-incident marker (see
+//! `crate::incidents::manual`).
+//!
 //! Deleting an environment purges everything under `T#<t>#`
 //! ([`tenant_data_prefix`]), the global lookups its items own, and last
 //! `T#<t>` / `META` (see `crate::identity::purge`).
@@ -203,6 +208,11 @@ pub fn incidents_gsi1pk(tenant: &TenantId) -> String {
 /// GSI2: the incidents of a tenant in one status, by number.
 pub fn incidents_by_status_gsi2pk(tenant: &TenantId, status: &str) -> String {
     format!("T#{tenant}#INCIDENTS#{status}")
+}
+/// Everything in an incident's item collection (the record, its timeline,
+/// alerts, notification rows and reminders): what deleting it removes.
+pub fn incident_items(tenant: &TenantId, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number))
 }
 pub fn incident_events(tenant: &TenantId, number: u64) -> Query {
     Query::partition(incident_pk(tenant, number)).prefix("EVT#")

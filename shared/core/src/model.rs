@@ -32,6 +32,9 @@ pub mod limits {
     /// Priorities and orderings (contact methods, escalation level numbers;
     /// alert rules from -PRIORITY to PRIORITY).
     pub const PRIORITY: u32 = 1_000;
+    /// Record versions sent back for optimistic concurrency: the largest
+    /// integer a JSON number holds exactly (2^53 - 1).
+    pub const VERSION: u64 = 9_007_199_254_740_991;
 }
 
 /// An environment (tenant) id: 1-63 lowercase letters, digits and dashes,

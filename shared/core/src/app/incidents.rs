@@ -6,6 +6,7 @@ use crate::error::DomainResult;
 use crate::identity::Principal;
 use crate::incidents::lifecycle::{self, Action};
 use crate::incidents::list::{self, IncidentFilter};
+use crate::incidents::manual::{self, IncidentPatch, NewIncident};
 use crate::incidents::model::{Incident, IncidentView, TimelineEvent};
 use crate::ingest::alerts::{self, AlertRecord};
 use crate::notifications::delivery;
@@ -56,6 +57,27 @@ impl App {
         let incident = lifecycle::act(self.store(), caller, id, action, acting_as).await?;
         self.after_incident_change(&incident).await;
         Ok(incident)
+    }
+
+    /// A person opens an incident by hand (responders and admins): it is
+    /// stored with its escalation recorded as due, then paged like any other.
+    pub async fn open_incident(&self, caller: &Principal, new: NewIncident) -> DomainResult<Incident> {
+        let incident = manual::open(self.store(), caller, new).await?;
+        self.after_incident_change(&incident).await;
+        Ok(incident)
+    }
+
+    /// Changes an incident's title, description, severity or assignee; a
+    /// timeline entry per change. Paging is not affected.
+    pub async fn update_incident(&self, caller: &Principal, id: u64, patch: IncidentPatch) -> DomainResult<Incident> {
+        manual::update(self.store(), caller, id, patch).await
+    }
+
+    /// Deletes an incident (admins) with everything under it: its timers and
+    /// reminders are cancelled and its dedup marker freed, so the next alert
+    /// with its key opens a new incident.
+    pub async fn delete_incident(&self, caller: &Principal, id: u64) -> DomainResult<()> {
+        manual::delete(self.store(), self.escalator(), caller, id).await
     }
 
     pub async fn incident_timeline(&self, caller: &Principal, id: u64) -> DomainResult<Vec<TimelineEvent>> {

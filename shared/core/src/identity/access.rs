@@ -18,6 +18,9 @@ pub enum Permission {
     IncidentsRead,
     #[serde(rename = "incidents:act")]
     IncidentsAct,
+    /// Delete an incident with everything under it (admins).
+    #[serde(rename = "incidents:delete")]
+    IncidentsDelete,
     #[serde(rename = "config:read")]
     ConfigRead,
     #[serde(rename = "config:write")]
@@ -29,11 +32,12 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 8] = [
+    pub const ALL: [Permission; 9] = [
         Permission::IdentityRead,
         Permission::IdentityWrite,
         Permission::IncidentsRead,
         Permission::IncidentsAct,
+        Permission::IncidentsDelete,
         Permission::ConfigRead,
         Permission::ConfigWrite,
         Permission::AdminAccess,
@@ -50,7 +54,7 @@ pub fn builtin_permissions(role: Role) -> BTreeSet<Permission> {
         set.insert(IncidentsAct);
     }
     if role >= Role::Admin {
-        set.extend([IdentityWrite, ConfigWrite, AdminAccess]);
+        set.extend([IdentityWrite, ConfigWrite, AdminAccess, IncidentsDelete]);
     }
     if role >= Role::Superadmin {
         set.insert(EnvironmentsManage);

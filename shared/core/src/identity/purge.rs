@@ -189,7 +189,7 @@ async fn remove_with_lookups(store: &Store, tenant: &TenantId, item: Item) -> Do
 
 /// Deletes a global lookup if it still names `tenant` (a topic may since
 /// feed another environment's source).
-async fn remove_lookup_of(store: &Store, tenant: &TenantId, lookup: Key) -> DomainResult<()> {
+pub(crate) async fn remove_lookup_of(store: &Store, tenant: &TenantId, lookup: Key) -> DomainResult<()> {
     let Some(item) = store.table().get(&lookup).await? else {
         return Ok(());
     };

@@ -126,6 +126,9 @@ pub struct IncidentView {
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Changes with every change of the incident; send it with a `PATCH` to
+    /// refuse (409) a change made against an older state.
+    pub version: u64,
 }
 
 impl From<&Incident> for IncidentView {
@@ -156,6 +159,7 @@ impl From<&Incident> for IncidentView {
             link: i.link.clone(),
             created_at: i.created_at,
             updated_at: i.updated_at,
+            version: i.version,
         }
     }
 }

@@ -278,11 +278,7 @@ impl Escalator {
             rule: None,
         };
         match incident.status {
-            IncidentStatus::Resolved => {
-                self.cancel(&timer(TimerKind::Escalate)).await;
-                self.cancel(&timer(TimerKind::AckTimeout)).await;
-                self.cancel_reminders(incident).await?;
-            }
+            IncidentStatus::Resolved => self.stop(incident).await?,
             IncidentStatus::Acknowledged => {
                 self.cancel(&timer(TimerKind::Escalate)).await;
                 self.cancel_reminders(incident).await?;
@@ -310,6 +306,24 @@ impl Escalator {
             IncidentStatus::Triggered => {}
         }
         Ok(())
+    }
+
+    /// Stops everything pending for an incident (it was resolved or
+    /// deleted): its escalation and acknowledgement-timeout timers for its
+    /// current step, and its delayed notification rules. A timer that
+    /// survives fires into the state check and pages nobody.
+    pub async fn stop(&self, incident: &Incident) -> DomainResult<()> {
+        for kind in [TimerKind::Escalate, TimerKind::AckTimeout] {
+            self.cancel(&EscalationTimer {
+                tenant: incident.tenant.clone(),
+                incident_id: incident.id,
+                step: incident.escalation_step,
+                kind,
+                rule: None,
+            })
+            .await;
+        }
+        self.cancel_reminders(incident).await
     }
 
     /// Cancels the delayed notification rules still pending for an incident

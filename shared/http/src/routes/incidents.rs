@@ -8,6 +8,7 @@ use quper_core::app::RetryCounts;
 use quper_core::incidents::analytics::IncidentAnalytics;
 use quper_core::incidents::lifecycle::Action;
 use quper_core::incidents::list::IncidentFilter;
+use quper_core::incidents::manual::{IncidentPatch, NewIncident};
 use quper_core::incidents::model::{IncidentStatus, IncidentView, TimelineEvent};
 use quper_core::ingest::alerts::AlertRecord;
 use quper_core::ingest::event::Severity;
@@ -17,17 +18,22 @@ use serde::Deserialize;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiPath, ApiQuery, OptionalJson};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, OptionalJson};
+use crate::openapi::Created;
 use crate::routes::doc;
 use crate::routes::lists::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::routes::paths::NumberId;
+use axum::response::NoContent;
 
 routes! {
     "/api/v1/incidents" => {
         get(list_incidents, doc("List incidents")),
+        post(open_incident, doc("Open an incident by hand: paged like any other (responders and admins)")),
     },
     "/api/v1/incidents/{id}" => {
         get(get_incident, doc("An incident")),
+        patch(update_incident, doc("Change an incident's title, description, severity or assignee")),
+        delete(delete_incident, doc("Delete an incident with everything under it (admins)")),
     },
     "/api/v1/incidents/{id}/ack" => {
         post(acknowledge, doc("Acknowledge: stops escalation (until an acknowledgement timeout)")),
@@ -112,6 +118,32 @@ async fn get_incident(
     ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<IncidentView>> {
     Ok(Json(IncidentView::from(&app.incident(&caller, id).await?)))
+}
+
+async fn open_incident(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiJson(body): ApiJson<NewIncident>,
+) -> ApiResult<Created<IncidentView>> {
+    Ok(Created(IncidentView::from(&app.open_incident(&caller, body).await?)))
+}
+
+async fn update_incident(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+    ApiJson(body): ApiJson<IncidentPatch>,
+) -> ApiResult<Json<IncidentView>> {
+    Ok(Json(IncidentView::from(&app.update_incident(&caller, id, body).await?)))
+}
+
+async fn delete_incident(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<NoContent> {
+    app.delete_incident(&caller, id).await?;
+    Ok(NoContent)
 }
 
 /// PagerPal's action body: who the caller acts as.
