@@ -11,14 +11,17 @@
 //! - [`model`]: validated newtypes (tenant ids, emails, passwords, roles);
 //!   every tenant the domain handles is a parsed `TenantId`.
 //! - [`auth`]: password hashing and its remembered checks, API-key hashing.
-//! - [`identity`]: environments, users, groups, roles, teams.
+//! - [`identity`]: environments (and the purge of deleted ones), users and
+//!   their sessions, failed-login limits, groups, roles, teams.
 //! - [`alerting`]: alert sources and their keys, alert rules.
-//! - [`ingest`]: monitoring formats, the ingestion pipeline, raw alerts.
-//! - [`incidents`]: incidents, their lifecycle, timeline and list.
+//! - [`ingest`]: monitoring formats, severity grading, the ingestion
+//!   pipeline, raw alerts.
+//! - [`incidents`]: incidents, their lifecycle, timeline and list, incidents
+//!   opened by hand, analytics over a range.
 //! - [`oncall`]: rotations, schedules, escalation policies, the escalation
 //!   engine.
 //! - [`notifications`]: channels, contact methods and rules, destinations,
-//!   notification log rows, delivery with retries and receipts, the durable
+//!   notification log rows, delivery with retries, provider receipts, the durable
 //!   queue (the host's `Bus`).
 //! - [`jobs`]: the status of the background work.
 //! - [`secrets`]: credentials sealed at rest (AES-256-GCM) and masked in
