@@ -223,8 +223,9 @@ async fn reusing_a_deleted_environments_id_starts_empty() {
         )
         .await;
     assert_eq!(owner.status, 201, "{:?}", owner.body);
-    // Same tenant, same user id, same email as the old token: only its
-    // issue time tells it apart, and it is refused.
+    // Same tenant, same user id, same email as the old token: it is refused
+    // by its issue time (before the environment) and by its session (the new
+    // user drew a new one).
     assert_eq!(owner.body["id"].as_u64(), Some(1));
     let stale = app.get("/api/v1/users", &old.admin).await;
     assert_eq!(stale.status, 401, "old token: {:?}", stale.body);
