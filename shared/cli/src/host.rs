@@ -37,6 +37,8 @@ pub const DATABASE_FILE: &str = "quper.db";
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 /// Where the generated secrets key is kept when `QUPER_SECRETS_KEY` is unset.
 pub const SECRETS_KEY_FILE: &str = "secrets-key";
+/// The operator UI's session-cookie secret, kept when `QUPER_SESSION_SECRET` is unset.
+pub const SESSION_SECRET_FILE: &str = "session-secret";
 
 /// An opened host: the application on its table, with the durable timers and
 /// notification queue its workers drain, and the settings of its HTTP layer.
@@ -92,8 +94,16 @@ impl LocalHost {
                 kept_secret(data_dir, SECRETS_KEY_FILE, 64, SecretsKey::generate)?
             }
         };
+        let session_secret = match var("QUPER_SESSION_SECRET").filter(|s| !s.is_empty()) {
+            Some(secret) => secret,
+            None => {
+                create_data_dir(data_dir)?;
+                kept_secret(data_dir, SESSION_SECRET_FILE, 32, || quper_core::auth::random_hex(32))?
+            }
+        };
         let lookup = |name: &str| match name {
             "QUPER_JWT_SECRET" => Some(secret.clone()),
+            "QUPER_SESSION_SECRET" => Some(session_secret.clone()),
             SECRETS_KEY_ENV => Some(secrets_key.clone()),
             other => var(other),
         };
@@ -126,9 +136,10 @@ impl LocalHost {
         AppState::new(self.app.clone(), self.config.clone())
     }
 
-    /// Every route group, merged, on this host's application.
+    /// Every route group and the operator UI's pages, merged, on this host's
+    /// application.
     pub fn router(&self) -> Router {
-        quper_http::app(quper_http::routes::all(), self.state())
+        quper_ui::app(quper_http::routes::all(), self.state())
     }
 
     /// Fires due timers until `shutdown` turns true.

@@ -33,6 +33,7 @@
 //! | counter | `T#<t>#COUNTER` | `<name>` | |
 //! | user | `T#<t>#USER` | `<id:010>` | |
 //! | login lookup | `LOGIN#<email>` | `T#<t>` | |
+//! | web session (operator UI; `ttl`) | `T#<t>#WEBSESSION#<id>` | `META` | |
 //! | group | `T#<t>#GROUP` | `<uuid>` | |
 //! | group member | `T#<t>#GROUP#<uuid>` | `MEMBER#<user:010>` | |
 //! | custom role | `T#<t>#ROLE` | `<uuid>` | |
@@ -73,6 +74,12 @@ pub fn counter(tenant: &TenantId, name: &str) -> Key {
 /// Integer ids sort as zero-padded strings so a partition reads in id order.
 pub fn id_sk(id: u64) -> String {
     format!("{id:010}")
+}
+
+/// A signed-in browser's session; `id` is 32 hex characters Quper drew
+/// (checked by `identity::web_sessions::is_session_id` before any key is made).
+pub fn web_session(tenant: &TenantId, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#WEBSESSION#{id}"), "META")
 }
 
 pub fn environment(tenant: &TenantId) -> Key {

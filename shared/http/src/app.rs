@@ -35,12 +35,22 @@ fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 /// The application serving `routes`: one route group on Lambda, every group
 /// in the local host.
 pub fn app(routes: Router<AppState>, state: AppState) -> Router {
+    app_with_fallback(routes, state, unknown_route)
+}
+
+/// [`app`] with another answer for unknown routes (the operator UI answers
+/// unknown page paths with an HTML page).
+pub fn app_with_fallback<H, T>(routes: Router<AppState>, state: AppState, fallback: H) -> Router
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
     let edge_config = EdgeConfig {
         max_body_bytes: state.config.max_body_bytes,
         cors: Arc::new(state.config.cors_origins.clone()),
     };
     let inner = routes
-        .fallback(unknown_route)
+        .fallback(fallback)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(CatchPanicLayer::custom(panic_response))

@@ -28,6 +28,14 @@ pub struct HttpConfig {
     /// Origins of web apps allowed to call the API from the browser
     /// (`QUPER_CORS_ORIGINS`); none by default.
     pub cors_origins: CorsOrigins,
+    /// Signs the operator UI's session cookies and derives its CSRF tokens
+    /// (`QUPER_SESSION_SECRET`, at least 32 characters; on AWS read from
+    /// Secrets Manager, `QUPER_SESSION_SECRET_ARN`; the host keeps one in its
+    /// data directory). Without it the pages answer 503.
+    pub session_secret: Option<Vec<u8>>,
+    /// `Secure` on the session cookie (`QUPER_SESSION_COOKIE_SECURE`); unset:
+    /// on, except for plain HTTP to a loopback address (a local run).
+    pub session_cookie_secure: Option<bool>,
 }
 
 #[derive(Clone)]
@@ -92,7 +100,29 @@ impl HttpConfig {
             None if jwks_url.is_some() => vec![Algorithm::HS256, Algorithm::RS256],
             None => vec![Algorithm::HS256],
         };
+        let session_secret = var("QUPER_SESSION_SECRET").filter(|s| !s.is_empty());
+        if session_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError {
+                name: "QUPER_SESSION_SECRET",
+                message: "must be at least 32 characters".into(),
+            });
+        }
+        let session_cookie_secure = match var("QUPER_SESSION_COOKIE_SECURE").filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => Some(match text.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(ConfigError {
+                        name: "QUPER_SESSION_COOKIE_SECURE",
+                        message: format!("must be true or false, not {text:?}"),
+                    });
+                }
+            }),
+        };
         Ok(HttpConfig {
+            session_secret: session_secret.map(String::into_bytes),
+            session_cookie_secure,
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             infobip_receipt_token,

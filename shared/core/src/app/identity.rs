@@ -7,9 +7,10 @@ use crate::identity::groups::{self, Group, GroupMember, GroupPatch, NewGroup, Ne
 use crate::identity::roles::{self, NewRole, RolePatch, RoleRecord};
 use crate::identity::teams::{self, NewTeam, NewTeamMember, Team, TeamMember, TeamPatch};
 use crate::identity::users::{self, LoginFailure, NewUser, User, UserPatch};
+use crate::identity::web_sessions::{self, WebSession};
 use crate::identity::{self as identity_domain, Principal, login_limits, purge};
-use crate::model::Password;
 use crate::model::TenantId;
+use crate::model::{Email, Name, Password};
 
 use super::App;
 
@@ -59,6 +60,46 @@ impl App {
         let user = self.check_credentials(email, password, tenant, client).await?;
         users::record_login(self.store(), &user).await?;
         Ok(user)
+    }
+
+    /// Signs a browser in (the operator UI): the password is checked like
+    /// [`App::log_in`]'s, under the same limits, and a web session is
+    /// stored that ends on sign-out, on the user's next password change,
+    /// reset, deactivation or lowered role, or after
+    /// `QUPER_SESSION_TTL_SECONDS`.
+    pub async fn open_web_session(
+        &self,
+        email: &str,
+        password: &str,
+        tenant: Option<&str>,
+        client: &str,
+    ) -> DomainResult<WebSession> {
+        let user = self.log_in(email, password, tenant, client).await?;
+        let lifetime = chrono::Duration::seconds(i64::from(self.settings().web_session_seconds));
+        web_sessions::open(self.store(), &user, lifetime).await
+    }
+
+    /// The principal of a live web session (`None`: signed out, expired, or
+    /// ended by a change to the user or the environment).
+    pub async fn web_session(&self, tenant: &TenantId, id: &str) -> DomainResult<Option<(Principal, WebSession)>> {
+        web_sessions::resolve(self.store(), tenant, id).await
+    }
+
+    /// Signs a browser out: its session is deleted on the server.
+    pub async fn close_web_session(&self, tenant: &TenantId, id: &str) -> DomainResult<()> {
+        web_sessions::close(self.store(), tenant, id).await
+    }
+
+    /// True while the sign-in page may create the first administrator (a
+    /// fresh install: no environment `default` yet).
+    pub async fn bootstrap_open(&self) -> DomainResult<bool> {
+        web_sessions::bootstrap_open(self.store()).await
+    }
+
+    /// First run: creates the environment `default` and its first
+    /// administrator, once (afterwards a 409 that changes nothing).
+    pub async fn bootstrap_admin(&self, email: Email, full_name: Name, password: Password) -> DomainResult<User> {
+        web_sessions::bootstrap(self.store(), email, full_name, password).await
     }
 
     /// The principal of a verified credential (tenant and user id); refused

@@ -73,6 +73,9 @@ pub struct Settings {
     /// Seals credentials at rest (`QUPER_SECRETS_KEY`, 64 hex digits;
     /// required: every function and host of a deployment shares it).
     pub secrets_key: SecretsKey,
+    /// How long a web session of the operator UI lasts from sign-in
+    /// (`QUPER_SESSION_TTL_SECONDS`, default 12 hours).
+    pub web_session_seconds: u32,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -117,6 +120,7 @@ impl Settings {
             login_max_failures_per_client: number("QUPER_LOGIN_MAX_FAILURES_PER_CLIENT", 20)?,
             notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
             secrets_key,
+            web_session_seconds: number("QUPER_SESSION_TTL_SECONDS", 12 * 3600)?,
         })
     }
 

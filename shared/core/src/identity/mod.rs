@@ -9,6 +9,7 @@ pub mod purge;
 pub mod roles;
 pub mod teams;
 pub mod users;
+pub mod web_sessions;
 
 pub use access::{Permission, Principal};
 
