@@ -83,4 +83,5 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
+mod ui_support;
 mod timers_conformance;
