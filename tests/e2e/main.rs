@@ -83,5 +83,6 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod ui_support;
 mod timers_conformance;
+mod ui_sessions;
+mod ui_support;

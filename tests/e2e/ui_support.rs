@@ -141,3 +141,42 @@ impl Browser {
         assert!(self.cookies.contains_key("pagerpal_session"));
     }
 }
+
+/// A host on `table` that nobody has bootstrapped (a fresh install), served
+/// on an ephemeral port: its base URL, and the guard of its data directory.
+pub async fn spawn_fresh_host(table: std::sync::Arc<dyn quper_core::ports::Table>) -> (String, tempfile::TempDir) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = crate::support::host_on(
+        table,
+        data_dir.path(),
+        &[],
+        std::sync::Arc::new(quper_core::ports::SystemClock),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let router = host.router();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve");
+    });
+    (format!("http://{addr}"), data_dir)
+}
+
+impl Browser {
+    /// A browser on any base URL.
+    pub fn at(base: &str) -> Browser {
+        Browser {
+            base: base.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            cookies: BTreeMap::new(),
+            csrf: None,
+        }
+    }
+}

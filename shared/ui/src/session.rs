@@ -287,7 +287,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for SignedForm<T> {
         let signed = Signed::from_request_parts(&mut parts, state)
             .await
             .map_err(IntoResponse::into_response)?;
-        let bytes = read_form_body(&parts, body, state).await.map_err(IntoResponse::into_response)?;
+        let bytes = read_form_body(&parts, body, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let token = csrf_token(&parts.headers, &bytes);
         if !same(&token, &signed.csrf) {
             return Err(PageError::csrf().into_response());
@@ -311,7 +313,9 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for AnonymousForm<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
         let secret = secret(state).map_err(IntoResponse::into_response)?;
-        let bytes = read_form_body(&parts, body, state).await.map_err(IntoResponse::into_response)?;
+        let bytes = read_form_body(&parts, body, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
         let expected = cookie(&parts.headers, CSRF_COOKIE)
             .filter(|nonce| is_session_id(nonce))
             .map(|nonce| anonymous_csrf(secret, nonce))
@@ -361,9 +365,8 @@ fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
 }
 
 fn parse_form<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, PageError> {
-    serde_urlencoded::from_bytes::<T>(bytes).map_err(|err| {
-        PageError::new(StatusCode::BAD_REQUEST, format!("the form could not be read: {err}"))
-    })
+    serde_urlencoded::from_bytes::<T>(bytes)
+        .map_err(|err| PageError::new(StatusCode::BAD_REQUEST, format!("the form could not be read: {err}")))
 }
 
 #[cfg(test)]
