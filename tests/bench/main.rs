@@ -47,6 +47,7 @@ use tokio::sync::{oneshot, watch};
 mod ingest;
 mod page;
 mod table_calls;
+mod ui;
 
 type BenchResult<T> = Result<T, String>;
 
@@ -801,6 +802,8 @@ struct HostReport {
     concurrency: usize,
     /// `POST /api/v1/alerts` at `--ingest-concurrency`.
     ingest: ingest::IngestLoad,
+    /// The operator UI's pages, signed in.
+    pages: Vec<LoadReport>,
 }
 
 async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mut Serve) -> BenchResult<HostReport> {
@@ -850,6 +853,9 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
         .await?
         .all_ok()?;
 
+    let cookie = ui::sign_in(client, base, BOOTSTRAP_EMAIL, BOOTSTRAP_PASSWORD).await?;
+    let pages = ui::bench_pages(client, base, &cookie, (requests / 4).max(100), concurrency, limit).await?;
+
     eprintln!(
         "ingestion: {} alerts at concurrency {} ({})",
         options.ingest_requests,
@@ -862,6 +868,7 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
         users,
         concurrency,
         ingest,
+        pages,
     })
 }
 
@@ -1113,6 +1120,30 @@ fn markdown(
         HOST_P99_TARGET.as_millis(),
         verdict(host.users.p99 < HOST_P99_TARGET),
     );
+    let _ = writeln!(
+        out,
+        "\n## Operator UI pages (signed in, body read whole, {} connections)\n",
+        host.concurrency
+    );
+    let _ = writeln!(
+        out,
+        "| page | requests | throughput | p50 | p99 | p99 vs `/health` p99 | p99 below {} ms |",
+        ui::PAGE_P99_TARGET.as_millis()
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|:---:|");
+    for load in &host.pages {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.0} req/s | {:.3} ms | {:.3} ms | {:.2}x | {} |",
+            load.label,
+            load.requests,
+            load.throughput,
+            millis(load.p50),
+            millis(load.p99),
+            millis(load.p99) / millis(host.health.p99).max(f64::EPSILON),
+            verdict(load.p99 < ui::PAGE_P99_TARGET),
+        );
+    }
     markdown_ingestion(&mut out, options, host, ingestion);
     markdown_page(&mut out, &ingestion.page);
     let _ = writeln!(
@@ -1323,6 +1354,11 @@ fn json_report(
             "throughput_ratio_users_to_health": host.users.throughput / host.health.throughput.max(f64::EPSILON),
             "p99_target_ms": millis(HOST_P99_TARGET),
             "within_target": host.users.p99 < HOST_P99_TARGET,
+            "ui_pages": host.pages.iter().map(|page| json!({
+                "load": load(page),
+                "p99_target_ms": millis(ui::PAGE_P99_TARGET),
+                "within_target": page.p99 < ui::PAGE_P99_TARGET,
+            })).collect::<Vec<_>>(),
         },
         "ingestion": {
             "mix": ingest::mix(),
