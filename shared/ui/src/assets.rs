@@ -15,6 +15,7 @@ pub const HTMX_VERSION: &str = "2.0.8";
 const HTMX: &[u8] = include_bytes!("../vendor/htmx.org-2.0.8/htmx.min.js");
 const STYLESHEET: &[u8] = include_bytes!("../web/app.css");
 const LIVE_SCRIPT: &[u8] = include_bytes!("../web/live.js");
+const ICON: &[u8] = include_bytes!("../web/icon.svg");
 
 /// A static file: its served name, type and bytes.
 struct Asset {
@@ -23,7 +24,7 @@ struct Asset {
     bytes: &'static [u8],
 }
 
-const ASSETS: [Asset; 3] = [
+const ASSETS: [Asset; 4] = [
     Asset {
         name: "htmx-2.0.8.min.js",
         content_type: "text/javascript; charset=utf-8",
@@ -38,6 +39,11 @@ const ASSETS: [Asset; 3] = [
         name: "live.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: LIVE_SCRIPT,
+    },
+    Asset {
+        name: "icon.svg",
+        content_type: "image/svg+xml",
+        bytes: ICON,
     },
 ];
 
@@ -58,6 +64,11 @@ pub async fn serve(Path(file): Path<String>) -> Response {
     };
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
+}
+
+/// `GET /favicon.ico`: browsers ask for it whatever the page declares.
+pub async fn favicon() -> Response {
+    serve(Path("icon.svg".to_owned())).await
 }
 
 /// Bytes of every asset, for the page-weight test.

@@ -31,6 +31,7 @@ use crate::pages::{PageError, auth, dashboard};
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ui/{file}", get(assets::serve))
+        .route("/favicon.ico", get(assets::favicon))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/bootstrap/admin", post(auth::bootstrap_admin))
         .route("/logout", get(auth::logout_page).post(auth::logout))
