@@ -318,6 +318,9 @@ PATH_IDS = [
 ]
 
 
+STREAM_PATH_REGEX = r"^/api/v[12]/incidents/stream$"
+
+
 def toml_value(value):
     return json.dumps(value)
 
@@ -365,6 +368,14 @@ def write_config(path, ids, max_examples, seed_value, report_dir):
                 f"parameters = {{ {bindings} }}",
                 "",
             ]
+    # The live incident stream takes at least a second a call (the hooks ask
+    # for max_seconds=1): fewer examples keep the run short.
+    lines += [
+        "[[operations]]",
+        f"include-path-regex = {toml_value(STREAM_PATH_REGEX)}",
+        f"generation.max-examples = {min(max_examples, 3)}",
+        "",
+    ]
     Path(path).write_text("\n".join(lines))
 
 

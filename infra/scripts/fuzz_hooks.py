@@ -7,6 +7,10 @@ infra/scripts/fuzz.py, which sets the variables read here).
   (infobipReceiptToken). The token is re-issued whenever the fuzzer itself
   changed the account's email or password (a token names one email), so the
   run never locks itself out; see docs/fuzzing.md.
+- The live incident stream (`GET /api/v{1,2}/incidents/stream`) runs until
+  its `max_seconds` (5 minutes without): a call with a valid or no
+  `max_seconds` asks for 1 s instead, so no call waits long; an invalid value
+  is left alone (it must still be refused).
 - One extra check, `error_format`: every failure, on any route and any method
   the fuzzer tries (documented or not), is JSON in the one error format, with
   `meta` under /api/v2.
@@ -14,6 +18,7 @@ infra/scripts/fuzz.py, which sets the variables read here).
 
 import json
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -148,6 +153,35 @@ class QuperAuth:
         name, value = data
         case.headers = dict(case.headers or {})
         case.headers[name] = value
+
+
+STREAM_PATHS = ("/api/v1/incidents/stream", "/api/v2/incidents/stream")
+STREAM_MAX_SECONDS = 300
+
+
+def _valid_seconds(value):
+    """Whether the server would take `value` as `max_seconds` (an integer,
+    as `u64::from_str` reads it, from 1 to 300)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\+?[0-9]+", value):
+        number = int(value)
+    else:
+        return False
+    return 1 <= number <= STREAM_MAX_SECONDS
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if case.operation.path not in STREAM_PATHS:
+        return
+    query = dict(case.query or {})
+    value = query.get("max_seconds")
+    if value is None or _valid_seconds(value):
+        query["max_seconds"] = 1
+        case.query = query
 
 
 def _user_update_target(case):

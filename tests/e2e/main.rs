@@ -24,6 +24,10 @@
 //!   rejected alone.
 //! - `incidents`: lifecycle, concurrent acknowledgements, the list, alert
 //!   rules.
+//! - `incident_stream`: the live stream of incident changes (Server-Sent
+//!   Events): snapshot, every change of this process, another process's
+//!   through the poll (both stores); never another environment's; bounded
+//!   duration, 401, a lagging stream's fresh snapshot.
 //! - `incident_crud`: incidents opened by hand (paged like any other),
 //!   edited field by field under their version, deleted by admins with
 //!   everything under them (both stores).
@@ -69,6 +73,7 @@ mod escalation;
 mod http_layer;
 mod identity;
 mod incident_crud;
+mod incident_stream;
 mod incidents;
 mod ingest;
 mod ingest_labels;

@@ -300,6 +300,10 @@ fn concrete(path: &str, ids: &Ids) -> String {
     } else {
         "x".to_owned()
     };
+    if rest == "/incidents/stream" {
+        // The live stream ends when told (its snapshot is read whole).
+        return format!("{path}?max_seconds=1");
+    }
     path.replace("{id}", &id)
         .replace("{user_id}", &ids.user.to_string())
         .replace("{entry_id}", &ids.entry.to_string())

@@ -354,3 +354,17 @@ async fn pages_declare_a_mobile_viewport_and_stay_light() {
         );
     }
 }
+
+#[tokio::test]
+async fn live_pages_listen_to_the_incident_stream_of_the_signed_in_browser() {
+    let app = spawn_app_with(&[("QUPER_SSE_MAX_SECONDS", "1")]).await;
+    let mut signed_out = Browser::new(&app);
+    assert_eq!(signed_out.get("/dashboard/events").await.status, 303);
+    let mut browser = Browser::new(&app);
+    browser.sign_in(ROOT_EMAIL, ROOT_PASSWORD).await;
+    // The stream ends after QUPER_SSE_MAX_SECONDS, so the whole body is read.
+    let events = browser.get("/dashboard/events").await;
+    assert_eq!(events.status, 200);
+    assert_eq!(events.headers["content-type"], "text/event-stream");
+    assert!(events.contains("event: snapshot"), "{}", events.html);
+}

@@ -17,7 +17,7 @@
 //! - [`ingest`]: monitoring formats, severity grading, the ingestion
 //!   pipeline, raw alerts.
 //! - [`incidents`]: incidents, their lifecycle, timeline and list, incidents
-//!   opened by hand, analytics over a range.
+//!   opened by hand, analytics over a range, the live feed of changes.
 //! - [`oncall`]: rotations, schedules, escalation policies, the escalation
 //!   engine.
 //! - [`notifications`]: channels, contact methods and rules, destinations,

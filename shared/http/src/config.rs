@@ -36,6 +36,10 @@ pub struct HttpConfig {
     /// `Secure` on the session cookie (`QUPER_SESSION_COOKIE_SECURE`); unset:
     /// on, except for plain HTTP to a loopback address (a local run).
     pub session_cookie_secure: Option<bool>,
+    /// Longest a live event stream stays open before it ends and the
+    /// browser reconnects (`QUPER_SSE_MAX_SECONDS`, default 300); see
+    /// [`crate::sse`].
+    pub sse_max_duration: Duration,
 }
 
 #[derive(Clone)]
@@ -72,6 +76,8 @@ impl std::fmt::Debug for JwtConfig {
 }
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
+/// How long a live event stream stays open by default.
+pub const DEFAULT_SSE_MAX_SECONDS: u64 = 300;
 
 impl HttpConfig {
     /// Reads the settings through `var` (the process environment in
@@ -126,6 +132,7 @@ impl HttpConfig {
             max_body_bytes: parse_or(&var, "QUPER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)?,
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             infobip_receipt_token,
+            sse_max_duration: Duration::from_secs(sse_max_seconds(&var)?),
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",
@@ -163,6 +170,18 @@ fn parse_or<T: std::str::FromStr>(
         }),
         None => Ok(default),
     }
+}
+
+/// `QUPER_SSE_MAX_SECONDS`: 1 to a day.
+fn sse_max_seconds(var: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
+    let seconds = parse_or(var, "QUPER_SSE_MAX_SECONDS", DEFAULT_SSE_MAX_SECONDS)?;
+    if !(1..=86_400).contains(&seconds) {
+        return Err(ConfigError {
+            name: "QUPER_SSE_MAX_SECONDS",
+            message: format!("must be 1 to 86400 seconds, not {seconds}"),
+        });
+    }
+    Ok(seconds)
 }
 
 fn parse_algorithms(list: &str) -> Result<Vec<Algorithm>, ConfigError> {
@@ -208,6 +227,19 @@ mod tests {
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_SECRET", "short")])).is_err());
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_MAX_BODY_BYTES", "lots")])).is_err());
         assert!(HttpConfig::from_lookup(lookup(&[("QUPER_JWT_ALGORITHMS", "none")])).is_err());
+        for bad in ["0", "-5", "86401", "soon"] {
+            let error = HttpConfig::from_lookup(|name| (name == "QUPER_SSE_MAX_SECONDS").then(|| bad.to_owned()))
+                .expect_err(bad);
+            assert_eq!(error.name, "QUPER_SSE_MAX_SECONDS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn event_streams_last_five_minutes_unless_told() {
+        let default = HttpConfig::from_lookup(lookup(&[])).expect("defaults");
+        assert_eq!(default.sse_max_duration, Duration::from_secs(300));
+        let set = HttpConfig::from_lookup(lookup(&[("QUPER_SSE_MAX_SECONDS", "45")])).expect("set");
+        assert_eq!(set.sse_max_duration, Duration::from_secs(45));
     }
 
     #[test]

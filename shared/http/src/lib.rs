@@ -23,6 +23,9 @@
 //! - [`lambda`]: JSON logs and the runtime loop of an HTTP Lambda function.
 //! - [`outbound`]: HTTPS clients built on first use (cold starts).
 //! - [`sns`]: SNS message signatures and subscription confirmation.
+//! - [`sse`]: live event streams (Server-Sent Events): the incidents of the
+//!   caller's environment as they change, for `GET /api/v1/incidents/stream`
+//!   and the operator UI ([`sse::incident_stream`]).
 
 pub mod app;
 pub mod auth;
@@ -37,6 +40,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod routes;
 pub mod sns;
+pub mod sse;
 pub mod state;
 
 pub use app::app;

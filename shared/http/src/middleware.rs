@@ -196,8 +196,13 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
 }
 
 /// The response to a HEAD: the headers of `response`, its Content-Length
-/// that of the body it would have had, and no body.
+/// that of the body it would have had, and no body. An event stream has no
+/// length (it would be read until it ends): its headers only.
 async fn without_body(response: Response) -> Response {
+    if is_event_stream(&response) {
+        let (parts, _) = response.into_parts();
+        return Response::from_parts(parts, Body::empty());
+    }
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, MAX_WRAPPED_RESPONSE).await else {
         return ApiError::internal().into_response();
@@ -206,6 +211,14 @@ async fn without_body(response: Response) -> Response {
         .headers
         .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     Response::from_parts(parts, Body::empty())
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
 }
 
 fn is_json(response: &Response) -> bool {

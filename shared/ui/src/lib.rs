@@ -38,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(dashboard::root))
         .route("/dashboard", get(dashboard::dashboard))
         .route("/dashboard/live", get(dashboard::live))
+        .route("/dashboard/events", get(dashboard::events))
         .route("/_partials/gstrip", get(dashboard::gstrip))
 }
 

@@ -8,7 +8,8 @@ use crate::alerting::sources::{
 };
 use crate::error::{DomainError, DomainResult};
 use crate::identity::Principal;
-use crate::ingest::alerts::{self, AlertRecord};
+use crate::incidents::feed::IncidentChange;
+use crate::ingest::alerts::{self, AlertRecord, Outcome};
 use crate::ingest::event::AlertEvent;
 use crate::ingest::formats::parse_alarm_message;
 use crate::ingest::pipeline::{self, Ingested};
@@ -36,6 +37,11 @@ impl App {
             let ingested = pipeline::ingest(self.store(), source, event).await?;
             if let Some(incident) = &ingested.incident {
                 self.after_incident_change(incident).await;
+            } else if ingested.outcome() == Outcome::Deduplicated
+                && let Some(id) = ingested.alert.incident_id
+            {
+                // The open incident counted one more alert.
+                self.publish(IncidentChange::touched(&source.tenant, id));
             }
             done.push(ingested);
         }

@@ -2,8 +2,9 @@
 //! notification logs, and the actions, each with its consequences for
 //! paging (timers set or cancelled, reminders dropped, the next level paged).
 
-use crate::error::DomainResult;
+use crate::error::{DomainError, DomainResult};
 use crate::identity::Principal;
+use crate::incidents::feed::IncidentChange;
 use crate::incidents::lifecycle::{self, Action};
 use crate::incidents::list::{self, IncidentFilter};
 use crate::incidents::manual::{self, IncidentPatch, NewIncident};
@@ -52,7 +53,11 @@ impl App {
         acting_as: Option<u64>,
     ) -> DomainResult<Incident> {
         if action == Action::Escalate {
-            return self.escalator().escalate_now(caller, id, acting_as).await;
+            // The engine publishes each page it stores; this covers an
+            // escalation without a policy (the level raised only).
+            let incident = self.escalator().escalate_now(caller, id, acting_as).await?;
+            self.publish(IncidentChange::stored(&incident));
+            return Ok(incident);
         }
         let incident = lifecycle::act(self.store(), caller, id, action, acting_as).await?;
         self.after_incident_change(&incident).await;
@@ -70,14 +75,26 @@ impl App {
     /// Changes an incident's title, description, severity or assignee; a
     /// timeline entry per change. Paging is not affected.
     pub async fn update_incident(&self, caller: &Principal, id: u64, patch: IncidentPatch) -> DomainResult<Incident> {
-        manual::update(self.store(), caller, id, patch).await
+        let incident = manual::update(self.store(), caller, id, patch).await?;
+        self.publish(IncidentChange::stored(&incident));
+        Ok(incident)
     }
 
     /// Deletes an incident (admins) with everything under it: its timers and
     /// reminders are cancelled and its dedup marker freed, so the next alert
     /// with its key opens a new incident.
     pub async fn delete_incident(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        manual::delete(self.store(), self.escalator(), caller, id).await
+        let deleted = manual::delete(self.store(), self.escalator(), caller, id).await;
+        match &deleted {
+            Ok(()) => self.publish(IncidentChange::deleted(caller.tenant(), id)),
+            // The record may be gone already (its items outlived it): views
+            // read it again and find out.
+            Err(DomainError::Store(_) | DomainError::Internal(_)) => {
+                self.publish(IncidentChange::touched(caller.tenant(), id));
+            }
+            Err(_) => {}
+        }
+        deleted
     }
 
     pub async fn incident_timeline(&self, caller: &Principal, id: u64) -> DomainResult<Vec<TimelineEvent>> {

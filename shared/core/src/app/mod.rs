@@ -37,6 +37,7 @@ pub use notifications::ReceiptCounts;
 
 use std::sync::Arc;
 
+use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
 use crate::ports::{Bus, Clock, Sender, Table, Timers};
@@ -147,6 +148,8 @@ struct Inner {
     store: Store,
     ports: Ports,
     escalator: Escalator,
+    /// Where every incident change this process makes is published.
+    feed: IncidentFeed,
     /// Built on first use: most requests seal nothing, and a cold start
     /// need not set up the cipher.
     sealer: std::sync::OnceLock<Sealer>,
@@ -156,12 +159,14 @@ struct Inner {
 impl App {
     pub fn new(ports: Ports, settings: Settings) -> App {
         let store = Store::new(ports.table.clone(), ports.clock.clone());
-        let escalator = Escalator::new(store.clone(), ports.timers.clone(), ports.bus.clone());
+        let feed = IncidentFeed::new();
+        let escalator = Escalator::new(store.clone(), ports.timers.clone(), ports.bus.clone(), feed.clone());
         App {
             inner: Arc::new(Inner {
                 store,
                 ports,
                 escalator,
+                feed,
                 sealer: std::sync::OnceLock::new(),
                 settings,
             }),
@@ -198,13 +203,27 @@ impl App {
         &self.inner.escalator
     }
 
+    /// Every incident change this process makes from now on (see
+    /// [`crate::incidents::feed`]): what live views listen to. Changes made
+    /// by other processes on the same table do not arrive here.
+    pub fn incident_changes(&self) -> tokio::sync::broadcast::Receiver<IncidentChange> {
+        self.inner.feed.subscribe()
+    }
+
+    /// Tells live views about an incident write; never waits, never fails.
+    fn publish(&self, change: IncidentChange) {
+        self.inner.feed.publish(change);
+    }
+
     /// Keeps escalation in line after an incident was opened or changed:
-    /// pages, sets or cancels timers and reminders. Paging problems never
-    /// undo the change that was stored: they are logged, and what was due is
-    /// recorded on the incident, where the sweep finds it.
+    /// pages, sets or cancels timers and reminders, then tells live views.
+    /// Paging problems never undo the change that was stored: they are
+    /// logged, and what was due is recorded on the incident, where the sweep
+    /// finds it.
     async fn after_incident_change(&self, incident: &Incident) {
         if let Err(err) = self.escalator().after_change(incident).await {
             tracing::error!(error = %err, tenant = %incident.tenant, incident = incident.id, "escalation after an incident change failed; the sweep retries what was due");
         }
+        self.publish(IncidentChange::stored(incident));
     }
 }

@@ -26,6 +26,7 @@ use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
 use crate::identity::environments::{self, Environment};
 use crate::identity::{Permission, Principal, teams, users};
+use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
@@ -164,11 +165,18 @@ pub struct Escalator {
     store: Store,
     timers: Arc<dyn Timers>,
     bus: Arc<dyn Bus>,
+    /// Told about every page and exhaustion the engine stores.
+    feed: IncidentFeed,
 }
 
 impl Escalator {
-    pub fn new(store: Store, timers: Arc<dyn Timers>, bus: Arc<dyn Bus>) -> Self {
-        Self { store, timers, bus }
+    pub fn new(store: Store, timers: Arc<dyn Timers>, bus: Arc<dyn Bus>, feed: IncidentFeed) -> Self {
+        Self {
+            store,
+            timers,
+            bus,
+            feed,
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -208,7 +216,11 @@ impl Escalator {
             .set("next_escalation_at", Value::Null)
             .when(Condition::VersionEquals(incident.version));
         match self.store.table().update(settled).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.feed
+                    .publish(IncidentChange::touched(&incident.tenant, incident.id));
+                Ok(())
+            }
             // Changed meanwhile: that change decides what is due.
             Err(err) if err.is_condition_failed() => Ok(()),
             Err(err) => Err(err.into()),
@@ -570,7 +582,7 @@ impl Escalator {
             }
             ops.extend(status_counter_ops(tenant, Some(incident.status), next.status));
             match self.store.table().transact(ops).await {
-                Ok(()) => {}
+                Ok(()) => self.feed.publish(IncidentChange::stored(&next)),
                 Err(StoreError::TransactionConditionFailed { index: 0, .. }) | Err(StoreError::TransactionConflict) => {
                     return Ok(Attempt::Again);
                 }
@@ -802,7 +814,11 @@ impl Escalator {
             event.write(&incident.tenant)?,
         ];
         match self.store.table().transact(ops).await {
-            Ok(()) | Err(StoreError::TransactionConditionFailed { .. }) => Ok(()),
+            Ok(()) => {
+                self.feed.publish(IncidentChange::stored(&next));
+                Ok(())
+            }
+            Err(StoreError::TransactionConditionFailed { .. }) => Ok(()),
             Err(err) => Err(err.into()),
         }
     }

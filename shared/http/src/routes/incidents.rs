@@ -1,5 +1,6 @@
 //! The incidents route group: PagerPal's incident list, detail, actions and
-//! timeline, the raw alerts under each incident, and the incident analytics.
+//! timeline, the raw alerts under each incident, the incident analytics, and
+//! the live stream of incident changes (`crate::sse`).
 
 use axum::Json;
 use axum::extract::State;
@@ -23,12 +24,17 @@ use crate::openapi::Created;
 use crate::routes::doc;
 use crate::routes::lists::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::routes::paths::NumberId;
+use crate::sse::{EventStream, StreamSettings, incident_stream, max_seconds_param};
+use crate::state::AppState;
 use axum::response::NoContent;
 
 routes! {
     "/api/v1/incidents" => {
         get(list_incidents, doc("List incidents")),
         post(open_incident, doc("Open an incident by hand: paged like any other (responders and admins)")),
+    },
+    "/api/v1/incidents/stream" => {
+        get(stream_incidents, doc("The environment's active incidents, then every change, as Server-Sent Events (any account)")),
     },
     "/api/v1/incidents/{id}" => {
         get(get_incident, doc("An incident")),
@@ -110,6 +116,25 @@ async fn list_incidents(
         app.incidents(&caller, &filter, request, params.cursor.as_deref())
             .await?,
     ))
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct StreamParams {
+    /// End the stream after this many seconds (it ends after the server's QUPER_SSE_MAX_SECONDS, 300 by default, in any case).
+    #[schemars(range(min = 1, max = 300))]
+    max_seconds: Option<u64>,
+}
+
+async fn stream_incidents(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    ApiQuery(params): ApiQuery<StreamParams>,
+) -> ApiResult<EventStream> {
+    let mut settings = StreamSettings::from_config(&state.config);
+    if let Some(limit) = max_seconds_param(params.max_seconds)? {
+        settings = settings.at_most(limit);
+    }
+    Ok(EventStream(incident_stream(state.app.clone(), caller, settings).await?))
 }
 
 async fn get_incident(

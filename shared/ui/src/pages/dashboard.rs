@@ -227,6 +227,15 @@ struct GlobalStrip {
     newest: Option<ActiveRow>,
 }
 
+/// `/dashboard/events`: the live stream of incident changes that every
+/// page's script listens to (`web/live.js`), the same stream as the API's
+/// `/api/v1/incidents/stream`, for the signed-in browser.
+pub async fn events(State(state): State<quper_http::AppState>, signed: Signed) -> Result<Response, super::PageError> {
+    let settings = quper_http::sse::StreamSettings::from_config(&state.config);
+    let stream = quper_http::sse::incident_stream(state.app.clone(), signed.principal, settings).await?;
+    Ok(stream.into_response())
+}
+
 /// `/_partials/gstrip`: the strip of active incidents at the top of every
 /// page.
 pub async fn gstrip(State(app): State<App>, signed: Signed) -> PageResult {
