@@ -55,6 +55,10 @@
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
 //!   one table page once.
+//! - `ui_lambda`: the operator UI's Lambda binary (`quper-pages`) with its
+//!   session secret read from Secrets Manager (moto) at cold start: page
+//!   events answered, a short secret refused naming the setting, never the
+//!   value.
 
 mod alarm_ingest;
 mod analytics;
@@ -83,5 +87,6 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod ui_support;
 mod timers_conformance;
+mod ui_lambda;
+mod ui_support;
