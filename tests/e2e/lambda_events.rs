@@ -31,14 +31,17 @@ const ADMIN_PASSWORD: &str = "events-admin-password-1";
 /// Replaced with a real bearer token before an event is sent.
 const TOKEN_PLACEHOLDER: &str = "{{ACCESS_TOKEN}}";
 
-/// Every event file and whether it carries [`TOKEN_PLACEHOLDER`].
-const EVENTS: [(&str, bool); 6] = [
+/// Every event file and whether it carries [`TOKEN_PLACEHOLDER`]. The UI
+/// function's (`ui-*.json`) are sent to the real binary by `ui_lambda`.
+const EVENTS: [(&str, bool); 8] = [
     ("health-get.json", false),
     ("health-ready.json", false),
     ("identity-auth-token.json", false),
     ("identity-users-list.json", true),
     ("identity-users-create-v2.json", true),
     ("identity-unknown-route.json", false),
+    ("ui-login-get.json", false),
+    ("ui-dashboard-get.json", false),
 ];
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [

@@ -59,6 +59,10 @@
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
 //!   one table page once.
+//! - `ui_lambda`: the operator UI's Lambda binary (`quper-pages`) with its
+//!   session secret read from Secrets Manager (moto) at cold start: page
+//!   events answered, a short secret refused naming the setting, never the
+//!   value.
 
 mod alarm_ingest;
 mod analytics;
@@ -89,5 +93,6 @@ mod support;
 mod table_conformance;
 mod tenancy;
 mod timers_conformance;
+mod ui_lambda;
 mod ui_sessions;
 mod ui_support;

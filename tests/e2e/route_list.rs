@@ -3,7 +3,9 @@
 //! document is an event of the right function in `template.yaml` and a row of
 //! `docs/api.md` (and every event and row is a route of the document), the
 //! host serves the document, and Swagger UI and ReDoc render it in a real
-//! browser under the Content-Security-Policy of every response.
+//! browser under the Content-Security-Policy of every response. The operator
+//! UI's pages are not in the document: the UI function's events are held to
+//! `quper_ui::ROUTES` instead, both ways, and its router serves each of them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -132,6 +134,18 @@ fn template_events() -> BTreeSet<(String, String, String)> {
     events
 }
 
+/// The binary of the operator UI's function (`functions/ui`): its events
+/// are the page routes (`quper_ui::ROUTES`), not routes of the document.
+const UI_BINARY: &str = "pages";
+
+/// The template's HttpApi events of every function but the UI's.
+fn api_events() -> BTreeSet<(String, String, String)> {
+    template_events()
+        .into_iter()
+        .filter(|(group, _, _)| group != UI_BINARY)
+        .collect()
+}
+
 #[test]
 fn every_route_is_an_event_of_its_function_and_every_event_a_route() {
     let document = document();
@@ -139,7 +153,7 @@ fn every_route_is_an_event_of_its_function_and_every_event_a_route() {
         .into_iter()
         .map(|(method, path, group)| (group, method, versionless(&path)))
         .collect();
-    let mut events = template_events();
+    let mut events = api_events();
     // Unknown paths reach the health function, which answers Quper's 404.
     assert!(
         events.remove(&("health".to_owned(), "ANY".to_owned(), "$default".to_owned())),
@@ -151,6 +165,95 @@ fn every_route_is_an_event_of_its_function_and_every_event_a_route() {
         missing.is_empty() && extra.is_empty(),
         "template.yaml and the route list disagree.\nroutes without an event (group, method, path): {missing:#?}\nevents without a route: {extra:#?}"
     );
+}
+
+#[test]
+fn every_page_route_is_an_event_of_the_ui_function_and_every_event_a_page_route() {
+    let pages: BTreeSet<(String, String)> = quper_ui::ROUTES
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    assert_eq!(
+        pages.len(),
+        quper_ui::ROUTES.len(),
+        "quper_ui::ROUTES lists a route twice"
+    );
+    let events: BTreeSet<(String, String)> = template_events()
+        .into_iter()
+        .filter(|(group, _, _)| group == UI_BINARY)
+        .map(|(_, method, path)| (method, path))
+        .collect();
+    let missing: Vec<_> = pages.difference(&events).collect();
+    let extra: Vec<_> = events.difference(&pages).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "template.yaml's UiFunction (Binary: quper-{UI_BINARY}) and quper_ui::ROUTES disagree.\n\
+         page routes without an event (method, path): {missing:#?}\nevents without a page route: {extra:#?}"
+    );
+    // A page path taken by an API function's event would send its requests
+    // to the wrong function.
+    let api_paths: BTreeSet<(String, String)> = api_events()
+        .into_iter()
+        .map(|(_, method, path)| (method, path))
+        .collect();
+    let shared: Vec<_> = pages.intersection(&api_paths).collect();
+    assert!(shared.is_empty(), "page routes that are also API events: {shared:#?}");
+}
+
+/// The UI's router serves every route of `quper_ui::ROUTES` with its
+/// method (a route layer that answers before any handler runs tells which
+/// route matched).
+#[tokio::test]
+async fn the_ui_router_serves_every_listed_page_route() {
+    use axum::extract::{MatchedPath, Request};
+    use axum::middleware::{Next, from_fn};
+    use axum::response::{IntoResponse, Response};
+    use tower::ServiceExt;
+
+    async fn matched(request: Request, _: Next) -> Response {
+        let path = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|matched| matched.as_str().to_owned())
+            .unwrap_or_default();
+        ([("x-matched-route", path)], "matched").into_response()
+    }
+
+    let (table, dir) = crate::support::sqlite_table();
+    let host = crate::support::host_on(
+        table,
+        dir.path(),
+        &[],
+        std::sync::Arc::new(quper_core::ports::SystemClock),
+    );
+    let router = quper_ui::router()
+        .route_layer(from_fn(matched))
+        .with_state(host.state());
+    for (method, path) in quper_ui::ROUTES {
+        // Each `{parameter}` as a value every parameter's grammar accepts.
+        let uri = path
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "1" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
+        let request = http::Request::builder()
+            .method(*method)
+            .uri(if uri.is_empty() { "/".to_owned() } else { uri })
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let response = router.clone().oneshot(request).await.expect("the router is infallible");
+        let route = response
+            .headers()
+            .get("x-matched-route")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert_eq!(
+            (response.status().as_u16(), route.as_str()),
+            (200, *path),
+            "{method} {path} is listed in quper_ui::ROUTES but the router does not serve it"
+        );
+    }
 }
 
 /// (METHOD, path) of every route row of `docs/api.md`'s "Served now" table.

@@ -10,13 +10,16 @@
 //!   each level once.
 //!
 //! The binaries are the ones `cargo build` put next to this test's
-//! executable (`target/<profile>/quper`, `.../quper-alarm-ingest`).
+//! executable (`target/<profile>/quper`, `.../quper-alarm-ingest`). The
+//! process helpers and the Runtime API stub serve other Lambda binaries'
+//! tests too (`ui_lambda`).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,22 +42,22 @@ const ADMIN_EMAIL: &str = "admin@shared.example";
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const INFOBIP_KEY: &str = "shared-table-infobip-key";
 /// Longest wait for a process to answer, a Lambda to finish, a page to go out.
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 /// How often the test looks again (every look is a few requests to moto,
 /// which serves one request at a time: looking too often slows the hosts).
-const LOOK_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 // ---------------------------------------------------------------------------
 // The table
 
 /// A fresh table on the test DynamoDB endpoint.
-struct Moto {
-    endpoint: String,
-    table: String,
+pub(crate) struct Moto {
+    pub(crate) endpoint: String,
+    pub(crate) table: String,
 }
 
 impl Moto {
-    async fn fresh(purpose: &str) -> Moto {
+    pub(crate) async fn fresh(purpose: &str) -> Moto {
         // Panics (never skips) when QUPER_TEST_DYNAMODB_ENDPOINT is unset.
         let client = dynamodb_client().await;
         let endpoint = std::env::var(DYNAMODB_ENDPOINT_ENV).expect("dynamodb_client checked the endpoint");
@@ -66,7 +69,7 @@ impl Moto {
     }
 
     /// A new EventBridge Scheduler schedule group on the same endpoint.
-    async fn schedule_group(&self) -> String {
+    pub(crate) async fn schedule_group(&self) -> String {
         let client = quper_store_aws::scheduler_client_with_endpoint(Some(self.endpoint.clone())).await;
         let group = format!("{}-timers", self.table);
         quper_store_aws::create_schedule_group(&client, &group)
@@ -80,7 +83,7 @@ impl Moto {
 // Processes
 
 /// `target/<profile>/<name>`, next to `target/<profile>/deps/<this test>`.
-fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     let test = std::env::current_exe().expect("the test executable's path");
     let profile_dir = test
         .parent()
@@ -89,8 +92,8 @@ fn binary(name: &str) -> PathBuf {
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "{} is missing: build it first (`cargo build -p quper -p quper-alarm-ingest`, or \
-         `cargo build --workspace`; `cargo test --workspace --all-targets` builds every binary)",
+        "{} is missing: build it first (`cargo build -p quper -p quper-alarm-ingest -p quper-pages`, or \
+         `cargo build --workspace --bins`)",
         path.display()
     );
     path
@@ -98,8 +101,8 @@ fn binary(name: &str) -> PathBuf {
 
 /// A process of the test, killed when dropped (also when the test fails,
 /// which then prints the end of the process's log).
-struct Process {
-    name: String,
+pub(crate) struct Process {
+    pub(crate) name: String,
     child: Child,
     log: PathBuf,
     /// The log and any data of the process; removed after the kill.
@@ -108,7 +111,7 @@ struct Process {
 
 impl Process {
     /// Starts `command` with its output in a log file inside `dir`.
-    fn spawn(name: &str, mut command: Command, dir: TempDir) -> Process {
+    pub(crate) fn spawn(name: &str, mut command: Command, dir: TempDir) -> Process {
         let log = dir.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("create the log file");
         let child = command
@@ -125,8 +128,25 @@ impl Process {
         }
     }
 
+    /// Its output so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How the process ended; panics if it still runs after [`WAIT`].
+    pub(crate) async fn exit_status(&mut self) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the child") {
+                return status;
+            }
+            assert!(started.elapsed() < WAIT, "{} still runs after {WAIT:?}", self.name);
+            tokio::time::sleep(LOOK_EVERY).await;
+        }
+    }
+
     /// Panics when the process has exited.
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         if let Some(status) = self.child.try_wait().expect("wait for the child") {
             panic!("{} exited ({status}) before the test was done", self.name);
         }
@@ -148,7 +168,7 @@ impl Drop for Process {
 
 /// `binary` with none of the test's own Quper or AWS settings, and the AWS
 /// credentials and region the test itself uses on moto.
-fn command(binary: &Path) -> Command {
+pub(crate) fn command(binary: &Path) -> Command {
     let mut command = Command::new(binary);
     for (name, _) in std::env::vars() {
         if name.starts_with("QUPER_") || name.starts_with("AWS_") {
@@ -476,7 +496,7 @@ async fn infobip_sms(
 }
 
 /// Serves `app` on an ephemeral port of 127.0.0.1 for the rest of the test.
-async fn serve_stub(app: Router) -> SocketAddr {
+pub(crate) async fn serve_stub(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a stub");
     let addr = listener.local_addr().expect("stub address");
     tokio::spawn(async move {
@@ -490,7 +510,7 @@ async fn serve_stub(app: Router) -> SocketAddr {
 
 /// How a function run ended, as the Runtime API heard it.
 #[derive(Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     /// `POST /runtime/invocation/{id}/response`.
     Answered { request_id: String, body: Value },
     /// `POST /runtime/invocation/{id}/error` or `/runtime/init/error`.
@@ -498,35 +518,44 @@ enum Outcome {
 }
 
 struct RuntimeState {
-    event: String,
-    request_id: String,
-    served: AtomicBool,
+    /// (request id, event) still to hand out, in order.
+    events: Mutex<VecDeque<(String, String)>>,
     outcomes: mpsc::UnboundedSender<Outcome>,
     /// Held `next` requests return when this turns true.
     stop: watch::Receiver<bool>,
 }
 
-/// The Lambda Runtime API for one invocation of one event.
-struct RuntimeStub {
-    addr: SocketAddr,
-    request_id: String,
+/// The Lambda Runtime API for one invocation of each of its events.
+pub(crate) struct RuntimeStub {
+    pub(crate) addr: SocketAddr,
+    /// The request id of each event, in order.
+    pub(crate) request_ids: Vec<String>,
     outcomes: mpsc::UnboundedReceiver<Outcome>,
     _stop: watch::Sender<bool>,
 }
 
 impl RuntimeStub {
-    async fn start(event: &Value) -> RuntimeStub {
+    pub(crate) async fn start(event: &Value) -> RuntimeStub {
+        Self::start_with(std::slice::from_ref(event)).await
+    }
+
+    /// A stub that hands out `events` one per `next`, in order.
+    pub(crate) async fn start_with(events: &[Value]) -> RuntimeStub {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|since| since.as_nanos())
             .unwrap_or_default();
-        let request_id = format!("shared-table-{nanos}");
+        let request_ids: Vec<String> = (0..events.len()).map(|n| format!("shared-table-{nanos}-{n}")).collect();
         let (outcome_tx, outcomes) = mpsc::unbounded_channel();
         let (stop, stopped) = watch::channel(false);
         let state = Arc::new(RuntimeState {
-            event: event.to_string(),
-            request_id: request_id.clone(),
-            served: AtomicBool::new(false),
+            events: Mutex::new(
+                request_ids
+                    .iter()
+                    .cloned()
+                    .zip(events.iter().map(Value::to_string))
+                    .collect(),
+            ),
             outcomes: outcome_tx,
             stop: stopped,
         });
@@ -541,7 +570,7 @@ impl RuntimeStub {
             .with_state(state);
         RuntimeStub {
             addr: serve_stub(app).await,
-            request_id,
+            request_ids,
             outcomes,
             _stop: stop,
         }
@@ -549,7 +578,7 @@ impl RuntimeStub {
 
     /// The end of the invocation; panics if the function neither answers
     /// nor fails within [`WAIT`] (or exits first).
-    async fn outcome(&mut self, function: &mut Process) -> Outcome {
+    pub(crate) async fn outcome(&mut self, function: &mut Process) -> Outcome {
         let started = Instant::now();
         loop {
             match tokio::time::timeout(LOOK_EVERY, self.outcomes.recv()).await {
@@ -567,24 +596,26 @@ impl RuntimeStub {
     }
 }
 
-/// `GET /2018-06-01/runtime/invocation/next`: the event the first time;
-/// later calls wait, as the real API does until the next event (bounded).
+/// `GET /2018-06-01/runtime/invocation/next`: the next event; once all are
+/// handed out, calls wait, as the real API does until the next event
+/// (bounded).
 async fn next_invocation(State(state): State<Arc<RuntimeState>>) -> Response {
-    if state.served.swap(true, Ordering::SeqCst) {
+    let next = state.events.lock().expect("lock").pop_front();
+    let Some((request_id, event)) = next else {
         let mut stop = state.stop.clone();
         let _ = tokio::time::timeout(Duration::from_secs(60), stop.wait_for(|stop| *stop)).await;
         return (StatusCode::GONE, "no more events").into_response();
-    }
+    };
     let deadline = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|since| since.as_millis() + WAIT.as_millis())
         .unwrap_or_default();
-    let mut response = state.event.clone().into_response();
+    let mut response = event.into_response();
     let headers = response.headers_mut();
     let mut set = |name: &'static str, value: String| {
         headers.insert(name, HeaderValue::from_str(&value).expect("header value"));
     };
-    set("lambda-runtime-aws-request-id", state.request_id.clone());
+    set("lambda-runtime-aws-request-id", request_id);
     set("lambda-runtime-deadline-ms", deadline.to_string());
     set(
         "lambda-runtime-invoked-function-arn",
@@ -628,7 +659,7 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: Bytes) -> Stat
     StatusCode::ACCEPTED
 }
 
-fn event(name: &str) -> Value {
+pub(crate) fn event(name: &str) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("event file")).expect("event json")
 }
@@ -663,7 +694,7 @@ async fn an_alarm_taken_by_the_lambda_shows_up_in_the_host_with_its_page() {
     let mut lambda = start_alarm_ingest(&moto, &schedule_group, runtime.addr);
     match runtime.outcome(&mut lambda).await {
         Outcome::Answered { request_id, body } => {
-            assert_eq!(request_id, runtime.request_id);
+            assert_eq!(request_id, runtime.request_ids[0]);
             assert_eq!(body, json!({ "ingested": 1 }));
         }
         Outcome::Failed { endpoint, body } => panic!("alarm-ingest reported {endpoint}: {body}"),

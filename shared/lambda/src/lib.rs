@@ -6,6 +6,9 @@
 //!   one, the durable queue in the table), the notification providers. Every
 //!   function builds the same core, so every function can page.
 //! - [`serve_routes`]: an HTTP route group behind API Gateway.
+//! - [`serve_app`]: any HTTP application built on the state (the operator
+//!   UI's pages), its session secret read from Secrets Manager at cold start
+//!   ([`session_secret`]).
 //! - [`serve_events`]: a function invoked with events ([`events`] holds
 //!   their formats: SNS alarms, Scheduler fires, SQS batches).
 //!
@@ -15,6 +18,7 @@
 //! unknown routes, refused credentials).
 
 pub mod events;
+pub mod session_secret;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -87,6 +91,21 @@ pub async fn serve_routes(routes: fn() -> axum::Router<AppState>) -> Result<(), 
     lambda::init_tracing();
     let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
     lambda::run(quper_http::app(routes(), state)).await
+}
+
+/// Serves the application `build` makes of the state (the operator UI:
+/// `|state| quper_ui::app(axum::Router::new(), state)`) until the runtime
+/// stops the function. Its HTTP settings come from
+/// [`session_secret::http_config_from_env`]: with `QUPER_SESSION_SECRET_ARN`
+/// set (and `QUPER_SESSION_SECRET` not), the session secret is read from
+/// Secrets Manager once, now; a secret that cannot be read or is too short
+/// fails start-up. The route-group functions ([`serve_routes`]) never call
+/// Secrets Manager.
+pub async fn serve_app(build: fn(AppState) -> axum::Router) -> Result<(), Error> {
+    lambda::init_tracing();
+    let app = app_from_env().await?;
+    let config = session_secret::http_config_from_env().await?;
+    lambda::run(build(AppState::new(app, config))).await
 }
 
 /// Runs an event function on `app`: `handle` gets the application and each
