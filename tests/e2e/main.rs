@@ -55,6 +55,9 @@
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
 //!   one table page once.
+//! - `ui_incidents`: the operator UI's incident list, detail page, actions
+//!   (acting as, CSRF, read-only accounts), opening, editing and deleting
+//!   incidents, and the SMS link's sign-in that lands on the incident.
 
 mod alarm_ingest;
 mod analytics;
@@ -83,5 +86,6 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod ui_support;
 mod timers_conformance;
+mod ui_incidents;
+mod ui_support;

@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use quper_http::{ApiError, AppState};
 
-use crate::pages::{PageError, auth, dashboard};
+use crate::pages::{PageError, auth, dashboard, incidents};
 
 /// Every page route of the UI.
 pub fn router() -> Router<AppState> {
@@ -38,6 +38,14 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard::dashboard))
         .route("/dashboard/live", get(dashboard::live))
         .route("/_partials/gstrip", get(dashboard::gstrip))
+        .route("/incidents", get(incidents::list).post(incidents::open))
+        .route("/incidents/new", get(incidents::new_form))
+        .route("/incidents/{id}", get(incidents::detail))
+        .route("/incidents/{id}/summary", get(incidents::summary))
+        .route("/incidents/{id}/actions", post(incidents::act))
+        .route("/incidents/{id}/notifications/retry", post(incidents::retry))
+        .route("/incidents/{id}/edit", post(incidents::edit))
+        .route("/incidents/{id}/delete", post(incidents::delete))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:
