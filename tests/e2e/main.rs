@@ -63,6 +63,9 @@
 //!   session secret read from Secrets Manager (moto) at cold start: page
 //!   events answered, a short secret refused naming the setting, never the
 //!   value.
+//! - `ui_incidents`: the operator UI's incident list, detail page, actions
+//!   (acting as, CSRF, read-only accounts), opening, editing and deleting
+//!   incidents, and the SMS link's sign-in that lands on the incident.
 
 mod alarm_ingest;
 mod analytics;
@@ -93,6 +96,7 @@ mod support;
 mod table_conformance;
 mod tenancy;
 mod timers_conformance;
+mod ui_incidents;
 mod ui_lambda;
 mod ui_sessions;
 mod ui_support;

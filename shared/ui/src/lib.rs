@@ -26,7 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use quper_http::{ApiError, AppState};
 
-use crate::pages::{PageError, auth, dashboard};
+use crate::pages::{PageError, auth, dashboard, incidents};
 
 /// Declares the page routes once and makes two items of that one list:
 /// `router()`, the axum router that serves them, and `ROUTES`, their
@@ -80,6 +80,14 @@ pages! {
     .route("/dashboard/live", get(dashboard::live))
     .route("/dashboard/events", get(dashboard::events))
     .route("/_partials/gstrip", get(dashboard::gstrip))
+    .route("/incidents", get(incidents::list).post(incidents::open))
+    .route("/incidents/new", get(incidents::new_form))
+    .route("/incidents/{id}", get(incidents::detail))
+    .route("/incidents/{id}/summary", get(incidents::summary))
+    .route("/incidents/{id}/actions", post(incidents::act))
+    .route("/incidents/{id}/notifications/retry", post(incidents::retry))
+    .route("/incidents/{id}/edit", post(incidents::edit))
+    .route("/incidents/{id}/delete", post(incidents::delete))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:

@@ -110,17 +110,22 @@ pub async fn list(
             // Saturating: a page past any list (however large the number) is empty.
             let skip = (request.page.max(1) - 1).saturating_mul(size);
             let mut query = partition(tenant, filter.status);
-            let mut skipped = 0;
+            let (mut skipped, mut at_end) = (0, false);
             while skipped < skip {
                 let step = (skip - skipped).min(1000);
                 let page = store.table().query(query.clone().limit(step as u32)).await?;
                 skipped += page.items.len() as u64;
                 match page.cursor {
                     Some(next) => query.cursor = Some(next),
-                    None => break,
+                    None => {
+                        // Nothing after what was skipped (reading on without
+                        // a cursor would start over at page 1).
+                        at_end = true;
+                        break;
+                    }
                 }
             }
-            if skipped < skip {
+            if at_end || skipped < skip {
                 return Ok(ListPage {
                     items: Vec::new(),
                     total,

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod incidents;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
