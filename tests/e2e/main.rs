@@ -55,6 +55,9 @@
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
 //!   one table page once.
+//! - `ui_oncall`: the operator UI's on-call, team and schedule pages (the
+//!   timeline of final shifts, entry and member forms, roles, CSRF,
+//!   tenancy).
 
 mod alarm_ingest;
 mod analytics;
@@ -83,5 +86,6 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod ui_support;
 mod timers_conformance;
+mod ui_oncall;
+mod ui_support;

@@ -11,12 +11,14 @@
 //! - [`pages`]: one module per area; handlers call `App` methods (which
 //!   authorise) and render templates; errors are HTML pages.
 //! - [`charts`]: SVG bar charts drawn on the server.
+//! - [`timeline`]: a schedule's final shifts as an SVG timeline and table rows.
 //! - [`assets`]: htmx (vendored from npm), the stylesheet, the live script.
 
 pub mod assets;
 pub mod charts;
 pub mod pages;
 pub mod session;
+pub mod timeline;
 
 use axum::Router;
 use axum::extract::Request;
@@ -25,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use quper_http::{ApiError, AppState};
 
-use crate::pages::{PageError, auth, dashboard};
+use crate::pages::{PageError, auth, dashboard, oncall, teams};
 
 /// Every page route of the UI.
 pub fn router() -> Router<AppState> {
@@ -38,6 +40,16 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard::dashboard))
         .route("/dashboard/live", get(dashboard::live))
         .route("/_partials/gstrip", get(dashboard::gstrip))
+        // On call, teams, schedules.
+        .route("/on-call", get(oncall::on_call))
+        .route("/teams", get(teams::teams).post(teams::create_team))
+        .route("/teams/{id}", get(teams::team))
+        .route("/teams/{id}/members", post(teams::add_member))
+        .route("/teams/{id}/members/{user_id}/remove", post(teams::remove_member))
+        .route("/schedules", get(oncall::schedules).post(oncall::create_schedule))
+        .route("/schedules/{id}", get(oncall::schedule))
+        .route("/schedules/{id}/entries", post(oncall::add_entry))
+        .route("/schedules/{id}/entries/{entry_id}/delete", post(oncall::delete_entry))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:

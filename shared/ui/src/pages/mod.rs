@@ -8,6 +8,8 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod oncall;
+pub mod teams;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
