@@ -200,6 +200,7 @@ async fn teams_are_created_and_manned_by_admins() {
     let page = admin.get(&location).await;
     ok(&page);
     assert!(page.contains("Team created."));
+    assert!(page.contains(r#"id="team-on-call-none""#) && page.contains("No schedule names this team"));
     assert!(page.contains(r#"id="add-member""#) && page.contains(r#"id="no-members""#));
     assert!(page.contains(&format!(r#"<option value="{ann}">Ann Archer"#)));
     assert!(!page.contains("Gone Away"), "inactive users are not offered");
