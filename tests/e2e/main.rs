@@ -66,6 +66,9 @@
 //! - `ui_incidents`: the operator UI's incident list, detail page, actions
 //!   (acting as, CSRF, read-only accounts), opening, editing and deleting
 //!   incidents, and the SMS link's sign-in that lands on the incident.
+//! - `ui_oncall`: the operator UI's on-call, team and schedule pages (the
+//!   timeline of final shifts, entry and member forms, roles, CSRF,
+//!   tenancy).
 
 mod alarm_ingest;
 mod analytics;
@@ -98,5 +101,6 @@ mod tenancy;
 mod timers_conformance;
 mod ui_incidents;
 mod ui_lambda;
+mod ui_oncall;
 mod ui_sessions;
 mod ui_support;

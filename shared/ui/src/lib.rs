@@ -13,12 +13,14 @@
 //! - [`pages`]: one module per area; handlers call `App` methods (which
 //!   authorise) and render templates; errors are HTML pages.
 //! - [`charts`]: SVG bar charts drawn on the server.
+//! - [`timeline`]: a schedule's final shifts as an SVG timeline and table rows.
 //! - [`assets`]: htmx (vendored from npm), the stylesheet, the live script.
 
 pub mod assets;
 pub mod charts;
 pub mod pages;
 pub mod session;
+pub mod timeline;
 
 use axum::Router;
 use axum::extract::Request;
@@ -88,6 +90,15 @@ pages! {
     .route("/incidents/{id}/notifications/retry", post(incidents::retry))
     .route("/incidents/{id}/edit", post(incidents::edit))
     .route("/incidents/{id}/delete", post(incidents::delete))
+    .route("/on-call", get(oncall::on_call))
+    .route("/teams", get(teams::teams).post(teams::create_team))
+    .route("/teams/{id}", get(teams::team))
+    .route("/teams/{id}/members", post(teams::add_member))
+    .route("/teams/{id}/members/{user_id}/remove", post(teams::remove_member))
+    .route("/schedules", get(oncall::schedules).post(oncall::create_schedule))
+    .route("/schedules/{id}", get(oncall::schedule))
+    .route("/schedules/{id}/entries", post(oncall::add_entry))
+    .route("/schedules/{id}/entries/{entry_id}/delete", post(oncall::delete_entry))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:

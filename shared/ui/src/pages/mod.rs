@@ -9,6 +9,8 @@
 pub mod auth;
 pub mod dashboard;
 pub mod incidents;
+pub mod oncall;
+pub mod teams;
 
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
