@@ -51,6 +51,10 @@
 //! - `route_list`: the OpenAPI document made from the route list, its
 //!   snapshot, `template.yaml` and `docs/api.md` held to it, Swagger UI and
 //!   ReDoc in a real browser.
+//! - `ui_config`: the operator UI's escalation policy, alert source and
+//!   settings pages: forms and their effect through the API, keys shown
+//!   once, test alerts, worker health, no secret, read-only users, CSRF,
+//!   other environments' and malformed ids.
 //! - `shared_table`: real `quper serve --store dynamodb` processes and the
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
@@ -83,5 +87,6 @@ mod shared_table;
 mod support;
 mod table_conformance;
 mod tenancy;
-mod ui_support;
 mod timers_conformance;
+mod ui_config;
+mod ui_support;

@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use quper_http::{ApiError, AppState};
 
+use crate::pages::config::{policies, settings, sources};
 use crate::pages::{PageError, auth, dashboard};
 
 /// Every page route of the UI.
@@ -38,6 +39,29 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(dashboard::dashboard))
         .route("/dashboard/live", get(dashboard::live))
         .route("/_partials/gstrip", get(dashboard::gstrip))
+        // Configuration: escalation policies, alert sources, settings.
+        .route("/escalation-policies", get(policies::list).post(policies::create))
+        .route("/escalation-policies/{id}", get(policies::detail))
+        .route("/escalation-policies/{id}/delete", post(policies::delete))
+        .route("/escalation-policies/{id}/levels", post(policies::add_level))
+        .route(
+            "/escalation-policies/{id}/levels/{level_id}/delete",
+            post(policies::delete_level),
+        )
+        .route(
+            "/escalation-policies/{id}/levels/{level_id}/assignees",
+            post(policies::add_assignee),
+        )
+        .route(
+            "/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}/delete",
+            post(policies::remove_assignee),
+        )
+        .route("/alert-sources", get(sources::list).post(sources::create))
+        .route("/alert-sources/{id}/regenerate-key", post(sources::regenerate_key))
+        .route("/alert-sources/{id}/activate", post(sources::activate))
+        .route("/alert-sources/{id}/deactivate", post(sources::deactivate))
+        .route("/alert-sources/{id}/test-alert", post(sources::test_alert))
+        .route("/settings", get(settings::settings))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:
