@@ -55,6 +55,10 @@
 //! - `route_list`: the OpenAPI document made from the route list, its
 //!   snapshot, `template.yaml` and `docs/api.md` held to it, Swagger UI and
 //!   ReDoc in a real browser.
+//! - `ui_config`: the operator UI's escalation policy, alert source and
+//!   settings pages: forms and their effect through the API, keys shown
+//!   once, test alerts, worker health, no secret, read-only users, CSRF,
+//!   other environments' and malformed ids.
 //! - `shared_table`: real `quper serve --store dynamodb` processes and the
 //!   real `alarm-ingest` Lambda binary on one DynamoDB table (moto): an
 //!   alarm the Lambda takes shows up in a host with its page; two hosts on
@@ -99,6 +103,7 @@ mod support;
 mod table_conformance;
 mod tenancy;
 mod timers_conformance;
+mod ui_config;
 mod ui_incidents;
 mod ui_lambda;
 mod ui_oncall;

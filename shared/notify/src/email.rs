@@ -47,6 +47,11 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 #[async_trait]
 pub trait EmailSender: Send + Sync {
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<Sent, SendError>;
+
+    /// The provider's name, for the settings page (`Email (SMTP)`).
+    fn name(&self) -> &'static str {
+        "Email"
+    }
 }
 
 /// Email over SMTP. The provider message id is the `Message-ID` we put in the
@@ -91,6 +96,10 @@ impl SmtpEmail {
 
 #[async_trait]
 impl EmailSender for SmtpEmail {
+    fn name(&self) -> &'static str {
+        "Email (SMTP)"
+    }
+
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<Sent, SendError> {
         let to: Mailbox = to
             .trim()
@@ -172,6 +181,10 @@ impl SesEmail {
 
 #[async_trait]
 impl EmailSender for SesEmail {
+    fn name(&self) -> &'static str {
+        "Email (Amazon SES)"
+    }
+
     async fn send(&self, to: &str, subject: &str, body: &str) -> Result<Sent, SendError> {
         let text = |data: &str| {
             Content::builder()

@@ -2,7 +2,7 @@
 //! port's delivery and notice as they are; the answer becomes the port's.
 
 use async_trait::async_trait;
-use quper_core::ports::{Delivery, Notice, SendFailure, Sender};
+use quper_core::ports::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
 
 use crate::{Providers, SendError};
 
@@ -17,5 +17,35 @@ impl Sender for ProviderSender {
             Err(SendError::Retryable(message)) => Err(SendFailure::Retryable(message)),
             Err(SendError::Permanent(message)) => Err(SendFailure::Permanent(message)),
         }
+    }
+
+    /// Which providers are configured: names only, never a key or a URL.
+    /// Slack channels posting through incoming webhooks and signed webhooks
+    /// need no provider setting.
+    fn providers(&self) -> Option<Vec<ProviderState>> {
+        let providers = &self.0;
+        let state = |name, channel, configured| ProviderState {
+            name,
+            channel,
+            configured,
+        };
+        Some(vec![
+            state("Infobip SMS", ChannelKind::Sms, providers.infobip.is_some()),
+            state(
+                providers
+                    .email
+                    .as_ref()
+                    .map_or("Email (SMTP or Amazon SES)", |email| email.name()),
+                ChannelKind::Email,
+                providers.email.is_some(),
+            ),
+            state(
+                "Slack bot (chat.postMessage)",
+                ChannelKind::Slack,
+                providers.slack_bot.is_some(),
+            ),
+            state("Slack incoming webhooks (no setting needed)", ChannelKind::Slack, true),
+            state("Signed webhooks (no setting needed)", ChannelKind::Webhook, true),
+        ])
     }
 }

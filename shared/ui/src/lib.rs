@@ -99,6 +99,19 @@ pages! {
     .route("/schedules/{id}", get(oncall::schedule))
     .route("/schedules/{id}/entries", post(oncall::add_entry))
     .route("/schedules/{id}/entries/{entry_id}/delete", post(oncall::delete_entry))
+    .route("/escalation-policies", get(policies::list).post(policies::create))
+    .route("/escalation-policies/{id}", get(policies::detail))
+    .route("/escalation-policies/{id}/delete", post(policies::delete))
+    .route("/escalation-policies/{id}/levels", post(policies::add_level))
+    .route(
+    .route(
+    .route(
+    .route("/alert-sources", get(sources::list).post(sources::create))
+    .route("/alert-sources/{id}/regenerate-key", post(sources::regenerate_key))
+    .route("/alert-sources/{id}/activate", post(sources::activate))
+    .route("/alert-sources/{id}/deactivate", post(sources::deactivate))
+    .route("/alert-sources/{id}/test-alert", post(sources::test_alert))
+    .route("/settings", get(settings::settings))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:

@@ -2,9 +2,10 @@
 //! the status of the background work.
 
 use crate::error::DomainResult;
-use crate::identity::Principal;
+use crate::identity::{Permission, Principal};
 use crate::jobs::{self, JobsStatus};
 use crate::oncall::escalation::{EscalationTimer, FireOutcome, SweepReport};
+use crate::ports::ProviderState;
 
 use super::App;
 
@@ -40,5 +41,13 @@ impl App {
 
     pub async fn jobs_status(&self, caller: &Principal) -> DomainResult<JobsStatus> {
         jobs::status(self.store(), self.ports().timers.as_ref(), caller).await
+    }
+
+    /// Which notification providers this process has configured (names and
+    /// yes/no only, never a credential), for a caller who may read the
+    /// configuration; `None` when the sender does not say.
+    pub fn notification_providers(&self, caller: &Principal) -> DomainResult<Option<Vec<ProviderState>>> {
+        caller.require(Permission::ConfigRead)?;
+        Ok(self.ports().sender.providers())
     }
 }

@@ -10,6 +10,6 @@ pub mod timers;
 
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use sender::{ChannelKind, Delivery, Notice, SendFailure, Sender};
+pub use sender::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
 pub use timers::{Timer, TimerError, Timers};

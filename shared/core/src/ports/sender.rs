@@ -59,8 +59,24 @@ pub enum SendFailure {
     Permanent(String),
 }
 
+/// Whether one provider can be used, as the operator UI's settings page
+/// shows it: a name and a yes or no, never a credential or a URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderState {
+    /// `Infobip SMS`, `Email (SMTP)`, ...
+    pub name: &'static str,
+    pub channel: ChannelKind,
+    pub configured: bool,
+}
+
 #[async_trait]
 pub trait Sender: Send + Sync + 'static {
     /// Sends one message; the provider's message id when it gives one.
     async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure>;
+
+    /// Which providers this sender has configured; `None` when it does not
+    /// say (a sender that only hands messages on, or a test's fake).
+    fn providers(&self) -> Option<Vec<ProviderState>> {
+        None
+    }
 }

@@ -7,6 +7,7 @@
 //! renders a template or redirects (post/redirect/get).
 
 pub mod auth;
+pub mod config;
 pub mod dashboard;
 pub mod incidents;
 pub mod oncall;
