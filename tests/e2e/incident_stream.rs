@@ -5,7 +5,8 @@
 //! edit, a timer's page, a resolve) and `deleted` for a deletion; another
 //! environment's changes never arrive; a second process on the same table is
 //! seen through the poll. Unauthenticated is a 401, `max_seconds` is bounded
-//! and ends the stream; a stream that falls behind gets a fresh snapshot.
+//! and ends the stream, a deactivated account's stream ends; a stream that
+//! falls behind gets a fresh snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,7 +365,7 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
     assert_eq!(patch.status, 405, "{:?}", patch.body);
 
     // Any account may read the stream.
-    let (_, reader) = app
+    let (reader_id, reader) = app
         .user_with_role(&app.root, "reader@example.com", quper_core::model::Role::User)
         .await;
     for (version, token) in [("v1", &app.root), ("v2", &reader)] {
@@ -396,6 +397,23 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
         assert_eq!(frames[0].event, "snapshot");
         assert_eq!(frames[0].data, json!({ "items": [], "truncated": false }));
     }
+
+    // A deactivated account's stream ends at the next poll, and its
+    // reconnect is refused.
+    let mut events = Events::open(&app, &reader, "?max_seconds=120").await;
+    events.wait_for("the snapshot", WAIT, |f| f.event == "snapshot").await;
+    let deactivated = app
+        .post(
+            &format!("/api/v1/admin/users/{reader_id}/deactivate"),
+            &app.root,
+            json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{:?}", deactivated.body);
+    let ended = tokio::time::timeout(WAIT_POLL, async { while events.next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the deactivated account's stream did not end");
+    let again = app.get(&format!("{path}?max_seconds=1"), &reader).await;
+    assert_eq!(again.status, 401, "{:?}", again.body);
 
     // A HEAD under /api/v2 answers with the headers at once, not when the
     // stream would have ended (5 minutes by default).
