@@ -5,8 +5,9 @@
 //! edit, a timer's page, a resolve) and `deleted` for a deletion; another
 //! environment's changes never arrive; a second process on the same table is
 //! seen through the poll. Unauthenticated is a 401, `max_seconds` is bounded
-//! and ends the stream, a deactivated account's stream ends; a stream that
-//! falls behind gets a fresh snapshot.
+//! and ends the stream, a deactivated account's stream ends, a client that
+//! goes away leaves nothing listening; a stream that falls behind gets a
+//! fresh snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -428,6 +429,24 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
     .expect("HEAD answered at once")
     .expect("HEAD");
     assert_eq!(head.status(), 200);
+}
+
+/// A client that goes away drops its stream: nothing keeps listening.
+#[tokio::test]
+async fn a_stream_ends_when_its_client_goes_away() {
+    let (app, host) = spawn_host(&[], Arc::new(quper_core::ports::SystemClock)).await;
+    assert_eq!(host.app.incident_listeners(), 0);
+    let mut events = Events::open(&app, &app.root, "").await;
+    events.wait_for("the snapshot", WAIT, |f| f.event == "snapshot").await;
+    assert_eq!(host.app.incident_listeners(), 1);
+    drop(events);
+    let gone = tokio::time::timeout(WAIT_POLL, async {
+        while host.app.incident_listeners() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the stream outlived its client");
 }
 
 /// A stream that falls more than the feed's capacity behind is sent a fresh
