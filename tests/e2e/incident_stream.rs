@@ -5,7 +5,9 @@
 //! edit, a timer's page, a resolve) and `deleted` for a deletion; another
 //! environment's changes never arrive; a second process on the same table is
 //! seen through the poll. Unauthenticated is a 401, `max_seconds` is bounded
-//! and ends the stream; a stream that falls behind gets a fresh snapshot.
+//! and ends the stream, a deactivated account's stream ends, a client that
+//! goes away leaves nothing listening; a stream that falls behind gets a
+//! fresh snapshot.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -364,7 +366,7 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
     assert_eq!(patch.status, 405, "{:?}", patch.body);
 
     // Any account may read the stream.
-    let (_, reader) = app
+    let (reader_id, reader) = app
         .user_with_role(&app.root, "reader@example.com", quper_core::model::Role::User)
         .await;
     for (version, token) in [("v1", &app.root), ("v2", &reader)] {
@@ -397,6 +399,23 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
         assert_eq!(frames[0].data, json!({ "items": [], "truncated": false }));
     }
 
+    // A deactivated account's stream ends at the next poll, and its
+    // reconnect is refused.
+    let mut events = Events::open(&app, &reader, "?max_seconds=120").await;
+    events.wait_for("the snapshot", WAIT, |f| f.event == "snapshot").await;
+    let deactivated = app
+        .post(
+            &format!("/api/v1/admin/users/{reader_id}/deactivate"),
+            &app.root,
+            json!({}),
+        )
+        .await;
+    assert_eq!(deactivated.status, 200, "{:?}", deactivated.body);
+    let ended = tokio::time::timeout(WAIT_POLL, async { while events.next().await.is_some() {} }).await;
+    assert!(ended.is_ok(), "the deactivated account's stream did not end");
+    let again = app.get(&format!("{path}?max_seconds=1"), &reader).await;
+    assert_eq!(again.status, 401, "{:?}", again.body);
+
     // A HEAD under /api/v2 answers with the headers at once, not when the
     // stream would have ended (5 minutes by default).
     let head = tokio::time::timeout(
@@ -410,6 +429,24 @@ async fn incident_stream_needs_credentials_bounds_max_seconds_and_ends() {
     .expect("HEAD answered at once")
     .expect("HEAD");
     assert_eq!(head.status(), 200);
+}
+
+/// A client that goes away drops its stream: nothing keeps listening.
+#[tokio::test]
+async fn a_stream_ends_when_its_client_goes_away() {
+    let (app, host) = spawn_host(&[], Arc::new(quper_core::ports::SystemClock)).await;
+    assert_eq!(host.app.incident_listeners(), 0);
+    let mut events = Events::open(&app, &app.root, "").await;
+    events.wait_for("the snapshot", WAIT, |f| f.event == "snapshot").await;
+    assert_eq!(host.app.incident_listeners(), 1);
+    drop(events);
+    let gone = tokio::time::timeout(WAIT_POLL, async {
+        while host.app.incident_listeners() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "the stream outlived its client");
 }
 
 /// A stream that falls more than the feed's capacity behind is sent a fresh

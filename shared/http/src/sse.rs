@@ -27,7 +27,10 @@
 //! functions may share one table and another process's changes never reach
 //! this one's feed, a poll every 5 s of the active incidents, which sends
 //! those whose status or version changed since the last look and reads again
-//! those that left the list (resolved, or deleted).
+//! those that left the list (resolved, or deleted). Each poll also reads the
+//! caller again: an account deactivated or stripped of `incidents:read`, or
+//! an environment deactivated or deleted, ends the stream (and its reconnect
+//! is refused like any request).
 //!
 //! The stream is polled by the response body only: no task is spawned, so a
 //! client that goes away drops everything the stream holds.
@@ -47,7 +50,7 @@ use futures::stream::{BoxStream, Stream, StreamExt};
 use indexmap::IndexMap;
 use quper_core::App;
 use quper_core::error::{DomainError, DomainResult};
-use quper_core::identity::Principal;
+use quper_core::identity::{Permission, Principal};
 use quper_core::incidents::feed::{ChangeKind, IncidentChange};
 use quper_core::incidents::list::IncidentFilter;
 use quper_core::incidents::model::{IncidentStatus, IncidentView};
@@ -148,6 +151,7 @@ pub async fn incident_stream(app: App, caller: Principal, settings: StreamSettin
         deadline: start + settings.max_duration,
         known: HashMap::new(),
         queue: VecDeque::new(),
+        refused: false,
     };
     let snapshot = watch.snapshot().await?.ok_or_else(ApiError::internal)?;
     watch.queue.push_back(snapshot);
@@ -194,6 +198,8 @@ struct Watch {
     known: HashMap<u64, Seen>,
     /// Events ready to go.
     queue: VecDeque<Event>,
+    /// The caller may no longer read: the stream ends.
+    refused: bool,
 }
 
 impl Watch {
@@ -202,6 +208,9 @@ impl Watch {
         loop {
             if let Some(event) = self.queue.pop_front() {
                 return Some(event);
+            }
+            if self.refused {
+                return None;
             }
             tokio::select! {
                 biased;
@@ -334,6 +343,11 @@ impl Watch {
     /// version changed since the last look, and those that left the list,
     /// read again (resolved, or deleted).
     async fn poll(&mut self) {
+        if !self.caller_still_reads().await {
+            tracing::info!(tenant = %self.caller.tenant(), user_id = self.caller.user_id, "an incident stream's caller may no longer read incidents; the stream ends");
+            self.refused = true;
+            return;
+        }
         let (active, truncated) = match self.active().await {
             Ok(found) => found,
             Err(err) => {
@@ -358,6 +372,30 @@ impl Watch {
         left.sort_unstable();
         for id in left {
             self.refresh(id).await;
+        }
+    }
+}
+
+impl Watch {
+    /// Whether the caller, as stored now, may still read incidents: an
+    /// account deactivated, replaced or stripped of the permission, or an
+    /// environment deactivated or deleted, ends the stream at the next poll
+    /// (its reconnect is then refused as any request would be). The caller
+    /// is taken as it is now (roles and groups changed meanwhile apply).
+    async fn caller_still_reads(&mut self) -> bool {
+        match self.app.principal(self.caller.tenant(), self.caller.user_id).await {
+            Ok(now) if now.email == self.caller.email => {
+                let reads = now.can(Permission::IncidentsRead);
+                self.caller = now;
+                reads
+            }
+            Ok(_) => false,
+            Err(DomainError::Unauthenticated(_) | DomainError::Forbidden(_) | DomainError::NotFound { .. }) => false,
+            // A table that does not answer: keep the caller until it does.
+            Err(err) => {
+                tracing::warn!(error = %err, "an incident stream could not check its caller");
+                true
+            }
         }
     }
 }

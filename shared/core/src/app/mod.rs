@@ -210,6 +210,11 @@ impl App {
         self.inner.feed.subscribe()
     }
 
+    /// How many live views of this process listen to incident changes.
+    pub fn incident_listeners(&self) -> usize {
+        self.inner.feed.listeners()
+    }
+
     /// Tells live views about an incident write; never waits, never fails.
     fn publish(&self, change: IncidentChange) {
         self.inner.feed.publish(change);

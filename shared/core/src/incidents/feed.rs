@@ -112,6 +112,11 @@ impl IncidentFeed {
     pub fn subscribe(&self) -> broadcast::Receiver<IncidentChange> {
         self.sender.subscribe()
     }
+
+    /// How many receivers are open (live streams of this process).
+    pub fn listeners(&self) -> usize {
+        self.sender.receiver_count()
+    }
 }
 
 #[cfg(test)]
