@@ -28,7 +28,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use quper_http::{ApiError, AppState};
 
-use crate::pages::{PageError, auth, dashboard, incidents};
+use crate::pages::config::{policies, settings, sources};
+use crate::pages::{PageError, auth, dashboard, incidents, oncall, teams};
 
 /// Declares the page routes once and makes two items of that one list:
 /// `router()`, the axum router that serves them, and `ROUTES`, their
@@ -103,9 +104,9 @@ pages! {
     .route("/escalation-policies/{id}", get(policies::detail))
     .route("/escalation-policies/{id}/delete", post(policies::delete))
     .route("/escalation-policies/{id}/levels", post(policies::add_level))
-    .route(
-    .route(
-    .route(
+    .route("/escalation-policies/{id}/levels/{level_id}/delete", post(policies::delete_level))
+    .route("/escalation-policies/{id}/levels/{level_id}/assignees", post(policies::add_assignee))
+    .route("/escalation-policies/{id}/levels/{level_id}/assignees/{assignee_id}/delete", post(policies::remove_assignee))
     .route("/alert-sources", get(sources::list).post(sources::create))
     .route("/alert-sources/{id}/regenerate-key", post(sources::regenerate_key))
     .route("/alert-sources/{id}/activate", post(sources::activate))
