@@ -8,8 +8,9 @@
 #   bash infra/scripts/browser.sh [path/to/quper] [pytest arguments...]
 #
 # Needs (infra/scripts/test.sh installs them): Debian's chromium and
-# chromium-driver, the .venv (selenium, pytest: infra/requirements-dev.txt),
-# and html-validate in infra/browser/node_modules (npm ci). Downloads nothing.
+# chromium-driver, the .venv (selenium, pytest: infra/requirements-dev.txt;
+# brought up to date here by venv.sh), and html-validate in
+# infra/browser/node_modules (npm ci). Downloads no browser and no driver.
 # Screenshots, the server's log and a JUnit report go to
 # target/browser-artifacts/ (QUPER_BROWSER_ARTIFACTS).
 set -euo pipefail
@@ -24,6 +25,7 @@ quper=${1:-target/debug/quper}
 [ -x "$quper" ] || die "$quper is missing or not executable (run cargo build -p quper, or cargo test, first)"
 quper=$(cd "$(dirname "$quper")" && pwd)/$(basename "$quper")
 
+bash infra/scripts/venv.sh
 python="$root/.venv/bin/python"
 [ -x "$python" ] || die ".venv is missing: run bash infra/scripts/venv.sh"
 "$python" -c 'import selenium, pytest' 2>/dev/null || die "selenium or pytest missing from .venv (bash infra/scripts/venv.sh)"

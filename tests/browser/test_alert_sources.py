@@ -31,6 +31,12 @@ def test_a_regenerated_key_is_shown_once_and_replaces_the_old(ui, world):
     ui.shot("alert-sources")
     form = ui.driver.execute_script(FORM_OF_SOURCE, source["id"], name)
     assert form is not None, f"no form.regenerate-key for source {source['id']} ({name})"
+    # A form folded away in a <details> is opened as a person would: by its summary.
+    summary = ui.driver.execute_script(
+        "const d = arguments[0].closest('details'); return d && !d.open ? d.querySelector('summary') : null;", form
+    )
+    if summary is not None:
+        summary.click()
     confirm = form.find_elements("css selector", "input[type=checkbox]")
     assert confirm, "the regeneration form has no confirm checkbox"
     if not confirm[0].is_selected():
