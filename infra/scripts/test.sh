@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: quality gates, every test (including the DynamoDB side
 # of the conformance suites against moto_server), schema-driven fuzzing of
-# `quper serve` with Schemathesis, and cfn-lint. Installs the
-# Python tools it needs into ./.venv, starts and stops its own servers, and
-# fails loudly when something is missing. Nothing is skipped.
+# `quper serve` with Schemathesis, the operator UI in headless chromium
+# (infra/scripts/browser.sh), and cfn-lint. Installs the Python tools it needs
+# into ./.venv, the HTML validator into infra/browser/node_modules and Debian's
+# chromium and chromium-driver, starts and stops its own servers, and fails
+# loudly when something is missing. Nothing is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -21,15 +23,31 @@ venv_bin="$root/.venv/bin"
 [ -x "$venv_bin/cfn-lint" ] || die "cfn-lint missing from .venv"
 [ -x "$venv_bin/st" ] || die "schemathesis (st) missing from .venv"
 
-say "chromium (browser tests of /docs and /redoc)"
-if ! command -v chromium >/dev/null 2>&1; then
+say "chromium and chromedriver (browser tests of /docs, /redoc and the operator UI)"
+# Debian's packages only: nothing downloads a browser or a driver of its own.
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
   as_root=""
   [ "$(id -u)" = 0 ] || as_root="sudo"
-  $as_root apt-get update -qq || die "apt-get update failed (Debian's chromium package is needed)"
-  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq chromium >/dev/null \
-    || die "could not install Debian's chromium package"
+  $as_root apt-get update -qq || die "apt-get update failed (Debian's ${missing[*]} packages are needed)"
+  DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || die "could not install Debian's ${missing[*]} packages"
 fi
 command -v chromium >/dev/null 2>&1 || die "chromium is missing after installing it"
+[ -x /usr/bin/chromedriver ] || die "chromedriver (Debian's chromium-driver) is missing after installing it"
+
+say "html-validate (infra/browser, npm ci)"
+command -v npm >/dev/null 2>&1 || die "npm is missing (Node.js 20.19 or later with npm): the UI's HTML validator is an npm package"
+lock_sum=$(sha256sum infra/browser/package-lock.json | cut -d' ' -f1)
+lock_stamp=infra/browser/node_modules/.package-lock.sha256
+if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$lock_sum" ]; then
+  (cd infra/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+    || die "npm ci in infra/browser failed"
+  echo "$lock_sum" > "$lock_stamp"
+fi
+[ -x infra/browser/node_modules/.bin/html-validate ] || die "html-validate is missing from infra/browser/node_modules"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -63,6 +81,13 @@ say "cargo test"
 cargo test --workspace --all-targets 2>&1 | tee /tmp/quper-test.$$.log
 grep -q "test result:" /tmp/quper-test.$$.log || die "cargo test ran no tests"
 rm -f /tmp/quper-test.$$.log
+
+# The operator UI in headless chromium (pytest + Selenium), against `quper
+# serve` built by cargo test above; see infra/scripts/browser.sh.
+say "browser: the operator UI in headless chromium"
+[ -x "$root/target/debug/quper" ] || die "target/debug/quper was not built by cargo test; cannot run the browser tests"
+bash infra/scripts/browser.sh "$root/target/debug/quper" \
+  || die "the browser tests failed (screenshots, server log and JUnit report in target/browser-artifacts)"
 
 # Schemathesis against `quper serve` (built by cargo test above), every route
 # of the generated document in both API versions; see infra/scripts/fuzz.sh.
