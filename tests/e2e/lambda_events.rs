@@ -110,8 +110,12 @@ fn group_app(name: &str, table: DynamoTable) -> Router {
     quper_http::app(routes, quper_http::AppState::new(host.app.clone(), http_config()))
 }
 
+/// The health function, as its main builds it: its group, and the UI's
+/// answer for unknown paths (it takes API Gateway's `$default` route).
 fn health_app(table: DynamoTable) -> Router {
-    group_app("health", table)
+    let routes = quper_http::routes::group("health").expect("route group");
+    let host = crate::support::host_on(Arc::new(table), &std::env::temp_dir(), &[], Arc::new(SystemClock));
+    quper_ui::with_page_not_found(routes, quper_http::AppState::new(host.app.clone(), http_config()))
 }
 
 fn identity_app(table: DynamoTable) -> Router {
@@ -278,6 +282,23 @@ async fn health_ready_event_reads_the_table() {
 }
 
 // ---------------------------------------------------------------------------
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_route_answers_an_unknown_page_with_an_html_page_and_an_unknown_api_path_in_the_error_format() {
+    let app = health_app(fresh_table().await);
+    for (path, html) in [("/no-such-page", true), ("/api/v1/no-such-route", false)] {
+        let text = event_text("health-get.json").replace("\"/health\"", &format!("\"{path}\""));
+        let event: LambdaRequest = serde_json::from_str(&text).expect("event");
+        let response = app
+            .clone()
+            .oneshot(lambda_http::Request::from(event))
+            .await
+            .expect("the router is infallible");
+        assert_eq!(response.status(), 404, "{path}");
+        let content_type = response.headers()["content-type"].to_str().expect("ASCII").to_owned();
+        assert_eq!(content_type.starts_with("text/html"), html, "{path}: {content_type}");
+    }
+}
+
 // identity
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -122,6 +122,13 @@ pub fn app(routes: Router<AppState>, state: AppState) -> Router {
     quper_http::app::app_with_fallback(routes.merge(router()), state, not_found)
 }
 
+/// `routes` with the UI's answer for unknown paths and none of its pages:
+/// the function that takes API Gateway's `$default` route (health) uses it,
+/// so an unknown page path on AWS is the same HTML 404 page as locally.
+pub fn with_page_not_found(routes: Router<AppState>, state: AppState) -> Router {
+    quper_http::app::app_with_fallback(routes, state, not_found)
+}
+
 async fn not_found(request: Request) -> Response {
     let path = request.uri().path();
     if path.starts_with("/api/") || path == "/openapi.json" {
