@@ -1,7 +1,7 @@
-//! Bar charts drawn on the server as SVG: no chart library, no script, and
-//! nothing the Content-Security-Policy (`default-src 'self'`) refuses (SVG
-//! presentation attributes, no `style`). Each chart also carries its figures
-//! as text, so a screen reader reads the numbers, not the bars.
+//! Bar charts drawn on the server: a table of label, bar and figure per row,
+//! each bar a small SVG (presentation attributes only, nothing the
+//! Content-Security-Policy `default-src 'self'` refuses; hidden from screen
+//! readers, which read the figures). No chart library, no script.
 
 /// One bar: a label and its value.
 pub struct Bar {
@@ -22,21 +22,16 @@ impl Bar {
 pub struct BarChart {
     pub title: String,
     pub bars: Vec<PlacedBar>,
-    /// The SVG's height in its own units (the width is 100).
-    pub height: u32,
 }
 
-/// A bar with its place in the SVG (viewBox `0 0 100 height`).
+/// A bar scaled to the largest of its chart.
 pub struct PlacedBar {
     pub label: String,
     pub value: u64,
-    pub y: u32,
     /// Width in viewBox units, 0-100 (at least 1 for a non-zero value, so
     /// it shows).
     pub width: u32,
 }
-
-const ROW: u32 = 10;
 /// At most this many bars: the rest are summed into "others".
 const MAX_BARS: usize = 12;
 
@@ -49,20 +44,17 @@ impl BarChart {
         let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1);
         let placed = bars
             .into_iter()
-            .enumerate()
-            .map(|(i, bar)| {
+            .map(|bar| {
                 let width = (bar.value * 100).div_ceil(max) as u32;
                 PlacedBar {
-                    y: i as u32 * ROW,
                     width: if bar.value > 0 { width.clamp(1, 100) } else { 0 },
                     label: bar.label,
                     value: bar.value,
                 }
             })
-            .collect::<Vec<_>>();
+            .collect();
         BarChart {
             title: title.to_owned(),
-            height: (placed.len() as u32 * ROW).max(ROW),
             bars: placed,
         }
     }
