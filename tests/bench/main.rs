@@ -853,7 +853,7 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
         .await?
         .all_ok()?;
 
-    let cookie = ui::sign_in(client, base, BOOTSTRAP_EMAIL, BOOTSTRAP_PASSWORD).await?;
+    let cookie = ui::sign_in(base, BOOTSTRAP_EMAIL, BOOTSTRAP_PASSWORD).await?;
     let pages = ui::bench_pages(client, base, &cookie, (requests / 4).max(100), concurrency, limit).await?;
 
     eprintln!(

@@ -17,7 +17,12 @@ pub const PAGE_P99_TARGET: Duration = Duration::from_millis(50);
 pub const PAGES: [&str; 3] = ["/dashboard", "/incidents", "/_partials/gstrip"];
 
 /// Signs `email` in through the sign-in form; the cookie header to send.
-pub async fn sign_in(client: &reqwest::Client, base: &str, email: &str, password: &str) -> BenchResult<String> {
+pub async fn sign_in(base: &str, email: &str, password: &str) -> BenchResult<String> {
+    // The sign-in answers 303 with the cookie: followed, it would be lost.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|err| format!("sign-in client: {err}"))?;
     let login = client
         .get(format!("{base}/login"))
         .send()
