@@ -45,12 +45,23 @@ impl From<&IncidentView> for ActiveRow {
     }
 }
 
-/// The caller's tenant's active incidents: triggered first, then
-/// acknowledged, newest first within each.
-pub async fn active_incidents(app: &App, caller: &Principal) -> Result<Vec<IncidentView>, quper_core::DomainError> {
+/// The caller's tenant's active incidents: the newest `shown` of each status
+/// (triggered first, then acknowledged; the list is newest first), and how
+/// many there are of each.
+pub struct ActiveIncidents {
+    pub shown: Vec<IncidentView>,
+    pub triggered: u64,
+    pub acknowledged: u64,
+}
+
+pub async fn active_incidents(
+    app: &App,
+    caller: &Principal,
+    shown: u64,
+) -> Result<ActiveIncidents, quper_core::DomainError> {
     let request = PageRequest {
         page: 1,
-        page_size: 100,
+        page_size: shown,
     };
     let filter = |status| IncidentFilter {
         status: Some(status),
@@ -63,12 +74,16 @@ pub async fn active_incidents(app: &App, caller: &Principal) -> Result<Vec<Incid
         app.incidents(caller, &acknowledged_filter, request, None),
     )?;
     let mut all = triggered.items;
-    all.sort_by_key(|i| std::cmp::Reverse(i.id));
-    let mut acknowledged = acknowledged.items;
-    acknowledged.sort_by_key(|i| std::cmp::Reverse(i.id));
-    all.extend(acknowledged);
-    Ok(all)
+    all.extend(acknowledged.items);
+    Ok(ActiveIncidents {
+        shown: all,
+        triggered: triggered.total,
+        acknowledged: acknowledged.total,
+    })
 }
+
+/// Rows the dashboard's table shows of each status.
+const DASHBOARD_ROWS: u64 = 100;
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -184,12 +199,12 @@ pub async fn dashboard(State(app): State<App>, signed: Signed, Query(query): Que
     let (start, end) = (start.to_rfc3339(), end.to_rfc3339());
     let caller = &signed.principal;
     let (active, analytics) = tokio::try_join!(
-        active_incidents(&app, caller),
+        active_incidents(&app, caller, DASHBOARD_ROWS),
         app.incident_analytics(caller, Some(&start), Some(&end)),
     )?;
     let layout = Layout::new(&signed, "dashboard", "Dashboard").with_notice(query.notice);
     let page = DashboardPage {
-        live: LivePartial::new(&active),
+        live: LivePartial::new(&active.shown),
         layout,
         range_days: days,
         ranges: [(1, "24 hours"), (7, "7 days"), (30, "30 days"), (90, "90 days")],
@@ -215,15 +230,15 @@ impl LivePartial {
 /// `/dashboard/live`: the active incidents table, swapped in by htmx when
 /// an incident changes.
 pub async fn live(State(app): State<App>, signed: Signed) -> PageResult {
-    let active = active_incidents(&app, &signed.principal).await?;
-    Ok(render(&LivePartial::new(&active)))
+    let active = active_incidents(&app, &signed.principal, DASHBOARD_ROWS).await?;
+    Ok(render(&LivePartial::new(&active.shown)))
 }
 
 #[derive(Template)]
 #[template(path = "partials/gstrip.html")]
 struct GlobalStrip {
-    triggered: usize,
-    acknowledged: usize,
+    triggered: u64,
+    acknowledged: u64,
     newest: Option<ActiveRow>,
 }
 
@@ -239,12 +254,13 @@ pub async fn events(State(state): State<quper_http::AppState>, signed: Signed) -
 /// `/_partials/gstrip`: the strip of active incidents at the top of every
 /// page.
 pub async fn gstrip(State(app): State<App>, signed: Signed) -> PageResult {
-    let active = active_incidents(&app, &signed.principal).await?;
-    let triggered = active.iter().filter(|i| i.status == IncidentStatus::Triggered).count();
+    // Counts from the lists' totals, so the strip is right however many
+    // are active; one row of each list is read.
+    let active = active_incidents(&app, &signed.principal, 1).await?;
     let strip = GlobalStrip {
-        triggered,
-        acknowledged: active.len() - triggered,
-        newest: active.first().map(ActiveRow::from),
+        triggered: active.triggered,
+        acknowledged: active.acknowledged,
+        newest: active.shown.first().map(ActiveRow::from),
     };
     Ok(render(&strip))
 }
