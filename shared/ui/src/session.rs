@@ -25,7 +25,7 @@ use quper_core::identity::Principal;
 use quper_core::identity::web_sessions::{WebSession, is_session_id};
 use quper_core::model::TenantId;
 use quper_http::AppState;
-use quper_http::middleware::ClientIp;
+use quper_http::auth::client_of;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -141,15 +141,6 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool, same_site
 /// The `Set-Cookie` that removes a cookie.
 pub fn clear_cookie(name: &str, secure: bool) -> HeaderValue {
     set_cookie(name, "", 0, secure, "Lax")
-}
-
-/// The client address the edge recorded, for the failed-login limits.
-pub fn client_of(parts: &Parts) -> String {
-    parts
-        .extensions
-        .get::<ClientIp>()
-        .map(|ip| ip.0.clone())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Where a person goes after signing in: a local path only (`/...`, not

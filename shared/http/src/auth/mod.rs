@@ -59,7 +59,9 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn client_of(parts: &Parts) -> String {
+/// The client address the edge recorded (what the failed-login limits
+/// count per client).
+pub fn client_of(parts: &Parts) -> String {
     parts
         .extensions
         .get::<ClientIp>()

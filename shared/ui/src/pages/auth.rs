@@ -9,7 +9,7 @@ use quper_core::model::{Email, Name, Password};
 use quper_http::AppState;
 use serde::Deserialize;
 
-use super::{PageResult, render};
+use super::{PageResult, capitalise, render};
 use crate::session::{
     self, AnonymousForm, CSRF_COOKIE, SESSION_COOKIE, Signed, SignedForm, anonymous_csrf, clear_cookie, cookie,
     local_path, secure_cookies, session_cookie_value, set_cookie,
@@ -134,14 +134,6 @@ pub async fn login(
             Ok(response)
         }
         Err(err) => Err(err.into()),
-    }
-}
-
-fn capitalise(message: &str) -> String {
-    let mut chars = message.chars();
-    match chars.next() {
-        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str().trim_end_matches('.')),
-        None => String::new(),
     }
 }
 

@@ -31,7 +31,7 @@ use quper_core::store::PageRequest;
 use quper_core::{App, DomainError, DomainResult};
 use serde::Deserialize;
 
-use super::{Layout, PageError, PageResult, render, see_other, when};
+use super::{Layout, PageError, PageResult, display_name, invalid, render, resource_id, see_other, when};
 use crate::session::{Signed, SignedForm};
 
 /// Incidents per list page (PagerPal's default page size).
@@ -61,14 +61,6 @@ impl Choice {
             selected,
         }
     }
-}
-
-/// A path's incident number: digits only (anything else is no page).
-fn incident_id(text: &str) -> Result<u64, PageError> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PageError::not_found());
-    }
-    text.parse().map_err(|_| PageError::not_found())
 }
 
 fn parse_severity(text: &str) -> Option<Severity> {
@@ -121,14 +113,6 @@ impl Names {
     }
 }
 
-fn display_name(user: &User) -> String {
-    if user.full_name.trim().is_empty() {
-        user.email.clone()
-    } else {
-        user.full_name.clone()
-    }
-}
-
 fn team_names(teams: &[Team]) -> HashMap<u64, String> {
     teams.iter().map(|t| (t.id, t.name.clone())).collect()
 }
@@ -172,10 +156,6 @@ fn refused(signed: &Signed, id: u64, error: PageError) -> Response {
 
 fn bad_request(message: impl Into<String>) -> PageError {
     PageError::new(StatusCode::BAD_REQUEST, message)
-}
-
-fn unprocessable(message: impl Into<String>) -> PageError {
-    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
 }
 
 // ---------------------------------------------------------------------------
@@ -353,7 +333,7 @@ fn optional_id(text: &str, field: &str) -> Result<Option<u64>, PageError> {
         text => text
             .parse::<u64>()
             .map(Some)
-            .map_err(|_| unprocessable(format!("{field} must be a number"))),
+            .map_err(|_| invalid(format!("{field} must be a number"))),
     }
 }
 
@@ -365,7 +345,7 @@ fn description(text: &str) -> Result<Option<String>, PageError> {
         return Ok(None);
     }
     if text.chars().count() > limits::DESCRIPTION || text.contains('\0') {
-        return Err(unprocessable(format!(
+        return Err(invalid(format!(
             "The description must be at most {} characters of text.",
             limits::DESCRIPTION
         )));
@@ -374,13 +354,13 @@ fn description(text: &str) -> Result<Option<String>, PageError> {
 }
 
 fn title(text: &str) -> Result<Name, PageError> {
-    Name::parse(text).map_err(|message| unprocessable(format!("The title {message} (no control characters).")))
+    Name::parse(text).map_err(|message| invalid(format!("The title {message} (no control characters).")))
 }
 
 fn parse_open_form(form: &OpenForm) -> Result<NewIncident, PageError> {
     let severity = match form.severity.trim() {
         "" => None,
-        text => Some(parse_severity(text).ok_or_else(|| unprocessable("severity must be critical, warning or info"))?),
+        text => Some(parse_severity(text).ok_or_else(|| invalid("severity must be critical, warning or info"))?),
     };
     Ok(NewIncident {
         title: title(&form.title)?,
@@ -670,7 +650,7 @@ pub async fn detail(
     Path(id): Path<String>,
     query: Result<Query<DetailQuery>, QueryRejection>,
 ) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     let notice = query.ok().and_then(|Query(q)| q.notice);
     let caller = &signed.principal;
     let (incident, mut alerts, timeline, logs, users, teams, policies) = tokio::try_join!(
@@ -742,7 +722,7 @@ pub async fn detail(
 
 /// `GET /incidents/{id}/summary`: the live part of the incident page.
 pub async fn summary(State(app): State<App>, signed: Signed, Path(id): Path<String>) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     let caller = &signed.principal;
     let (incident, users) = tokio::try_join!(app.incident(caller, id), optional(app.users(caller, false)))?;
     let names = Names::of(&users);
@@ -796,7 +776,7 @@ pub async fn act(
     Path(id): Path<String>,
     SignedForm { signed, form }: SignedForm<ActionForm>,
 ) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     let Some((action, done)) = parse_action(form.action.trim()) else {
         return Ok(refused(
             &signed,
@@ -827,7 +807,7 @@ pub async fn retry(
     Path(id): Path<String>,
     SignedForm { signed, .. }: SignedForm<EmptyForm>,
 ) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     match app.retry_notifications(&signed.principal, id).await {
         Ok(counts) => {
             let notice = match counts.retried_count {
@@ -863,8 +843,8 @@ fn parse_edit_form(form: &EditForm) -> Result<IncidentPatch, PageError> {
         .ok()
         .filter(|v| *v <= limits::VERSION)
         .ok_or_else(|| bad_request("The form has no version of the incident: reload the page and edit again."))?;
-    let severity = parse_severity(form.severity.trim())
-        .ok_or_else(|| unprocessable("severity must be critical, warning or info"))?;
+    let severity =
+        parse_severity(form.severity.trim()).ok_or_else(|| invalid("severity must be critical, warning or info"))?;
     Ok(IncidentPatch {
         title: Some(title(&form.title)?),
         description: Some(description(&form.description)?),
@@ -882,7 +862,7 @@ pub async fn edit(
     Path(id): Path<String>,
     SignedForm { signed, form }: SignedForm<EditForm>,
 ) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     let patch = match parse_edit_form(&form) {
         Ok(patch) => patch,
         Err(error) => return Ok(refused(&signed, id, error)),
@@ -914,7 +894,7 @@ pub async fn delete(
     Path(id): Path<String>,
     SignedForm { signed, form }: SignedForm<DeleteForm>,
 ) -> PageResult {
-    let id = incident_id(&id)?;
+    let id = resource_id(&id)?;
     if form.confirm != "yes" {
         return Ok(refused(
             &signed,
@@ -934,9 +914,9 @@ mod tests {
 
     #[test]
     fn only_digits_name_an_incident() {
-        assert_eq!(incident_id("42").ok(), Some(42));
+        assert_eq!(resource_id("42").ok(), Some(42));
         for bad in ["", "abc", "+2", "-1", "1e3", " 1", "99999999999999999999999"] {
-            assert!(incident_id(bad).is_err(), "{bad:?}");
+            assert!(resource_id(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -18,6 +18,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use quper_core::DomainError;
 use quper_core::identity::Principal;
+use quper_core::identity::users::User;
 use quper_core::model::Role;
 use quper_http::ApiError;
 
@@ -86,6 +87,52 @@ pub fn can_act(principal: &Principal) -> bool {
 /// Whether the page shows configuration forms.
 pub fn can_configure(principal: &Principal) -> bool {
     principal.role >= Role::Admin
+}
+
+/// A resource id from a URL segment: digits only (no sign, no space, no
+/// exponent), else the page does not exist (never axum's plain-text 400).
+pub fn resource_id(segment: &str) -> Result<u64, PageError> {
+    if segment.is_empty() || segment.len() > 20 || !segment.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(PageError::not_found());
+    }
+    segment.parse().map_err(|_| PageError::not_found())
+}
+
+/// How a page names a person: the full name, else the email.
+pub fn display_name(user: &User) -> String {
+    if user.full_name.trim().is_empty() {
+        user.email.clone()
+    } else {
+        user.full_name.clone()
+    }
+}
+
+/// A message with its first letter in capitals, ending with a full stop.
+pub fn capitalise(message: &str) -> String {
+    let mut chars = message.trim().chars();
+    let mut text = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    };
+    if !text.is_empty() && !text.ends_with(['.', '!', '?']) {
+        text.push('.');
+    }
+    text
+}
+
+/// A 422 page for a form field that breaks its rules.
+pub fn invalid(message: impl Into<String>) -> PageError {
+    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// A rendered page with another status (a form shown again with its
+/// error); a page that failed to render keeps its 500.
+pub fn render_with_status(template: &impl Template, status: StatusCode) -> Response {
+    let mut response = render(template);
+    if response.status() == StatusCode::OK {
+        *response.status_mut() = status;
+    }
+    response
 }
 
 /// Renders a template as a page (or a partial).

@@ -9,7 +9,6 @@ use askama::Template;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Utc};
 use quper_core::identity::Principal;
 use quper_core::identity::teams::Team;
@@ -20,21 +19,14 @@ use quper_core::oncall::schedules::{NewEntry, NewLayer, NewSchedule, OnCall, Sch
 use quper_core::{App, DomainError};
 use serde::Deserialize;
 
-use super::{Layout, PageError, PageResult, render, see_other, when};
+use super::{
+    Layout, PageError, PageResult, display_name, invalid, render, render_with_status, resource_id, see_other, when,
+};
 use crate::session::{Signed, SignedForm};
 use crate::timeline::{self, TimelineChart};
 
 // ---------------------------------------------------------------------------
 // Shared by the on-call, schedule and team pages.
-
-/// A resource id from the path: digits only, else the page does not exist
-/// (never axum's plain-text 400).
-pub fn resource_id(segment: &str) -> Result<u64, PageError> {
-    if segment.is_empty() || segment.len() > 19 || !segment.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PageError::not_found());
-    }
-    segment.parse().map_err(|_| PageError::not_found())
-}
 
 /// One id from the path.
 pub fn path_id(path: Result<Path<String>, PathRejection>) -> Result<u64, PageError> {
@@ -62,36 +54,12 @@ pub fn read_query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, PageE
 #[derive(Debug, Default, Deserialize)]
 pub struct EmptyForm {}
 
-/// A 422 page for a form field that breaks its rules.
-pub fn invalid(message: impl Into<String>) -> PageError {
-    PageError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
-}
-
-/// A rendered page with another status (a form shown again with its
-/// error); a page that failed to render keeps its 500.
-pub fn render_with_status(template: &impl Template, status: StatusCode) -> Response {
-    let mut response = render(template);
-    if response.status() == StatusCode::OK {
-        *response.status_mut() = status;
-    }
-    response
-}
-
 /// The tenant's users (for names and selects). A caller who may not list
 /// identities sees ids instead of names.
 pub async fn people(app: &App, caller: &Principal) -> Result<Vec<User>, DomainError> {
     match app.users(caller, false).await {
         Err(DomainError::Forbidden(_)) => Ok(Vec::new()),
         other => other,
-    }
-}
-
-/// How a person is named on the pages.
-pub fn display_name(user: &User) -> String {
-    if user.full_name.trim().is_empty() {
-        user.email.clone()
-    } else {
-        user.full_name.clone()
     }
 }
 

@@ -10,10 +10,10 @@ use quper_core::model::Name;
 use serde::Deserialize;
 
 use super::oncall::{
-    Choice, EmptyForm, NoticeQuery, OnCallRow, active_choices, description_of, display_name, invalid, names_of,
-    on_call_rows, path_id, path_ids, people, read_query,
+    Choice, EmptyForm, NoticeQuery, OnCallRow, active_choices, description_of, names_of, on_call_rows, path_id,
+    path_ids, people, read_query,
 };
-use super::{Layout, PageResult, render, see_other, when};
+use super::{Layout, PageResult, display_name, invalid, render, see_other, when};
 use crate::session::{Signed, SignedForm};
 
 /// A team as the list shows it.

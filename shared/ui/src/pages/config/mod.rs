@@ -8,19 +8,9 @@ pub mod settings;
 pub mod sources;
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use quper_core::DomainError;
 
-use super::PageError;
-
-/// A resource id from the URL: digits only (no sign, no spaces), else the
-/// page does not exist.
-pub fn path_id(text: &str) -> Result<u64, PageError> {
-    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PageError::not_found());
-    }
-    text.parse().map_err(|_| PageError::not_found())
-}
+use super::{PageError, capitalise};
 
 /// A form the domain refused for its content (400, 409, 422): the message to
 /// show on the form again, with its status. Anything else (403, 404,
@@ -33,24 +23,6 @@ pub fn refused(error: DomainError) -> Result<(StatusCode, String), PageError> {
         }
         _ => Err(error),
     }
-}
-
-/// `response` with `status`.
-pub fn with_status(status: StatusCode, response: Response) -> Response {
-    (status, response).into_response()
-}
-
-/// The message with its first letter in capitals, ending with a full stop.
-pub fn capitalise(message: &str) -> String {
-    let mut chars = message.trim().chars();
-    let mut text = match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    };
-    if !text.is_empty() && !text.ends_with(['.', '!', '?']) {
-        text.push('.');
-    }
-    text
 }
 
 /// An optional whole number from a form field: empty is `None`; anything
@@ -88,9 +60,10 @@ mod tests {
 
     #[test]
     fn only_digits_are_ids() {
-        assert_eq!(path_id("42").ok(), Some(42));
+        use crate::pages::resource_id;
+        assert_eq!(resource_id("42").ok(), Some(42));
         for bad in ["", "+4", "-1", " 4", "4x", "abc", "99999999999999999999999", "1e3"] {
-            assert!(path_id(bad).is_err(), "{bad:?}");
+            assert!(resource_id(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -15,8 +15,8 @@ use quper_core::oncall::policies::{
 };
 use serde::Deserialize;
 
-use super::{number, optional_id, optional_number, path_id, refused, with_status};
-use crate::pages::{Layout, PageResult, render, see_other};
+use super::{number, optional_id, optional_number, refused};
+use crate::pages::{Layout, PageResult, render, render_with_status, resource_id, see_other};
 use crate::session::{Signed, SignedForm};
 
 /// The highest level number the forms offer (the API's limit is higher;
@@ -223,7 +223,7 @@ pub async fn create(State(app): State<App>, SignedForm { signed, form }: SignedF
     };
     let (status, message) = refusal;
     let page = policies_page(&app, &signed, None, form, Some(message)).await?;
-    Ok(with_status(status, render(&page)))
+    Ok(render_with_status(&page, status))
 }
 
 // ---------------------------------------------------------------------------
@@ -364,7 +364,7 @@ pub async fn detail(
     Path(id): Path<String>,
     Query(query): Query<NoticeQuery>,
 ) -> PageResult {
-    let id = path_id(&id)?;
+    let id = resource_id(&id)?;
     let page = policy_page(&app, &signed, id, query.notice, LevelForm::default(), None).await?;
     Ok(render(&page))
 }
@@ -412,7 +412,7 @@ async fn policy_refused(
 ) -> PageResult {
     let (status, message) = refusal;
     let page = policy_page(app, signed, id, None, form, Some(message)).await?;
-    Ok(with_status(status, render(&page)))
+    Ok(render_with_status(&page, status))
 }
 
 /// `POST /escalation-policies/{id}/levels`: adds a level (a number the
@@ -422,7 +422,7 @@ pub async fn add_level(
     Path(id): Path<String>,
     SignedForm { signed, form }: SignedForm<LevelForm>,
 ) -> PageResult {
-    let id = path_id(&id)?;
+    let id = resource_id(&id)?;
     let refusal = match new_level(&form) {
         Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
         Ok(new) => match app.add_escalation_level(&signed.principal, id, new).await {
@@ -448,7 +448,7 @@ pub async fn delete_level(
     Path((id, level_id)): Path<(String, String)>,
     SignedForm { signed, .. }: SignedForm<EmptyForm>,
 ) -> PageResult {
-    let (id, level_id) = (path_id(&id)?, path_id(&level_id)?);
+    let (id, level_id) = (resource_id(&id)?, resource_id(&level_id)?);
     match app.delete_escalation_level(&signed.principal, id, level_id).await {
         Ok(()) => Ok(see_other(&format!("/escalation-policies/{id}"), "Level deleted.")),
         Err(err) => {
@@ -471,7 +471,7 @@ pub async fn add_assignee(
     Path((id, level_id)): Path<(String, String)>,
     SignedForm { signed, form }: SignedForm<AssigneeForm>,
 ) -> PageResult {
-    let (id, level_id) = (path_id(&id)?, path_id(&level_id)?);
+    let (id, level_id) = (resource_id(&id)?, resource_id(&level_id)?);
     let refusal = match assignee(&form.assignee) {
         Err(message) => (StatusCode::UNPROCESSABLE_ENTITY, message),
         Ok(None) => (
@@ -492,7 +492,7 @@ pub async fn remove_assignee(
     Path((id, level_id, assignee_id)): Path<(String, String, String)>,
     SignedForm { signed, .. }: SignedForm<EmptyForm>,
 ) -> PageResult {
-    let (id, level_id, assignee_id) = (path_id(&id)?, path_id(&level_id)?, path_id(&assignee_id)?);
+    let (id, level_id, assignee_id) = (resource_id(&id)?, resource_id(&level_id)?, resource_id(&assignee_id)?);
     match app
         .remove_level_assignee(&signed.principal, id, level_id, assignee_id)
         .await
@@ -511,7 +511,7 @@ pub async fn delete(
     Path(id): Path<String>,
     SignedForm { signed, .. }: SignedForm<EmptyForm>,
 ) -> PageResult {
-    let id = path_id(&id)?;
+    let id = resource_id(&id)?;
     match app.delete_escalation_policy(&signed.principal, id).await {
         Ok(()) => Ok(see_other("/escalation-policies", "Escalation policy deleted.")),
         Err(err) => {

@@ -18,8 +18,8 @@ use quper_core::model::Name;
 use serde::Deserialize;
 
 use super::policies::EmptyForm;
-use super::{optional_id, path_id, refused, with_status};
-use crate::pages::{Layout, PageError, PageResult, render, see_other};
+use super::{optional_id, refused};
+use crate::pages::{Layout, PageError, PageResult, render, render_with_status, resource_id, see_other};
 use crate::session::{Signed, SignedForm};
 
 /// Every source type, in the order the form offers them.
@@ -321,7 +321,7 @@ pub async fn create(State(app): State<App>, SignedForm { signed, form }: SignedF
         },
     };
     let page = sources_page(&app, &signed, None, form, Some(message), None).await?;
-    Ok(with_status(status, render(&page)))
+    Ok(render_with_status(&page, status))
 }
 
 /// The regenerate form: its confirmation box must be ticked.
@@ -338,7 +338,7 @@ pub async fn regenerate_key(
     Path(id): Path<String>,
     SignedForm { signed, form }: SignedForm<RegenerateForm>,
 ) -> PageResult {
-    let id = path_id(&id)?;
+    let id = resource_id(&id)?;
     let (status, message) = if form.confirm.is_empty() {
         // Nothing changes without the confirmation; a source of another
         // environment is still a 404.
@@ -360,11 +360,11 @@ pub async fn regenerate_key(
         }
     };
     let page = sources_page(&app, &signed, None, SourceForm::default(), Some(message), None).await?;
-    Ok(with_status(status, render(&page)))
+    Ok(render_with_status(&page, status))
 }
 
 async fn set_active(app: &App, signed: &Signed, id: &str, active: bool) -> PageResult {
-    let id = path_id(id)?;
+    let id = resource_id(id)?;
     match app.set_alert_source_active(&signed.principal, id, active).await {
         Ok(source) => {
             let notice = if active {
@@ -377,7 +377,7 @@ async fn set_active(app: &App, signed: &Signed, id: &str, active: bool) -> PageR
         Err(err) => {
             let (status, message) = refused(err)?;
             let page = sources_page(app, signed, None, SourceForm::default(), Some(message), None).await?;
-            Ok(with_status(status, render(&page)))
+            Ok(render_with_status(&page, status))
         }
     }
 }
@@ -407,7 +407,7 @@ pub async fn test_alert(
     Path(id): Path<String>,
     SignedForm { signed, .. }: SignedForm<EmptyForm>,
 ) -> PageResult {
-    let id = path_id(&id)?;
+    let id = resource_id(&id)?;
     match app.send_test_alert(&signed.principal, id).await {
         Ok(ingested) => Ok(match &ingested.incident {
             Some(incident) => see_other(
@@ -425,7 +425,7 @@ pub async fn test_alert(
         Err(err) => {
             let (status, message) = refused(err)?;
             let page = sources_page(&app, &signed, None, SourceForm::default(), Some(message), None).await?;
-            Ok(with_status(status, render(&page)))
+            Ok(render_with_status(&page, status))
         }
     }
 }
