@@ -157,6 +157,7 @@ impl World {
             timers: timers.clone(),
             bus: queue.clone(),
             sender: Arc::new(UnconfiguredSender),
+            analytics: Arc::new(quper_core::ports::NoWarehouse),
         };
         let app = App::new(
             ports,

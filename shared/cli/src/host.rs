@@ -117,6 +117,7 @@ impl LocalHost {
             timers: Arc::new(timers.clone()),
             bus: queue.clone(),
             sender,
+            analytics: Arc::new(quper_core::ports::NoWarehouse),
         };
         Ok(LocalHost {
             app: App::new(ports, settings),

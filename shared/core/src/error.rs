@@ -25,6 +25,10 @@ pub enum DomainError {
     RateLimited { retry_after: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A service the operation depends on (the warehouse) did not answer in
+    /// time or is down: a 503 that says which, retried later.
+    #[error("{service} is unavailable: {message}")]
+    Unavailable { service: &'static str, message: String },
     /// A bug or a broken stored item; reported as a 500 without detail.
     #[error("internal error: {0}")]
     Internal(String),
@@ -47,3 +51,24 @@ impl DomainError {
 }
 
 pub type DomainResult<T> = Result<T, DomainError>;
+
+impl From<crate::ports::AnalyticsError> for DomainError {
+    /// A warehouse that is down or too slow is a 503 (`service:
+    /// "warehouse"`); a query it ran and refused, or a source it cannot
+    /// find, says why.
+    fn from(err: crate::ports::AnalyticsError) -> Self {
+        use crate::ports::AnalyticsError as E;
+        match err {
+            E::Timeout(_) | E::Unavailable(_) => DomainError::Unavailable {
+                service: "warehouse",
+                message: err.to_string(),
+            },
+            E::NotConfigured(message) => DomainError::BadRequest(format!("the warehouse is not configured: {message}")),
+            E::InvalidCursor(message) => DomainError::validation("cursor", message),
+            E::Failed(_) | E::Cancelled(_) => DomainError::Unavailable {
+                service: "warehouse",
+                message: err.to_string(),
+            },
+        }
+    }
+}

@@ -24,6 +24,8 @@
 //!   notification log rows, delivery with retries, provider receipts, the durable
 //!   queue (the host's `Bus`).
 //! - [`jobs`]: the status of the background work.
+//! - [`sync`]: sync jobs (QuperSync): registry, runs, leases, history.
+//! - [`finops`]: cost sources, CUR aggregates, cost queries, anomalies.
 //! - [`secrets`]: credentials sealed at rest (AES-256-GCM) and masked in
 //!   every answer.
 //! - [`store`]: typed helpers over the `Table` port shared by the services:
@@ -34,6 +36,7 @@ pub mod alerting;
 pub mod app;
 pub mod auth;
 pub mod error;
+pub mod finops;
 pub mod identity;
 pub mod incidents;
 pub mod ingest;
@@ -45,6 +48,7 @@ pub mod oncall;
 pub mod ports;
 pub mod secrets;
 pub mod store;
+pub mod sync;
 
 pub use app::{App, Ports, Settings};
 pub use error::{DomainError, DomainResult};

@@ -215,6 +215,16 @@ impl From<DomainError> for ApiError {
             DomainError::Unauthenticated(message) => ApiError::unauthenticated(message),
             DomainError::RateLimited { retry_after } => ApiError::rate_limited(retry_after),
             DomainError::Store(err) => err.into(),
+            DomainError::Unavailable { service, message } => {
+                tracing::warn!(service, %message, "a service the request needs is unavailable");
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ServiceUnavailable,
+                    format!("{service} is unavailable: {message}"),
+                );
+                error.retry_after = Some(5);
+                error
+            }
             DomainError::Internal(message) => {
                 tracing::error!(%message, "internal error");
                 ApiError::internal()

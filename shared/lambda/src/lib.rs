@@ -61,6 +61,7 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
         timers,
         bus,
         sender,
+        analytics: Arc::new(quper_core::ports::NoWarehouse),
     };
     Ok(App::new(ports, Settings::from_env()?))
 }

@@ -40,7 +40,7 @@ use std::sync::Arc;
 use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
-use crate::ports::{Bus, Clock, Sender, Table, Timers};
+use crate::ports::{Analytics, Bus, Clock, Sender, Table, Timers};
 use crate::secrets::{Sealer, SecretsKey};
 use crate::store::Store;
 
@@ -57,6 +57,9 @@ pub struct Ports {
     /// Hands messages to providers (only delivery calls it, so adapters may
     /// build their clients on first use).
     pub sender: Arc<dyn Sender>,
+    /// The warehouse sync jobs read (Athena; the local engine over CUR
+    /// files).
+    pub analytics: Arc<dyn Analytics>,
 }
 
 /// Settings of the domain, read from the environment.

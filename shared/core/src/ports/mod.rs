@@ -1,15 +1,20 @@
 //! Ports: what the domain needs from the outside world: `Table` (storage),
-//! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Sender` (providers), `Clock`. Adapters live in
+//! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Sender` (providers), `Clock`,
+//! `Analytics` (the warehouse sync jobs read), `Schedules` (recurring sync schedules). Adapters live in
 //! `quper-store-local` (embedded) and `quper-store-aws` (AWS SDKs).
 
+pub mod analytics;
 pub mod bus;
 pub mod clock;
+pub mod schedules;
 pub mod sender;
 pub mod table;
 pub mod timers;
 
+pub use analytics::{Analytics, AnalyticsError, AnalyticsQuery, Cell, NoWarehouse, RowPage, WarehouseSource};
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use schedules::{JobSchedule, ScheduleError, Schedules, SyncFire};
 pub use sender::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
 pub use timers::{Timer, TimerError, Timers};
