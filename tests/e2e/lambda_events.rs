@@ -33,7 +33,7 @@ const TOKEN_PLACEHOLDER: &str = "{{ACCESS_TOKEN}}";
 
 /// Every event file and whether it carries [`TOKEN_PLACEHOLDER`]. The UI
 /// function's (`ui-*.json`) are sent to the real binary by `ui_lambda`.
-const EVENTS: [(&str, bool); 8] = [
+const EVENTS: [(&str, bool); 9] = [
     ("health-get.json", false),
     ("health-ready.json", false),
     ("identity-auth-token.json", false),
@@ -42,6 +42,7 @@ const EVENTS: [(&str, bool); 8] = [
     ("identity-unknown-route.json", false),
     ("ui-login-get.json", false),
     ("ui-dashboard-get.json", false),
+    ("stream-incidents-get.json", true),
 ];
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [

@@ -12,11 +12,12 @@ use crate::ports::{Analytics, AnalyticsError, Table, WarehouseSource};
 /// Longest a probe may take before its component is `error` (`timeout`).
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// `ok`, `error`, or (the warehouse only) `not_configured`: the deployment
+/// has no warehouse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ComponentState {
     Ok,
-    /// The deployment has no warehouse (the warehouse only).
     NotConfigured,
     Error,
 }
@@ -35,12 +36,12 @@ pub struct ComponentHealth {
 
 /// The components of `/health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-pub struct Components {
+pub struct HealthComponents {
     pub table: ComponentHealth,
     pub warehouse: ComponentHealth,
 }
 
-impl Components {
+impl HealthComponents {
     /// Whether the service is whole: the table answers. The warehouse only
     /// feeds sync jobs and FinOps (which say so in their own answers), so
     /// its failure does not degrade `/health`.
@@ -50,9 +51,9 @@ impl Components {
 }
 
 /// Probes the table and the deployment's warehouse at once.
-pub async fn probe(table: &dyn Table, analytics: &dyn Analytics) -> Components {
+pub async fn probe(table: &dyn Table, analytics: &dyn Analytics) -> HealthComponents {
     let (table, warehouse) = tokio::join!(probe_table(table), probe_warehouse(analytics));
-    Components { table, warehouse }
+    HealthComponents { table, warehouse }
 }
 
 fn millis(started: std::time::Instant) -> u64 {

@@ -41,7 +41,7 @@ impl App {
 
     /// Whether the table and the warehouse answer (`/health`'s
     /// components), each probe bounded by `health::PROBE_TIMEOUT`.
-    pub async fn health_components(&self) -> crate::health::Components {
+    pub async fn health_components(&self) -> crate::health::HealthComponents {
         crate::health::probe(self.store().table(), self.ports().analytics.as_ref()).await
     }
 
