@@ -843,16 +843,30 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
 
     // Warm-up (connections, caches), not reported.
     let warm_up = (requests / 10).clamp(100, 2_000);
-    drive_load(client, "warm-up /api/v1/public/health", health.clone(), warm_up, concurrency, limit)
-        .await?
-        .all_ok()?;
+    drive_load(
+        client,
+        "warm-up /api/v1/public/health",
+        health.clone(),
+        warm_up,
+        concurrency,
+        limit,
+    )
+    .await?
+    .all_ok()?;
     drive_load(client, "warm-up /users", users.clone(), warm_up, concurrency, limit)
         .await?
         .all_ok()?;
 
-    let health = drive_load(client, "GET /api/v1/public/health", health, requests, concurrency, limit)
-        .await?
-        .all_ok()?;
+    let health = drive_load(
+        client,
+        "GET /api/v1/public/health",
+        health,
+        requests,
+        concurrency,
+        limit,
+    )
+    .await?
+    .all_ok()?;
     let users = drive_load(client, "GET /api/v1/users/{id}", users, requests, concurrency, limit)
         .await?
         .all_ok()?;

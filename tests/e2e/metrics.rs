@@ -37,8 +37,8 @@ use quper::host::LocalHost;
 use quper_core::notifications::delivery::Delivered;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::ports::{
-    Analytics, AnalyticsError, AnalyticsQuery, Clock, Condition, Delivery, Item, Key, ManualClock, Notice, Page,
-    Query, RowPage, SendFailure, Sender, StoreError, SystemClock, Table, Update, WarehouseSource, WriteOp,
+    Analytics, AnalyticsError, AnalyticsQuery, Clock, Condition, Delivery, Item, Key, ManualClock, Notice, Page, Query,
+    RowPage, SendFailure, Sender, StoreError, SystemClock, Table, Update, WarehouseSource, WriteOp,
 };
 use quper_core::{App, Ports, Settings};
 use quper_http::{AppState, HttpConfig};
@@ -65,7 +65,9 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     assert!(text.ends_with('\n'), "the document ends with a newline");
     let is_name = |name: &str| {
         let mut chars = name.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
     };
     let mut samples = BTreeMap::new();
@@ -75,7 +77,9 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
     for line in text.lines() {
         assert!(!line.is_empty(), "an empty line in\n{text}");
         if let Some(rest) = line.strip_prefix("# HELP ") {
-            let (name, help) = rest.split_once(' ').unwrap_or_else(|| panic!("HELP without text: {line}"));
+            let (name, help) = rest
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("HELP without text: {line}"));
             assert!(is_name(name) && name.starts_with("quper_"), "bad name: {line}");
             assert!(!help.trim().is_empty(), "empty help: {line}");
             assert!(!helped.contains(&name.to_owned()), "two HELP lines for {name}");
@@ -83,13 +87,22 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
-            let (name, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("TYPE without a type: {line}"));
-            assert_eq!(helped.last().map(String::as_str), Some(name), "TYPE must follow its HELP: {line}");
+            let (name, kind) = rest
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("TYPE without a type: {line}"));
+            assert_eq!(
+                helped.last().map(String::as_str),
+                Some(name),
+                "TYPE must follow its HELP: {line}"
+            );
             assert!(
                 ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
                 "unknown type: {line}"
             );
-            assert!(types.insert(name.to_owned(), kind.to_owned()).is_none(), "two TYPE lines: {line}");
+            assert!(
+                types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                "two TYPE lines: {line}"
+            );
             if kind == "counter" {
                 assert!(name.ends_with("_total"), "a counter's name ends in _total: {line}");
             }
@@ -108,7 +121,9 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             Some((name, labels)) => (name, Some(labels)),
             None => (series, None),
         };
-        let (family, kind) = current.as_ref().unwrap_or_else(|| panic!("a sample before any TYPE: {line}"));
+        let (family, kind) = current
+            .as_ref()
+            .unwrap_or_else(|| panic!("a sample before any TYPE: {line}"));
         let allowed = match kind.as_str() {
             "histogram" => [
                 family.clone(),
@@ -119,12 +134,20 @@ fn parse_exposition(text: &str) -> BTreeMap<String, f64> {
             .contains(&name.to_owned()),
             _ => name == family,
         };
-        assert!(allowed && name.starts_with("quper_"), "{name} is not of family {family}: {line}");
+        assert!(
+            allowed && name.starts_with("quper_"),
+            "{name} is not of family {family}: {line}"
+        );
         if let Some(labels) = labels {
-            let labels = labels.strip_suffix('}').unwrap_or_else(|| panic!("unclosed labels: {line}"));
+            let labels = labels
+                .strip_suffix('}')
+                .unwrap_or_else(|| panic!("unclosed labels: {line}"));
             check_labels(labels, line);
         }
-        assert!(samples.insert(series.to_owned(), value).is_none(), "a series twice: {line}");
+        assert!(
+            samples.insert(series.to_owned(), value).is_none(),
+            "a series twice: {line}"
+        );
     }
     assert_eq!(helped.len(), types.len(), "every HELP has its TYPE");
     check_histograms(&samples, &types);
@@ -180,11 +203,18 @@ fn check_histograms(samples: &BTreeMap<String, f64>, types: &BTreeMap<String, St
         }
         for (labels, mut buckets) in by_series {
             buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-            assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{family}{{{labels}}} not cumulative");
+            assert!(
+                buckets.windows(2).all(|w| w[0].1 <= w[1].1),
+                "{family}{{{labels}}} not cumulative"
+            );
             let last = buckets.last().expect("a bucket");
             assert!(last.0.is_infinite(), "{family}{{{labels}}} has no +Inf bucket");
             let count = samples.get(&format!("{family}_count{{{labels}}}"));
-            assert_eq!(count, Some(&last.1), "{family}{{{labels}}}: +Inf bucket and _count differ");
+            assert_eq!(
+                count,
+                Some(&last.1),
+                "{family}{{{labels}}}: +Inf bucket and _count differ"
+            );
             assert!(samples.contains_key(&format!("{family}_sum{{{labels}}}")), "no _sum");
         }
     }
@@ -346,7 +376,10 @@ async fn counters_move(app: &TestApp, host: &LocalHost, clock: &ManualClock, sen
     assert_eq!(created.status, 201, "{:?}", created.body);
 
     let opened = samples(app).await;
-    assert_eq!(value(&opened, "quper_environments"), value(&before, "quper_environments") + 1.0);
+    assert_eq!(
+        value(&opened, "quper_environments"),
+        value(&before, "quper_environments") + 1.0
+    );
     assert_eq!(value(&opened, "quper_alerts_ingested_total"), 1.0);
     assert_eq!(value(&opened, "quper_incidents_opened_total"), 1.0);
     assert_eq!(value(&opened, "quper_incidents{status=\"triggered\"}"), 1.0);
@@ -369,9 +402,15 @@ async fn counters_move(app: &TestApp, host: &LocalHost, clock: &ManualClock, sen
     assert_eq!(value(&after, "quper_alerts_ingested_total"), 2.0);
     assert_eq!(value(&after, "quper_incidents_opened_total"), 1.0);
     assert_eq!(value(&after, "quper_notifications_created_total{channel=\"sms\"}"), 1.0);
-    assert_eq!(value(&after, "quper_notifications_created_total{channel=\"email\"}"), 1.0);
+    assert_eq!(
+        value(&after, "quper_notifications_created_total{channel=\"email\"}"),
+        1.0
+    );
     assert_eq!(value(&after, "quper_notifications_sent_total{channel=\"email\"}"), 1.0);
-    assert!(!after.contains_key("quper_notifications_sent_total{channel=\"sms\"}"), "{after:?}");
+    assert!(
+        !after.contains_key("quper_notifications_sent_total{channel=\"sms\"}"),
+        "{after:?}"
+    );
     assert_eq!(value(&after, "quper_notifications_waiting{state=\"queued\"}"), 0.0);
     assert_eq!(value(&after, "quper_notifications_waiting{state=\"sending\"}"), 0.0);
 
@@ -391,7 +430,11 @@ async fn counters_move(app: &TestApp, host: &LocalHost, clock: &ManualClock, sen
     let metrics = scrape(app, "/metrics", None).await;
     for path in ["/api/v1/public/metrics", "/api/v2/public/metrics"] {
         let public = scrape(app, path, None).await;
-        assert_eq!((public.status, public.content_type.as_str()), (200, CONTENT_TYPE), "{path}");
+        assert_eq!(
+            (public.status, public.content_type.as_str()),
+            (200, CONTENT_TYPE),
+            "{path}"
+        );
         assert_eq!(public.text, metrics.text, "{path}");
     }
     // No environment is named: the document may be public. The only labels
@@ -441,7 +484,12 @@ async fn counters_move_with_alerts_and_notifications_on_dynamodb() {
 async fn a_metrics_token_closes_both_paths() {
     let app = spawn_app_with(&[("QUPER_METRICS_TOKEN", TOKEN)]).await;
     for path in ["/metrics", "/api/v1/public/metrics"] {
-        for token in [None, Some("metrics-token-0123456789abcdeX"), Some("short"), Some(app.root.as_str())] {
+        for token in [
+            None,
+            Some("metrics-token-0123456789abcdeX"),
+            Some("short"),
+            Some(app.root.as_str()),
+        ] {
             let refused = scrape(&app, path, token).await;
             assert_eq!(refused.status, 401, "{path} with {token:?}: {}", refused.text);
             let body: Value = serde_json::from_str(&refused.text).expect("the error format");
@@ -450,7 +498,11 @@ async fn a_metrics_token_closes_both_paths() {
             assert!(!refused.text.contains(TOKEN), "the token leaked: {}", refused.text);
         }
         let allowed = scrape(&app, path, Some(TOKEN)).await;
-        assert_eq!((allowed.status, allowed.content_type.as_str()), (200, CONTENT_TYPE), "{path}");
+        assert_eq!(
+            (allowed.status, allowed.content_type.as_str()),
+            (200, CONTENT_TYPE),
+            "{path}"
+        );
         parse_exposition(&allowed.text);
         // Any case of the scheme, as HTTP allows.
         let response = app
@@ -470,8 +522,8 @@ async fn a_metrics_token_closes_both_paths() {
 #[test]
 fn a_short_metrics_token_fails_start_up_without_showing_it() {
     let short = "only-15-chars!!";
-    let error = HttpConfig::from_lookup(test_settings(&[("QUPER_METRICS_TOKEN", short)]))
-        .expect_err("a 15-character token");
+    let error =
+        HttpConfig::from_lookup(test_settings(&[("QUPER_METRICS_TOKEN", short)])).expect_err("a 15-character token");
     assert_eq!(error.name, "QUPER_METRICS_TOKEN");
     assert!(!error.to_string().contains(short), "{error}");
     let config = HttpConfig::from_lookup(test_settings(&[("QUPER_METRICS_TOKEN", TOKEN)])).expect("config");
@@ -575,7 +627,10 @@ async fn health_shows_the_table_and_the_warehouse() {
     let app = spawn_app().await;
     let body = app.get("/health", "").await.body;
     assert_eq!(body["status"], "ok", "{body}");
-    assert_eq!((body["service"].as_str(), body["version"].is_string()), (Some("quper"), true));
+    assert_eq!(
+        (body["service"].as_str(), body["version"].is_string()),
+        (Some("quper"), true)
+    );
     assert_eq!(body["components"]["table"]["status"], "ok", "{body}");
     assert_eq!(body["components"]["warehouse"]["status"], "not_configured", "{body}");
     assert!(body["components"]["table"]["latency_ms"].is_u64(), "{body}");
@@ -584,7 +639,10 @@ async fn health_shows_the_table_and_the_warehouse() {
     let ok = serve_with(table.clone(), Arc::new(Warehouse(Ok(()), Duration::ZERO))).await;
     let body = health(&ok).await;
     assert_eq!(
-        (body["status"].as_str(), body["components"]["warehouse"]["status"].as_str()),
+        (
+            body["status"].as_str(),
+            body["components"]["warehouse"]["status"].as_str()
+        ),
         (Some("ok"), Some("ok")),
         "{body}"
     );
@@ -615,11 +673,7 @@ async fn health_shows_the_table_and_the_warehouse() {
     assert_eq!(body["components"]["warehouse"]["reason"], "timeout", "{body}");
 
     // A table that does not answer degrades the service.
-    let broken = serve_with(
-        Arc::new(Unpingable(table)),
-        Arc::new(Warehouse(Ok(()), Duration::ZERO)),
-    )
-    .await;
+    let broken = serve_with(Arc::new(Unpingable(table)), Arc::new(Warehouse(Ok(()), Duration::ZERO))).await;
     let body = health(&broken).await;
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["components"]["table"]["status"], "error", "{body}");
@@ -636,7 +690,10 @@ const STREAM_FUNCTION: &str = "quper-stream";
 #[derive(Debug)]
 enum Heard {
     /// The response started, in streaming mode (or not).
-    Started { streaming: bool, request_id: String },
+    Started {
+        streaming: bool,
+        request_id: String,
+    },
     Chunk(Vec<u8>),
     End,
     Failed(String),
@@ -726,7 +783,11 @@ async fn the_stream_binary_streams_the_first_event_before_the_response_ends() {
     let admin = app.tenant_with_admin("streams").await;
     let (_, key) = app.alert_source(&admin, "s", "generic").await;
     let opened = app
-        .ingest("/api/v1/alerts", &key, &json!({ "title": "Live", "external_id": "live" }))
+        .ingest(
+            "/api/v1/alerts",
+            &key,
+            &json!({ "title": "Live", "external_id": "live" }),
+        )
         .await;
     assert_eq!(opened.status, 201, "{:?}", opened.body);
 
@@ -802,7 +863,10 @@ async fn the_stream_binary_streams_the_first_event_before_the_response_ends() {
                     .is_some_and(|t| t.starts_with("text/event-stream")),
                 "{prelude}"
             );
-            assert!(prelude["headers"]["x-request-id"].is_string(), "the edge ran: {prelude}");
+            assert!(
+                prelude["headers"]["x-request-id"].is_string(),
+                "the edge ran: {prelude}"
+            );
             assert!(body.starts_with("event: snapshot\n"), "{body}");
             assert!(body.contains("\"Live\""), "the snapshot holds the incident: {body}");
             break Instant::now();

@@ -69,7 +69,10 @@ async fn probe_table(table: &dyn Table) -> ComponentHealth {
             (ComponentState::Error, Some("unavailable"))
         }
         Err(_) => {
-            tracing::error!(timeout_ms = PROBE_TIMEOUT.as_millis() as u64, "health: the table did not answer in time");
+            tracing::error!(
+                timeout_ms = PROBE_TIMEOUT.as_millis() as u64,
+                "health: the table did not answer in time"
+            );
             (ComponentState::Error, Some("timeout"))
         }
     };
@@ -96,7 +99,10 @@ async fn probe_warehouse(analytics: &dyn Analytics) -> ComponentHealth {
             (ComponentState::Error, Some(reason))
         }
         Err(_) => {
-            tracing::warn!(timeout_ms = PROBE_TIMEOUT.as_millis() as u64, "health: the warehouse did not answer in time");
+            tracing::warn!(
+                timeout_ms = PROBE_TIMEOUT.as_millis() as u64,
+                "health: the warehouse did not answer in time"
+            );
             (ComponentState::Error, Some("timeout"))
         }
     };

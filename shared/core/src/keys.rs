@@ -85,7 +85,10 @@ pub const METRIC_COUNTER_PREFIX: &str = "metric#";
 /// `alerts` or `ntf_sent#sms`; `shard` one hex digit). Sharded so that
 /// concurrent transactions of one tenant seldom touch the same item.
 pub fn metric_counter(tenant: &TenantId, name: &str, shard: char) -> Key {
-    Key::new(format!("T#{tenant}#COUNTER"), format!("{METRIC_COUNTER_PREFIX}{name}#{shard}"))
+    Key::new(
+        format!("T#{tenant}#COUNTER"),
+        format!("{METRIC_COUNTER_PREFIX}{name}#{shard}"),
+    )
 }
 
 /// Integer ids sort as zero-padded strings so a partition reads in id order.

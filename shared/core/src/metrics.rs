@@ -430,7 +430,10 @@ fn render_sync(family: &mut impl FnMut(&str, &str, &str, &[(String, String)]), j
             format!("_bucket{}", labels(&[("job_id", id), ("le", "+Inf")])),
             job.runs.to_string(),
         ));
-        histogram.push((format!("_sum{}", labels(&[("job_id", id)])), float(job.duration_seconds_sum)));
+        histogram.push((
+            format!("_sum{}", labels(&[("job_id", id)])),
+            float(job.duration_seconds_sum),
+        ));
         histogram.push((format!("_count{}", labels(&[("job_id", id)])), job.runs.to_string()));
     }
     family(
@@ -475,10 +478,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(name, value)| {
-            let escaped = value
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
+            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
             format!("{name}=\"{escaped}\"")
         })
         .collect();
@@ -486,7 +486,11 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 }
 
 fn float(value: f64) -> String {
-    if value.is_finite() { value.to_string() } else { "NaN".into() }
+    if value.is_finite() {
+        value.to_string()
+    } else {
+        "NaN".into()
+    }
 }
 
 /// Unix time in seconds, with milliseconds.

@@ -268,7 +268,9 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
             SecurityScheme::Http {
                 scheme: "bearer".into(),
                 bearer_format: None,
-                description: Some("The token configured as QUPER_METRICS_TOKEN (metrics are public without one)".into()),
+                description: Some(
+                    "The token configured as QUPER_METRICS_TOKEN (metrics are public without one)".into(),
+                ),
                 extensions: IndexMap::new(),
             },
         )

@@ -88,7 +88,10 @@ impl AlertRecord {
             ));
         }
         // Counted with the alert, in the same transaction (`/metrics`).
-        ops.extend(crate::metrics::writes(tenant, [crate::metrics::alert_ingested(&self.id)]));
+        ops.extend(crate::metrics::writes(
+            tenant,
+            [crate::metrics::alert_ingested(&self.id)],
+        ));
         Ok(ops)
     }
 }

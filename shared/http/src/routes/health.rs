@@ -74,7 +74,10 @@ struct MetricsAccess;
 impl aide::OperationInput for MetricsAccess {
     fn operation_input(_: &mut GenContext, operation: &mut Operation) {
         // Optional: no credentials, or the metrics token.
-        operation.security = vec![IndexMap::new(), IndexMap::from_iter([("metricsToken".to_owned(), Vec::new())])];
+        operation.security = vec![
+            IndexMap::new(),
+            IndexMap::from_iter([("metricsToken".to_owned(), Vec::new())]),
+        ];
     }
 }
 
@@ -97,7 +100,9 @@ impl FromRequestParts<AppState> for MetricsAccess {
         if expected.matches(given) {
             Ok(MetricsAccess)
         } else {
-            Err(ApiError::unauthenticated("missing or wrong metrics token (Authorization: Bearer)"))
+            Err(ApiError::unauthenticated(
+                "missing or wrong metrics token (Authorization: Bearer)",
+            ))
         }
     }
 }

@@ -4,6 +4,7 @@
 //! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
+use crate::config::constant_time_eq;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -15,7 +16,6 @@ use quper_core::notifications::receipts::{Receipt, ReportedStatus};
 use quper_core::notifications::rules::{NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
 use serde::Deserialize;
-use crate::config::constant_time_eq;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
