@@ -556,39 +556,66 @@ impl Analytics for Warehouse {
     }
 }
 
-/// A table whose `ping` fails; everything else goes to `inner`.
-struct Unpingable(Arc<dyn Table>);
+/// A table whose `ping` fails (when `unpingable`) and whose next
+/// `conflicts` transactions are refused as DynamoDB refuses a transaction
+/// that meets another on one of its items; everything else goes to the
+/// inner table.
+struct Troubled {
+    inner: Arc<dyn Table>,
+    unpingable: bool,
+    conflicts: AtomicUsize,
+}
+
+impl Troubled {
+    fn new(inner: Arc<dyn Table>, unpingable: bool, conflicts: usize) -> Arc<Self> {
+        Arc::new(Troubled {
+            inner,
+            unpingable,
+            conflicts: AtomicUsize::new(conflicts),
+        })
+    }
+}
 
 #[async_trait]
-impl Table for Unpingable {
+impl Table for Troubled {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.0.get(key).await
+        self.inner.get(key).await
     }
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
-        self.0.put(item, condition).await
+        self.inner.put(item, condition).await
     }
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
-        self.0.delete(key, condition).await
+        self.inner.delete(key, condition).await
     }
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        self.0.query(query).await
+        self.inner.query(query).await
     }
     async fn update(&self, update: Update) -> Result<Item, StoreError> {
-        self.0.update(update).await
+        self.inner.update(update).await
     }
     async fn increment(&self, key: &Key, by: i64, ttl: Option<i64>) -> Result<i64, StoreError> {
-        self.0.increment(key, by, ttl).await
+        self.inner.increment(key, by, ttl).await
     }
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
-        self.0.transact(ops).await
+        if self
+            .conflicts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError::TransactionConflict);
+        }
+        self.inner.transact(ops).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable(
-            "connect to /var/secret/endpoint.sock refused".into(),
-        ))
+        if self.unpingable {
+            return Err(StoreError::Unavailable(
+                "connect to /var/secret/endpoint.sock refused".into(),
+            ));
+        }
+        self.inner.ping().await
     }
     async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
-        self.0.scan_prefix(prefix, limit, cursor).await
+        self.inner.scan_prefix(prefix, limit, cursor).await
     }
 }
 
@@ -673,12 +700,46 @@ async fn health_shows_the_table_and_the_warehouse() {
     assert_eq!(body["components"]["warehouse"]["reason"], "timeout", "{body}");
 
     // A table that does not answer degrades the service.
-    let broken = serve_with(Arc::new(Unpingable(table)), Arc::new(Warehouse(Ok(()), Duration::ZERO))).await;
+    let broken = serve_with(
+        Troubled::new(table, true, 0),
+        Arc::new(Warehouse(Ok(()), Duration::ZERO)),
+    )
+    .await;
     let body = health(&broken).await;
     assert_eq!(body["status"], "degraded", "{body}");
     assert_eq!(body["components"]["table"]["status"], "error", "{body}");
     assert_eq!(body["components"]["table"]["reason"], "unavailable", "{body}");
     assert!(!body.to_string().contains("/var/secret"), "{body}");
+}
+
+/// A transaction that meets another on a counter (DynamoDB's
+/// `TransactionConflict`) is tried again: the alert is stored and counted
+/// once.
+#[tokio::test]
+async fn a_conflict_on_a_counter_is_tried_again() {
+    let (inner, _dir) = sqlite_table();
+    let table = Troubled::new(inner, false, 0);
+    let app = crate::support::spawn_app_on(table.clone(), &[]).await;
+    let admin = app.tenant_with_admin("conflicts").await;
+    let (_, key) = app.alert_source(&admin, "s", "generic").await;
+    // Suppressed by no rule and resolving nothing: an alert stored alone
+    // (its own transaction, with its counter); then a new incident.
+    let resolve = json!({ "title": "Nothing open", "external_id": "none", "status": "resolved" });
+    table.conflicts.store(2, Ordering::SeqCst);
+    let stored = app.ingest("/api/v1/alerts", &key, &resolve).await;
+    assert!(stored.status < 300, "{:?}", stored.body);
+    table.conflicts.store(2, Ordering::SeqCst);
+    let opened = app
+        .ingest(
+            "/api/v1/alerts",
+            &key,
+            &json!({ "title": "Disk", "external_id": "disk" }),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{:?}", opened.body);
+    let samples = samples(&app).await;
+    assert_eq!(value(&samples, "quper_alerts_ingested_total"), 2.0);
+    assert_eq!(value(&samples, "quper_incidents_opened_total"), 1.0);
 }
 
 // ---------------------------------------------------------------------------

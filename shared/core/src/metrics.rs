@@ -6,7 +6,8 @@
 //!
 //! - **Counters written with the change they count**, in the transaction
 //!   that stores it (no extra storage call): an alert stored
-//!   (`metric#alerts`, in the ingestion transaction), a notification row
+//!   (`metric#alerts`, in the ingestion transaction), an incident opened
+//!   (`metric#incidents`, in the transaction that stores it), a notification row
 //!   created (`metric#ntf_created#<channel>`, in the page's, the reminder's
 //!   or the fallback's transaction) and a notification handed to its
 //!   provider (`metric#ntf_sent#<channel>`, in the transaction that marks the
@@ -14,8 +15,8 @@
 //!   alert's or row's id) in the tenant's counter partition
 //!   (`keys::metric_counter`), so concurrent transactions of one
 //!   environment seldom touch the same item.
-//! - **What the domain already keeps**: the incident number sequence
-//!   (incidents opened), the incident list counts by status, the sparse
+//! - **What the domain already keeps**: the incident list counts by
+//!   status, the sparse
 //!   index partitions of waiting and in-flight notification rows
 //!   (`NTFQUEUED`, `NTFSENDING`), the background jobs' last runs
 //!   (`JOBSTATUS`), the sync jobs' history ([`sync_jobs`]).
@@ -59,6 +60,7 @@ const COUNTER_PAGE: u32 = 500;
 const COUNTER_PAGES: usize = 4;
 
 const ALERTS: &str = "alerts";
+const INCIDENTS: &str = "incidents";
 const NTF_CREATED: &str = "ntf_created";
 const NTF_SENT: &str = "ntf_sent";
 
@@ -103,6 +105,15 @@ pub fn notification_created(channel: &str, row_id: &str) -> Count {
     Count {
         name: format!("{NTF_CREATED}#{}", label_part(channel)),
         shard: shard(row_id),
+    }
+}
+
+/// An incident was opened, by an alert or by hand
+/// (`quper_incidents_opened_total`).
+pub fn incident_opened(number: u64) -> Count {
+    Count {
+        name: INCIDENTS.into(),
+        shard: char::from_digit((number % 16) as u32, 16).unwrap_or('0'),
     }
 }
 
@@ -155,8 +166,7 @@ pub struct Snapshot {
     /// A bound of the scrape was reached: some sums are partial.
     pub truncated: bool,
     pub alerts_ingested: u64,
-    /// Incident numbers drawn (every incident opened, by an alert or by
-    /// hand; a write that failed after drawing its number counts too).
+    /// Incidents opened, by an alert or by hand.
     pub incidents_opened: u64,
     /// Incidents that exist now, by status (every status, 0 included).
     pub incidents: BTreeMap<&'static str, u64>,
@@ -274,7 +284,6 @@ async fn counters(store: &Store, tenant: &TenantId) -> DomainResult<(BTreeMap<St
 
 fn add_counters(snapshot: &mut Snapshot, counters: &BTreeMap<String, i64>) {
     let value = |name: &str| counters.get(name).copied().unwrap_or(0).max(0) as u64;
-    snapshot.incidents_opened += value("incident");
     for status in IncidentStatus::ALL {
         *snapshot.incidents.entry(status.as_str()).or_default() += value(&count_counter(Some(status)));
     }
@@ -289,6 +298,7 @@ fn add_counters(snapshot: &mut Snapshot, counters: &BTreeMap<String, i64>) {
         let count = (*count).max(0) as u64;
         match metric.split_once('#') {
             None if metric == ALERTS => snapshot.alerts_ingested += count,
+            None if metric == INCIDENTS => snapshot.incidents_opened += count,
             Some((NTF_CREATED, channel)) => {
                 *snapshot.notifications_created.entry(channel.to_owned()).or_default() += count
             }
@@ -687,7 +697,8 @@ quper_sync_last_success_timestamp_seconds{job_id=\"cur_cost_sync\"} 1768046400
         );
         let mut snapshot = Snapshot::default();
         let counters: BTreeMap<String, i64> = [
-            ("incident".to_owned(), 5),
+            ("incident".to_owned(), 9),
+            ("metric#incidents#5".to_owned(), 5),
             ("incidents_triggered".to_owned(), 2),
             ("metric#alerts#3".to_owned(), 4),
             ("metric#alerts#a".to_owned(), 1),

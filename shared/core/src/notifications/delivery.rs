@@ -155,7 +155,9 @@ pub async fn deliver(
                 &job.tenant,
                 [crate::metrics::notification_sent(&row.channel, &row.id)],
             ));
-            store.table().transact(ops).await?;
+            // The message is out: a conflict on the counter must not leave
+            // the row `sending`.
+            store.transact(ops).await?;
             record_incident_notified(store, &job.tenant, row.incident_id, now).await;
             Ok(Delivered::Sent)
         }
@@ -252,7 +254,7 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &No
         tenant,
         crate::metrics::notifications_created([&fallback]),
     ));
-    store.table().transact(ops).await?;
+    store.transact(ops).await?;
     announce_fallback(store, bus, tenant, row, &fallback).await;
     Ok(true)
 }

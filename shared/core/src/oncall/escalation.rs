@@ -677,7 +677,7 @@ impl Escalator {
             WriteOp::delete(reminder.clone(), Condition::None),
         ];
         ops.extend(metrics::writes(tenant, metrics::notifications_created([&row])));
-        match self.store.table().transact(ops).await {
+        match self.store.transact(ops).await {
             Ok(()) => {}
             // Sent by an earlier delivery of this fire.
             Err(StoreError::TransactionConditionFailed { index: 0, .. }) => return self.forget(reminder).await,
