@@ -519,7 +519,7 @@ impl AthenaAnalytics {
                 ))
             })
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
         Ok(RowPage {
             columns: QUERY_HISTORY_COLUMNS.map(String::from).to_vec(),
             rows: rows.into_iter().map(|(_, row)| row).collect(),

@@ -1,6 +1,7 @@
 //! The `Table` port on DynamoDB, the `Timers` port on EventBridge Scheduler
-//! ([`SchedulerTimers`]), and the `Bus` port on SNS with one SQS queue per
-//! channel ([`SnsBus`]).
+//! ([`SchedulerTimers`]), the `Bus` port on SNS with one SQS queue per
+//! channel ([`SnsBus`]), and the `Analytics` port on Athena
+//! ([`AthenaAnalytics`]).
 //!
 //! One table keyed `PK`/`SK` (strings) with two sparse global secondary
 //! indexes, `GSI1` (`GSI1PK`/`GSI1SK`) and `GSI2` (`GSI2PK`/`GSI2SK`), both

@@ -264,7 +264,7 @@ CREATE TABLE daily (
 
 /// Reads every file into a fresh in-memory database.
 fn load_table(name: String, stamps: Vec<FileStamp>) -> Result<LoadedTable, AnalyticsError> {
-    let mut dims: HashMap<String, (i64, [String; 9])> = HashMap::new();
+    let mut dims: HashMap<[String; 9], i64> = HashMap::new();
     let mut sums: HashMap<(NaiveDate, i64), Sums> = HashMap::new();
     let mut line_items = 0i64;
     for stamp in &stamps {
@@ -279,7 +279,7 @@ fn load_table(name: String, stamps: Vec<FileStamp>) -> Result<LoadedTable, Analy
             let mut insert = tx
                 .prepare("INSERT INTO dims VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
                 .map_err(sql_error)?;
-            for (id, values) in dims.values() {
+            for (values, id) in &dims {
                 insert
                     .execute(rusqlite::params![
                         id, values[0], values[1], values[2], values[3], values[4], values[5], values[6], values[7],
@@ -327,7 +327,7 @@ fn load_table(name: String, stamps: Vec<FileStamp>) -> Result<LoadedTable, Analy
 /// Reads one CSV or gzip CSV file into the sums; answers its line items.
 fn read_file(
     path: &Path,
-    dims: &mut HashMap<String, (i64, [String; 9])>,
+    dims: &mut HashMap<[String; 9], i64>,
     sums: &mut HashMap<(NaiveDate, i64), Sums>,
 ) -> Result<i64, AnalyticsError> {
     let failed = |e: &dyn std::fmt::Display| AnalyticsError::Failed(format!("cannot read {}: {e}", path.display()));
@@ -357,7 +357,22 @@ fn read_file(
     };
     let mut record = csv::ByteRecord::new();
     let mut key = String::with_capacity(256);
-    let mut tags = BTreeMap::new();
+    let mut raw_dims: HashMap<String, i64> = HashMap::new();
+    let raw_columns: Vec<Option<usize>> = [
+        layout.product_code,
+        layout.product_name,
+        layout.account_id,
+        layout.region,
+        layout.usage_type,
+        layout.line_item_type,
+        layout.unit,
+        layout.currency,
+        layout.tags_map,
+        layout.product_map,
+    ]
+    .into_iter()
+    .chain(layout.tag_columns.iter().map(|(index, _)| Some(*index)))
+    .collect();
     let mut count = 0i64;
     loop {
         match csv.read_byte_record(&mut record) {
@@ -371,11 +386,7 @@ fn read_file(
                 .and_then(|b| std::str::from_utf8(b).ok())
                 .unwrap_or("")
         };
-        let start = field(layout.usage_start);
-        let Some(date) = start
-            .get(..10)
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-        else {
+        let Some(date) = parse_day(field(layout.usage_start)) else {
             continue;
         };
         let line_item_type = field(layout.line_item_type);
@@ -397,51 +408,22 @@ fn read_file(
         });
         let usage_quantity = columns::number(field(layout.usage_amount));
 
-        tags.clear();
-        for (index, name) in &layout.tag_columns {
-            let value = field(Some(*index));
-            if !value.is_empty() {
-                tags.insert(name.clone(), value.to_owned());
-            }
-        }
-        if layout.tags_map.is_some() {
-            columns::tags_from_map(field(layout.tags_map), &mut tags);
-        }
-        let tags_text = columns::tags_json(&tags);
-        let product_name = match (layout.product_name, layout.product_map) {
-            (Some(_), _) => field(layout.product_name).to_owned(),
-            (None, Some(_)) => columns::map_value(field(layout.product_map), "product_name").unwrap_or_default(),
-            (None, None) => String::new(),
-        };
-        let region = match (layout.region, layout.product_map) {
-            (Some(_), _) => field(layout.region).to_owned(),
-            (None, Some(_)) => columns::map_value(field(layout.product_map), "region_code")
-                .or_else(|| columns::map_value(field(layout.product_map), "region"))
-                .unwrap_or_default(),
-            (None, None) => String::new(),
-        };
-        let values: [&str; 9] = [
-            field(layout.product_code),
-            product_name.as_str(),
-            field(layout.account_id),
-            region.as_str(),
-            field(layout.usage_type),
-            line_item_type,
-            field(layout.unit),
-            field(layout.currency),
-            tags_text.as_str(),
-        ];
+        // The dimensions as written (raw fields, maps as their JSON text):
+        // most rows repeat a combination seen before, and only a new one
+        // is parsed into the canonical values.
         key.clear();
-        for value in values {
-            key.push_str(value);
+        for index in raw_columns.iter() {
+            key.push_str(field(*index));
             key.push('\u{1f}');
         }
-        let next_id = dims.len() as i64 + 1;
-        let dim = match dims.get(key.as_str()) {
-            Some((id, _)) => *id,
+        let dim = match raw_dims.get(key.as_str()) {
+            Some(id) => *id,
             None => {
-                dims.insert(key.clone(), (next_id, values.map(str::to_owned)));
-                next_id
+                let values = canonical_dims(&layout, &field);
+                let next_id = dims.len() as i64 + 1;
+                let id = dims.entry(values).or_insert(next_id).to_owned();
+                raw_dims.insert(key.clone(), id);
+                id
             }
         };
         let sum = sums.entry((date, dim)).or_default();
@@ -453,6 +435,59 @@ fn read_file(
         count += 1;
     }
     Ok(count)
+}
+
+/// `YYYY-MM-DD` at the start of a CUR timestamp.
+fn parse_day(text: &str) -> Option<NaiveDate> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        bytes[range]
+            .iter()
+            .try_fold(0u32, |n, b| b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0')))
+    };
+    NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
+}
+
+/// The canonical dimensions of a row (product name and region from the
+/// CUR 2.0 `product` map when there are no columns for them; tags as the
+/// port's JSON object).
+fn canonical_dims<'a>(layout: &Layout, field: &impl Fn(Option<usize>) -> &'a str) -> [String; 9] {
+    let mut tags = BTreeMap::new();
+    for (index, name) in &layout.tag_columns {
+        let value = field(Some(*index));
+        if !value.is_empty() {
+            tags.insert(name.clone(), value.to_owned());
+        }
+    }
+    if layout.tags_map.is_some() {
+        columns::tags_from_map(field(layout.tags_map), &mut tags);
+    }
+    let product_name = match (layout.product_name, layout.product_map) {
+        (Some(_), _) => field(layout.product_name).to_owned(),
+        (None, Some(_)) => columns::map_value(field(layout.product_map), "product_name").unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    let region = match (layout.region, layout.product_map) {
+        (Some(_), _) => field(layout.region).to_owned(),
+        (None, Some(_)) => columns::map_value(field(layout.product_map), "region_code")
+            .or_else(|| columns::map_value(field(layout.product_map), "region"))
+            .unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+    [
+        field(layout.product_code).to_owned(),
+        product_name,
+        field(layout.account_id).to_owned(),
+        region,
+        field(layout.usage_type).to_owned(),
+        field(layout.line_item_type).to_owned(),
+        field(layout.unit).to_owned(),
+        field(layout.currency).to_owned(),
+        columns::tags_json(&tags),
+    ]
 }
 
 /// The SQL of `DailyCosts` over the loaded database (dates bound as
