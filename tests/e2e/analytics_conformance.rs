@@ -834,3 +834,53 @@ fn shipped_samples_are_what_the_generator_writes() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// The host's warehouse.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_reads_cur_files_from_its_cur_dir() {
+    use std::os::unix::fs::PermissionsExt;
+    let (table, _store) = crate::support::sqlite_table();
+    let clock: Arc<dyn quper_core::ports::Clock> = Arc::new(quper_core::ports::SystemClock);
+
+    // Default: `<data dir>/cur`, created private.
+    let data = tempfile::tempdir().expect("temp dir");
+    let host = crate::support::host_on(table.clone(), data.path(), &[], clock.clone());
+    let cur = data.path().join("cur");
+    let mode = std::fs::metadata(&cur).expect("cur dir created").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let analytics = host.app.ports().analytics.clone();
+    analytics.ping(&WarehouseSource::default()).await.expect("ping");
+    copy_dir(&data_dir().join("legacy"), &cur.join("legacy"));
+    let page = all_rows(
+        &*analytics,
+        &WarehouseSource::default(),
+        &AnalyticsQuery::DailyCosts {
+            start: day(1),
+            end: day(11),
+        },
+        100_000,
+    )
+    .await
+    .expect("daily costs of the root");
+    assert_same(
+        &actual(&page),
+        &expected(&shipped(SampleFormat::Legacy), day(1), day(11)),
+    );
+
+    // QUPER_CUR_DIR elsewhere.
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let dir = elsewhere.path().join("reports");
+    let dir_text = dir.display().to_string();
+    let host = crate::support::host_on(table, data.path(), &[("QUPER_CUR_DIR", dir_text.as_str())], clock);
+    assert!(dir.is_dir());
+    let stats = host
+        .app
+        .ports()
+        .analytics
+        .query(&WarehouseSource::default(), &AnalyticsQuery::TableStats)
+        .await
+        .expect("stats");
+    assert_eq!(stats.rows[0][1], Cell::Integer(0));
+}

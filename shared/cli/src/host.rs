@@ -168,7 +168,13 @@ fn cur_dir(data_dir: &Path, var: &impl Fn(&str) -> Option<String>) -> Result<Pat
             data_dir.join("cur")
         }
     };
-    std::fs::create_dir_all(&dir).map_err(|source| HostError::DataDir {
+    // Cost data is private like the rest of the data directory: a new
+    // folder is created 0700 (an existing one is left as it is).
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| HostError::DataDir {
         path: dir.clone(),
         source,
     })?;
