@@ -551,10 +551,10 @@ impl Analytics for AthenaAnalytics {
         if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
             return Err(invalid());
         }
+        // Athena refuses a token it did not issue (or an expired result)
+        // as a bad request: that is the cursor's fault.
         self.results(kind, id, Some(token)).await.map_err(|e| match e {
-            AnalyticsError::Unavailable(message) if message.contains("InvalidRequestException") => {
-                AnalyticsError::InvalidCursor(message)
-            }
+            AnalyticsError::Failed(message) => AnalyticsError::InvalidCursor(message),
             other => other,
         })
     }
