@@ -22,6 +22,7 @@ venv_bin="$root/.venv/bin"
 [ -x "$venv_bin/moto_server" ] || die "moto_server missing from .venv"
 [ -x "$venv_bin/cfn-lint" ] || die "cfn-lint missing from .venv"
 [ -x "$venv_bin/st" ] || die "schemathesis (st) missing from .venv"
+[ -x "$venv_bin/ministack" ] || die "ministack missing from .venv"
 
 say "chromium and chromedriver (browser tests of /docs, /redoc and the operator UI)"
 # Debian's packages only: nothing downloads a browser or a driver of its own.
@@ -61,7 +62,14 @@ moto_log=$(mktemp)
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$venv_bin/python" infra/scripts/moto_atomic.py 127.0.0.1 "$moto_port" >"$moto_log" 2>&1 &
 moto_pid=$!
-trap 'kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$moto_log"' EXIT
+ministack_pid=""
+ministack_log=$(mktemp)
+cleanup() {
+  kill $moto_pid 2>/dev/null || true; wait $moto_pid 2>/dev/null || true; rm -f "$moto_log"
+  if [ -n "$ministack_pid" ]; then kill "$ministack_pid" 2>/dev/null || true; wait "$ministack_pid" 2>/dev/null || true; fi
+  rm -f "$ministack_log"
+}
+trap cleanup EXIT
 for _ in $(seq 1 100); do
   if curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1; then break; fi
   kill -0 $moto_pid 2>/dev/null || { cat "$moto_log" >&2; die "moto_server exited"; }
@@ -69,6 +77,20 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1 || { cat "$moto_log" >&2; die "moto_server did not start"; }
 export QUPER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
+
+# ministack: Athena (its SQL runs in DuckDB), S3 and Glue, for the Athena side
+# of the analytics conformance suite (tests/e2e/analytics_conformance.rs).
+say "ministack (Athena, S3, Glue emulator) on 127.0.0.1"
+ministack_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+GATEWAY_PORT="$ministack_port" "$venv_bin/ministack" >"$ministack_log" 2>&1 &
+ministack_pid=$!
+for _ in $(seq 1 150); do
+  if curl -fsS "http://127.0.0.1:$ministack_port/_ministack/health" >/dev/null 2>&1; then break; fi
+  kill -0 $ministack_pid 2>/dev/null || { cat "$ministack_log" >&2; die "ministack exited"; }
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$ministack_port/_ministack/health" >/dev/null 2>&1 || { cat "$ministack_log" >&2; die "ministack did not start"; }
+export QUPER_TEST_MINISTACK_ENDPOINT="http://127.0.0.1:$ministack_port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1
 unset AWS_PROFILE AWS_SESSION_TOKEN || true
 

@@ -4,6 +4,8 @@
 //!
 //! - `support`: `spawn_app()` and a small HTTP client.
 //! - `table_conformance`: the `Table` port against SQLite and DynamoDB (moto).
+//! - `analytics_conformance`: the `Analytics` port against the local CUR
+//!   engine and Athena on the ministack emulator, on the shipped CUR samples.
 //! - `http_layer`: error format, headers, versions, body limits.
 //! - `cors`: preflights and `Access-Control-*` headers for browsers on other
 //!   origins (`QUPER_CORS_ORIGINS`).
@@ -80,6 +82,7 @@
 
 mod alarm_ingest;
 mod analytics;
+mod analytics_conformance;
 mod auth;
 mod bus_conformance;
 mod cors;

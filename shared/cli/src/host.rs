@@ -13,6 +13,7 @@ use quper_core::secrets::SecretsKey;
 use quper_core::{App, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
+use quper_store_local::analytics::LocalWarehouse;
 use quper_store_local::{SqliteOptions, SqliteTable, TableTimers};
 use tokio::sync::watch;
 
@@ -33,6 +34,9 @@ pub enum HostError {
 
 /// The file of the embedded store inside the data directory.
 pub const DATABASE_FILE: &str = "quper.db";
+/// The folder of Cost and Usage Report files the local analytics engine
+/// reads (default `<data dir>/cur`, created when missing).
+pub const CUR_DIR_ENV: &str = "QUPER_CUR_DIR";
 /// Where the generated HS256 secret is kept when `QUPER_JWT_SECRET` is unset.
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 /// Where the generated secrets key is kept when `QUPER_SECRETS_KEY` is unset.
@@ -111,13 +115,14 @@ impl LocalHost {
         let settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
+        let cur_dir = cur_dir(data_dir, &var)?;
         let ports = Ports {
             table,
             clock: clock.clone(),
             timers: Arc::new(timers.clone()),
             bus: queue.clone(),
             sender,
-            analytics: Arc::new(quper_core::ports::NoWarehouse),
+            analytics: Arc::new(LocalWarehouse::new(cur_dir)),
         };
         Ok(LocalHost {
             app: App::new(ports, settings),
@@ -153,6 +158,29 @@ impl LocalHost {
 /// the store, the JWT secret and the secrets key. A directory that exists is
 /// left as it is (it may be shared on purpose, e.g. a mounted volume), with a
 /// warning when others may read it; the files in it are 0600 either way.
+/// The CUR directory (`QUPER_CUR_DIR`, default `<data dir>/cur`), created
+/// when missing.
+fn cur_dir(data_dir: &Path, var: &impl Fn(&str) -> Option<String>) -> Result<PathBuf, HostError> {
+    let dir = match var(CUR_DIR_ENV).filter(|dir| !dir.trim().is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            create_data_dir(data_dir)?;
+            data_dir.join("cur")
+        }
+    };
+    // Cost data is private like the rest of the data directory: a new
+    // folder is created 0700 (an existing one is left as it is).
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| HostError::DataDir {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
 fn create_data_dir(data_dir: &Path) -> Result<(), HostError> {
     let error = |source| HostError::DataDir {
         path: data_dir.to_owned(),

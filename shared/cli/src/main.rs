@@ -51,6 +51,33 @@ enum Command {
         #[command(subcommand)]
         command: TableCommand,
     },
+    /// Write a deterministic Cost and Usage Report sample (the files AWS
+    /// writes) into a folder, for the local analytics engine
+    /// (`QUPER_CUR_DIR`) or an Athena table.
+    CurSample {
+        /// The folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Line items.
+        #[arg(long, default_value_t = 1000)]
+        rows: usize,
+        /// Days of usage, ending the day before --end.
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// `legacy` (gzip CSV, `lineItem/UnblendedCost` headers) or `cur2`
+        /// (CUR 2.0 CSV, `line_item_unblended_cost` headers).
+        #[arg(long, value_enum, default_value = "legacy")]
+        format: CurFormat,
+        /// The first day after the sample (YYYY-MM-DD); default today (UTC).
+        #[arg(long)]
+        end: Option<chrono::NaiveDate>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum CurFormat {
+    Legacy,
+    Cur2,
 }
 
 #[derive(Subcommand)]
@@ -225,6 +252,33 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::json!({ "table": table_name, "status": "created" }));
+            Ok(())
+        }
+        Command::CurSample {
+            out,
+            rows,
+            days,
+            format,
+            end,
+        } => {
+            use quper_store_local::analytics::sample::{SampleFormat, SampleOptions, write_sample};
+            if days == 0 {
+                return Err("--days must be at least 1".into());
+            }
+            let options = SampleOptions {
+                rows,
+                days,
+                end: end.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+                format: match format {
+                    CurFormat::Legacy => SampleFormat::Legacy,
+                    CurFormat::Cur2 => SampleFormat::Cur2,
+                },
+            };
+            let path = write_sample(&out, &options).map_err(|e| format!("writing into {}: {e}", out.display()))?;
+            println!(
+                "{}",
+                serde_json::json!({ "file": path.display().to_string(), "rows": rows, "days": days, "end": options.end.to_string() })
+            );
             Ok(())
         }
     }

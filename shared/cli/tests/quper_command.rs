@@ -301,3 +301,43 @@ async fn serve_fires_escalation_timers_by_itself() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[test]
+fn cur_sample_writes_the_shipped_samples() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/cur");
+    for (format, folder, file) in [
+        ("legacy", "legacy", "quper-sample-00001.csv.gz"),
+        ("cur2", "cur2", "quper-sample-cur2-00001.csv"),
+    ] {
+        let out = tempfile::tempdir().expect("temp dir");
+        let output = Command::new(env!("CARGO_BIN_EXE_quper"))
+            .args(["cur-sample", "--out"])
+            .arg(out.path())
+            .args([
+                "--rows",
+                "400",
+                "--days",
+                "10",
+                "--end",
+                "2026-01-11",
+                "--format",
+                format,
+            ])
+            .output()
+            .expect("run quper cur-sample");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+        assert_eq!(printed["rows"], 400);
+        assert_eq!(
+            std::fs::read(out.path().join(file)).expect("written"),
+            std::fs::read(shipped.join(folder).join(file)).expect("shipped"),
+            "{format}"
+        );
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_quper"))
+        .args(["cur-sample", "--out", "/tmp/never-written", "--days", "0"])
+        .output()
+        .expect("run quper cur-sample");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--days"));
+}

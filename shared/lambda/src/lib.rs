@@ -3,8 +3,10 @@
 //!
 //! - [`app_from_env`]: the application core on AWS: the DynamoDB table,
 //!   EventBridge Scheduler timers, the SNS notification topic (or, without
-//!   one, the durable queue in the table), the notification providers. Every
-//!   function builds the same core, so every function can page.
+//!   one, the durable queue in the table), the notification providers, the
+//!   Athena warehouse when `QUPER_ATHENA_OUTPUT_LOCATION` is set
+//!   ([`analytics_from_env`]). Every function builds the same core, so every
+//!   function can page.
 //! - [`serve_routes`]: an HTTP route group behind API Gateway.
 //! - [`serve_streaming`]: routes whose bodies stream (Server-Sent Events)
 //!   behind a Lambda function URL with response streaming.
@@ -27,13 +29,14 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use quper_core::notifications::queue::TableQueue;
+use quper_core::ports::analytics::Analytics;
 use quper_core::ports::{
     Bus, BusError, Condition, Delivery, Item, Key, Notice, NotificationJob, Page, Query, SendFailure, Sender,
     StoreError, SystemClock, Table, Timer, TimerError, Timers, Update, WriteOp,
 };
 use quper_core::{App, Ports, Settings};
 use quper_http::{AppState, HttpConfig, lambda};
-use quper_store_aws::{DynamoTable, SchedulerTarget, SchedulerTimers, SnsBus};
+use quper_store_aws::{AthenaAnalytics, AthenaSettings, DynamoTable, SchedulerTarget, SchedulerTimers, SnsBus};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -63,9 +66,21 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
         timers,
         bus,
         sender,
-        analytics: Arc::new(quper_core::ports::NoWarehouse),
+        analytics: analytics_from_env()?,
     };
     Ok(App::new(ports, Settings::from_env()?))
+}
+
+/// The warehouse: Athena when `QUPER_ATHENA_OUTPUT_LOCATION` is set (its
+/// client built on first use), else none ([`NoWarehouse`]: every FinOps
+/// query answers that the deployment has no warehouse).
+///
+/// [`NoWarehouse`]: quper_core::ports::NoWarehouse
+pub fn analytics_from_env() -> Result<Arc<dyn Analytics>, Error> {
+    Ok(match AthenaSettings::from_env()? {
+        Some(settings) => Arc::new(AthenaAnalytics::new(settings)),
+        None => Arc::new(quper_core::ports::NoWarehouse),
+    })
 }
 
 /// The table named by `QUPER_TABLE_NAME`, its client built on first use.

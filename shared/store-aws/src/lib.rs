@@ -1,6 +1,7 @@
 //! The `Table` port on DynamoDB, the `Timers` port on EventBridge Scheduler
-//! ([`SchedulerTimers`]), and the `Bus` port on SNS with one SQS queue per
-//! channel ([`SnsBus`]).
+//! ([`SchedulerTimers`]), the `Bus` port on SNS with one SQS queue per
+//! channel ([`SnsBus`]), and the `Analytics` port on Athena
+//! ([`AthenaAnalytics`]).
 //!
 //! One table keyed `PK`/`SK` (strings) with two sparse global secondary
 //! indexes, `GSI1` (`GSI1PK`/`GSI1SK`) and `GSI2` (`GSI2PK`/`GSI2SK`), both
@@ -12,12 +13,18 @@
 //! with `ttl <= now` as absent, queries filter such items out, and `get`
 //! drops them after reading.
 
+mod athena;
 mod attribute;
 mod bus;
 mod cursor;
 mod expression;
 mod timers;
 
+pub use athena::{
+    ATHENA_ENDPOINT_ENV, ATHENA_OUTPUT_LOCATION_ENV, ATHENA_PAGE_SIZE, ATHENA_TIMEOUT_ENV, ATHENA_WORKGROUP_ENV,
+    AthenaAnalytics, AthenaClient, AthenaSettings, DATA_CATALOG, TableShape, athena_client_with_endpoint,
+    render_daily_costs,
+};
 pub use attribute::{Attributes, from_attribute, from_attributes, to_attribute, to_attributes};
 pub use bus::{
     CHANNEL_ATTRIBUTE, CHANNELS, Fanout, MAX_MESSAGE_BYTES, MAX_RECEIVE_COUNT, NOTIFICATION_TOPIC_ARN_ENV,

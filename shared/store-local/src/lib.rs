@@ -21,6 +21,7 @@
 //! existing one is narrowed to that when opened; SQLite gives its `-wal` and
 //! `-shm` files the mode of the database file.
 
+pub mod analytics;
 mod options;
 mod reads;
 mod row;

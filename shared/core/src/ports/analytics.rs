@@ -30,7 +30,9 @@ pub struct WarehouseSource {
     /// Athena workgroup the queries run in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workgroup: Option<String>,
-    /// Local engine: the folder of CUR files (CSV or gzip CSV).
+    /// Local engine: the folder of CUR files (CSV or gzip CSV), relative to
+    /// the host's CUR directory (`QUPER_CUR_DIR`); none, `""` or `"."` is
+    /// that directory itself. Absolute paths and `..` are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<String>,
 }
