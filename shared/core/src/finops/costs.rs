@@ -131,7 +131,7 @@ impl Dimension {
 
     fn label(&self, row: &CostRow) -> Option<String> {
         match self {
-            Dimension::Service if !row.product_name.is_empty() => Some(row.product_name.clone()),
+            Dimension::Service if !row.product_name.is_empty() => Some(row.product_name.to_string()),
             _ => None,
         }
     }
@@ -319,9 +319,9 @@ fn periods(start: NaiveDate, end: NaiveDate, granularity: Granularity) -> Vec<(N
 }
 
 #[derive(Default)]
-struct GroupSum {
+struct GroupSum<'a> {
     amount: f64,
-    unit: Option<String>,
+    unit: Option<&'a str>,
     names: Vec<Option<String>>,
 }
 
@@ -341,7 +341,8 @@ pub async fn costs(store: &Store, caller: &Principal, params: &CostParams) -> Do
         let mut total = 0.0;
         let mut credits = 0.0;
         let mut refunds = 0.0;
-        let mut groups: HashMap<Vec<String>, GroupSum> = HashMap::new();
+        // Keyed by the (at most two) keys, borrowed from the rows: no allocation per row.
+        let mut groups: HashMap<(&str, &str), GroupSum> = HashMap::new();
         for (_, rows) in days.range(period_start..period_end) {
             for row in rows.iter().filter(|row| query.accepts(row)) {
                 let value = query.metric.of(row);
@@ -357,31 +358,36 @@ pub async fn costs(store: &Store, caller: &Principal, params: &CostParams) -> Do
                 if query.group_by.is_empty() {
                     continue;
                 }
-                let keys: Vec<String> = query.group_by.iter().map(|d| d.key(row).to_owned()).collect();
-                let group = groups.entry(keys).or_default();
+                let first = query.group_by.first().map_or("", |d| d.key(row));
+                let second = query.group_by.get(1).map_or("", |d| d.key(row));
+                let group = groups.entry((first, second)).or_default();
                 if group.names.is_empty() {
                     group.names = query.group_by.iter().map(|d| d.label(row)).collect();
                 }
                 group.amount += value;
                 let unit = if query.metric == Metric::UsageQuantity {
-                    row.unit.as_str()
+                    &*row.unit
                 } else {
                     currency.as_str()
                 };
-                match &group.unit {
-                    None => group.unit = Some(unit.to_owned()),
-                    Some(known) if known != unit => group.unit = Some("mixed".into()),
+                match group.unit {
+                    None => group.unit = Some(unit),
+                    Some(known) if known != unit => group.unit = Some("mixed"),
                     Some(_) => {}
                 }
             }
         }
         let mut groups: Vec<CostGroup> = groups
             .into_iter()
-            .map(|(keys, sum)| CostGroup {
-                keys,
+            .map(|((first, second), sum)| CostGroup {
+                keys: [first, second]
+                    .into_iter()
+                    .take(query.group_by.len())
+                    .map(str::to_owned)
+                    .collect(),
                 names: sum.names,
                 amount: round(sum.amount),
-                unit: sum.unit.unwrap_or_else(|| currency.clone()),
+                unit: sum.unit.unwrap_or(currency.as_str()).to_owned(),
             })
             .collect();
         groups.sort_by(|a, b| b.amount.total_cmp(&a.amount).then_with(|| a.keys.cmp(&b.keys)));
@@ -413,22 +419,21 @@ pub fn sum_by(
     dimension: &Dimension,
     metric: Metric,
 ) -> HashMap<String, (f64, Option<String>)> {
-    let mut out: HashMap<String, (f64, Option<String>)> = HashMap::new();
-    if last < first {
-        return out;
-    }
-    for (_, rows) in days.range(first..=last) {
-        for row in rows {
-            if is_credit(&row.line_item_type) || is_refund(&row.line_item_type) {
-                continue;
+    let mut out: HashMap<&str, (f64, Option<String>)> = HashMap::new();
+    if last >= first {
+        for (_, rows) in days.range(first..=last) {
+            for row in rows {
+                if is_credit(&row.line_item_type) || is_refund(&row.line_item_type) {
+                    continue;
+                }
+                let entry = out
+                    .entry(dimension.key(row))
+                    .or_insert_with(|| (0.0, dimension.label(row)));
+                entry.0 += metric.of(row);
             }
-            let entry = out
-                .entry(dimension.key(row).to_owned())
-                .or_insert_with(|| (0.0, dimension.label(row)));
-            entry.0 += metric.of(row);
         }
     }
-    out
+    out.into_iter().map(|(key, sum)| (key.to_owned(), sum)).collect()
 }
 
 /// `(cost, credits, refunds)` of `metric` over `[first, last]`.

@@ -4,7 +4,8 @@
 //! with the content hash that lets a re-sync skip unchanged days, and a
 //! meta item with the freshness every answer reports (`data_as_of`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,20 +18,21 @@ use crate::store::Store;
 /// Packed bytes of one chunk item at most: well under DynamoDB's 400 KB.
 pub const CHUNK_BYTES: usize = 200_000;
 
-/// One `DailyCosts` row of a day, packed (the day is its item's).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "Packed", into = "Packed")]
+/// One `DailyCosts` row of a day (the day is its item's). Texts and tags
+/// are shared with the chunk's dictionary, so reading a day allocates
+/// per distinct value, not per row.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CostRow {
-    pub product_code: String,
-    pub product_name: String,
-    pub account_id: String,
-    pub region: String,
-    pub usage_type: String,
-    pub line_item_type: String,
-    pub unit: String,
-    pub currency: String,
+    pub product_code: Arc<str>,
+    pub product_name: Arc<str>,
+    pub account_id: Arc<str>,
+    pub region: Arc<str>,
+    pub usage_type: Arc<str>,
+    pub line_item_type: Arc<str>,
+    pub unit: Arc<str>,
+    pub currency: Arc<str>,
     /// User tags without their `user:` prefix.
-    pub tags: BTreeMap<String, String>,
+    pub tags: Arc<BTreeMap<String, String>>,
     pub unblended: f64,
     pub net_unblended: f64,
     pub amortized: f64,
@@ -38,63 +40,16 @@ pub struct CostRow {
     pub line_items: i64,
 }
 
-type Packed = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    BTreeMap<String, String>,
-    f64,
-    f64,
-    f64,
-    f64,
-    i64,
-);
+/// A row as stored: indices into its chunk's dictionary of texts (eight)
+/// and of tag sets (one), then the four amounts and the line-item count.
+type PackedRow = (u32, u32, u32, u32, u32, u32, u32, u32, u32, f64, f64, f64, f64, i64);
 
-impl From<Packed> for CostRow {
-    fn from(p: Packed) -> Self {
-        CostRow {
-            product_code: p.0,
-            product_name: p.1,
-            account_id: p.2,
-            region: p.3,
-            usage_type: p.4,
-            line_item_type: p.5,
-            unit: p.6,
-            currency: p.7,
-            tags: p.8,
-            unblended: p.9,
-            net_unblended: p.10,
-            amortized: p.11,
-            usage_quantity: p.12,
-            line_items: p.13,
-        }
-    }
-}
-
-impl From<CostRow> for Packed {
-    fn from(r: CostRow) -> Self {
-        (
-            r.product_code,
-            r.product_name,
-            r.account_id,
-            r.region,
-            r.usage_type,
-            r.line_item_type,
-            r.unit,
-            r.currency,
-            r.tags,
-            r.unblended,
-            r.net_unblended,
-            r.amortized,
-            r.usage_quantity,
-            r.line_items,
-        )
-    }
+/// One chunk as stored: `d` the texts, `t` the tag sets, `r` the rows.
+#[derive(Default, Serialize, Deserialize)]
+struct PackedChunk {
+    d: Vec<String>,
+    t: Vec<BTreeMap<String, String>>,
+    r: Vec<PackedRow>,
 }
 
 /// Line item types kept apart from cost: credits and refunds are shown
@@ -173,7 +128,7 @@ pub async fn load_days(
         .query_all::<DayChunk>(keys::cost_days(tenant, first, last))
         .await?
     {
-        let rows: Vec<CostRow> = serde_json::from_str(&chunk.rows).map_err(|err| {
+        let rows = unpack(&chunk.rows).map_err(|err| {
             DomainError::Internal(format!("the cost aggregate of {} is unreadable: {err}", chunk.day))
         })?;
         days.entry(chunk.day).or_default().extend(rows);
@@ -181,27 +136,186 @@ pub async fn load_days(
     Ok(days)
 }
 
-/// `rows` packed into chunks of at most [`CHUNK_BYTES`] (a single row is
-/// never split), and the SHA-256 of the whole day.
+/// Builds one chunk, a dictionary at a time.
+#[derive(Default)]
+struct ChunkBuilder {
+    chunk: PackedChunk,
+    texts: HashMap<Arc<str>, u32>,
+    tags: HashMap<Arc<BTreeMap<String, String>>, u32>,
+    /// About the bytes of the chunk's JSON.
+    size: usize,
+}
+
+impl ChunkBuilder {
+    fn text(&mut self, value: &Arc<str>) -> u32 {
+        if let Some(index) = self.texts.get(value) {
+            return *index;
+        }
+        let index = self.chunk.d.len() as u32;
+        self.size += value.len() + 4;
+        self.chunk.d.push(value.to_string());
+        self.texts.insert(value.clone(), index);
+        index
+    }
+
+    fn tag_set(&mut self, value: &Arc<BTreeMap<String, String>>) -> u32 {
+        if let Some(index) = self.tags.get(value) {
+            return *index;
+        }
+        let index = self.chunk.t.len() as u32;
+        self.size += value.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>() + 3;
+        self.chunk.t.push(value.as_ref().clone());
+        self.tags.insert(value.clone(), index);
+        index
+    }
+
+    fn push(&mut self, row: &CostRow) {
+        let packed = (
+            self.text(&row.product_code),
+            self.text(&row.product_name),
+            self.text(&row.account_id),
+            self.text(&row.region),
+            self.text(&row.usage_type),
+            self.text(&row.line_item_type),
+            self.text(&row.unit),
+            self.text(&row.currency),
+            self.tag_set(&row.tags),
+            row.unblended,
+            row.net_unblended,
+            row.amortized,
+            row.usage_quantity,
+            row.line_items,
+        );
+        // Nine indices and five numbers, written in full.
+        self.size += 9 * 4 + 4 * 22 + 22;
+        self.chunk.r.push(packed);
+    }
+
+    fn finish(self) -> DomainResult<String> {
+        serde_json::to_string(&self.chunk).map_err(|err| DomainError::Internal(err.to_string()))
+    }
+}
+
+/// `rows` packed into chunks of at most about [`CHUNK_BYTES`] (a row is
+/// never split), and the SHA-256 of the day (of its packed chunks, so the
+/// same rows in the same order hash the same).
 pub fn pack(rows: &[CostRow]) -> DomainResult<(Vec<String>, String)> {
     let mut chunks = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut size = 2;
-    let mut all = String::new();
+    let mut current = ChunkBuilder::default();
     for row in rows {
-        let text = serde_json::to_string(row).map_err(|err| DomainError::Internal(err.to_string()))?;
-        if !current.is_empty() && size + text.len() + 1 > CHUNK_BYTES {
-            chunks.push(format!("[{}]", current.join(",")));
-            current.clear();
-            size = 2;
+        if !current.chunk.r.is_empty() && current.size > CHUNK_BYTES {
+            chunks.push(std::mem::take(&mut current).finish()?);
         }
-        size += text.len() + 1;
-        all.push_str(&text);
-        all.push('\n');
-        current.push(text);
+        current.push(row);
     }
-    if !current.is_empty() || chunks.is_empty() {
-        chunks.push(format!("[{}]", current.join(",")));
+    if !current.chunk.r.is_empty() || chunks.is_empty() {
+        chunks.push(current.finish()?);
     }
-    Ok((chunks, crate::auth::sha256_hex(&all)))
+    let hash = crate::auth::sha256_hex(&chunks.join("\n"));
+    Ok((chunks, hash))
+}
+
+/// The rows of one stored chunk.
+pub fn unpack(text: &str) -> Result<Vec<CostRow>, String> {
+    let chunk: PackedChunk = serde_json::from_str(text).map_err(|err| err.to_string())?;
+    let texts: Vec<Arc<str>> = chunk.d.into_iter().map(Arc::from).collect();
+    let tags: Vec<Arc<BTreeMap<String, String>>> = chunk.t.into_iter().map(Arc::new).collect();
+    let text = |index: u32| texts.get(index as usize).cloned().ok_or("a text index out of range");
+    chunk
+        .r
+        .into_iter()
+        .map(|r| {
+            Ok(CostRow {
+                product_code: text(r.0)?,
+                product_name: text(r.1)?,
+                account_id: text(r.2)?,
+                region: text(r.3)?,
+                usage_type: text(r.4)?,
+                line_item_type: text(r.5)?,
+                unit: text(r.6)?,
+                currency: text(r.7)?,
+                tags: tags.get(r.8 as usize).cloned().ok_or("a tag index out of range")?,
+                unblended: r.9,
+                net_unblended: r.10,
+                amortized: r.11,
+                usage_quantity: r.12,
+                line_items: r.13,
+            })
+        })
+        .collect::<Result<Vec<_>, &str>>()
+        .map_err(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(count: usize) -> Vec<CostRow> {
+        (0..count)
+            .map(|i| CostRow {
+                product_code: format!("Amazon{}", i % 40).into(),
+                product_name: format!("Amazon product {}", i % 40).into(),
+                account_id: format!("{:012}", i % 20).into(),
+                region: "us-east-1".into(),
+                usage_type: format!("USE1-BoxUsage:m5.{i}").into(),
+                line_item_type: "Usage".into(),
+                unit: "Hrs".into(),
+                currency: "USD".into(),
+                tags: Arc::new(
+                    [
+                        ("env".to_owned(), "prod".to_owned()),
+                        ("team".to_owned(), format!("t{}", i % 7)),
+                    ]
+                    .into(),
+                ),
+                unblended: 1.5 + i as f64 / 1000.0,
+                net_unblended: 1.4,
+                amortized: 1.3,
+                usage_quantity: 24.0,
+                line_items: 24,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_day_packs_into_chunks_under_the_item_limit_and_back() {
+        let day = rows(12_000);
+        let (chunks, hash) = pack(&day).expect("pack");
+        assert!(chunks.len() > 1, "a large day is split");
+        // A chunk passes CHUNK_BYTES by at most one row and its new texts.
+        assert!(
+            chunks.iter().all(|c| c.len() < CHUNK_BYTES + 2_000),
+            "chunks stay well under 400 KB"
+        );
+        let back: Vec<CostRow> = chunks.iter().flat_map(|c| unpack(c).expect("unpack")).collect();
+        assert_eq!(back.len(), day.len());
+        for (read, written) in back.iter().zip(&day) {
+            // serde_json reads floats to within an ulp (no `float_roundtrip`).
+            assert!((read.unblended - written.unblended).abs() < 1e-9);
+            let same = |row: &CostRow| {
+                (
+                    row.sort_key().0.to_owned(),
+                    row.account_id.clone(),
+                    row.tags.clone(),
+                    row.line_items,
+                )
+            };
+            assert!(same(read) == same(written), "row {written:?} read back as {read:?}");
+        }
+        assert_eq!(pack(&day).expect("pack").1, hash, "the same rows hash the same");
+        let mut changed = day.clone();
+        changed[5].unblended += 0.01;
+        assert_ne!(
+            pack(&changed).expect("pack").1,
+            hash,
+            "a changed amount changes the hash"
+        );
+        assert_eq!(pack(&[]).expect("pack").0.len(), 1, "an empty day is one empty chunk");
+    }
+
+    #[test]
+    fn a_chunk_with_an_index_out_of_range_is_an_error() {
+        assert!(unpack(r#"{"d":["a"],"t":[{}],"r":[[0,0,0,0,0,0,0,7,0,1.0,1.0,1.0,1.0,1]]}"#).is_err());
+        assert!(unpack("not json").is_err());
+    }
 }

@@ -58,7 +58,7 @@ pub async fn sync_costs(app: &App, tenant: &TenantId, source: &WarehouseSource) 
     for (day, mut rows) in days.iter().map(|(d, r)| (*d, r.clone())) {
         rows.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         if currency.is_none() {
-            currency = rows.iter().map(|r| r.currency.clone()).find(|c| !c.is_empty());
+            currency = rows.iter().map(|r| r.currency.to_string()).find(|c| !c.is_empty());
         }
         let (chunks, hash) = data::pack(&rows)?;
         let old = headers.get(&day);
@@ -235,15 +235,15 @@ fn decode(page: &RowPage, start: NaiveDate, end: NaiveDate) -> DomainResult<BTre
             continue;
         }
         days.entry(day).or_default().push(CostRow {
-            product_code: text(row, pc),
-            product_name: text(row, pn),
-            account_id: text(row, acct),
-            region: text(row, region),
-            usage_type: text(row, ut),
-            line_item_type: text(row, lit),
-            unit: text(row, unit),
-            currency: text(row, cur),
-            tags: tags(row, tag)?,
+            product_code: text(row, pc).into(),
+            product_name: text(row, pn).into(),
+            account_id: text(row, acct).into(),
+            region: text(row, region).into(),
+            usage_type: text(row, ut).into(),
+            line_item_type: text(row, lit).into(),
+            unit: text(row, unit).into(),
+            currency: text(row, cur).into(),
+            tags: std::sync::Arc::new(tags(row, tag)?),
             unblended: number(row, unblended),
             net_unblended: number(row, net),
             amortized: number(row, amortized),
