@@ -188,6 +188,9 @@ pub async fn scan(app: &App, tenant: &TenantId) -> DomainResult<RunCounts> {
             None => None,
         };
         let change = finding.amount - finding.mean;
+        let before = existing
+            .as_ref()
+            .map(|a| (a.last_day, a.amount, a.baseline_mean, a.baseline_stddev));
         let mut anomaly = match existing {
             Some(mut anomaly) => {
                 anomaly.last_day = anomaly.last_day.max(day);
@@ -220,6 +223,16 @@ pub async fn scan(app: &App, tenant: &TenantId) -> DomainResult<RunCounts> {
         anomaly.baseline_stddev = round(finding.stddev);
         anomaly.change = round(change);
         anomaly.change_percent = (finding.mean > 0.0).then(|| round(change / finding.mean * 100.0));
+        let now_seen = (
+            anomaly.last_day,
+            anomaly.amount,
+            anomaly.baseline_mean,
+            anomaly.baseline_stddev,
+        );
+        if open.open.contains_key(&dedup) && before == Some(now_seen) {
+            // Found again as it was: nothing to write, nothing to page.
+            continue;
+        }
         if !open.open.contains_key(&dedup) {
             let event = trigger_event(&anomaly);
             let context = alert_source(store, tenant, &settings).await?;
