@@ -718,3 +718,29 @@ async fn settings_round_trip_validation_and_tenancy() {
     let refused = world.put_settings(&viewer, json!({ "folder": "cur" })).await;
     assert_eq!(refused.status, 403, "{:?}", refused.body);
 }
+
+#[tokio::test]
+async fn a_deleted_finops_source_fails_the_scan_until_the_settings_are_saved_again() {
+    let (table, _dir) = sqlite_table();
+    let world = World::on(table).await;
+    let first = world.set_up().await;
+    *world.cur.spike.lock().expect("lock") = Some((day("2027-03-18"), 100.0));
+    world.sync().await;
+    let deleted = world
+        .http
+        .delete(&format!("/api/v1/alert-sources/{first}"), &world.http.root)
+        .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    let failed = scan_anomalies(&world.app, &world.tenant).await;
+    match failed {
+        Err(quper_core::DomainError::BadRequest(message)) => {
+            assert!(message.contains("FinOps alert source"), "{message}")
+        }
+        other => panic!("expected the scan to name the missing source, got {other:?}"),
+    }
+    let second = world.set_up().await;
+    assert_ne!(second, first, "saving again creates a new FinOps alert source");
+    let scan = scan_anomalies(&world.app, &world.tenant).await.expect("scan");
+    assert_eq!(scan.rows_upserted, 2);
+    assert_eq!(finops_incidents(&world, second).await.len(), 2);
+}
