@@ -502,7 +502,11 @@ async fn sync_and_costs(table: Arc<dyn Table>) {
     close(&kept["results"][0]["total"], 13.0);
     assert_eq!(kept["data_as_of"], daily["data_as_of"]);
 
-    // A day the CUR restates is written again; only its rows count.
+    // A day the CUR restates is written again; only its rows count. (Read
+    // first, so the process's cache of unpacked days holds the old content:
+    // the new hash must win.)
+    let before = world.get("/api/v1/finops/costs?start=2027-03-10&end=2027-03-11").await;
+    close(&before["results"][0]["total"], 13.0);
     *world.cur.spike.lock().expect("lock") = Some((day("2027-03-10"), 11.0));
     let restated = world.sync().await;
     assert_eq!(restated.rows_upserted, 2);

@@ -101,7 +101,7 @@ struct Finding {
 }
 
 fn judge(
-    days: &BTreeMap<NaiveDate, Vec<data::CostRow>>,
+    days: &data::Days,
     day: NaiveDate,
     baseline: &[NaiveDate],
     rules: &settings::AnomalySettings,

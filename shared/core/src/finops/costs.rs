@@ -4,7 +4,7 @@
 //! a total or a group: each period shows them beside (`credits`,
 //! `refunds`), as amounts of the chosen metric.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use serde::Serialize;
@@ -413,7 +413,7 @@ pub async fn costs(store: &Store, caller: &Principal, params: &CostParams) -> Do
 /// Sums of `metric` without credits and refunds over the days of `[first,
 /// last]` of `days`, by `dimension`'s key, with the key's display name.
 pub fn sum_by(
-    days: &BTreeMap<NaiveDate, Vec<CostRow>>,
+    days: &data::Days,
     first: NaiveDate,
     last: NaiveDate,
     dimension: &Dimension,
@@ -422,7 +422,7 @@ pub fn sum_by(
     let mut out: HashMap<&str, (f64, Option<String>)> = HashMap::new();
     if last >= first {
         for (_, rows) in days.range(first..=last) {
-            for row in rows {
+            for row in rows.iter() {
                 if is_credit(&row.line_item_type) || is_refund(&row.line_item_type) {
                     continue;
                 }
@@ -437,18 +437,13 @@ pub fn sum_by(
 }
 
 /// `(cost, credits, refunds)` of `metric` over `[first, last]`.
-fn sum_range(
-    days: &BTreeMap<NaiveDate, Vec<CostRow>>,
-    first: NaiveDate,
-    last: NaiveDate,
-    metric: Metric,
-) -> (f64, f64, f64) {
+fn sum_range(days: &data::Days, first: NaiveDate, last: NaiveDate, metric: Metric) -> (f64, f64, f64) {
     let mut sums = (0.0, 0.0, 0.0);
     if last < first {
         return sums;
     }
     for (_, rows) in days.range(first..=last) {
-        for row in rows {
+        for row in rows.iter() {
             let value = metric.of(row);
             if is_credit(&row.line_item_type) {
                 sums.1 += value;

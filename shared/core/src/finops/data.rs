@@ -113,25 +113,94 @@ pub async fn meta(store: &Store, tenant: &TenantId) -> DomainResult<Option<SyncM
     store.get(&keys::finops_meta(tenant)).await
 }
 
-/// The rows of the days `[first, last]`, by day (days without data absent).
-pub async fn load_days(
-    store: &Store,
-    tenant: &TenantId,
-    first: NaiveDate,
-    last: NaiveDate,
-) -> DomainResult<BTreeMap<NaiveDate, Vec<CostRow>>> {
-    let mut days: BTreeMap<NaiveDate, Vec<CostRow>> = BTreeMap::new();
+/// A range of days' rows, by day (days without data absent).
+pub type Days = BTreeMap<NaiveDate, Arc<Vec<CostRow>>>;
+
+/// Rows the process keeps of the days it read, at most (past it the cache
+/// starts over).
+pub const CACHE_ROWS: usize = 2_000_000;
+
+type CachedDays = HashMap<(String, NaiveDate), (String, Arc<Vec<CostRow>>)>;
+
+/// Days already read and unpacked, by tenant and day, with the content hash
+/// they were read under. Content-addressed: a day is served from here only
+/// while its stored header names the same hash, so an entry can never be
+/// stale, whichever table or process wrote the day.
+static CACHE: std::sync::OnceLock<std::sync::Mutex<(CachedDays, usize)>> = std::sync::OnceLock::new();
+
+fn cache() -> std::sync::MutexGuard<'static, (CachedDays, usize)> {
+    CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The rows of the days `[first, last]`: the day headers (one query of
+/// small items), then, unless every day is in the process's cache under
+/// its current hash, one query of the days' chunks.
+pub async fn load_days(store: &Store, tenant: &TenantId, first: NaiveDate, last: NaiveDate) -> DomainResult<Days> {
+    let mut days = Days::new();
     if last < first {
         return Ok(days);
     }
+    let headers: BTreeMap<NaiveDate, DayHeader> = store
+        .query_all::<DayHeader>(keys::cost_day_headers(tenant, first, last))
+        .await?
+        .into_iter()
+        .map(|header| (header.day, header))
+        .collect();
+    let tenant_key = tenant.to_string();
+    {
+        let cached = cache();
+        for header in headers.values() {
+            if let Some((hash, rows)) = cached.0.get(&(tenant_key.clone(), header.day))
+                && *hash == header.hash
+            {
+                days.insert(header.day, rows.clone());
+            }
+        }
+    }
+    if days.len() == headers.len() {
+        return Ok(days);
+    }
+    let mut texts: BTreeMap<NaiveDate, Vec<(u32, String)>> = BTreeMap::new();
     for chunk in store
         .query_all::<DayChunk>(keys::cost_days(tenant, first, last))
         .await?
     {
-        let rows = unpack(&chunk.rows).map_err(|err| {
-            DomainError::Internal(format!("the cost aggregate of {} is unreadable: {err}", chunk.day))
-        })?;
-        days.entry(chunk.day).or_default().extend(rows);
+        // Only what a header vouches for: a day being rewritten chunk by
+        // chunk counts once its header is written.
+        if headers.get(&chunk.day).is_some_and(|h| chunk.chunk < h.chunks) {
+            texts.entry(chunk.day).or_default().push((chunk.chunk, chunk.rows));
+        }
+    }
+    for (day, mut chunks) in texts {
+        if days.contains_key(&day) {
+            continue;
+        }
+        chunks.sort_by_key(|(index, _)| *index);
+        let mut rows = Vec::new();
+        for (_, text) in &chunks {
+            rows.extend(
+                unpack(text).map_err(|err| {
+                    DomainError::Internal(format!("the cost aggregate of {day} is unreadable: {err}"))
+                })?,
+            );
+        }
+        let rows = Arc::new(rows);
+        let joined: Vec<&str> = chunks.iter().map(|(_, text)| text.as_str()).collect();
+        let hash = crate::auth::sha256_hex(&joined.join("\n"));
+        let mut cached = cache();
+        if cached.1 + rows.len() > CACHE_ROWS {
+            *cached = Default::default();
+        }
+        if rows.len() <= CACHE_ROWS {
+            cached.1 += rows.len();
+            if let Some((_, old)) = cached.0.insert((tenant_key.clone(), day), (hash, rows.clone())) {
+                cached.1 -= old.len().min(cached.1);
+            }
+        }
+        days.insert(day, rows);
     }
     Ok(days)
 }
