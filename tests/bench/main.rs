@@ -4,12 +4,14 @@
 //!    `quper-identity`, release builds): file size; cold start, the time from
 //!    spawning the process, pointed at a Lambda Runtime API stub served here
 //!    on 127.0.0.1, to the stub receiving the answer to its first event (an
-//!    API Gateway HTTP API `GET /health`); peak RSS (`VmHWM`) right after that
+//!    API Gateway HTTP API `GET /api/v1/public/health`, liveness without a
+//!    store: `/health` probes the table); peak RSS (`VmHWM`) right after that
 //!    answer. Runs alternate between the binaries; each figure is compared
 //!    with the hello-world baseline measured in the same run.
 //! 2. The local host (`quper serve` on 127.0.0.1): a fixed number of requests
 //!    at a fixed concurrency, over reused connections, against
-//!    `GET /api/v1/users/{id}` and, as the in-run baseline, `GET /health`:
+//!    `GET /api/v1/users/{id}` and, as the in-run baseline,
+//!    `GET /api/v1/public/health`:
 //!    throughput and latency percentiles.
 //! 3. Ingestion ([`ingest`]): sustained alerts per second through
 //!    `POST /api/v1/alerts` on the same local host, with a fixed mix of new
@@ -51,8 +53,9 @@ mod ui;
 
 type BenchResult<T> = Result<T, String>;
 
-/// The event every cold start answers: an HTTP API payload 2.0 `GET /health`.
-const HEALTH_EVENT: &str = include_str!("../../events/health-get.json");
+/// The event every cold start answers: an HTTP API payload 2.0
+/// `GET /api/v1/public/health` (liveness; `/health` probes the table).
+const HEALTH_EVENT: &str = include_str!("../../events/health-public-get.json");
 /// Longest wait for one cold start (spawn to first answer).
 const COLD_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the stub holds a function's second `GET .../next` (the function
@@ -353,7 +356,7 @@ impl Stub {
 struct FunctionSpec {
     label: &'static str,
     binary: &'static str,
-    /// `statusCode` of the answer to `GET /health`.
+    /// `statusCode` of the answer to `GET /api/v1/public/health`.
     expected_status: i64,
 }
 
@@ -369,7 +372,7 @@ const FUNCTIONS: [FunctionSpec; 3] = [
         binary: "quper-health",
         expected_status: 200,
     },
-    // The identity group has no /health: it answers 404 in the error format,
+    // The identity group has no public health route: it answers 404 in the error format,
     // which still takes the request through the whole edge and router.
     FunctionSpec {
         label: "identity",
@@ -411,7 +414,8 @@ fn lambda_env(runtime_api: std::net::SocketAddr, function_name: &str) -> Vec<(&'
         ),
         // Every function builds the whole application core, as in the
         // template's Globals; clients are built on first use, so none of
-        // these endpoints is contacted: GET /health touches nothing.
+        // these endpoints is contacted: GET /api/v1/public/health touches
+        // nothing.
         ("QUPER_DYNAMODB_ENDPOINT", "http://127.0.0.1:9".into()),
         ("QUPER_SCHEDULER_ENDPOINT", "http://127.0.0.1:9".into()),
         ("QUPER_SNS_ENDPOINT", "http://127.0.0.1:9".into()),
@@ -832,23 +836,37 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
             .ok_or_else(|| format!("no id in the created user {user}"))?;
         user_urls.push(format!("{base}/api/v1/users/{id}"));
     }
-    let health = get_round_robin(vec![format!("{base}/health")], None);
+    let health = get_round_robin(vec![format!("{base}/api/v1/public/health")], None);
     let users = get_round_robin(user_urls, Some(token.clone()));
     let limit = Duration::from_secs(options.max_seconds);
     let (requests, concurrency) = (options.requests, options.concurrency);
 
     // Warm-up (connections, caches), not reported.
     let warm_up = (requests / 10).clamp(100, 2_000);
-    drive_load(client, "warm-up /health", health.clone(), warm_up, concurrency, limit)
-        .await?
-        .all_ok()?;
+    drive_load(
+        client,
+        "warm-up /api/v1/public/health",
+        health.clone(),
+        warm_up,
+        concurrency,
+        limit,
+    )
+    .await?
+    .all_ok()?;
     drive_load(client, "warm-up /users", users.clone(), warm_up, concurrency, limit)
         .await?
         .all_ok()?;
 
-    let health = drive_load(client, "GET /health", health, requests, concurrency, limit)
-        .await?
-        .all_ok()?;
+    let health = drive_load(
+        client,
+        "GET /api/v1/public/health",
+        health,
+        requests,
+        concurrency,
+        limit,
+    )
+    .await?
+    .all_ok()?;
     let users = drive_load(client, "GET /api/v1/users/{id}", users, requests, concurrency, limit)
         .await?
         .all_ok()?;
@@ -1113,7 +1131,7 @@ fn markdown(
     }
     let _ = writeln!(
         out,
-        "\n`GET /api/v1/users/{{id}}` vs `GET /health`: p99 {:.2}x, throughput {:.2}x. \
+        "\n`GET /api/v1/users/{{id}}` vs `GET /api/v1/public/health`: p99 {:.2}x, throughput {:.2}x. \
          p99 below {} ms: {}.",
         millis(host.users.p99) / millis(host.health.p99).max(f64::EPSILON),
         host.users.throughput / host.health.throughput.max(f64::EPSILON),
@@ -1127,7 +1145,7 @@ fn markdown(
     );
     let _ = writeln!(
         out,
-        "| page | requests | throughput | p50 | p99 | p99 vs `/health` p99 | p99 below {} ms |",
+        "| page | requests | throughput | p50 | p99 | p99 vs `/api/v1/public/health` p99 | p99 below {} ms |",
         ui::PAGE_P99_TARGET.as_millis()
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|:---:|");

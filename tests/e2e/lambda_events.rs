@@ -33,8 +33,9 @@ const TOKEN_PLACEHOLDER: &str = "{{ACCESS_TOKEN}}";
 
 /// Every event file and whether it carries [`TOKEN_PLACEHOLDER`]. The UI
 /// function's (`ui-*.json`) are sent to the real binary by `ui_lambda`.
-const EVENTS: [(&str, bool); 8] = [
+const EVENTS: [(&str, bool); 10] = [
     ("health-get.json", false),
+    ("health-public-get.json", false),
     ("health-ready.json", false),
     ("identity-auth-token.json", false),
     ("identity-users-list.json", true),
@@ -42,6 +43,7 @@ const EVENTS: [(&str, bool); 8] = [
     ("identity-unknown-route.json", false),
     ("ui-login-get.json", false),
     ("ui-dashboard-get.json", false),
+    ("stream-incidents-get.json", true),
 ];
 
 const SECURITY_HEADERS: [(&str, &str); 5] = [
@@ -259,9 +261,15 @@ async fn health_get_event() {
     assert!(answer.header("content-type").starts_with("application/json"));
     assert_eq!(answer.body["status"], "ok");
     assert_eq!(answer.body["service"], "quper");
+    assert_eq!(answer.body["components"]["table"]["status"], "ok", "{}", answer.body);
     assert_edge_headers(&answer, "v1");
     // No X-Request-ID in the event: the edge makes one up.
     assert_eq!(answer.header("x-request-id").len(), 36, "a UUID");
+
+    // OmniStack's liveness touches no store (the benchmark's cold start).
+    let answer = invoke(&app, lambda_request("health-public-get.json", None)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.body["status"], "healthy", "{}", answer.body);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -56,6 +56,10 @@
 //! - `receipts`: Infobip's delivery reports in every documented shape,
 //!   applied once and only forward on both stores; a manual retry sends now.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
+//! - `metrics`: `/metrics` and `/api/v1/public/metrics` (the Prometheus text
+//!   format from stored state, the optional token), `/health`'s components,
+//!   and the `quper-stream` Lambda binary streaming its first SSE event
+//!   through the streaming response protocol.
 //! - `secrets`: no GET route shows any credential to any role; credentials
 //!   are sealed at rest.
 //! - `route_list`: the OpenAPI document made from the route list, its
@@ -100,6 +104,7 @@ mod ingest;
 mod ingest_labels;
 mod input_limits;
 mod lambda_events;
+mod metrics;
 mod notifications;
 mod oncall;
 mod receipts;

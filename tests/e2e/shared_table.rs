@@ -92,7 +92,7 @@ pub(crate) fn binary(name: &str) -> PathBuf {
     let path = profile_dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.is_file(),
-        "{} is missing: build it first (`cargo build -p quper -p quper-alarm-ingest -p quper-pages`, or \
+        "{} is missing: build it first (`cargo build -p quper -p quper-alarm-ingest -p quper-pages -p quper-stream`, or \
          `cargo build --workspace --bins`)",
         path.display()
     );

@@ -31,6 +31,7 @@
 //! |---|---|---|---|
 //! | environment (tenant) | `T#<t>` | `META` | `ENVIRONMENTS` / `<t>`; while deleted and being purged: `ENVPURGE` / `<t>` |
 //! | counter | `T#<t>#COUNTER` | `<name>` | |
+//! | `/metrics` counter (one of 16 shards) | `T#<t>#COUNTER` | `metric#<name>#<shard>` | |
 //! | user | `T#<t>#USER` | `<id:010>` | |
 //! | login lookup | `LOGIN#<email>` | `T#<t>` | |
 //! | web session (operator UI; `ttl`) | `T#<t>#WEBSESSION#<id>` | `META` | |
@@ -75,6 +76,25 @@ use crate::ports::{Index, Key, Query, SortKey};
 /// Partition and sort key of the sequence behind integer ids.
 pub fn counter(tenant: &TenantId, name: &str) -> Key {
     Key::new(format!("T#{tenant}#COUNTER"), name)
+}
+
+/// Every counter of a tenant: id sequences, the incident list counts and
+/// the `/metrics` counters (one partition, one query).
+pub fn counters(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#COUNTER"))
+}
+
+/// The sort-key prefix of the `/metrics` counters in [`counters`].
+pub const METRIC_COUNTER_PREFIX: &str = "metric#";
+
+/// One shard of a `/metrics` counter (`name` is Quper's own text, e.g.
+/// `alerts` or `ntf_sent#sms`; `shard` one hex digit). Sharded so that
+/// concurrent transactions of one tenant seldom touch the same item.
+pub fn metric_counter(tenant: &TenantId, name: &str, shard: char) -> Key {
+    Key::new(
+        format!("T#{tenant}#COUNTER"),
+        format!("{METRIC_COUNTER_PREFIX}{name}#{shard}"),
+    )
 }
 
 /// Integer ids sort as zero-padded strings so a partition reads in id order.
@@ -303,6 +323,10 @@ pub fn incident_notification(tenant: &TenantId, number: u64, sort: &str) -> Key 
 /// The status of a background job (last run), shared by every instance.
 pub fn job_status(job: &str) -> Key {
     Key::new("JOBSTATUS", job)
+}
+/// Every background job's status.
+pub fn job_statuses() -> Query {
+    Query::partition("JOBSTATUS")
 }
 
 pub fn contact_methods(tenant: &TenantId, user: u64) -> Query {

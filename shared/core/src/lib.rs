@@ -24,6 +24,8 @@
 //!   notification log rows, delivery with retries, provider receipts, the durable
 //!   queue (the host's `Bus`).
 //! - [`jobs`]: the status of the background work.
+//! - [`metrics`]: the `/metrics` document, from stored state; [`health`]:
+//!   `/health`'s components (table, warehouse).
 //! - [`sync`]: sync jobs (QuperSync): registry, runs, leases, history.
 //! - [`finops`]: cost sources, CUR aggregates, cost queries, anomalies.
 //! - [`secrets`]: credentials sealed at rest (AES-256-GCM) and masked in
@@ -37,11 +39,13 @@ pub mod app;
 pub mod auth;
 pub mod error;
 pub mod finops;
+pub mod health;
 pub mod identity;
 pub mod incidents;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;
+pub mod metrics;
 pub mod model;
 pub mod notifications;
 pub mod oncall;

@@ -84,6 +84,25 @@ impl Store {
         }
     }
 
+    /// Runs a transaction, again (up to 4 more times, a few milliseconds
+    /// apart) when DynamoDB refused it for a transaction in progress on one
+    /// of its items (`TransactionConflict`). For writes whose only shared
+    /// items are counters (the sharded `/metrics` counters): any other
+    /// failure, a failed condition included, is returned at once.
+    pub async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), crate::ports::StoreError> {
+        let mut wait = std::time::Duration::from_millis(5);
+        for _ in 0..4 {
+            match self.table.transact(ops.clone()).await {
+                Err(crate::ports::StoreError::TransactionConflict) => {
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
+        self.table.transact(ops).await
+    }
+
     /// Deletes every key, in transactions of at most 100 (each all or
     /// nothing).
     pub async fn delete_all(&self, keys: Vec<Key>) -> DomainResult<()> {

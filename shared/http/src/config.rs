@@ -40,6 +40,35 @@ pub struct HttpConfig {
     /// browser reconnects (`QUPER_SSE_MAX_SECONDS`, default 300); see
     /// [`crate::sse`].
     pub sse_max_duration: Duration,
+    /// The bearer token `/metrics` and `/api/v1/public/metrics` ask for
+    /// (`QUPER_METRICS_TOKEN`); unset, they are public.
+    pub metrics_token: Option<MetricsToken>,
+}
+
+/// A token callers must present; never shown, not even in `Debug`.
+#[derive(Clone)]
+pub struct MetricsToken(String);
+
+impl MetricsToken {
+    /// Whether `given` is the token (in constant time).
+    pub fn matches(&self, given: &str) -> bool {
+        constant_time_eq(given.as_bytes(), self.0.as_bytes())
+    }
+}
+
+impl std::fmt::Debug for MetricsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MetricsToken(***)")
+    }
+}
+
+/// Compares secrets without an early exit, so timing reveals nothing but
+/// their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[derive(Clone)]
@@ -133,6 +162,7 @@ impl HttpConfig {
             sns_cert_dir: var("QUPER_SNS_CERT_DIR").filter(|s| !s.is_empty()).map(Into::into),
             infobip_receipt_token,
             sse_max_duration: Duration::from_secs(sse_max_seconds(&var)?),
+            metrics_token: metrics_token(&var)?,
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",
@@ -169,6 +199,20 @@ fn parse_or<T: std::str::FromStr>(
             message: format!("cannot parse {text:?}"),
         }),
         None => Ok(default),
+    }
+}
+
+/// `QUPER_METRICS_TOKEN`: unset or empty, none; else at least 16
+/// characters (the message never repeats it).
+fn metrics_token(var: &impl Fn(&str) -> Option<String>) -> Result<Option<MetricsToken>, ConfigError> {
+    match var("QUPER_METRICS_TOKEN").map(|token| token.trim().to_owned()) {
+        None => Ok(None),
+        Some(token) if token.is_empty() => Ok(None),
+        Some(token) if token.chars().count() < 16 => Err(ConfigError {
+            name: "QUPER_METRICS_TOKEN",
+            message: "must be at least 16 characters".into(),
+        }),
+        Some(token) => Ok(Some(MetricsToken(token))),
     }
 }
 

@@ -28,3 +28,11 @@ pub fn table_name() -> Result<String, Error> {
 pub async fn run(app: Router) -> Result<(), Error> {
     lambda_http::run(app).await
 }
+
+/// Serves `app` with response streaming (a function URL with
+/// `InvokeMode: RESPONSE_STREAM`): each response's status and headers go to
+/// the runtime first, then its body as it is produced, so Server-Sent
+/// Events reach the client as they happen.
+pub async fn run_streaming(app: Router) -> Result<(), Error> {
+    lambda_http::run_with_streaming_response(app).await
+}

@@ -264,6 +264,17 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
             },
         )
         .security_scheme(
+            "metricsToken",
+            SecurityScheme::Http {
+                scheme: "bearer".into(),
+                bearer_format: None,
+                description: Some(
+                    "The token configured as QUPER_METRICS_TOKEN (metrics are public without one)".into(),
+                ),
+                extensions: IndexMap::new(),
+            },
+        )
+        .security_scheme(
             "infobipReceiptToken",
             SecurityScheme::ApiKey {
                 location: aide::openapi::ApiKeyLocation::Header,

@@ -34,6 +34,11 @@
 //!
 //! The stream is polled by the response body only: no task is spawned, so a
 //! client that goes away drops everything the stream holds.
+//!
+//! On AWS, API Gateway buffers whole responses (and ends them after 30 s),
+//! so the streams are served by a function of their own behind a Lambda
+//! function URL with response streaming (`functions/stream`,
+//! `quper_lambda::serve_streaming`): [`streaming_routes`] lists them.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::convert::Infallible;
@@ -62,6 +67,17 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::config::HttpConfig;
 use crate::error::{ApiError, ApiResult};
+
+/// The Server-Sent Events routes, the whole route list of the `stream`
+/// function (a Lambda function URL with `InvokeMode: RESPONSE_STREAM`).
+/// They are also in their groups' routers (the host serves them there, and
+/// the document lists them there). A new stream: one `.route` line here.
+pub fn streaming_routes() -> axum::Router<crate::state::AppState> {
+    axum::Router::new().route(
+        "/api/v1/incidents/stream",
+        axum::routing::get(crate::routes::incidents::stream_incidents),
+    )
+}
 
 /// How long `EventSource` waits before it reconnects (sent with every
 /// snapshot).

@@ -6,6 +6,8 @@
 //!   one, the durable queue in the table), the notification providers. Every
 //!   function builds the same core, so every function can page.
 //! - [`serve_routes`]: an HTTP route group behind API Gateway.
+//! - [`serve_streaming`]: routes whose bodies stream (Server-Sent Events)
+//!   behind a Lambda function URL with response streaming.
 //! - [`serve_app`]: any HTTP application built on the state (the operator
 //!   UI's pages), its session secret read from Secrets Manager at cold start
 //!   ([`session_secret`]).
@@ -92,6 +94,17 @@ pub async fn serve_routes(routes: fn() -> axum::Router<AppState>) -> Result<(), 
     lambda::init_tracing();
     let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
     lambda::run(quper_http::app(routes(), state)).await
+}
+
+/// Serves `routes` (`quper_http::sse::streaming_routes`) with response
+/// streaming, behind a Lambda function URL (`InvokeMode: RESPONSE_STREAM`;
+/// API Gateway would buffer the streams), until the runtime stops the
+/// function. The edge (request ids, CORS, `/api/v2`, errors) is the same
+/// as every route group's.
+pub async fn serve_streaming(routes: fn() -> axum::Router<AppState>) -> Result<(), Error> {
+    lambda::init_tracing();
+    let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
+    lambda::run_streaming(quper_http::app(routes(), state)).await
 }
 
 /// Serves the application `build` makes of the state (the operator UI:

@@ -39,6 +39,19 @@ impl App {
         self.store().table().ping().await
     }
 
+    /// Whether the table and the warehouse answer (`/health`'s
+    /// components), each probe bounded by `health::PROBE_TIMEOUT`.
+    pub async fn health_components(&self) -> crate::health::HealthComponents {
+        crate::health::probe(self.store().table(), self.ports().analytics.as_ref()).await
+    }
+
+    /// What `/metrics` shows, read from the table (every environment
+    /// summed; no caller: the route decides who may read it). Bounded: see
+    /// [`crate::metrics`].
+    pub async fn metrics(&self) -> DomainResult<crate::metrics::Snapshot> {
+        crate::metrics::gather(self.store()).await
+    }
+
     pub async fn jobs_status(&self, caller: &Principal) -> DomainResult<JobsStatus> {
         jobs::status(self.store(), self.ports().timers.as_ref(), caller).await
     }

@@ -177,7 +177,11 @@ pub async fn open(store: &Store, caller: &Principal, new: NewIncident) -> Domain
         event.write(tenant)?,
     ];
     ops.extend(status_counter_ops(tenant, None, IncidentStatus::Triggered));
-    store.table().transact(ops).await?;
+    ops.extend(crate::metrics::writes(
+        tenant,
+        [crate::metrics::incident_opened(number)],
+    ));
+    store.transact(ops).await?;
     Ok(incident)
 }
 

@@ -87,6 +87,11 @@ impl AlertRecord {
                 Condition::NotExists,
             ));
         }
+        // Counted with the alert, in the same transaction (`/metrics`).
+        ops.extend(crate::metrics::writes(
+            tenant,
+            [crate::metrics::alert_ingested(&self.id)],
+        ));
         Ok(ops)
     }
 }

@@ -105,7 +105,7 @@ pub async fn ingest(store: &Store, source: &SourceContext, mut event: AlertEvent
 
     if evaluation.suppressed {
         alert.outcome = Outcome::Suppressed;
-        store.table().transact(alert.writes(tenant)?).await?;
+        store.transact(alert.writes(tenant)?).await?;
         return Ok(Ingested { alert, incident: None });
     }
     let scope = dedup_scope(source, &event, &evaluation);
@@ -225,6 +225,10 @@ async fn trigger(
         ops.push(timeline.write(tenant)?);
         ops.extend(alert.writes(tenant)?);
         ops.extend(status_counter_ops(tenant, None, IncidentStatus::Triggered));
+        ops.extend(crate::metrics::writes(
+            tenant,
+            [crate::metrics::incident_opened(number)],
+        ));
         match store.table().transact(ops).await {
             Ok(()) => Ok(Attempt::Done(Some(incident))),
             // Another alert of this scope opened the incident first.
@@ -270,6 +274,6 @@ async fn close(
             Err(err) => return Err(err),
         }
     }
-    store.table().transact(alert.writes(tenant)?).await?;
+    store.transact(alert.writes(tenant)?).await?;
     Ok(Ingested { alert, incident })
 }

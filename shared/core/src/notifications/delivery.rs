@@ -151,7 +151,13 @@ pub async fn deliver(
                 ));
             }
             ops.insert(0, WriteOp::Update(update));
-            store.table().transact(ops).await?;
+            ops.extend(crate::metrics::writes(
+                &job.tenant,
+                [crate::metrics::notification_sent(&row.channel, &row.id)],
+            ));
+            // The message is out: a conflict on the counter must not leave
+            // the row `sending`.
+            store.transact(ops).await?;
             record_incident_notified(store, &job.tenant, row.incident_id, now).await;
             Ok(Delivered::Sent)
         }
@@ -243,7 +249,12 @@ pub async fn fall_back(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &No
     let Some(fallback) = fallback_row(row, id, store.now()) else {
         return Ok(false);
     };
-    store.table().transact(vec![fallback.write(tenant)?]).await?;
+    let mut ops = vec![fallback.write(tenant)?];
+    ops.extend(crate::metrics::writes(
+        tenant,
+        crate::metrics::notifications_created([&fallback]),
+    ));
+    store.transact(ops).await?;
     announce_fallback(store, bus, tenant, row, &fallback).await;
     Ok(true)
 }

@@ -189,6 +189,10 @@ pub async fn apply(
         ops.push(WriteOp::Update(update));
         if let Some(next) = &fallback {
             ops.push(next.write(&owner)?);
+            ops.extend(crate::metrics::writes(
+                &owner,
+                crate::metrics::notifications_created([next]),
+            ));
         }
         match store.table().transact(ops).await {
             Ok(()) => {}

@@ -31,6 +31,7 @@ use crate::incidents::lifecycle::{self, Action, status_counter_ops};
 use crate::incidents::model::time_sort_key;
 use crate::incidents::model::{Actor, Incident, IncidentStatus, TimelineEvent, incident_item};
 use crate::keys;
+use crate::metrics;
 use crate::model::TenantId;
 use crate::notifications::log::NotificationLog;
 use crate::notifications::rules::{self, PageMessage};
@@ -581,6 +582,7 @@ impl Escalator {
                 ops.push(reminder_write(reminder)?);
             }
             ops.extend(status_counter_ops(tenant, Some(incident.status), next.status));
+            ops.extend(metrics::writes(tenant, metrics::notifications_created(&rows)));
             match self.store.table().transact(ops).await {
                 Ok(()) => self.feed.publish(IncidentChange::stored(&next)),
                 Err(StoreError::TransactionConditionFailed { index: 0, .. }) | Err(StoreError::TransactionConflict) => {
@@ -669,12 +671,13 @@ impl Escalator {
             self.store.now(),
         )
         .with_data(json!({ "user_id": rule.user_id, "rule_id": rule.rule_id, "due_at": rule.due_at }));
-        let ops = vec![
+        let mut ops = vec![
             row.write(tenant)?,
             event.write(tenant)?,
             WriteOp::delete(reminder.clone(), Condition::None),
         ];
-        match self.store.table().transact(ops).await {
+        ops.extend(metrics::writes(tenant, metrics::notifications_created([&row])));
+        match self.store.transact(ops).await {
             Ok(()) => {}
             // Sent by an earlier delivery of this fire.
             Err(StoreError::TransactionConditionFailed { index: 0, .. }) => return self.forget(reminder).await,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// Where an environment's cost and usage data lives (`GET/PUT
 /// /api/v1/finops/settings`). On AWS an Athena database, table and
 /// workgroup; locally a folder of CUR files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct WarehouseSource {
     /// Athena database (Glue catalog) holding the CUR table.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -119,13 +119,15 @@ async fn list_incidents(
 }
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
-struct StreamParams {
+pub(crate) struct StreamParams {
     /// End the stream after this many seconds (it ends after the server's QUPER_SSE_MAX_SECONDS, 300 by default, in any case).
     #[schemars(range(min = 1, max = 300))]
     max_seconds: Option<u64>,
 }
 
-async fn stream_incidents(
+/// `GET /api/v1/incidents/stream`; also served by the `stream` function
+/// (`crate::sse::streaming_routes`).
+pub(crate) async fn stream_incidents(
     State(state): State<AppState>,
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<StreamParams>,

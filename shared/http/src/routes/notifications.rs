@@ -4,6 +4,7 @@
 //! (`/api/v1/users/{id}/notification-rules`), and Infobip delivery receipts
 //! (`POST /api/v1/notifications/infobip/receipts`).
 
+use crate::config::constant_time_eq;
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -15,7 +16,6 @@ use quper_core::notifications::receipts::{Receipt, ReportedStatus};
 use quper_core::notifications::rules::{NewNotificationRule, RuleView};
 use quper_core::store::SkipLimitPage;
 use serde::Deserialize;
-use subtle_compare::constant_time_eq;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult};
@@ -270,15 +270,5 @@ impl FromRequestParts<AppState> for InfobipReceiptToken {
             }
         }
         Ok(InfobipReceiptToken)
-    }
-}
-
-mod subtle_compare {
-    /// Compares secrets without an early exit, so timing reveals nothing.
-    pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-        if a.len() != b.len() {
-            return false;
-        }
-        a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
     }
 }
