@@ -41,6 +41,12 @@
 //! - `analytics`: incident analytics (MTTA, MTTR, counts, pages per person,
 //!   out-of-hours pages) checked exactly on a fake clock on both stores;
 //!   ranges, tenancy, roles.
+//! - `finops`: FinOps settings (validation, the FinOps alert source,
+//!   tenancy), `cur_cost_sync` into the aggregates (counts, unchanged days
+//!   skipped, a failing warehouse changes nothing), costs, summary and
+//!   top movers on known data, bad input, cost anomalies that open and
+//!   resolve incidents through the alerting pipeline (both stores), over an
+//!   in-test warehouse.
 //! - `durability`: work lost between a write and what must follow it (a
 //!   crash after an alert's 2xx, timers that could not be set) is done once
 //!   by the sweep.
@@ -91,6 +97,7 @@ mod data_at_rest;
 mod durability;
 mod environment_lifecycle;
 mod escalation;
+mod finops;
 mod http_layer;
 mod identity;
 mod incident_crud;

@@ -698,3 +698,41 @@ impl TestApp {
             .await
     }
 }
+
+// ---------------------------------------------------------------------------
+// The application with a warehouse of the test's choosing (FinOps tests: an
+// in-test `Analytics` while the real adapters are elsewhere).
+
+/// Every route group served for an `App` on `table` and `clock` whose
+/// warehouse is `analytics` (timers and the notification queue in the same
+/// table, as the host), with the root superadmin bootstrapped and logged
+/// in; returns the served application and the `App`, so a test can run the
+/// sync jobs' bodies itself.
+pub async fn spawn_app_with_analytics(
+    table: Arc<dyn Table>,
+    clock: Arc<dyn Clock>,
+    analytics: Arc<dyn quper_core::ports::Analytics>,
+) -> (TestApp, quper_core::App) {
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let queue = Arc::new(quper_core::notifications::queue::TableQueue::new(
+        table.clone(),
+        clock.clone(),
+    ));
+    let ports = quper_core::Ports {
+        table: table.clone(),
+        clock: clock.clone(),
+        timers: Arc::new(quper_store_local::TableTimers::new(table)),
+        bus: queue,
+        sender: Arc::new(UnconfiguredSender),
+        analytics,
+    };
+    let settings = quper_core::Settings::from_lookup(test_settings(&[])).expect("settings");
+    let app = quper_core::App::new(ports, settings);
+    quper::admin::bootstrap(app.store(), ROOT_EMAIL, ROOT_PASSWORD)
+        .await
+        .expect("bootstrap");
+    let config = quper_http::config::HttpConfig::from_lookup(test_settings(&[])).expect("http config");
+    let state = quper_http::state::AppState::new(app.clone(), config);
+    let served = serve_test_app(quper_http::app(quper_http::routes::all(), state), data_dir).await;
+    (served, app)
+}

@@ -63,6 +63,12 @@
 //! | contact method | `T#<t>#USER#<user:010>#CONTACT` | `<id:010>` | |
 //! | notification rule | `T#<t>#USER#<user:010>#NRULE` | `<id:010>` | |
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
+//! | FinOps settings | `T#<t>#FINOPS` | `SETTINGS` | |
+//! | FinOps sync state (`data_as_of`) | `T#<t>#FINOPS` | `META` | |
+//! | FinOps day header (content hash, chunks) | `T#<t>#FINOPS` | `DAY#<yyyy-mm-dd>` | |
+//! | FinOps open anomalies (dedup key → anomaly id) | `T#<t>#FINOPS` | `ANOMOPEN` | |
+//! | FinOps day of cost aggregates (packed rows, chunked) | `T#<t>#COSTDAY` | `<yyyy-mm-dd>#<chunk:03>` | |
+//! | FinOps cost anomaly | `T#<t>#COSTANOMALY` | `<yyyy-mm-dd>~<dimension>~<hash>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -375,4 +381,53 @@ pub fn incident_reminders(tenant: &TenantId, incident: u64) -> Query {
 pub const REMINDERS_GSI1PK: &str = "REMINDERS";
 pub fn due_reminders() -> Query {
     Query::index(Index::Gsi1, REMINDERS_GSI1PK)
+}
+
+// FinOps (`crate::finops`). Dates are `NaiveDate`s Quper formats itself;
+// anomaly ids are made by `finops::anomalies` (a date, a dimension, a hash).
+
+fn finops_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#FINOPS")
+}
+pub fn finops_settings(tenant: &TenantId) -> Key {
+    Key::new(finops_pk(tenant), "SETTINGS")
+}
+pub fn finops_meta(tenant: &TenantId) -> Key {
+    Key::new(finops_pk(tenant), "META")
+}
+pub fn finops_open_anomalies(tenant: &TenantId) -> Key {
+    Key::new(finops_pk(tenant), "ANOMOPEN")
+}
+pub fn cost_day_header(tenant: &TenantId, day: chrono::NaiveDate) -> Key {
+    Key::new(finops_pk(tenant), format!("DAY#{day}"))
+}
+/// The day headers of `[first, last]` (inclusive).
+pub fn cost_day_headers(tenant: &TenantId, first: chrono::NaiveDate, last: chrono::NaiveDate) -> Query {
+    Query::partition(finops_pk(tenant)).sort(SortKey::Between {
+        from: format!("DAY#{first}"),
+        to: format!("DAY#{last}"),
+    })
+}
+fn cost_days_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#COSTDAY")
+}
+pub fn cost_day_chunk(tenant: &TenantId, day: chrono::NaiveDate, chunk: u32) -> Key {
+    Key::new(cost_days_pk(tenant), format!("{day}#{chunk:03}"))
+}
+/// Every chunk of the days `[first, last]` (inclusive), in day order.
+pub fn cost_days(tenant: &TenantId, first: chrono::NaiveDate, last: chrono::NaiveDate) -> Query {
+    Query::partition(cost_days_pk(tenant)).sort(SortKey::Between {
+        from: format!("{first}#"),
+        to: format!("{last}#~"),
+    })
+}
+fn cost_anomalies_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#COSTANOMALY")
+}
+pub fn cost_anomaly(tenant: &TenantId, id: &str) -> Key {
+    Key::new(cost_anomalies_pk(tenant), id)
+}
+/// Every cost anomaly, newest day first.
+pub fn cost_anomalies(tenant: &TenantId) -> Query {
+    Query::partition(cost_anomalies_pk(tenant)).backwards()
 }

@@ -28,6 +28,9 @@ pub enum SourceType {
     Cloudwatch,
     Alertmanager,
     Pagerduty,
+    /// The environment's FinOps cost anomalies (`crate::finops`): created
+    /// when FinOps is set up; the anomaly scan ingests as it.
+    Finops,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
@@ -188,6 +191,12 @@ const KEY_PREFIX: &str = "qas_";
 
 fn new_key() -> String {
     format!("{KEY_PREFIX}{}", random_hex(24))
+}
+
+/// What ingestion knows of `source` (the FinOps anomaly scan ingests as
+/// its environment's FinOps source).
+pub fn context(source: &AlertSource) -> SourceContext {
+    context_of(source)
 }
 
 fn context_of(source: &AlertSource) -> SourceContext {

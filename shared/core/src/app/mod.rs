@@ -21,10 +21,12 @@
 //! | [`analytics`](self::analytics) | incident analytics: MTTA, MTTR, counts, pages per person, out-of-hours pages |
 //! | [`oncall`](self::oncall) | schedules, entries, timelines, who is on call, escalation policies |
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
+//! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
 
 mod alerting;
 mod analytics;
+mod finops;
 mod identity;
 mod incidents;
 mod notifications;

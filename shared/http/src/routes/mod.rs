@@ -15,6 +15,7 @@
 //! | [`incidents`] | `/api/v1/incidents` and its actions, timeline, alerts and notification logs |
 //! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
 //! | [`system`] | `/api/v1/system/jobs` |
+//! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -100,6 +101,7 @@ macro_rules! document_then {
 
 pub mod alerting;
 pub mod docs;
+pub mod finops;
 pub mod health;
 pub mod identity;
 pub mod incidents;
@@ -151,7 +153,8 @@ groups!(
     incidents,
     oncall,
     system,
-    notifications
+    notifications,
+    finops
 );
 
 /// Every route group, served, for the host.

@@ -23,12 +23,13 @@ use crate::pages::{Layout, PageError, PageResult, render, render_with_status, re
 use crate::session::{Signed, SignedForm};
 
 /// Every source type, in the order the form offers them.
-const SOURCE_TYPES: [SourceType; 5] = [
+const SOURCE_TYPES: [SourceType; 6] = [
     SourceType::Generic,
     SourceType::Grafana,
     SourceType::Alertmanager,
     SourceType::Cloudwatch,
     SourceType::Pagerduty,
+    SourceType::Finops,
 ];
 
 fn type_name(source_type: SourceType) -> &'static str {
@@ -38,6 +39,7 @@ fn type_name(source_type: SourceType) -> &'static str {
         SourceType::Cloudwatch => "cloudwatch",
         SourceType::Alertmanager => "alertmanager",
         SourceType::Pagerduty => "pagerduty",
+        SourceType::Finops => "finops",
     }
 }
 
@@ -48,6 +50,7 @@ fn type_label(source_type: SourceType) -> &'static str {
         SourceType::Cloudwatch => "Amazon CloudWatch (through SNS)",
         SourceType::Alertmanager => "Prometheus Alertmanager",
         SourceType::Pagerduty => "PagerDuty Events v2",
+        SourceType::Finops => "FinOps cost anomalies (Quper's own scan)",
     }
 }
 
@@ -60,6 +63,8 @@ pub fn endpoint(source_type: SourceType) -> &'static str {
         SourceType::Cloudwatch => "/api/v1/webhooks/cloudwatch",
         SourceType::Alertmanager => "/api/v1/webhooks/alertmanager",
         SourceType::Pagerduty => "/api/v1/webhooks/pagerduty",
+        // The anomaly scan ingests inside Quper; its key also posts generic alerts.
+        SourceType::Finops => "/api/v1/alerts",
     }
 }
 
