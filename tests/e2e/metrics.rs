@@ -650,7 +650,7 @@ async fn health(base: &str) -> Value {
 
 #[tokio::test]
 async fn health_shows_the_table_and_the_warehouse() {
-    // The host has no warehouse yet.
+    // The host's warehouse is the local engine over its CUR directory.
     let app = spawn_app().await;
     let body = app.get("/health", "").await.body;
     assert_eq!(body["status"], "ok", "{body}");
@@ -659,10 +659,17 @@ async fn health_shows_the_table_and_the_warehouse() {
         (Some("quper"), true)
     );
     assert_eq!(body["components"]["table"]["status"], "ok", "{body}");
-    assert_eq!(body["components"]["warehouse"]["status"], "not_configured", "{body}");
+    assert_eq!(body["components"]["warehouse"]["status"], "ok", "{body}");
     assert!(body["components"]["table"]["latency_ms"].is_u64(), "{body}");
 
     let (table, _dir) = sqlite_table();
+    // A deployment without a warehouse (AWS without an Athena output
+    // location) says so and stays `ok`.
+    let none = serve_with(table.clone(), Arc::new(quper_core::ports::NoWarehouse)).await;
+    let body = health(&none).await;
+    assert_eq!(body["status"], "ok", "{body}");
+    assert_eq!(body["components"]["warehouse"]["status"], "not_configured", "{body}");
+
     let ok = serve_with(table.clone(), Arc::new(Warehouse(Ok(()), Duration::ZERO))).await;
     let body = health(&ok).await;
     assert_eq!(
