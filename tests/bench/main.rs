@@ -22,6 +22,10 @@
 //! 5. Time to page ([`page`]): from sending `POST /api/v1/alerts` to the
 //!    first request at an Infobip stub served here, on `quper serve`, with
 //!    the alert's own answer time as the in-run baseline.
+//! 6. Sync and FinOps ([`finops`]): `cur_cost_sync` of a generated CUR of
+//!    `--cur-rows` line items on the local engine (line items per second,
+//!    the host's peak memory), then FinOps answers from the synced data
+//!    (p99 below 20 ms).
 //!
 //! Prints a table and writes it to `<out>/results.md` and `<out>/results.json`;
 //! child logs go to `<out>/logs/`. Every loop is bounded in count and time;
@@ -46,6 +50,7 @@ use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{oneshot, watch};
 
+mod finops;
 mod ingest;
 mod page;
 mod table_calls;
@@ -90,6 +95,8 @@ Options:
   --ingest-concurrency N
                        concurrent connections of the ingestion loads, 1-256 (default: 32)
   --pages N            alerts paged one at a time for the time to page, 10-100000 (default: 200)
+  --cur-rows N         CUR line items the sync benchmark generates and syncs, 1000-10000000
+                       (default: 1000000)
   --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
   --check              exit with status 2 when a target is missed
@@ -109,6 +116,7 @@ struct Options {
     ingest_requests: usize,
     ingest_concurrency: usize,
     pages: usize,
+    cur_rows: u64,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -140,6 +148,7 @@ impl Options {
             ingest_requests: 20_000,
             ingest_concurrency: 32,
             pages: 200,
+            cur_rows: 1_000_000,
             alertmanager: None,
             check: false,
         };
@@ -154,6 +163,7 @@ impl Options {
                 "--ingest-requests" => options.ingest_requests = parse_number(&flag, args.next(), 100, 10_000_000)?,
                 "--ingest-concurrency" => options.ingest_concurrency = parse_number(&flag, args.next(), 1, 256)?,
                 "--pages" => options.pages = parse_number(&flag, args.next(), 10, 100_000)?,
+                "--cur-rows" => options.cur_rows = parse_number(&flag, args.next(), 1_000, 10_000_000)?,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -1444,6 +1454,8 @@ async fn run(options: Options) -> BenchResult<bool> {
     let calls = table_calls::measure().await?;
     eprintln!("time to page: {} alerts, one at a time", options.pages);
     let page = page::bench_page(&options, &log_dir).await?;
+    eprintln!("sync and FinOps: {} CUR line items on the local engine", options.cur_rows);
+    let finops = finops::bench_finops(&options, &log_dir).await?;
     let ingestion = IngestionReport {
         alertmanager,
         calls,
@@ -1451,13 +1463,15 @@ async fn run(options: Options) -> BenchResult<bool> {
     };
     machine.load_after = load_average();
 
-    let text = markdown(&options, &machine, &functions, &host, &ingestion);
+    let mut text = markdown(&options, &machine, &functions, &host, &ingestion);
+    finops::markdown(&mut text, &finops);
     println!("{text}");
     let markdown_path = options.out_dir.join("results.md");
     let json_path = options.out_dir.join("results.json");
     std::fs::write(&markdown_path, format!("# Quper benchmark\n\n{text}"))
         .map_err(|err| format!("write {}: {err}", markdown_path.display()))?;
-    let report = json_report(&options, &machine, &functions, &host, &ingestion);
+    let mut report = json_report(&options, &machine, &functions, &host, &ingestion);
+    report["finops"] = finops::json(&finops);
     let report = serde_json::to_string_pretty(&report).map_err(|err| format!("serialize the results: {err}"))?;
     std::fs::write(&json_path, report + "\n").map_err(|err| format!("write {}: {err}", json_path.display()))?;
     println!("written: {} and {}", markdown_path.display(), json_path.display());
@@ -1470,7 +1484,8 @@ async fn run(options: Options) -> BenchResult<bool> {
         && IngestionReport::quper_met(&host)
         && ingestion.alertmanager.ingest.load.non_2xx == 0
         && ingestion.calls.within_targets()
-        && ingestion.page.met())
+        && ingestion.page.met()
+        && finops.met())
 }
 
 /// `--alertmanager`, or `alertmanager`/`prometheus-alertmanager` on PATH.
