@@ -62,6 +62,11 @@
 //! | contact method | `T#<t>#USER#<user:010>#CONTACT` | `<id:010>` | |
 //! | notification rule | `T#<t>#USER#<user:010>#NRULE` | `<id:010>` | |
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
+//! | sync job state (paused, last run, cumulative metrics) | `T#<t>#SYNCJOB` | `<job_id>` | `SYNCJOBS` / `<t>#<job_id>` |
+//! | sync job lease (one run at a time; `expires_at`, `ttl`) | `T#<t>#SYNCLEASE` | `<job_id>` | |
+//! | sync history entry | `T#<t>#SYNCLOG` | `<log_id>` (`<start micros:016x>-<8 hex>`: sorts by start) | |
+//! | warehouse table statistics (`table_stats_sync`) | `T#<t>#WHTABLE` | `<table name>` | |
+//! | warehouse query (`query_history_sync`; `ttl`) | `T#<t>#WHQUERY` | `<query id>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -351,4 +356,47 @@ pub fn incident_reminders(tenant: &TenantId, incident: u64) -> Query {
 pub const REMINDERS_GSI1PK: &str = "REMINDERS";
 pub fn due_reminders() -> Query {
     Query::index(Index::Gsi1, REMINDERS_GSI1PK)
+}
+
+/// A sync job's state in `tenant` (`job_id` is one of the registry's ids,
+/// `crate::sync::jobs`).
+pub fn sync_job(tenant: &TenantId, job_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCJOB"), job_id)
+}
+pub fn sync_jobs(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#SYNCJOB"))
+}
+/// Every environment's sync job states (GSI1), for `/metrics`.
+pub const SYNC_JOBS_GSI1PK: &str = "SYNCJOBS";
+pub fn sync_jobs_gsi1sk(tenant: &TenantId, job_id: &str) -> String {
+    format!("{tenant}#{job_id}")
+}
+pub fn all_sync_jobs() -> Query {
+    Query::index(Index::Gsi1, SYNC_JOBS_GSI1PK)
+}
+/// The lease of one run of a sync job.
+pub fn sync_lease(tenant: &TenantId, job_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCLEASE"), job_id)
+}
+/// One sync history entry; `log_id` was checked by
+/// `crate::sync::history::is_log_id`.
+pub fn sync_log(tenant: &TenantId, log_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCLOG"), log_id)
+}
+pub fn sync_logs(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#SYNCLOG"))
+}
+/// The statistics of one warehouse table, by its name.
+pub fn warehouse_table(tenant: &TenantId, table_name: &str) -> Key {
+    Key::new(format!("T#{tenant}#WHTABLE"), table_name)
+}
+pub fn warehouse_tables(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#WHTABLE"))
+}
+/// One query the warehouse ran, by its id.
+pub fn warehouse_query(tenant: &TenantId, query_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#WHQUERY"), query_id)
+}
+pub fn warehouse_queries(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#WHQUERY"))
 }

@@ -22,6 +22,7 @@
 //! | [`oncall`](self::oncall) | schedules, entries, timelines, who is on call, escalation policies |
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
+//! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 
 mod alerting;
 mod analytics;
@@ -29,6 +30,7 @@ mod identity;
 mod incidents;
 mod notifications;
 mod oncall;
+mod sync;
 mod system;
 
 pub use crate::alerting::sources::KeyRejection;
@@ -40,7 +42,7 @@ use std::sync::Arc;
 use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
-use crate::ports::{Analytics, Bus, Clock, Sender, Table, Timers};
+use crate::ports::{Analytics, Bus, Clock, Schedules, Sender, Table, Timers};
 use crate::secrets::{Sealer, SecretsKey};
 use crate::store::Store;
 
@@ -60,6 +62,9 @@ pub struct Ports {
     /// The warehouse sync jobs read (Athena; the local engine over CUR
     /// files).
     pub analytics: Arc<dyn Analytics>,
+    /// The recurring schedules of sync jobs (EventBridge Scheduler; durable
+    /// timers the host's timer worker fires).
+    pub schedules: Arc<dyn Schedules>,
 }
 
 /// Settings of the domain, read from the environment.
@@ -153,6 +158,9 @@ struct Inner {
     escalator: Escalator,
     /// Where every incident change this process makes is published.
     feed: IncidentFeed,
+    /// Where every sync change this process makes is published (the
+    /// environment it happened in).
+    sync_feed: tokio::sync::broadcast::Sender<crate::model::TenantId>,
     /// Built on first use: most requests seal nothing, and a cold start
     /// need not set up the cipher.
     sealer: std::sync::OnceLock<Sealer>,
@@ -170,6 +178,7 @@ impl App {
                 ports,
                 escalator,
                 feed,
+                sync_feed: tokio::sync::broadcast::channel(64).0,
                 sealer: std::sync::OnceLock::new(),
                 settings,
             }),
