@@ -13,7 +13,7 @@ use quper_core::secrets::SecretsKey;
 use quper_core::{App, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
-use quper_store_local::{SqliteOptions, SqliteTable, TableTimers};
+use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
 use tokio::sync::watch;
 
 use crate::admin;
@@ -111,10 +111,12 @@ impl LocalHost {
         let settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
+        let schedules = TimerSchedules::new(Arc::new(timers.clone()), clock.clone());
         let ports = Ports {
             table,
             clock: clock.clone(),
             timers: Arc::new(timers.clone()),
+            schedules: Arc::new(schedules),
             bus: queue.clone(),
             sender,
             analytics: Arc::new(quper_core::ports::NoWarehouse),

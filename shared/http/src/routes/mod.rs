@@ -15,6 +15,7 @@
 //! | [`incidents`] | `/api/v1/incidents` and its actions, timeline, alerts and notification logs |
 //! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
 //! | [`system`] | `/api/v1/system/jobs` |
+//! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -108,6 +109,7 @@ pub mod lists;
 pub mod notifications;
 pub mod oncall;
 pub mod paths;
+pub mod sync;
 pub mod system;
 
 use aide::axum::ApiRouter;
@@ -151,7 +153,8 @@ groups!(
     incidents,
     oncall,
     system,
-    notifications
+    notifications,
+    sync
 );
 
 /// Every route group, served, for the host.
