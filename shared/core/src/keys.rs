@@ -16,7 +16,8 @@
 //! re-publishes lost jobs and fails interrupted sends (each row names its
 //! tenant), and `REMINDERS` lists delayed notification rules waiting for their
 //! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
-//! deleted environments whose data the purge is still removing.
+//! deleted environments whose data the purge is still removing; `SYNCJOBS`
+//! lists every environment's sync job states, whose figures `/metrics` sums.
 //!
 //! Deleting an incident removes its item collection (`T#<t>#INC#<n>`,
 //! [`incident_items`]), the alert records its alerts copy (`T#<t>#ALERT#...`),
