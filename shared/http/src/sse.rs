@@ -1,5 +1,6 @@
 //! Live event streams (Server-Sent Events): the incidents of the caller's
-//! environment as they change. One function, [`incident_stream`], serves
+//! environment as they change, and the status of its sync jobs
+//! ([`sync_stream`], `GET /api/v1/sync/stream`, at the end of this file). One function, [`incident_stream`], serves
 //! `GET /api/v1/incidents/stream` (bearer or Basic callers) and the operator
 //! UI's live dashboard (its own, cookie-session callers).
 //!
