@@ -65,7 +65,7 @@
 //! | provider message lookup (receipts) | `NTFMSG#<provider message id>` | `MSG` | |
 //! | sync job state (paused, last run, cumulative metrics) | `T#<t>#SYNCJOB` | `<job_id>` | `SYNCJOBS` / `<t>#<job_id>` |
 //! | sync job lease (one run at a time; `expires_at`, `ttl`) | `T#<t>#SYNCLEASE` | `<job_id>` | |
-//! | sync history entry | `T#<t>#SYNCLOG` | `<log_id>` (`<start micros:016x>-<8 hex>`: sorts by start) | |
+//! | sync history entry (`ttl`: 14 days) | `T#<t>#SYNCLOG` | `<log_id>` (`<start micros:016x>-<8 hex>`: sorts by start) | |
 //! | warehouse table statistics (`table_stats_sync`) | `T#<t>#WHTABLE` | `<table name>` | |
 //! | warehouse query (`query_history_sync`; `ttl`) | `T#<t>#WHQUERY` | `<query id>` | |
 
