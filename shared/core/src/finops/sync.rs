@@ -14,7 +14,5 @@ pub async fn sync_costs(_app: &App, _tenant: &TenantId, _source: &WarehouseSourc
 
 /// `cost_anomaly_scan`: the last complete day judged against its baseline.
 pub async fn scan_anomalies(_app: &App, _tenant: &TenantId) -> DomainResult<RunCounts> {
-    Err(crate::DomainError::Internal(
-        "cost_anomaly_scan is not built yet".into(),
-    ))
+    Err(crate::DomainError::Internal("cost_anomaly_scan is not built yet".into()))
 }
