@@ -318,7 +318,7 @@ PATH_IDS = [
 ]
 
 
-STREAM_PATH_REGEX = r"^/api/v[12]/incidents/stream$"
+STREAM_PATH_REGEX = r"^/api/v[12]/(incidents|sync)/stream$"
 
 
 def toml_value(value):
@@ -368,7 +368,7 @@ def write_config(path, ids, max_examples, seed_value, report_dir):
                 f"parameters = {{ {bindings} }}",
                 "",
             ]
-    # The live incident stream takes at least a second a call (the hooks ask
+    # The live streams take at least a second a call (the hooks ask
     # for max_seconds=1): fewer examples keep the run short.
     lines += [
         "[[operations]]",

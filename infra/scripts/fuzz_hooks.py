@@ -7,7 +7,7 @@ infra/scripts/fuzz.py, which sets the variables read here).
   (infobipReceiptToken). The token is re-issued whenever the fuzzer itself
   changed the account's email or password (a token names one email), so the
   run never locks itself out; see docs/fuzzing.md.
-- The live incident stream (`GET /api/v{1,2}/incidents/stream`) runs until
+- The live streams (`GET /api/v{1,2}/incidents/stream`, `/sync/stream`) run until
   its `max_seconds` (5 minutes without): a call with a valid or no
   `max_seconds` asks for 1 s instead, so no call waits long; an invalid value
   is left alone (it must still be refused).
@@ -155,7 +155,12 @@ class QuperAuth:
         case.headers[name] = value
 
 
-STREAM_PATHS = ("/api/v1/incidents/stream", "/api/v2/incidents/stream")
+STREAM_PATHS = (
+    "/api/v1/incidents/stream",
+    "/api/v2/incidents/stream",
+    "/api/v1/sync/stream",
+    "/api/v2/sync/stream",
+)
 STREAM_MAX_SECONDS = 300
 
 

@@ -65,9 +65,7 @@ impl FinopsReport {
 pub async fn bench_finops(options: &Options, log_dir: &Path) -> BenchResult<FinopsReport> {
     let cur_dir = crate::temp_dir("cur");
     let end = Utc::now().date_naive();
-    let start = end
-        .checked_sub_days(Days::new(CUR_DAYS))
-        .ok_or("no date 30 days ago")?;
+    let start = end.checked_sub_days(Days::new(CUR_DAYS)).ok_or("no date 30 days ago")?;
     let binary = options.bin_dir.join("quper");
     let generated = Command::new(&binary)
         .arg("cur-sample")
@@ -146,7 +144,9 @@ async fn run(
             "GET /finops/costs (monthly, by service and region)".to_owned(),
             format!(
                 "/api/v1/finops/costs?start={}&end={end}&granularity=monthly&group_by=service,region",
-                month_start.checked_sub_months(chrono::Months::new(1)).unwrap_or(month_start)
+                month_start
+                    .checked_sub_months(chrono::Months::new(1))
+                    .unwrap_or(month_start)
             ),
         ),
         ("GET /finops/summary".to_owned(), "/api/v1/finops/summary".to_owned()),
@@ -247,7 +247,11 @@ fn folder_bytes(dir: &Path) -> BenchResult<u64> {
     for entry in std::fs::read_dir(dir).map_err(|err| format!("read {}: {err}", dir.display()))? {
         let entry = entry.map_err(|err| format!("read {}: {err}", dir.display()))?;
         let meta = entry.metadata().map_err(|err| format!("stat: {err}"))?;
-        total += if meta.is_dir() { folder_bytes(&entry.path())? } else { meta.len() };
+        total += if meta.is_dir() {
+            folder_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
     }
     Ok(total)
 }

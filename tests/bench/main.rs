@@ -1454,7 +1454,10 @@ async fn run(options: Options) -> BenchResult<bool> {
     let calls = table_calls::measure().await?;
     eprintln!("time to page: {} alerts, one at a time", options.pages);
     let page = page::bench_page(&options, &log_dir).await?;
-    eprintln!("sync and FinOps: {} CUR line items on the local engine", options.cur_rows);
+    eprintln!(
+        "sync and FinOps: {} CUR line items on the local engine",
+        options.cur_rows
+    );
     let finops = finops::bench_finops(&options, &log_dir).await?;
     let ingestion = IngestionReport {
         alertmanager,

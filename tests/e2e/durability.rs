@@ -158,6 +158,7 @@ impl World {
             bus: queue.clone(),
             sender: Arc::new(UnconfiguredSender),
             analytics: Arc::new(quper_core::ports::NoWarehouse),
+            schedules: Arc::new(quper_store_local::TimerSchedules::new(timers.clone(), clock.clone())),
         };
         let app = App::new(
             ports,

@@ -206,9 +206,13 @@ fn every_event_file_is_an_http_api_v2_event_and_is_tested() {
         .map(|entry| entry.expect("events/ entry").file_name().to_string_lossy().into_owned())
         .filter(|name| name.ends_with(".json"))
         // Events of non-HTTP functions: tests/e2e/alarm_ingest.rs (SNS),
-        // tests/e2e/escalation.rs (Scheduler) and tests/e2e/bus_conformance.rs (SQS).
+        // tests/e2e/escalation.rs and tests/e2e/sync_jobs.rs (Scheduler) and
+        // tests/e2e/bus_conformance.rs (SQS).
         .filter(|name| {
-            !name.starts_with("alarm-ingest-") && !name.starts_with("escalator-") && !name.starts_with("notifier-")
+            !name.starts_with("alarm-ingest-")
+                && !name.starts_with("escalator-")
+                && !name.starts_with("notifier-")
+                && !name.starts_with("sync-worker-")
         })
         .collect();
     on_disk.sort();

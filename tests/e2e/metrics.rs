@@ -623,10 +623,12 @@ impl Table for Troubled {
 /// base URL.
 async fn serve_with(table: Arc<dyn Table>, analytics: Arc<dyn Analytics>) -> String {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let timers = Arc::new(TableTimers::new(table.clone()));
     let ports = Ports {
         table: table.clone(),
         clock: clock.clone(),
-        timers: Arc::new(TableTimers::new(table.clone())),
+        timers: timers.clone(),
+        schedules: Arc::new(quper_store_local::TimerSchedules::new(timers, clock.clone())),
         bus: Arc::new(TableQueue::new(table, clock)),
         sender: Arc::new(UnconfiguredSender),
         analytics,

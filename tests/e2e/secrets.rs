@@ -300,8 +300,8 @@ fn concrete(path: &str, ids: &Ids) -> String {
     } else {
         "x".to_owned()
     };
-    if rest == "/incidents/stream" {
-        // The live stream ends when told (its snapshot is read whole).
+    if rest == "/incidents/stream" || rest == "/sync/stream" {
+        // The live streams end when told (each first event is read whole).
         return format!("{path}?max_seconds=1");
     }
     path.replace("{id}", &id)

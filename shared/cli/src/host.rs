@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use axum::Router;
 use quper_core::app::SECRETS_KEY_ENV;
+use quper_core::model::TenantId;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::SWEEP_EVERY;
 use quper_core::ports::{Clock, Sender, SystemClock, Table};
 use quper_core::secrets::SecretsKey;
-use quper_core::{App, Ports, Settings, Store};
+use quper_core::{App, DomainError, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
 use quper_store_local::analytics::LocalWarehouse;
-use quper_store_local::{SqliteOptions, SqliteTable, TableTimers};
+use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
 use tokio::sync::watch;
 
 use crate::admin;
@@ -116,10 +117,12 @@ impl LocalHost {
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
         let cur_dir = cur_dir(data_dir, &var)?;
+        let schedules = TimerSchedules::new(Arc::new(timers.clone()), clock.clone());
         let ports = Ports {
             table,
             clock: clock.clone(),
             timers: Arc::new(timers.clone()),
+            schedules: Arc::new(schedules),
             bus: queue.clone(),
             sender,
             analytics: Arc::new(LocalWarehouse::new(cur_dir)),
@@ -261,16 +264,43 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 
 /// Creates the environment `default` and its superadmin from
 /// `QUPER_BOOTSTRAP_EMAIL`/`QUPER_BOOTSTRAP_PASSWORD`, once: when the store
-/// has no `default` environment yet.
-pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, store: &Store) -> Result<(), HostError> {
+/// has no `default` environment yet. FinOps of that environment is set up on
+/// the host's CUR directory (`QUPER_CUR_DIR`, the folder `.` of the local
+/// engine), so its sync jobs run and the costs of whatever CUR files are
+/// put there show without a settings call.
+pub async fn bootstrap_from(var: impl Fn(&str) -> Option<String>, app: &App) -> Result<(), HostError> {
     let (Some(email), Some(password)) = (var("QUPER_BOOTSTRAP_EMAIL"), var("QUPER_BOOTSTRAP_PASSWORD")) else {
         return Ok(());
     };
-    match admin::bootstrap(store, &email, &password).await {
-        Ok(true) => tracing::info!(%email, "bootstrapped environment default and its superadmin"),
+    match admin::bootstrap(app.store(), &email, &password).await {
+        Ok(true) => {
+            tracing::info!(%email, "bootstrapped environment default and its superadmin");
+            set_up_finops(app, &email)
+                .await
+                .map_err(|err| HostError::Config(format!("bootstrap: FinOps on the CUR directory: {err}")))?;
+        }
         Ok(false) => tracing::debug!("environment default exists; bootstrap skipped"),
         Err(err) => return Err(HostError::Config(format!("bootstrap: {err}"))),
     }
+    Ok(())
+}
+
+/// FinOps of the bootstrapped environment on the host's CUR directory, set
+/// up as its superadmin (the same operation as `PUT /api/v1/finops/settings`).
+async fn set_up_finops(app: &App, email: &str) -> quper_core::DomainResult<()> {
+    let tenant = TenantId::parse(admin::DEFAULT_TENANT).map_err(|err| DomainError::Internal(err.to_string()))?;
+    let id = quper_core::identity::users::id_by_email(app.store(), &tenant, email)
+        .await?
+        .ok_or_else(|| DomainError::not_found("User", email))?;
+    let admin = app.principal(&tenant, id).await?;
+    let input = quper_core::finops::settings::FinopsSettingsInput {
+        database: None,
+        table: None,
+        workgroup: None,
+        folder: Some(".".into()),
+        anomaly: None,
+    };
+    app.save_finops_settings(&admin, input).await?;
     Ok(())
 }
 

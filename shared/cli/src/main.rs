@@ -205,7 +205,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let bound = listener.local_addr().map_err(|e| e.to_string())?;
             let sender = host::provider_sender(bound).await.map_err(|e| e.to_string())?;
             let local = open_host(&store, sender).await?;
-            host::bootstrap_from(env_var, local.store())
+            host::bootstrap_from(env_var, &local.app)
                 .await
                 .map_err(|e| e.to_string())?;
             host::serve(listener, &local).await.map_err(|e| e.to_string())

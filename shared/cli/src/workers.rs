@@ -2,7 +2,8 @@
 //! calls on the application core:
 //!
 //! - [`spawn_timer_worker`]: due timers of the durable timer table →
-//!   [`App::fire_timer`];
+//!   [`App::fire_timer`] (escalation timers) or [`App::run_sync_job`] (sync
+//!   schedules, [`TimerSchedules`]: a recurring one armed again first);
 //! - [`run_delivery_worker`]: visible jobs of the durable notification queue
 //!   → [`App::deliver`], then removed, or put back after the backoff the
 //!   delivery asked for;
@@ -22,7 +23,7 @@ use quper_core::notifications::delivery::Delivered;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::EscalationTimer;
 use quper_core::ports::{Clock, Timer};
-use quper_store_local::{TableTimers, run_worker};
+use quper_store_local::{SyncTimer, TableTimers, TimerSchedules, run_worker};
 use tokio::sync::watch;
 
 /// How often the timer worker looks for due timers.
@@ -38,9 +39,15 @@ pub fn spawn_timer_worker(
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let schedules = TimerSchedules::new(Arc::new(timers.clone()), clock.clone());
     let handler = move |timer: Timer| {
         let app = app.clone();
+        let schedules = schedules.clone();
         async move {
+            if let Some(sync) = SyncTimer::of(&timer.payload) {
+                let fire = schedules.fired(&sync?).await.map_err(|err| err.to_string())?;
+                return app.run_sync_job(&fire).await.map(|_| ()).map_err(|err| err.to_string());
+            }
             let payload: EscalationTimer =
                 serde_json::from_value(timer.payload).map_err(|err| format!("not an escalation timer: {err}"))?;
             app.fire_timer(&payload)

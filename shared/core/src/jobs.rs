@@ -91,11 +91,12 @@ pub async fn status(store: &Store, timers: &dyn Timers, caller: &Principal) -> D
     let now = store.now();
     let late_before = now - OVERDUE_AFTER;
     let mut late_timers = 0;
-    // Every timer's payload names its tenant.
+    // Every escalation timer's payload names its tenant.
     let escalation = match timers.pending().await {
         Ok(timers) => {
             let mut counts = Counts::default();
-            for timer in &timers {
+            // Sync schedules kept as timers (the host's) are not escalations.
+            for timer in timers.iter().filter(|timer| timer.payload.get("sync").is_none()) {
                 let owner = timer.payload.get("tenant").and_then(Value::as_str);
                 counts.add(owner, tenant);
                 if owner == Some(tenant.as_str()) && timer.fire_at < late_before {

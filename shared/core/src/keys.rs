@@ -16,7 +16,8 @@
 //! re-publishes lost jobs and fails interrupted sends (each row names its
 //! tenant), and `REMINDERS` lists delayed notification rules waiting for their
 //! timers, so the sweep sends those whose timer was lost; `ENVPURGE` lists
-//! deleted environments whose data the purge is still removing.
+//! deleted environments whose data the purge is still removing; `SYNCJOBS`
+//! lists every environment's sync job states, whose figures `/metrics` sums.
 //!
 //! Deleting an incident removes its item collection (`T#<t>#INC#<n>`,
 //! [`incident_items`]), the alert records its alerts copy (`T#<t>#ALERT#...`),
@@ -69,6 +70,11 @@
 //! | FinOps open anomalies (dedup key → anomaly id) | `T#<t>#FINOPS` | `ANOMOPEN` | |
 //! | FinOps day of cost aggregates (packed rows, chunked) | `T#<t>#COSTDAY` | `<yyyy-mm-dd>#<chunk:03>` | |
 //! | FinOps cost anomaly | `T#<t>#COSTANOMALY` | `<yyyy-mm-dd>~<dimension>~<hash>` | |
+//! | sync job state (paused, last run, cumulative metrics) | `T#<t>#SYNCJOB` | `<job_id>` | `SYNCJOBS` / `<t>#<job_id>` |
+//! | sync job lease (one run at a time; `expires_at`, `ttl`) | `T#<t>#SYNCLEASE` | `<job_id>` | |
+//! | sync history entry (`ttl`: 14 days) | `T#<t>#SYNCLOG` | `<log_id>` (`<start micros:016x>-<8 hex>`: sorts by start) | |
+//! | warehouse table statistics (`table_stats_sync`) | `T#<t>#WHTABLE` | `<table name>` | |
+//! | warehouse query (`query_history_sync`; `ttl`) | `T#<t>#WHQUERY` | `<query id>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -430,4 +436,47 @@ pub fn cost_anomaly(tenant: &TenantId, id: &str) -> Key {
 /// Every cost anomaly, newest day first.
 pub fn cost_anomalies(tenant: &TenantId) -> Query {
     Query::partition(cost_anomalies_pk(tenant)).backwards()
+}
+
+/// A sync job's state in `tenant` (`job_id` is one of the registry's ids,
+/// `crate::sync::jobs`).
+pub fn sync_job(tenant: &TenantId, job_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCJOB"), job_id)
+}
+pub fn sync_jobs(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#SYNCJOB"))
+}
+/// Every environment's sync job states (GSI1), for `/metrics`.
+pub const SYNC_JOBS_GSI1PK: &str = "SYNCJOBS";
+pub fn sync_jobs_gsi1sk(tenant: &TenantId, job_id: &str) -> String {
+    format!("{tenant}#{job_id}")
+}
+pub fn all_sync_jobs() -> Query {
+    Query::index(Index::Gsi1, SYNC_JOBS_GSI1PK)
+}
+/// The lease of one run of a sync job.
+pub fn sync_lease(tenant: &TenantId, job_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCLEASE"), job_id)
+}
+/// One sync history entry; `log_id` was checked by
+/// `crate::sync::history::is_log_id`.
+pub fn sync_log(tenant: &TenantId, log_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#SYNCLOG"), log_id)
+}
+pub fn sync_logs(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#SYNCLOG"))
+}
+/// The statistics of one warehouse table, by its name.
+pub fn warehouse_table(tenant: &TenantId, table_name: &str) -> Key {
+    Key::new(format!("T#{tenant}#WHTABLE"), table_name)
+}
+pub fn warehouse_tables(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#WHTABLE"))
+}
+/// One query the warehouse ran, by its id.
+pub fn warehouse_query(tenant: &TenantId, query_id: &str) -> Key {
+    Key::new(format!("T#{tenant}#WHQUERY"), query_id)
+}
+pub fn warehouse_queries(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#WHQUERY"))
 }

@@ -184,12 +184,10 @@ pub struct Snapshot {
     pub sync: Vec<SyncJobMetrics>,
 }
 
-/// The sync jobs' part of the document.
-///
-/// Integration point: the sync-job framework's
-/// `crate::sync::metrics(store).await` replaces the body (one line).
-async fn sync_jobs(_store: &Store) -> DomainResult<Vec<SyncJobMetrics>> {
-    Ok(Vec::new())
+/// The sync jobs' part of the document: every job of the registry, summed
+/// over the environments' job states.
+async fn sync_jobs(store: &Store) -> DomainResult<Vec<SyncJobMetrics>> {
+    crate::sync::metrics(store).await
 }
 
 /// Reads the snapshot from the table (see the module docs for its cost).

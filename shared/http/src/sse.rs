@@ -1,5 +1,6 @@
 //! Live event streams (Server-Sent Events): the incidents of the caller's
-//! environment as they change. One function, [`incident_stream`], serves
+//! environment as they change, and the status of its sync jobs
+//! ([`sync_stream`], `GET /api/v1/sync/stream`, at the end of this file). One function, [`incident_stream`], serves
 //! `GET /api/v1/incidents/stream` (bearer or Basic callers) and the operator
 //! UI's live dashboard (its own, cookie-session callers).
 //!
@@ -73,10 +74,12 @@ use crate::error::{ApiError, ApiResult};
 /// They are also in their groups' routers (the host serves them there, and
 /// the document lists them there). A new stream: one `.route` line here.
 pub fn streaming_routes() -> axum::Router<crate::state::AppState> {
-    axum::Router::new().route(
-        "/api/v1/incidents/stream",
-        axum::routing::get(crate::routes::incidents::stream_incidents),
-    )
+    axum::Router::new()
+        .route(
+            "/api/v1/incidents/stream",
+            axum::routing::get(crate::routes::incidents::stream_incidents),
+        )
+        .route("/api/v1/sync/stream", axum::routing::get(crate::routes::sync::stream))
 }
 
 /// How long `EventSource` waits before it reconnects (sent with every
@@ -446,6 +449,118 @@ impl OperationOutput for EventStream {
                           with `retry: 3000`), then `incident` (an incident's current view) and `deleted` \
                           (`{\"id\"}`) as they change; keep-alive comments every 15 s. The stream ends after \
                           QUPER_SSE_MAX_SECONDS (or `max_seconds`); EventSource reconnects by itself."
+                .into(),
+            content: IndexMap::from_iter([("text/event-stream".to_owned(), MediaType::default())]),
+            ..Default::default()
+        };
+        vec![(Some(200), response)]
+    }
+}
+
+/// How often the sync stream sends the status even when nothing changed
+/// (the specification's 5 s; also how changes of other processes arrive).
+pub const SYNC_EVERY: Duration = Duration::from_secs(5);
+
+/// The live stream of the sync jobs of `caller`'s environment
+/// (`GET /api/v1/sync/stream`): `event: sync_update` with the status
+/// (`GET /api/v1/sync/status`'s JSON) at once, on every sync change this
+/// process makes in the environment (a run started or finished, a job
+/// paused or resumed) and every [`SYNC_EVERY`]; keep-alive comments; the end
+/// after the longest duration. Each status is read as the caller, so a
+/// caller who may no longer read the configuration ends the stream. Like
+/// [`incident_stream`], nothing is spawned: a client that leaves drops it.
+pub async fn sync_stream(app: App, caller: Principal, settings: StreamSettings) -> ApiResult<IncidentSse> {
+    let changes = app.sync_changes();
+    let first = app.sync_status(&caller).await?;
+    let start = Instant::now();
+    let mut every = tokio::time::interval_at(
+        start + SYNC_EVERY.min(settings.poll_every),
+        SYNC_EVERY.min(settings.poll_every),
+    );
+    every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let watch = SyncWatch {
+        app,
+        caller,
+        changes,
+        every,
+        deadline: start + settings.max_duration,
+        first: encode(Event::default().event("sync_update").retry(RETRY), &first),
+        done: false,
+    };
+    let events = futures::stream::unfold(watch, |mut watch| async move {
+        let event = watch.next().await?;
+        Some((Ok(event), watch))
+    });
+    Ok(Sse::new(IncidentEvents { inner: events.boxed() })
+        .keep_alive(KeepAlive::new().interval(settings.keep_alive_every)))
+}
+
+struct SyncWatch {
+    app: App,
+    caller: Principal,
+    changes: broadcast::Receiver<quper_core::model::TenantId>,
+    every: Interval,
+    deadline: Instant,
+    first: Option<Event>,
+    done: bool,
+}
+
+impl SyncWatch {
+    async fn next(&mut self) -> Option<Event> {
+        if let Some(first) = self.first.take() {
+            return Some(first);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            tokio::select! {
+                biased;
+                () = tokio::time::sleep_until(self.deadline) => return None,
+                change = self.changes.recv() => match change {
+                    Ok(tenant) if tenant != *self.caller.tenant() => continue,
+                    // A change of ours, or several missed: send the status now.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = self.every.tick() => {}
+            }
+            match self.app.sync_status(&self.caller).await {
+                Ok(status) => {
+                    if let Some(event) = encode(Event::default().event("sync_update"), &status) {
+                        return Some(event);
+                    }
+                }
+                Err(DomainError::Unauthenticated(_) | DomainError::Forbidden(_) | DomainError::NotFound { .. }) => {
+                    self.done = true;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "a sync stream could not read the status; the next tick tries again")
+                }
+            }
+        }
+    }
+}
+
+/// The sync stream's `text/event-stream` response, as the OpenAPI document
+/// shows it.
+pub struct SyncEventStream(pub IncidentSse);
+
+impl IntoResponse for SyncEventStream {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+impl OperationOutput for SyncEventStream {
+    type Inner = ();
+
+    fn inferred_responses(_: &mut GenContext, _: &mut Operation) -> Vec<(Option<u16>, DocResponse)> {
+        let response = DocResponse {
+            description: "Server-Sent Events: `sync_update` with the sync status (as GET /api/v1/sync/status \
+                          answers it) at once, on every change and every 5 s; keep-alive comments every 15 s. \
+                          The stream ends after QUPER_SSE_MAX_SECONDS (or `max_seconds`); EventSource \
+                          reconnects by itself."
                 .into(),
             content: IndexMap::from_iter([("text/event-stream".to_owned(), MediaType::default())]),
             ..Default::default()

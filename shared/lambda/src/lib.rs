@@ -2,7 +2,7 @@
 //! is one call into this crate.
 //!
 //! - [`app_from_env`]: the application core on AWS: the DynamoDB table,
-//!   EventBridge Scheduler timers, the SNS notification topic (or, without
+//!   EventBridge Scheduler timers and sync schedules, the SNS notification topic (or, without
 //!   one, the durable queue in the table), the notification providers, the
 //!   Athena warehouse when `QUPER_ATHENA_OUTPUT_LOCATION` is set
 //!   ([`analytics_from_env`]). Every function builds the same core, so every
@@ -28,15 +28,18 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use quper_core::model::TenantId;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::ports::analytics::Analytics;
 use quper_core::ports::{
-    Bus, BusError, Condition, Delivery, Item, Key, Notice, NotificationJob, Page, Query, SendFailure, Sender,
-    StoreError, SystemClock, Table, Timer, TimerError, Timers, Update, WriteOp,
+    Bus, BusError, Condition, Delivery, Item, JobSchedule, Key, Notice, NotificationJob, Page, Query, ScheduleError,
+    Schedules, SendFailure, Sender, StoreError, SystemClock, Table, Timer, TimerError, Timers, Update, WriteOp,
 };
 use quper_core::{App, Ports, Settings};
 use quper_http::{AppState, HttpConfig, lambda};
-use quper_store_aws::{AthenaAnalytics, AthenaSettings, DynamoTable, SchedulerTarget, SchedulerTimers, SnsBus};
+use quper_store_aws::{
+    AthenaAnalytics, AthenaSettings, DynamoTable, SchedulerSchedules, SchedulerTarget, SchedulerTimers, SnsBus,
+};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
@@ -67,6 +70,9 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
         bus,
         sender,
         analytics: analytics_from_env()?,
+        schedules: Arc::new(LazySchedules {
+            schedules: OnceCell::new(),
+        }),
     };
     Ok(App::new(ports, Settings::from_env()?))
 }
@@ -230,6 +236,38 @@ impl Timers for LazyTimers {
 
     async fn pending(&self) -> Result<Vec<Timer>, TimerError> {
         self.timers().await.pending().await
+    }
+}
+
+/// Sync schedules on EventBridge Scheduler, built on first use: only the
+/// sync functions touch them, so a function without `QUPER_SYNC_WORKER_ARN`
+/// starts as before and a sync call there fails with the setting it lacks.
+struct LazySchedules {
+    schedules: OnceCell<SchedulerSchedules>,
+}
+
+impl LazySchedules {
+    async fn schedules(&self) -> Result<&SchedulerSchedules, ScheduleError> {
+        self.schedules.get_or_try_init(SchedulerSchedules::from_env).await
+    }
+}
+
+#[async_trait]
+impl Schedules for LazySchedules {
+    async fn put(&self, schedule: &JobSchedule) -> Result<(), ScheduleError> {
+        self.schedules().await?.put(schedule).await
+    }
+
+    async fn set_enabled(&self, tenant: &TenantId, job_id: &str, enabled: bool) -> Result<(), ScheduleError> {
+        self.schedules().await?.set_enabled(tenant, job_id, enabled).await
+    }
+
+    async fn run_now(&self, tenant: &TenantId, job_id: &str) -> Result<(), ScheduleError> {
+        self.schedules().await?.run_now(tenant, job_id).await
+    }
+
+    async fn delete(&self, tenant: &TenantId, job_id: &str) -> Result<(), ScheduleError> {
+        self.schedules().await?.delete(tenant, job_id).await
     }
 }
 

@@ -1,5 +1,6 @@
 //! The `Table` port on DynamoDB, the `Timers` port on EventBridge Scheduler
-//! ([`SchedulerTimers`]), the `Bus` port on SNS with one SQS queue per
+//! ([`SchedulerTimers`]), the `Schedules` port of sync jobs on it too
+//! ([`SchedulerSchedules`]), the `Bus` port on SNS with one SQS queue per
 //! channel ([`SnsBus`]), and the `Analytics` port on Athena
 //! ([`AthenaAnalytics`]).
 //!
@@ -18,6 +19,7 @@ mod attribute;
 mod bus;
 mod cursor;
 mod expression;
+mod schedules;
 mod timers;
 
 pub use athena::{
@@ -30,6 +32,9 @@ pub use bus::{
     CHANNEL_ATTRIBUTE, CHANNELS, Fanout, MAX_MESSAGE_BYTES, MAX_RECEIVE_COUNT, NOTIFICATION_TOPIC_ARN_ENV,
     SNS_ENDPOINT_ENV, SnsBus, SnsClient, SqsClient, TENANT_ATTRIBUTE, create_fanout, sns_client_from_env,
     sns_client_with_endpoint, sqs_client_with_endpoint,
+};
+pub use schedules::{
+    SYNC_SCHEDULE_GROUP_ENV, SYNC_WORKER_ARN_ENV, SchedulerSchedules, SyncScheduleTarget, schedule_name,
 };
 pub use timers::{
     ESCALATOR_ARN_ENV, MAX_INPUT_LENGTH, MAXIMUM_EVENT_AGE_SECONDS, MAXIMUM_RETRY_ATTEMPTS, SCHEDULE_GROUP_ENV,

@@ -25,11 +25,13 @@ pub mod analytics;
 mod options;
 mod reads;
 mod row;
+mod schedules;
 mod timers;
 mod writes;
 
 pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
 pub use reads::DEFAULT_PAGE_SIZE;
+pub use schedules::{SyncTimer, TimerSchedules};
 pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
 
 use async_trait::async_trait;

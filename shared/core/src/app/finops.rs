@@ -20,7 +20,23 @@ impl App {
         caller: &Principal,
         input: FinopsSettingsInput,
     ) -> DomainResult<FinopsSettingsView> {
-        settings::put(self.store(), caller, input).await
+        let saved = settings::put(self.store(), caller, input).await?;
+        // The jobs that feed FinOps get their schedules, and the costs are
+        // read now rather than at the next interval (a changed source is
+        // read again). The settings are stored either way: a schedule that
+        // cannot be set now is set by the next call into the sync API.
+        let tenant = caller.tenant();
+        if let Err(err) = self.ensure_sync_jobs(tenant).await {
+            tracing::warn!(%tenant, error = %err, "could not register the sync jobs after saving the FinOps settings");
+        } else if let Err(err) = self
+            .ports()
+            .schedules
+            .run_now(tenant, crate::sync::jobs::CUR_COST_SYNC)
+            .await
+        {
+            tracing::warn!(%tenant, error = %err, "could not start cur_cost_sync after saving the FinOps settings");
+        }
+        Ok(saved)
     }
 
     pub async fn finops_costs(&self, caller: &Principal, params: &CostParams) -> DomainResult<CostsAnswer> {

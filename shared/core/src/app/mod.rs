@@ -23,6 +23,7 @@
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
 //! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
+//! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 
 mod alerting;
 mod analytics;
@@ -31,6 +32,7 @@ mod identity;
 mod incidents;
 mod notifications;
 mod oncall;
+mod sync;
 mod system;
 
 pub use crate::alerting::sources::KeyRejection;
@@ -42,7 +44,7 @@ use std::sync::Arc;
 use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
-use crate::ports::{Analytics, Bus, Clock, Sender, Table, Timers};
+use crate::ports::{Analytics, Bus, Clock, Schedules, Sender, Table, Timers};
 use crate::secrets::{Sealer, SecretsKey};
 use crate::store::Store;
 
@@ -62,6 +64,9 @@ pub struct Ports {
     /// The warehouse sync jobs read (Athena; the local engine over CUR
     /// files).
     pub analytics: Arc<dyn Analytics>,
+    /// The recurring schedules of sync jobs (EventBridge Scheduler; durable
+    /// timers the host's timer worker fires).
+    pub schedules: Arc<dyn Schedules>,
 }
 
 /// Settings of the domain, read from the environment.
@@ -155,6 +160,9 @@ struct Inner {
     escalator: Escalator,
     /// Where every incident change this process makes is published.
     feed: IncidentFeed,
+    /// Where every sync change this process makes is published (the
+    /// environment it happened in).
+    sync_feed: tokio::sync::broadcast::Sender<crate::model::TenantId>,
     /// Built on first use: most requests seal nothing, and a cold start
     /// need not set up the cipher.
     sealer: std::sync::OnceLock<Sealer>,
@@ -172,6 +180,7 @@ impl App {
                 ports,
                 escalator,
                 feed,
+                sync_feed: tokio::sync::broadcast::channel(64).0,
                 sealer: std::sync::OnceLock::new(),
                 settings,
             }),

@@ -1,5 +1,24 @@
 //! Sync jobs (QuperSync): scheduled copies of warehouse data into the
 //! table, so dashboards and FinOps answer from cheap reads.
+//!
+//! - [`jobs`]: the registry (`table_stats_sync`, `query_history_sync`,
+//!   `cur_cost_sync`, `cost_anomaly_scan`) with names and intervals.
+//! - [`state`]: one item per (environment, job): paused, last run, last
+//!   result, next run and the cumulative figures of `/metrics`, listed
+//!   across environments in GSI1 `SYNCJOBS` ([`metrics`]).
+//! - [`lease`]: one run of a job at a time per environment (a conditional
+//!   put with an expiry; a crashed run's lease expires).
+//! - [`history`]: one entry per run (`running`, then `success` or `failed`;
+//!   `skipped` when another run held the lease), listed, read, purged.
+//! - [`run`]: one run: lease, history entry, the job's work, the state's
+//!   figures, the lease released.
+//! - [`warehouse`]: the work of `table_stats_sync` and `query_history_sync`
+//!   (warehouse rows upserted by natural key, only new or changed rows
+//!   written).
+//!
+//! Jobs exist per environment: the first sync call of an environment (or
+//! `App::ensure_sync_jobs`, which FinOps calls when its settings are saved)
+//! stores their states and registers their schedules (the `Schedules` port).
 
 use serde::{Deserialize, Serialize};
 
@@ -33,3 +52,17 @@ pub struct SyncJobMetrics {
     /// The latest successful run's end, over every environment.
     pub last_success: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+pub mod api;
+pub mod history;
+pub mod jobs;
+pub mod lease;
+pub mod run;
+pub mod state;
+pub mod warehouse;
+
+pub use jobs::{JOBS, JobDef};
+pub use state::{JobStatus, JobView, LastResult, SyncStatus, metrics};
+
+/// The time zone every sync schedule runs in (`scheduler_timezone`).
+pub const SCHEDULER_TIMEZONE: &str = "UTC";

@@ -16,6 +16,7 @@
 //! | [`oncall`] | `/api/v1/schedules`, `/api/v1/escalation-policies`, `/api/v1/oncall`, `/api/v1/teams/{id}/oncall` |
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
+//! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -110,6 +111,7 @@ pub mod lists;
 pub mod notifications;
 pub mod oncall;
 pub mod paths;
+pub mod sync;
 pub mod system;
 
 use aide::axum::ApiRouter;
@@ -154,7 +156,8 @@ groups!(
     oncall,
     system,
     notifications,
-    finops
+    finops,
+    sync
 );
 
 /// Every route group, served, for the host.

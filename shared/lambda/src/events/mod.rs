@@ -4,9 +4,11 @@
 //! - [`sns`]: `alarm-ingest`, CloudWatch alarms from SNS (`Records[].Sns`).
 //! - [`scheduler`]: `escalator`, EventBridge Scheduler timer fires and the
 //!   recurring sweep.
+//! - [`sync`]: `sync-worker`, sync schedule fires (`{"sync": ...}`).
 //! - [`sqs`]: `notifier`, batches of notification jobs with partial batch
 //!   failures.
 
 pub mod scheduler;
 pub mod sns;
 pub mod sqs;
+pub mod sync;
