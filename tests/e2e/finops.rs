@@ -199,8 +199,14 @@ impl Analytics for FakeCur {
         self.page(offset)
     }
 
-    async fn ping(&self, _: &WarehouseSource) -> Result<(), AnalyticsError> {
-        Ok(())
+    async fn ping(&self, source: &WarehouseSource) -> Result<(), AnalyticsError> {
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(AnalyticsError::Timeout(30));
+        }
+        match source.folder.as_deref() {
+            Some("cur/missing") => Err(AnalyticsError::NotConfigured("no folder cur/missing".into())),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -665,6 +671,19 @@ async fn settings_round_trip_validation_and_tenancy() {
             .to_owned();
         assert!(named.contains(field), "{body}: {named} should name {field}");
     }
+
+    // The source is tested live before anything is saved: a folder the
+    // warehouse does not have is a 422 naming it, a warehouse that does not
+    // answer in time a 503 in the error format.
+    let missing = world.put_settings(&root, json!({ "folder": "cur/missing" })).await;
+    assert_eq!(missing.status, 422, "{:?}", missing.body);
+    assert_eq!(missing.body["error"]["details"]["field"], "folder", "{:?}", missing.body);
+    world.cur.failing.store(true, Ordering::SeqCst);
+    let timeout = world.put_settings(&root, json!({ "folder": "cur/acme" })).await;
+    world.cur.failing.store(false, Ordering::SeqCst);
+    assert_eq!(timeout.status, 503, "{:?}", timeout.body);
+    assert_eq!(timeout.body["error"]["code"], "SERVICE_UNAVAILABLE", "{:?}", timeout.body);
+    assert_eq!(world.get("/api/v1/finops/settings").await["configured"], false);
 
     // The first save sets FinOps up with its alert source.
     let saved = world

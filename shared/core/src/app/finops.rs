@@ -20,7 +20,7 @@ impl App {
         caller: &Principal,
         input: FinopsSettingsInput,
     ) -> DomainResult<FinopsSettingsView> {
-        let saved = settings::put(self.store(), caller, input).await?;
+        let saved = settings::put(self.store(), self.ports().analytics.as_ref(), caller, input).await?;
         // The jobs that feed FinOps get their schedules, and the costs are
         // read now rather than at the next interval (a changed source is
         // read again). The settings are stored either way: a schedule that

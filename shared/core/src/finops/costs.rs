@@ -284,9 +284,10 @@ pub struct CostsAnswer {
     pub group_by: Vec<String>,
 }
 
-/// Rounds away float noise (`0.1 + 0.2`), keeping ten decimals.
+/// Rounds away float noise (`0.1 + 0.2`; sums of thousands of CUR amounts
+/// carry it into the tenth decimal), keeping eight decimals.
 pub fn round(value: f64) -> f64 {
-    let rounded = (value * 1e10).round() / 1e10;
+    let rounded = (value * 1e8).round() / 1e8;
     if rounded == 0.0 { 0.0 } else { rounded }
 }
 

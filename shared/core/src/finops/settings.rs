@@ -14,7 +14,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::identity::{Permission, Principal};
 use crate::keys;
 use crate::model::{Name, TenantId};
-use crate::ports::{Condition, WarehouseSource};
+use crate::ports::{Analytics, AnalyticsError, Condition, WarehouseSource};
 use crate::store::{Store, to_item};
 
 /// How the anomaly scan judges a day (`docs/finops.md`, "Anomalies").
@@ -222,6 +222,18 @@ pub fn validate_folder(folder: &str) -> DomainResult<String> {
     Ok(folder.trim_end_matches('/').to_owned())
 }
 
+/// One live call to the warehouse for `source` (`Analytics::ping`).
+async fn test_source(analytics: &dyn Analytics, source: &WarehouseSource) -> DomainResult<()> {
+    match analytics.ping(source).await {
+        Ok(()) => Ok(()),
+        Err(AnalyticsError::NotConfigured(message) | AnalyticsError::Failed(message)) => {
+            let field = if source.folder.is_some() { "folder" } else { "workgroup" };
+            Err(DomainError::validation(field, format!("the warehouse cannot use it: {message}")))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 fn validate(input: &FinopsSettingsInput) -> DomainResult<WarehouseSource> {
     let athena = input.database.is_some() || input.table.is_some() || input.workgroup.is_some();
     if let Some(anomaly) = &input.anomaly {
@@ -292,9 +304,20 @@ pub async fn get(store: &Store, caller: &Principal) -> DomainResult<FinopsSettin
 
 /// Saves the settings; the first save (or one after the FinOps alert
 /// source was deleted) creates the environment's FinOps alert source.
-pub async fn put(store: &Store, caller: &Principal, input: FinopsSettingsInput) -> DomainResult<FinopsSettingsView> {
+///
+/// The source is tested first, live, like a data source's "Save & test":
+/// a folder or workgroup the warehouse does not know is a 422 naming the
+/// field, a warehouse that does not answer in time a 503, and nothing is
+/// saved either way.
+pub async fn put(
+    store: &Store,
+    analytics: &dyn Analytics,
+    caller: &Principal,
+    input: FinopsSettingsInput,
+) -> DomainResult<FinopsSettingsView> {
     caller.require(Permission::ConfigWrite)?;
     let source = validate(&input)?;
+    test_source(analytics, &source).await?;
     let tenant = caller.tenant();
     let previous = stored(store, tenant).await?;
     let existing_source = match &previous {
