@@ -66,6 +66,11 @@ document.addEventListener("htmx:beforeSwap", function (event) {
     source = new EventSource(url);
     source.addEventListener("sync_update", update);
   }
+  // An update that arrives while a boosted post is in flight is dropped by
+  // htmx: once the post's page is in place, fetch the tables once more.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.detail.boosted && window.htmx) { window.htmx.trigger(document.body, "sync-changed"); }
+  });
   window.addEventListener("pagehide", function () {
     if (source) { source.close(); source = null; }
   });
