@@ -48,3 +48,15 @@ def test_run_now_shows_the_new_result_without_a_reload(ui, admin):
     assert statuses and statuses[0] in ("success", "failed"), f"the API's history: {history}"
     assert result.startswith(statuses[0]), f"page {result!r}, API {statuses[0]!r}"
     ui.shot("sync-live")
+
+
+def test_a_boosted_post_without_its_token_shows_the_refusal_and_changes_nothing(ui, admin):
+    ui.as_user(ADMIN)
+    ui.open("/sync")
+    form = "#job-query_history_sync form.pause-job"
+    assert ui.find_all(form), "no pause form for query_history_sync"
+    ui.driver.execute_script(f"document.querySelector('{form} input[name=csrf_token]').remove();")
+    ui.submit(ui.find(form))
+    ui.wait(lambda d: ui.h1().startswith("403"), 10, "the refused post showed no 403 page")
+    jobs = admin.get("/api/v1/sync/status")["jobs"]
+    assert [j["status"] for j in jobs if j["job_id"] == "query_history_sync"] == ["active"], jobs
