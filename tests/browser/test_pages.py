@@ -27,6 +27,7 @@ PAGES = [
     ("escalation-policy", "/escalation-policies/{policy}", True, 200),
     ("alert-sources", "/alert-sources", True, 200),
     ("settings", "/settings", True, 200),
+    ("sync", "/sync", True, 200),
     ("sign-out", "/logout", True, 200),
     ("not-found", "/no-such-page", True, 404),
 ]
@@ -34,6 +35,7 @@ PAGES = [
 PARTIALS = [
     ("partial-live", "/dashboard/live"),
     ("partial-gstrip", "/_partials/gstrip"),
+    ("partial-sync-live", "/sync/live"),
 ]
 NAMES = [name for name, *_ in PAGES]
 BY_NAME = {name: (path, signed_in, status) for name, path, signed_in, status in PAGES}

@@ -126,3 +126,4 @@ mod ui_lambda;
 mod ui_oncall;
 mod ui_sessions;
 mod ui_support;
+mod ui_sync;

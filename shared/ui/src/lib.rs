@@ -29,7 +29,7 @@ use axum::response::{IntoResponse, Response};
 use quper_http::{ApiError, AppState};
 
 use crate::pages::config::{policies, settings, sources};
-use crate::pages::{PageError, auth, dashboard, incidents, oncall, teams};
+use crate::pages::{PageError, auth, dashboard, incidents, oncall, sync, teams};
 
 /// Declares the page routes once and makes two items of that one list:
 /// `router()`, the axum router that serves them, and `ROUTES`, their
@@ -113,6 +113,13 @@ pages! {
     .route("/alert-sources/{id}/deactivate", post(sources::deactivate))
     .route("/alert-sources/{id}/test-alert", post(sources::test_alert))
     .route("/settings", get(settings::settings))
+    .route("/sync", get(sync::page))
+    .route("/sync/live", get(sync::live))
+    .route("/sync/events", get(sync::events))
+    .route("/sync/trigger", post(sync::trigger_all))
+    .route("/sync/jobs/{job_id}/trigger", post(sync::trigger))
+    .route("/sync/jobs/{job_id}/pause", post(sync::pause))
+    .route("/sync/jobs/{job_id}/resume", post(sync::resume))
 }
 
 /// `routes` (API route groups, or none) and the pages, as one application:

@@ -11,6 +11,7 @@ pub mod config;
 pub mod dashboard;
 pub mod incidents;
 pub mod oncall;
+pub mod sync;
 pub mod teams;
 
 use askama::Template;
