@@ -99,6 +99,7 @@ Options:
                        (default: 1000000)
   --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
+  --only-finops        run only the sync and FinOps part (a quick re-run after a change there)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -117,6 +118,7 @@ struct Options {
     ingest_concurrency: usize,
     pages: usize,
     cur_rows: u64,
+    only_finops: bool,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -149,6 +151,7 @@ impl Options {
             ingest_concurrency: 32,
             pages: 200,
             cur_rows: 1_000_000,
+            only_finops: false,
             alertmanager: None,
             check: false,
         };
@@ -164,6 +167,7 @@ impl Options {
                 "--ingest-concurrency" => options.ingest_concurrency = parse_number(&flag, args.next(), 1, 256)?,
                 "--pages" => options.pages = parse_number(&flag, args.next(), 10, 100_000)?,
                 "--cur-rows" => options.cur_rows = parse_number(&flag, args.next(), 1_000, 10_000_000)?,
+                "--only-finops" => options.only_finops = true,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -1434,6 +1438,21 @@ async fn run(options: Options) -> BenchResult<bool> {
         std::fs::remove_dir_all(&log_dir).map_err(|err| format!("clear {}: {err}", log_dir.display()))?;
     }
     std::fs::create_dir_all(&log_dir).map_err(|err| format!("create {}: {err}", log_dir.display()))?;
+    if options.only_finops {
+        eprintln!(
+            "sync and FinOps: {} CUR line items on the local engine",
+            options.cur_rows
+        );
+        let finops = finops::bench_finops(&options, &log_dir).await?;
+        let mut text = String::new();
+        finops::markdown(&mut text, &finops);
+        println!("{text}");
+        let path = options.out_dir.join("results-finops.md");
+        std::fs::write(&path, format!("# Quper benchmark: sync and FinOps\n{text}"))
+            .map_err(|err| format!("write {}: {err}", path.display()))?;
+        println!("written: {}", path.display());
+        return Ok(finops.met());
+    }
     let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
 

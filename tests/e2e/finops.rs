@@ -677,12 +677,20 @@ async fn settings_round_trip_validation_and_tenancy() {
     // answer in time a 503 in the error format.
     let missing = world.put_settings(&root, json!({ "folder": "cur/missing" })).await;
     assert_eq!(missing.status, 422, "{:?}", missing.body);
-    assert_eq!(missing.body["error"]["details"]["field"], "folder", "{:?}", missing.body);
+    assert_eq!(
+        missing.body["error"]["details"]["field"], "folder",
+        "{:?}",
+        missing.body
+    );
     world.cur.failing.store(true, Ordering::SeqCst);
     let timeout = world.put_settings(&root, json!({ "folder": "cur/acme" })).await;
     world.cur.failing.store(false, Ordering::SeqCst);
     assert_eq!(timeout.status, 503, "{:?}", timeout.body);
-    assert_eq!(timeout.body["error"]["code"], "SERVICE_UNAVAILABLE", "{:?}", timeout.body);
+    assert_eq!(
+        timeout.body["error"]["code"], "SERVICE_UNAVAILABLE",
+        "{:?}",
+        timeout.body
+    );
     assert_eq!(world.get("/api/v1/finops/settings").await["configured"], false);
 
     // The first save sets FinOps up with its alert source.

@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, Utc};
 use serde::Serialize;
 
@@ -343,7 +345,7 @@ pub async fn costs(store: &Store, caller: &Principal, params: &CostParams) -> Do
         let mut credits = 0.0;
         let mut refunds = 0.0;
         // Keyed by the (at most two) keys, borrowed from the rows: no allocation per row.
-        let mut groups: HashMap<(&str, &str), GroupSum> = HashMap::new();
+        let mut groups: FxHashMap<(&str, &str), GroupSum> = FxHashMap::default();
         for (_, rows) in days.range(period_start..period_end) {
             for row in rows.iter().filter(|row| query.accepts(row)) {
                 let value = query.metric.of(row);
@@ -420,7 +422,7 @@ pub fn sum_by(
     dimension: &Dimension,
     metric: Metric,
 ) -> HashMap<String, (f64, Option<String>)> {
-    let mut out: HashMap<&str, (f64, Option<String>)> = HashMap::new();
+    let mut out: FxHashMap<&str, (f64, Option<String>)> = FxHashMap::default();
     if last >= first {
         for (_, rows) in days.range(first..=last) {
             for row in rows.iter() {

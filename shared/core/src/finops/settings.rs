@@ -228,7 +228,10 @@ async fn test_source(analytics: &dyn Analytics, source: &WarehouseSource) -> Dom
         Ok(()) => Ok(()),
         Err(AnalyticsError::NotConfigured(message) | AnalyticsError::Failed(message)) => {
             let field = if source.folder.is_some() { "folder" } else { "workgroup" };
-            Err(DomainError::validation(field, format!("the warehouse cannot use it: {message}")))
+            Err(DomainError::validation(
+                field,
+                format!("the warehouse cannot use it: {message}"),
+            ))
         }
         Err(err) => Err(err.into()),
     }
