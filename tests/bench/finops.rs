@@ -236,11 +236,12 @@ async fn wait_for_run(
             "GET /api/v1/sync/history",
         )
         .await?;
+        // Newest first: only the entries above `after` are newer runs.
         let finished = history["items"].as_array().and_then(|items| {
-            items.iter().find(|entry| {
-                entry["log_id"].as_str() != after
-                    && matches!(entry["status"].as_str(), Some("success") | Some("failed"))
-            })
+            items
+                .iter()
+                .take_while(|entry| after.is_none() || entry["log_id"].as_str() != after)
+                .find(|entry| matches!(entry["status"].as_str(), Some("success") | Some("failed")))
         });
         let Some(entry) = finished else { continue };
         if entry["status"] != "success" {

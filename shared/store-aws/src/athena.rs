@@ -27,6 +27,7 @@ use aws_sdk_athena::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_athena::types::{QueryExecution, QueryExecutionContext, QueryExecutionState, ResultConfiguration};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use quper_core::ports::analytics::{Analytics, AnalyticsError, AnalyticsQuery, Cell, RowPage, WarehouseSource};
+use quper_core::ports::analytics::{DAILY_COSTS_COLUMNS, QUERY_HISTORY_COLUMNS, TABLE_STATS_COLUMNS};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -585,36 +586,6 @@ impl Kind {
         }
     }
 }
-
-/// The documented columns of `DailyCosts`, in order.
-const DAILY_COSTS_COLUMNS: [&str; 15] = [
-    "usage_date",
-    "product_code",
-    "product_name",
-    "account_id",
-    "region",
-    "usage_type",
-    "line_item_type",
-    "unit",
-    "currency",
-    "tags",
-    "unblended",
-    "net_unblended",
-    "amortized",
-    "usage_quantity",
-    "line_items",
-];
-const TABLE_STATS_COLUMNS: [&str; 4] = ["table_name", "row_count", "bytes", "last_modified"];
-const QUERY_HISTORY_COLUMNS: [&str; 8] = [
-    "query_id",
-    "state",
-    "statement",
-    "submitted_at",
-    "completed_at",
-    "data_scanned_bytes",
-    "execution_ms",
-    "error",
-];
 
 /// Athena's refusals of the request (a bad statement, a missing table or
 /// workgroup) are [`AnalyticsError::Failed`] with its message; the rest are

@@ -62,6 +62,38 @@ pub enum AnalyticsQuery {
     QueryHistory { since: DateTime<Utc> },
 }
 
+/// The documented columns of `DailyCosts`, in order.
+pub const DAILY_COSTS_COLUMNS: [&str; 15] = [
+    "usage_date",
+    "product_code",
+    "product_name",
+    "account_id",
+    "region",
+    "usage_type",
+    "line_item_type",
+    "unit",
+    "currency",
+    "tags",
+    "unblended",
+    "net_unblended",
+    "amortized",
+    "usage_quantity",
+    "line_items",
+];
+/// The documented columns of `TableStats`, in order.
+pub const TABLE_STATS_COLUMNS: [&str; 4] = ["table_name", "row_count", "bytes", "last_modified"];
+/// The documented columns of `QueryHistory`, in order.
+pub const QUERY_HISTORY_COLUMNS: [&str; 8] = [
+    "query_id",
+    "state",
+    "statement",
+    "submitted_at",
+    "completed_at",
+    "data_scanned_bytes",
+    "execution_ms",
+    "error",
+];
+
 /// One typed value of a result row.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]

@@ -47,37 +47,7 @@ pub const HISTORY_LIMIT: usize = 1000;
 /// The table name of CUR files loaded from the root itself.
 pub const ROOT_TABLE: &str = "cur";
 
-/// The documented columns of `DailyCosts`, in order.
-pub const DAILY_COSTS_COLUMNS: [&str; 15] = [
-    "usage_date",
-    "product_code",
-    "product_name",
-    "account_id",
-    "region",
-    "usage_type",
-    "line_item_type",
-    "unit",
-    "currency",
-    "tags",
-    "unblended",
-    "net_unblended",
-    "amortized",
-    "usage_quantity",
-    "line_items",
-];
-/// The documented columns of `TableStats`, in order.
-pub const TABLE_STATS_COLUMNS: [&str; 4] = ["table_name", "row_count", "bytes", "last_modified"];
-/// The documented columns of `QueryHistory`, in order.
-pub const QUERY_HISTORY_COLUMNS: [&str; 8] = [
-    "query_id",
-    "state",
-    "statement",
-    "submitted_at",
-    "completed_at",
-    "data_scanned_bytes",
-    "execution_ms",
-    "error",
-];
+pub use quper_core::ports::analytics::{DAILY_COSTS_COLUMNS, QUERY_HISTORY_COLUMNS, TABLE_STATS_COLUMNS};
 
 /// The `Analytics` port on a folder of CUR files. Cheap to clone.
 #[derive(Clone)]
