@@ -75,6 +75,10 @@
 //! | sync history entry (`ttl`: 14 days) | `T#<t>#SYNCLOG` | `<log_id>` (`<start micros:016x>-<8 hex>`: sorts by start) | |
 //! | warehouse table statistics (`table_stats_sync`) | `T#<t>#WHTABLE` | `<table name>` | |
 //! | warehouse query (`query_history_sync`; `ttl`) | `T#<t>#WHQUERY` | `<query id>` | |
+//! | a user's usage in a day (`crate::usage`) | `T#<t>#USAGE#<user:010>` | `D#<yyyy-mm-dd>` | |
+//! | a user's usage in a billing period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` | |
+//! | usage idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256>` | `MARK` | |
+//! | audit log entry (append-only) | `T#<t>#AUDIT` | `<epoch micros:016x>-<8 hex>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -479,4 +483,37 @@ pub fn warehouse_query(tenant: &TenantId, query_id: &str) -> Key {
 }
 pub fn warehouse_queries(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#WHQUERY"))
+}
+
+/// One day of a user's usage (`crate::usage`).
+pub fn usage_day(tenant: &TenantId, user: u64, day: chrono::NaiveDate) -> Key {
+    Key::new(format!("T#{tenant}#USAGE#{user:010}"), format!("D#{day}"))
+}
+/// A user's usage days `[first, last]` (inclusive), in day order.
+pub fn usage_days(tenant: &TenantId, user: u64, first: chrono::NaiveDate, last: chrono::NaiveDate) -> Query {
+    Query::partition(format!("T#{tenant}#USAGE#{user:010}")).sort(SortKey::Between {
+        from: format!("D#{first}"),
+        to: format!("D#{last}"),
+    })
+}
+/// A user's usage in one billing period (`period`: `yyyy-mm`, Quper's own).
+pub fn usage_period(tenant: &TenantId, period: &str, user: u64) -> Key {
+    Key::new(format!("T#{tenant}#USAGEPERIOD#{period}"), format!("{user:010}"))
+}
+/// Every user's usage in one billing period (one query, for top users).
+pub fn usage_periods(tenant: &TenantId, period: &str) -> Query {
+    Query::partition(format!("T#{tenant}#USAGEPERIOD#{period}"))
+}
+/// The marker of a counted idempotency key (`hash`: its SHA-256, hex).
+pub fn usage_marker(tenant: &TenantId, hash: &str) -> Key {
+    Key::new(format!("T#{tenant}#USAGEREQ#{hash}"), "MARK")
+}
+
+/// One audit log entry (`sort`: `<epoch micros:016x>-<8 hex>`, Quper's own).
+pub fn audit_entry(tenant: &TenantId, sort: &str) -> Key {
+    Key::new(format!("T#{tenant}#AUDIT"), sort)
+}
+/// The audit log, oldest first (`.backwards()` for newest first).
+pub fn audit_entries(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#AUDIT"))
 }

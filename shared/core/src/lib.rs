@@ -33,10 +33,15 @@
 //! - [`store`]: typed helpers over the `Table` port shared by the services:
 //!   records of a tenant's collections (`Record`), optimistic retries
 //!   (`retrying!`), pages.
+//! - [`context`]: the request being served (id, client, trace), set by the
+//!   HTTP edge; [`audit`]: the append-only audit log; [`usage`]: usage
+//!   metering per user, day and billing period.
 
 pub mod alerting;
 pub mod app;
+pub mod audit;
 pub mod auth;
+pub mod context;
 pub mod error;
 pub mod finops;
 pub mod health;
@@ -53,6 +58,7 @@ pub mod ports;
 pub mod secrets;
 pub mod store;
 pub mod sync;
+pub mod usage;
 
 pub use app::{App, Ports, Settings};
 pub use error::{DomainError, DomainResult};

@@ -139,6 +139,11 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = config.cors.is_enabled() && is_preflight(&method, request.headers());
     let client = client_ip(&request);
+    let context = quper_core::context::RequestContext {
+        request_id: request_id.clone(),
+        client_ip: Some(client.clone()),
+        ..Default::default()
+    };
     request.extensions_mut().insert(RequestId(request_id.clone()));
     request.extensions_mut().insert(ClientIp(client));
     request.extensions_mut().insert(version);
@@ -164,7 +169,7 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     } else if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
         ApiError::payload_too_large(config.max_body_bytes).into_response()
     } else {
-        next.run(request).instrument(span.clone()).await
+        quper_core::context::scope(context, next.run(request).instrument(span.clone())).await
     };
 
     let mut response = if version == ApiVersion::V2 {
