@@ -10,12 +10,17 @@
 //!
 //! Recording never fails the operation it records: an entry that cannot be
 //! written is logged as an error (the operation already happened).
+//!
+//! [`list`] reads the log newest first for admins ([`Permission::AdminAccess`])
+//! with the documented filters (actor, action, resource type); no route and no
+//! operation updates or deletes an entry.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::identity::Principal;
+use crate::error::DomainResult;
+use crate::identity::{Permission, Principal};
 use crate::keys;
 use crate::model::TenantId;
 use crate::ports::Condition;
@@ -65,7 +70,7 @@ pub async fn record(store: &Store, tenant: &TenantId, actor: Option<&Principal>,
         id: format!("log_{sort}"),
         actor_id: actor.map(|p| p.user_id),
         actor_email: actor.map(|p| p.email.clone()),
-        impersonator_id: None,
+        impersonator_id: actor.and_then(|p| p.impersonator),
         action: action.action.to_owned(),
         resource_type: action.resource_type.to_owned(),
         resource_id: action.resource_id,
@@ -84,5 +89,71 @@ pub async fn record(store: &Store, tenant: &TenantId, actor: Option<&Principal>,
     };
     if let Err(err) = written {
         tracing::error!(error = %err, tenant = %tenant, action = %entry.action, "audit entry not written");
+    }
+}
+
+/// The filters of [`list`] (all optional; each narrows the list).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub actor_id: Option<u64>,
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+}
+
+impl Filter {
+    fn matches(&self, entry: &AuditEntry) -> bool {
+        self.actor_id.is_none_or(|id| entry.actor_id == Some(id))
+            && self.action.as_deref().is_none_or(|action| entry.action == action)
+            && self
+                .resource_type
+                .as_deref()
+                .is_none_or(|kind| entry.resource_type == kind)
+    }
+}
+
+/// Every entry of the caller's environment that `filter` keeps, newest first
+/// (admins only).
+pub async fn list(store: &Store, caller: &Principal, filter: &Filter) -> DomainResult<Vec<AuditEntry>> {
+    caller.require(Permission::AdminAccess)?;
+    let all: Vec<AuditEntry> = store.query_all(keys::audit_entries(caller.tenant()).backwards()).await?;
+    Ok(all.into_iter().filter(|entry| filter.matches(entry)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(actor: Option<u64>, action: &str, kind: &str) -> AuditEntry {
+        AuditEntry {
+            id: "log_1".into(),
+            actor_id: actor,
+            actor_email: None,
+            impersonator_id: None,
+            action: action.into(),
+            resource_type: kind.into(),
+            resource_id: None,
+            details: Value::Null,
+            ip_address: None,
+            request_id: None,
+            created_at: DateTime::<Utc>::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn filters_narrow_and_combine() {
+        let e = entry(Some(7), "user.update", "user");
+        assert!(Filter::default().matches(&e));
+        assert!(
+            Filter {
+                actor_id: Some(7),
+                action: Some("user.update".into()),
+                resource_type: Some("user".into())
+            }
+            .matches(&e)
+        );
+        assert!(!Filter { actor_id: Some(8), ..Filter::default() }.matches(&e));
+        assert!(!Filter { action: Some("user.delete".into()), ..Filter::default() }.matches(&e));
+        assert!(!Filter { resource_type: Some("team".into()), ..Filter::default() }.matches(&e));
+        assert!(!Filter { actor_id: Some(7), ..Filter::default() }.matches(&entry(None, "auth.login_failed", "user")));
     }
 }

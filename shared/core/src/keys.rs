@@ -79,6 +79,9 @@
 //! | a user's usage in a billing period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` | |
 //! | usage idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256>` | `MARK` | |
 //! | audit log entry (append-only) | `T#<t>#AUDIT` | `<epoch micros:016x>-<8 hex>` | |
+//! | impersonation session (`ttl`: its expiry; deleted by `stop`) | `T#<t>#IMPERSONATION#<32 hex>` | `META` | |
+//! | external identity → user (`crate::identity::external`) | `T#<t>#IDPSUB#<sha256 of issuer, sub>` | `LINK` | |
+//! | user → their identity at an issuer (one per issuer) | `T#<t>#IDPUSER#<user:010>` | `<sha256 of issuer>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -516,4 +519,19 @@ pub fn audit_entry(tenant: &TenantId, sort: &str) -> Key {
 /// The audit log, oldest first (`.backwards()` for newest first).
 pub fn audit_entries(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#AUDIT"))
+}
+
+/// One impersonation session (`session`: 32 hex characters Quper made).
+pub fn impersonation(tenant: &TenantId, session: &str) -> Key {
+    Key::new(format!("T#{tenant}#IMPERSONATION#{session}"), "META")
+}
+/// The user an external identity signs in as (`subject_hash`: SHA-256 hex of
+/// the issuer and the token's `sub`).
+pub fn external_identity(tenant: &TenantId, subject_hash: &str) -> Key {
+    Key::new(format!("T#{tenant}#IDPSUB#{subject_hash}"), "LINK")
+}
+/// The identity a user has at one issuer (`issuer_hash`: SHA-256 hex of the
+/// issuer), so an account is linked to one subject per issuer.
+pub fn external_identity_of_user(tenant: &TenantId, user: u64, issuer_hash: &str) -> Key {
+    Key::new(format!("T#{tenant}#IDPUSER#{user:010}"), issuer_hash)
 }

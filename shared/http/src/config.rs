@@ -89,6 +89,44 @@ pub struct JwtConfig {
     pub jwks_cooldown: Duration,
     /// The claim that names the tenant (`QUPER_JWT_TENANT_CLAIM`).
     pub tenant_claim: String,
+    /// External identity providers whose RS256 tokens are accepted
+    /// (`QUPER_IDP_ISSUERS`, plus `QUPER_JWKS_URL` with `QUPER_JWT_ISSUER`,
+    /// `QUPER_JWT_AUDIENCE`, `QUPER_JWT_DEFAULT_TENANT` and
+    /// `QUPER_JWT_DEFAULT_MAX_ROLE` as one more); a token's JWKS is picked
+    /// by its `iss`.
+    pub providers: Vec<IdentityProvider>,
+    /// Lifetime of impersonation tokens
+    /// (`QUPER_IMPERSONATION_TTL_SECONDS`, default 30 minutes).
+    pub impersonation_ttl: Duration,
+}
+
+/// One external identity provider (Supabase, Clerk, any OAuth provider with
+/// a JWKS URL).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProvider {
+    /// The `iss` its tokens carry. `None` only for the single provider of
+    /// `QUPER_JWKS_URL` without `QUPER_JWT_ISSUER`: it takes tokens of any
+    /// issuer no other provider names.
+    pub issuer: Option<String>,
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry; unset, not checked.
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// The environment its users sign in to, created on first sign-in
+    /// (just-in-time). Unset (only for `QUPER_JWKS_URL` without
+    /// `QUPER_JWT_DEFAULT_TENANT`), its tokens must carry the tenant claim
+    /// and an existing account's email.
+    #[serde(default)]
+    pub environment: Option<quper_core::model::TenantId>,
+    /// The strongest role its tokens' `role` claim may grant (default
+    /// `user`).
+    #[serde(default = "default_max_role")]
+    pub max_role: quper_core::model::Role,
+}
+
+fn default_max_role() -> quper_core::model::Role {
+    quper_core::model::Role::User
 }
 
 impl std::fmt::Debug for JwtConfig {
@@ -122,6 +160,7 @@ impl HttpConfig {
             });
         }
         let jwks_url = var("QUPER_JWKS_URL").filter(|s| !s.is_empty());
+        let providers = identity_providers(&var, jwks_url.as_deref())?;
         let infobip_receipt_token = var("QUPER_INFOBIP_RECEIPT_TOKEN").filter(|s| !s.is_empty());
         // A production deployment must not accept unauthenticated receipts.
         if var("QUPER_ENVIRONMENT").as_deref() == Some("production") && infobip_receipt_token.is_none() {
@@ -132,7 +171,7 @@ impl HttpConfig {
         }
         let algorithms = match var("QUPER_JWT_ALGORITHMS") {
             Some(list) => parse_algorithms(&list)?,
-            None if jwks_url.is_some() => vec![Algorithm::HS256, Algorithm::RS256],
+            None if !providers.is_empty() => vec![Algorithm::HS256, Algorithm::RS256],
             None => vec![Algorithm::HS256],
         };
         let session_secret = var("QUPER_SESSION_SECRET").filter(|s| !s.is_empty());
@@ -179,6 +218,8 @@ impl HttpConfig {
                 jwks_url,
                 jwks_cooldown: Duration::from_secs(parse_or(&var, "QUPER_JWKS_COOLDOWN_SECONDS", 60)?),
                 tenant_claim: var("QUPER_JWT_TENANT_CLAIM").unwrap_or_else(|| "tenant".into()),
+                providers,
+                impersonation_ttl: Duration::from_secs(impersonation_ttl_seconds(&var)?),
             },
         })
     }
@@ -214,6 +255,75 @@ fn metrics_token(var: &impl Fn(&str) -> Option<String>) -> Result<Option<Metrics
         }),
         Some(token) => Ok(Some(MetricsToken(token))),
     }
+}
+
+/// `QUPER_IMPERSONATION_TTL_SECONDS`: 60 seconds to 12 hours, default 30
+/// minutes.
+fn impersonation_ttl_seconds(var: &impl Fn(&str) -> Option<String>) -> Result<u64, ConfigError> {
+    let seconds = parse_or(var, "QUPER_IMPERSONATION_TTL_SECONDS", 1800u64)?;
+    if !(60..=43_200).contains(&seconds) {
+        return Err(ConfigError {
+            name: "QUPER_IMPERSONATION_TTL_SECONDS",
+            message: format!("must be 60 to 43200 seconds, not {seconds}"),
+        });
+    }
+    Ok(seconds)
+}
+
+/// The identity providers: each entry of `QUPER_IDP_ISSUERS` (a JSON list
+/// of `{"issuer", "jwks_url", "audience"?, "environment", "max_role"?}`),
+/// then the single provider of `QUPER_JWKS_URL`.
+fn identity_providers(
+    var: &impl Fn(&str) -> Option<String>,
+    jwks_url: Option<&str>,
+) -> Result<Vec<IdentityProvider>, ConfigError> {
+    let bad = |name: &'static str, message: String| ConfigError { name, message };
+    let mut providers: Vec<IdentityProvider> = match var("QUPER_IDP_ISSUERS").filter(|s| !s.trim().is_empty()) {
+        Some(text) => serde_json::from_str(&text).map_err(|err| bad("QUPER_IDP_ISSUERS", err.to_string()))?,
+        None => Vec::new(),
+    };
+    for provider in &providers {
+        let issuer = provider.issuer.as_deref().unwrap_or_default();
+        if issuer.is_empty() || provider.environment.is_none() {
+            return Err(bad(
+                "QUPER_IDP_ISSUERS",
+                "every entry needs an \"issuer\" and an \"environment\"".into(),
+            ));
+        }
+        if !(provider.jwks_url.starts_with("https://") || provider.jwks_url.starts_with("http://")) {
+            return Err(bad("QUPER_IDP_ISSUERS", format!("{issuer}: jwks_url must be an http(s) URL")));
+        }
+    }
+    if let Some(url) = jwks_url {
+        let environment = match var("QUPER_JWT_DEFAULT_TENANT").filter(|s| !s.is_empty()) {
+            Some(text) => Some(
+                quper_core::model::TenantId::parse(&text).map_err(|message| bad("QUPER_JWT_DEFAULT_TENANT", message))?,
+            ),
+            None => None,
+        };
+        let max_role = match var("QUPER_JWT_DEFAULT_MAX_ROLE").filter(|s| !s.is_empty()) {
+            Some(text) => quper_core::model::Role::parse(&text)
+                .ok_or_else(|| bad("QUPER_JWT_DEFAULT_MAX_ROLE", format!("{text:?} is not a role")))?,
+            None => default_max_role(),
+        };
+        providers.push(IdentityProvider {
+            issuer: var("QUPER_JWT_ISSUER").filter(|s| !s.is_empty()),
+            jwks_url: url.to_owned(),
+            audience: var("QUPER_JWT_AUDIENCE").filter(|s| !s.is_empty()),
+            environment,
+            max_role,
+        });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for provider in &providers {
+        if !seen.insert(provider.issuer.clone()) {
+            return Err(bad(
+                "QUPER_IDP_ISSUERS",
+                format!("issuer {:?} is configured twice", provider.issuer.as_deref().unwrap_or("(any)")),
+            ));
+        }
+    }
+    Ok(providers)
 }
 
 /// `QUPER_SSE_MAX_SECONDS`: 1 to a day.
@@ -275,6 +385,45 @@ mod tests {
             let error = HttpConfig::from_lookup(|name| (name == "QUPER_SSE_MAX_SECONDS").then(|| bad.to_owned()))
                 .expect_err(bad);
             assert_eq!(error.name, "QUPER_SSE_MAX_SECONDS", "{bad}");
+        }
+    }
+
+    #[test]
+    fn identity_providers_come_from_the_list_and_the_single_issuer_variables() {
+        let config = HttpConfig::from_lookup(lookup(&[
+            (
+                "QUPER_IDP_ISSUERS",
+                r#"[{"issuer": "https://a.example", "jwks_url": "https://a.example/jwks", "environment": "acme", "max_role": "responder"},
+                    {"issuer": "https://b.example", "jwks_url": "https://b.example/jwks", "audience": "quper", "environment": "beta"}]"#,
+            ),
+            ("QUPER_JWKS_URL", "https://legacy.example/jwks"),
+            ("QUPER_JWT_DEFAULT_TENANT", "legacy"),
+        ]))
+        .expect("valid providers");
+        let providers = &config.jwt.providers;
+        assert_eq!(providers.len(), 3);
+        assert_eq!(providers[0].max_role, quper_core::model::Role::Responder);
+        assert_eq!(providers[1].max_role, quper_core::model::Role::User);
+        assert_eq!(providers[1].audience.as_deref(), Some("quper"));
+        assert_eq!(providers[2].issuer, None);
+        assert_eq!(providers[2].environment.as_ref().map(|t| t.as_str()), Some("legacy"));
+        assert!(config.jwt.algorithms.contains(&Algorithm::RS256));
+        assert_eq!(config.jwt.impersonation_ttl, Duration::from_secs(1800));
+
+        for bad in [
+            "not json",
+            r#"[{"issuer": "https://a.example", "jwks_url": "https://a.example/jwks"}]"#,
+            r#"[{"issuer": "https://a.example", "jwks_url": "ftp://x", "environment": "acme"}]"#,
+            r#"[{"issuer": "https://a.example", "jwks_url": "https://a/j", "environment": "acme", "max_role": "owner"}]"#,
+            r#"[{"issuer": "https://a.example", "jwks_url": "https://a/j", "environment": "acme"}, {"issuer": "https://a.example", "jwks_url": "https://a/k", "environment": "beta"}]"#,
+        ] {
+            let error = HttpConfig::from_lookup(|name| (name == "QUPER_IDP_ISSUERS").then(|| bad.to_owned())).expect_err(bad);
+            assert_eq!(error.name, "QUPER_IDP_ISSUERS", "{bad}");
+        }
+        for bad in ["10", "100000", "soon"] {
+            let error = HttpConfig::from_lookup(|name| (name == "QUPER_IMPERSONATION_TTL_SECONDS").then(|| bad.to_owned()))
+                .expect_err(bad);
+            assert_eq!(error.name, "QUPER_IMPERSONATION_TTL_SECONDS", "{bad}");
         }
     }
 

@@ -14,6 +14,8 @@ use crate::ingest::event::AlertEvent;
 use crate::ingest::formats::parse_alarm_message;
 use crate::ingest::pipeline::{self, Ingested};
 
+use serde_json::json;
+
 use super::App;
 
 impl App {
@@ -80,7 +82,9 @@ impl App {
     }
 
     pub async fn create_alert_source(&self, caller: &Principal, new: NewSource) -> DomainResult<RevealedSource> {
-        sources::create(self.store(), caller, new).await
+        let done = sources::create(self.store(), caller, new).await?;
+        self.audit(caller, "source.create", "alert_source", done.source.id, json!({"name": done.source.name})).await;
+        Ok(done)
     }
 
     pub async fn update_alert_source(
@@ -89,7 +93,9 @@ impl App {
         id: u64,
         patch: SourcePatch,
     ) -> DomainResult<AlertSource> {
-        sources::update(self.store(), caller, id, patch).await
+        let done = sources::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "source.update", "alert_source", id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn set_alert_source_active(
@@ -98,15 +104,21 @@ impl App {
         id: u64,
         active: bool,
     ) -> DomainResult<AlertSource> {
-        sources::set_active(self.store(), caller, id, active).await
+        let done = sources::set_active(self.store(), caller, id, active).await?;
+        self.audit(caller, "source.set_active", "alert_source", id, json!({"is_active": active})).await;
+        Ok(done)
     }
 
     pub async fn regenerate_alert_source_key(&self, caller: &Principal, id: u64) -> DomainResult<RevealedSource> {
-        sources::regenerate_key(self.store(), caller, id).await
+        let done = sources::regenerate_key(self.store(), caller, id).await?;
+        self.audit(caller, "source.rotate_key", "alert_source", id, json!({"name": done.source.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_alert_source(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        sources::delete(self.store(), caller, id).await
+        sources::delete(self.store(), caller, id).await?;
+        self.audit(caller, "source.delete", "alert_source", id, json!({})).await;
+        Ok(())
     }
 
     // Alert rules.
@@ -120,7 +132,9 @@ impl App {
     }
 
     pub async fn create_alert_rule(&self, caller: &Principal, new: NewRule) -> DomainResult<AlertRule> {
-        rules::create(self.store(), caller, new).await
+        let done = rules::create(self.store(), caller, new).await?;
+        self.audit(caller, "alert_rule.create", "alert_rule", &done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn update_alert_rule(
@@ -129,11 +143,15 @@ impl App {
         id: &crate::model::RecordId,
         patch: RulePatch,
     ) -> DomainResult<AlertRule> {
-        rules::update(self.store(), caller, id, patch).await
+        let done = rules::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "alert_rule.update", "alert_rule", &done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_alert_rule(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
-        rules::delete(self.store(), caller, id).await
+        rules::delete(self.store(), caller, id).await?;
+        self.audit(caller, "alert_rule.delete", "alert_rule", id, json!({})).await;
+        Ok(())
     }
 
     // Raw alerts.

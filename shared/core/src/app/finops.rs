@@ -8,6 +8,8 @@ use crate::finops::costs::{self, CostParams, CostsAnswer, MoverParams, Summary, 
 use crate::finops::settings::{self, FinopsSettingsInput, FinopsSettingsView};
 use crate::identity::Principal;
 
+use serde_json::json;
+
 use super::App;
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
         {
             tracing::warn!(%tenant, error = %err, "could not start cur_cost_sync after saving the FinOps settings");
         }
+        self.audit(caller, "finops.settings_update", "finops_settings", tenant, json!({})).await;
         Ok(saved)
     }
 

@@ -11,8 +11,27 @@ use crate::identity::web_sessions::{self, WebSession};
 use crate::identity::{self as identity_domain, Principal, login_limits, purge};
 use crate::model::TenantId;
 use crate::model::{Email, Name, Password};
+use serde_json::json;
 
 use super::App;
+
+/// The fields a patch sends (never their values: a password stays out of
+/// the audit log).
+fn patch_fields(patch: &UserPatch) -> Vec<&'static str> {
+    [
+        ("email", patch.email.is_some()),
+        ("full_name", patch.full_name.is_some()),
+        ("password", patch.password.is_some()),
+        ("role", patch.role.is_some()),
+        ("is_active", patch.is_active.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("timezone", patch.timezone.is_some()),
+        ("avatar_url", patch.avatar_url.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, sent)| sent.then_some(name))
+    .collect()
+}
 
 impl App {
     /// Checks an email and password under the failed-login limits (per
@@ -33,8 +52,11 @@ impl App {
         let store = self.store();
         let attempt = login_limits::Attempt::new(store, email, client, self.settings().login_limits());
         let (open, candidates) = tokio::join!(attempt.check(store), users::login_candidates(store, email, tenant));
-        open?;
         let candidates = candidates?;
+        if let Err(err) = open {
+            self.audit_login_failure(&candidates, email, "too_many_attempts").await;
+            return Err(err);
+        }
         // The same password of the same account checked a moment ago (Basic
         // credentials come with every request): no guess is being made, so
         // nothing is counted, but a full window still refuses it (above).
@@ -42,15 +64,43 @@ impl App {
             return Ok(user);
         }
         attempt.count(store).await?;
+        let tenants = candidates.tenants();
         match candidates.verify(password).await {
             Ok(user) => {
                 attempt.refund(store).await;
                 Ok(user)
             }
-            Err(failure) => Err(DomainError::Unauthenticated(match failure {
-                LoginFailure::Invalid => "invalid email or password".into(),
-                LoginFailure::AmbiguousTenant => "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)".into(),
-            })),
+            Err(failure) => {
+                let (reason, message) = match failure {
+                    LoginFailure::Invalid => ("invalid_credentials", "invalid email or password".to_owned()),
+                    LoginFailure::AmbiguousTenant => ("ambiguous_tenant", "this email has accounts in several environments; name one with \"tenant\" (or tenant/email in Basic auth)".into()),
+                };
+                self.audit_login_failure_in(&tenants, email, reason).await;
+                Err(DomainError::Unauthenticated(message))
+            }
+        }
+    }
+
+    /// Records a failed login (nobody signed in: no actor; the email tried,
+    /// never the password) in every environment the email has an account in.
+    async fn audit_login_failure(&self, candidates: &users::LoginCandidates, email: &str, reason: &str) {
+        self.audit_login_failure_in(&candidates.tenants(), email, reason).await;
+    }
+
+    async fn audit_login_failure_in(&self, tenants: &[TenantId], email: &str, reason: &str) {
+        for tenant in tenants {
+            crate::audit::record(
+                self.store(),
+                tenant,
+                None,
+                crate::audit::Action {
+                    action: "auth.login_failed",
+                    resource_type: "user",
+                    resource_id: None,
+                    details: serde_json::json!({ "email": email, "reason": reason }),
+                },
+            )
+            .await;
         }
     }
 
@@ -162,9 +212,16 @@ impl App {
         attempt.count(store).await?;
         match users::change_password(store, caller, current, new).await {
             // A wrong current password keeps its count.
-            Err(err @ DomainError::Validation { .. }) => Err(err),
+            Err(err @ DomainError::Validation { .. }) => {
+                self.audit(caller, "user.password_change_failed", "user", caller.user_id, json!({"reason": "wrong_current_password"}))
+                    .await;
+                Err(err)
+            }
             other => {
                 attempt.refund(store).await;
+                if other.is_ok() {
+                    self.audit(caller, "user.password_change", "user", caller.user_id, json!({})).await;
+                }
                 other
             }
         }
@@ -181,7 +238,10 @@ impl App {
     }
 
     pub async fn create_environment(&self, caller: &Principal, new: NewEnvironment) -> DomainResult<Environment> {
-        environments::create(self.store(), caller, new).await
+        let environment = environments::create(self.store(), caller, new).await?;
+        self.audit(caller, "environment.create", "environment", &environment.id, json!({"name": environment.name}))
+            .await;
+        Ok(environment)
     }
 
     pub async fn update_environment(
@@ -190,15 +250,23 @@ impl App {
         id: &str,
         patch: EnvironmentPatch,
     ) -> DomainResult<Environment> {
-        environments::update(self.store(), caller, id, patch).await
+        let environment = environments::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "environment.update", "environment", &environment.id, json!({"name": environment.name, "is_active": environment.is_active}))
+            .await;
+        Ok(environment)
     }
 
     pub async fn delete_environment(&self, caller: &Principal, id: &str) -> DomainResult<()> {
-        environments::delete(self.store(), caller, id).await
+        environments::delete(self.store(), caller, id).await?;
+        self.audit(caller, "environment.delete", "environment", id, json!({})).await;
+        Ok(())
     }
 
     pub async fn add_environment_admin(&self, caller: &Principal, id: &str, admin: NewAdmin) -> DomainResult<User> {
-        environments::add_admin(self.store(), caller, id, admin).await
+        let user = environments::add_admin(self.store(), caller, id, admin).await?;
+        self.audit(caller, "environment.add_admin", "user", user.id, json!({"environment": id, "email": user.email, "role": user.role.as_str()}))
+            .await;
+        Ok(user)
     }
 
     // Users. `admin` marks OmniStack's admin routes, which need admin access.
@@ -212,19 +280,51 @@ impl App {
     }
 
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> DomainResult<User> {
-        users::create(self.store(), caller, new).await
+        let user = users::create(self.store(), caller, new).await?;
+        self.audit(caller, "user.create", "user", user.id, json!({"email": user.email, "role": user.role.as_str()}))
+            .await;
+        Ok(user)
     }
 
+    /// Updates a user. Audited: `user.update` (the fields sent, never a
+    /// password), `user.role_change` (old and new role),
+    /// `user.activate`/`user.deactivate`, `user.password_reset`.
     pub async fn update_user(&self, caller: &Principal, id: u64, patch: UserPatch, admin: bool) -> DomainResult<User> {
-        if admin {
-            users::admin_update(self.store(), caller, id, patch).await
+        let before = users::get(self.store(), caller.tenant(), id).await.ok();
+        let fields: Vec<&str> = patch_fields(&patch);
+        let password = patch.password.is_some();
+        let user = if admin {
+            users::admin_update(self.store(), caller, id, patch).await?
         } else {
-            users::update(self.store(), caller, id, patch).await
+            users::update(self.store(), caller, id, patch).await?
+        };
+        if let Some(before) = before {
+            if before.role != user.role {
+                self.audit(caller, "user.role_change", "user", id, json!({"old_role": before.role.as_str(), "new_role": user.role.as_str()}))
+                    .await;
+            }
+            if before.is_active != user.is_active {
+                let action = if user.is_active { "user.activate" } else { "user.deactivate" };
+                self.audit(caller, action, "user", id, json!({})).await;
+            }
+            if password {
+                self.audit(caller, "user.password_reset", "user", id, json!({})).await;
+            }
+            let other: Vec<&str> = fields
+                .into_iter()
+                .filter(|f| !matches!(*f, "role" | "is_active" | "password"))
+                .collect();
+            if !other.is_empty() {
+                self.audit(caller, "user.update", "user", id, json!({"fields": other})).await;
+            }
         }
+        Ok(user)
     }
 
     pub async fn delete_user(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        users::delete(self.store(), caller, id).await
+        users::delete(self.store(), caller, id).await?;
+        self.audit(caller, "user.delete", "user", id, json!({})).await;
+        Ok(())
     }
 
     /// The caller's own account.
@@ -249,7 +349,9 @@ impl App {
     }
 
     pub async fn create_group(&self, caller: &Principal, new: NewGroup) -> DomainResult<Group> {
-        groups::create(self.store(), caller, new).await
+        let done = groups::create(self.store(), caller, new).await?;
+        self.audit(caller, "group.create", "group", &done.id, json!({"name": done.name, "role_ids": done.role_ids})).await;
+        Ok(done)
     }
 
     pub async fn update_group(
@@ -258,11 +360,15 @@ impl App {
         id: &crate::model::RecordId,
         patch: GroupPatch,
     ) -> DomainResult<Group> {
-        groups::update(self.store(), caller, id, patch).await
+        let done = groups::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "group.update", "group", &done.id, json!({"name": done.name, "role_ids": done.role_ids})).await;
+        Ok(done)
     }
 
     pub async fn delete_group(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
-        groups::delete(self.store(), caller, id).await
+        groups::delete(self.store(), caller, id).await?;
+        self.audit(caller, "group.delete", "group", id, json!({})).await;
+        Ok(())
     }
 
     pub async fn group_members(
@@ -279,7 +385,9 @@ impl App {
         id: &crate::model::RecordId,
         new: NewGroupMember,
     ) -> DomainResult<GroupMember> {
-        groups::add_member(self.store(), caller, id, new).await
+        let done = groups::add_member(self.store(), caller, id, new).await?;
+        self.audit(caller, "group.add_member", "group", id, json!({"user_id": done.user_id})).await;
+        Ok(done)
     }
 
     pub async fn remove_group_member(
@@ -288,7 +396,9 @@ impl App {
         id: &crate::model::RecordId,
         user_id: u64,
     ) -> DomainResult<()> {
-        groups::remove_member(self.store(), caller, id, user_id).await
+        groups::remove_member(self.store(), caller, id, user_id).await?;
+        self.audit(caller, "group.remove_member", "group", id, json!({"user_id": user_id})).await;
+        Ok(())
     }
 
     // Roles.
@@ -302,7 +412,9 @@ impl App {
     }
 
     pub async fn create_role(&self, caller: &Principal, new: NewRole) -> DomainResult<RoleRecord> {
-        roles::create(self.store(), caller, new).await
+        let done = roles::create(self.store(), caller, new).await?;
+        self.audit(caller, "role.create", "role", &done.id, json!({"name": done.name, "permissions": done.permissions})).await;
+        Ok(done)
     }
 
     pub async fn update_role(
@@ -311,11 +423,15 @@ impl App {
         id: &crate::model::RoleId,
         patch: RolePatch,
     ) -> DomainResult<RoleRecord> {
-        roles::update(self.store(), caller, id, patch).await
+        let done = roles::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "role.update", "role", &done.id, json!({"name": done.name, "permissions": done.permissions})).await;
+        Ok(done)
     }
 
     pub async fn delete_role(&self, caller: &Principal, id: &crate::model::RoleId) -> DomainResult<()> {
-        roles::delete(self.store(), caller, id).await
+        roles::delete(self.store(), caller, id).await?;
+        self.audit(caller, "role.delete", "role", id, json!({})).await;
+        Ok(())
     }
 
     // Teams.
@@ -329,15 +445,21 @@ impl App {
     }
 
     pub async fn create_team(&self, caller: &Principal, new: NewTeam) -> DomainResult<Team> {
-        teams::create(self.store(), caller, new).await
+        let done = teams::create(self.store(), caller, new).await?;
+        self.audit(caller, "team.create", "team", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn update_team(&self, caller: &Principal, id: u64, patch: TeamPatch) -> DomainResult<Team> {
-        teams::update(self.store(), caller, id, patch).await
+        let done = teams::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "team.update", "team", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_team(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        teams::delete(self.store(), caller, id).await
+        teams::delete(self.store(), caller, id).await?;
+        self.audit(caller, "team.delete", "team", id, json!({})).await;
+        Ok(())
     }
 
     pub async fn team_members(&self, caller: &Principal, id: u64) -> DomainResult<Vec<TeamMember>> {
@@ -345,12 +467,16 @@ impl App {
     }
 
     pub async fn add_team_member(&self, caller: &Principal, id: u64, new: NewTeamMember) -> DomainResult<TeamMember> {
-        teams::add_member(self.store(), caller, id, new).await
+        let done = teams::add_member(self.store(), caller, id, new).await?;
+        self.audit(caller, "team.add_member", "team", id, json!({"user_id": done.user_id})).await;
+        Ok(done)
     }
 
     /// Ends a membership; `purge` deletes the record instead of keeping it
     /// inactive.
     pub async fn remove_team_member(&self, caller: &Principal, id: u64, user_id: u64, purge: bool) -> DomainResult<()> {
-        teams::remove_member(self.store(), caller, id, user_id, purge).await
+        teams::remove_member(self.store(), caller, id, user_id, purge).await?;
+        self.audit(caller, "team.remove_member", "team", id, json!({"user_id": user_id, "purge": purge})).await;
+        Ok(())
     }
 }

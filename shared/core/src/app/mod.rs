@@ -24,9 +24,11 @@
 //! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
+//! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
 
 mod alerting;
 mod analytics;
+mod audit;
 mod finops;
 mod identity;
 mod incidents;

@@ -10,6 +10,8 @@ use crate::notifications::receipts::{self, Receipt, ReceiptOutcome};
 use crate::notifications::rules::{self, NewNotificationRule, RuleView};
 use crate::ports::NotificationJob;
 
+use serde_json::json;
+
 use super::App;
 
 /// What a batch of delivery receipts did.
@@ -32,7 +34,9 @@ impl App {
     }
 
     pub async fn create_channel(&self, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
-        channels::create(self.store(), self.sealer(), caller, new).await
+        let done = channels::create(self.store(), self.sealer(), caller, new).await?;
+        self.audit(caller, "channel.create", "channel", &done.channel.id, json!({"name": done.channel.name})).await;
+        Ok(done)
     }
 
     pub async fn update_channel(
@@ -41,11 +45,15 @@ impl App {
         id: &crate::model::RecordId,
         patch: ChannelPatch,
     ) -> DomainResult<Channel> {
-        channels::update(self.store(), self.sealer(), caller, id, patch).await
+        let done = channels::update(self.store(), self.sealer(), caller, id, patch).await?;
+        self.audit(caller, "channel.update", "channel", &done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_channel(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
-        channels::delete(self.store(), caller, id).await
+        channels::delete(self.store(), caller, id).await?;
+        self.audit(caller, "channel.delete", "channel", id, json!({})).await;
+        Ok(())
     }
 
     // Contact methods and notification rules.

@@ -11,6 +11,8 @@ use crate::oncall::policies::{
 };
 use crate::oncall::schedules::{self, EntryRecord, NewEntry, NewSchedule, OnCall, Schedule, SchedulePatch, Timeline};
 
+use serde_json::json;
+
 use super::App;
 
 impl App {
@@ -25,15 +27,21 @@ impl App {
     }
 
     pub async fn create_schedule(&self, caller: &Principal, new: NewSchedule) -> DomainResult<Schedule> {
-        schedules::create(self.store(), caller, new).await
+        let done = schedules::create(self.store(), caller, new).await?;
+        self.audit(caller, "schedule.create", "schedule", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn update_schedule(&self, caller: &Principal, id: u64, patch: SchedulePatch) -> DomainResult<Schedule> {
-        schedules::update(self.store(), caller, id, patch).await
+        let done = schedules::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "schedule.update", "schedule", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_schedule(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        schedules::delete(self.store(), caller, id).await
+        schedules::delete(self.store(), caller, id).await?;
+        self.audit(caller, "schedule.delete", "schedule", id, json!({})).await;
+        Ok(())
     }
 
     pub async fn schedule_entries(&self, caller: &Principal, id: u64) -> DomainResult<Vec<EntryRecord>> {
@@ -85,7 +93,9 @@ impl App {
     }
 
     pub async fn create_escalation_policy(&self, caller: &Principal, new: NewPolicy) -> DomainResult<EscalationPolicy> {
-        policies::create(self.store(), caller, new).await
+        let done = policies::create(self.store(), caller, new).await?;
+        self.audit(caller, "escalation_policy.create", "escalation_policy", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn update_escalation_policy(
@@ -94,11 +104,15 @@ impl App {
         id: u64,
         patch: PolicyPatch,
     ) -> DomainResult<EscalationPolicy> {
-        policies::update(self.store(), caller, id, patch).await
+        let done = policies::update(self.store(), caller, id, patch).await?;
+        self.audit(caller, "escalation_policy.update", "escalation_policy", done.id, json!({"name": done.name})).await;
+        Ok(done)
     }
 
     pub async fn delete_escalation_policy(&self, caller: &Principal, id: u64) -> DomainResult<()> {
-        policies::delete(self.store(), caller, id).await
+        policies::delete(self.store(), caller, id).await?;
+        self.audit(caller, "escalation_policy.delete", "escalation_policy", id, json!({})).await;
+        Ok(())
     }
 
     /// The levels of a policy, in paging order.

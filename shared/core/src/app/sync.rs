@@ -12,6 +12,8 @@ use crate::sync::jobs;
 use crate::sync::run::{self, RunOutcome};
 use crate::sync::state::{self, JobInfo, JobList, JobState, SyncStatus};
 
+use serde_json::json;
+
 use super::App;
 
 impl App {
@@ -37,13 +39,16 @@ impl App {
     /// one-shot schedule the worker runs (the host's timer worker, the
     /// `sync-worker` function).
     pub async fn trigger_sync(&self, caller: &Principal, job_id: Option<&str>) -> DomainResult<Triggered> {
-        api::trigger(self.store(), self.ports().schedules.as_ref(), caller, job_id).await
+        let done = api::trigger(self.store(), self.ports().schedules.as_ref(), caller, job_id).await?;
+        self.audit(caller, "sync.trigger", "sync_job", job_id.unwrap_or("*"), json!({})).await;
+        Ok(done)
     }
 
     /// Pauses a job: its schedule disabled. Pausing a paused job is a no-op.
     pub async fn pause_sync_job(&self, caller: &Principal, job_id: &str) -> DomainResult<JobInfo> {
         let info = api::set_paused(self.store(), self.ports().schedules.as_ref(), caller, job_id, true).await?;
         self.sync_changed(caller.tenant());
+        self.audit(caller, "sync.pause", "sync_job", job_id, json!({})).await;
         Ok(info)
     }
 
@@ -51,6 +56,7 @@ impl App {
     pub async fn resume_sync_job(&self, caller: &Principal, job_id: &str) -> DomainResult<JobInfo> {
         let info = api::set_paused(self.store(), self.ports().schedules.as_ref(), caller, job_id, false).await?;
         self.sync_changed(caller.tenant());
+        self.audit(caller, "sync.resume", "sync_job", job_id, json!({})).await;
         Ok(info)
     }
 
@@ -67,7 +73,10 @@ impl App {
     }
 
     pub async fn purge_sync_history(&self, caller: &Principal, older_than_days: Option<i64>) -> DomainResult<Purged> {
-        api::purge_history(self.store(), caller, older_than_days).await
+        let done = api::purge_history(self.store(), caller, older_than_days).await?;
+        self.audit(caller, "sync.purge_history", "sync_history", "*", json!({"older_than_days": older_than_days}))
+            .await;
+        Ok(done)
     }
 
     /// A sync schedule fired (the host's timer worker, the `sync-worker`

@@ -72,6 +72,12 @@ pub struct Principal {
     /// group.
     pub role: Role,
     pub permissions: BTreeSet<Permission>,
+    /// The admin acting as this user through an impersonation token (every
+    /// audit entry made with it names them); such a principal never holds
+    /// admin permissions ([`Principal::impersonated_by`]).
+    pub impersonator: Option<u64>,
+    /// The impersonation session the token belongs to.
+    pub impersonation_session: Option<String>,
 }
 
 impl Principal {
@@ -103,6 +109,38 @@ impl Principal {
 
     pub fn tenant(&self) -> &TenantId {
         &self.tenant
+    }
+
+    /// This principal with no more than `max` grants (the role and the
+    /// permissions of that built-in role at most): what an external
+    /// provider's token may do, whatever the account holds.
+    pub fn capped_at(mut self, max: Role) -> Principal {
+        if self.role > max {
+            self.role = max;
+        }
+        let allowed = builtin_permissions(max);
+        self.permissions.retain(|permission| allowed.contains(permission));
+        self
+    }
+
+    /// This principal as used by `admin` through the impersonation
+    /// `session`: at most a responder, never an admin (no admin, identity
+    /// write, config write, delete or environment permission), whatever
+    /// the user's groups grant.
+    pub fn impersonated_by(mut self, admin: u64, session: String) -> Principal {
+        self.role = self.role.min(Role::Responder);
+        for permission in [
+            Permission::AdminAccess,
+            Permission::IdentityWrite,
+            Permission::ConfigWrite,
+            Permission::IncidentsDelete,
+            Permission::EnvironmentsManage,
+        ] {
+            self.permissions.remove(&permission);
+        }
+        self.impersonator = Some(admin);
+        self.impersonation_session = Some(session);
+        self
     }
 }
 

@@ -3,7 +3,9 @@
 
 pub mod access;
 pub mod environments;
+pub mod external;
 pub mod groups;
+pub mod impersonation;
 pub mod login_limits;
 pub mod purge;
 pub mod roles;
@@ -98,5 +100,7 @@ pub async fn principal_for(store: &Store, tenant: TenantId, user: &users::User) 
         email: user.email.clone(),
         role,
         permissions,
+        impersonator: None,
+        impersonation_session: None,
     })
 }

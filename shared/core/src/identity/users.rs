@@ -480,6 +480,15 @@ pub async fn login_candidates(store: &Store, email: &str, tenant: Option<&str>) 
 }
 
 impl LoginCandidates {
+    /// The environments the email has an account in (where a failed login
+    /// is audited).
+    pub fn tenants(&self) -> Vec<TenantId> {
+        self.accounts
+            .iter()
+            .filter_map(|candidate| candidate.user.as_ref().map(|user| user.tenant.clone()))
+            .collect()
+    }
+
     /// The one active account of a live environment whose password was
     /// checked successfully a moment ago ([`crate::auth::remembered`]),
     /// without spending argon2: Basic credentials come with every request.

@@ -1,6 +1,7 @@
 //! Authentication: who is calling.
 //!
-//! - [`jwt`]: issuing and verifying bearer tokens (HS256, RS256 via JWKS).
+//! - [`jwt`]: issuing and verifying bearer tokens (HS256, RS256 via JWKS of
+//!   the configured identity providers, impersonation tokens).
 //! - [`Caller`]: the extractor for the authenticated principal, from a bearer
 //!   token or HTTP Basic credentials of a real account.
 //!
@@ -15,6 +16,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use quper_core::identity::Principal;
+use quper_core::identity::external::ExternalIdentity;
 use quper_core::model::TenantId;
 
 use crate::error::{ApiError, ApiResult};
@@ -76,19 +78,49 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
         invalid()
     })?;
     // A tenant claim that cannot be an environment id names none.
-    let tenant = state
+    let claimed_tenant = state
         .tokens
         .tenant_of(&claims)
-        .and_then(|tenant| TenantId::parse(tenant).ok())
-        .ok_or_else(invalid)?;
+        .map(|tenant| TenantId::parse(tenant).map_err(|_| invalid()))
+        .transpose()?;
+    // An external provider mapped to an environment signs its users in
+    // there (a tenant claim, if any, must name it), creating the account on
+    // first use; its role claim grants at most the mapping's maximum.
+    if let Some(provider) = &claims.provider
+        && let Some(environment) = &provider.environment
+    {
+        if claimed_tenant.as_ref().is_some_and(|tenant| tenant != environment) {
+            return Err(invalid());
+        }
+        let identity = ExternalIdentity {
+            issuer: claims.iss.clone().or_else(|| provider.issuer.clone()).unwrap_or_default(),
+            subject: claims.sub.clone(),
+            email: claims.email.clone(),
+            role: claims.role.clone(),
+            max_role: provider.max_role,
+        };
+        return Ok(state.app.external_principal(environment, &identity).await?);
+    }
+    let tenant = claimed_tenant.ok_or_else(invalid)?;
     // Quper's own tokens carry the user id in `sub` and the user's session
     // in `sid` (a token without one carries the empty session of users
-    // stored before sessions existed); an external provider's carry its own
-    // subject, so those users are found by email.
+    // stored before sessions existed); an impersonation token also names the
+    // admin (`act`) and its session (`imp`); an external provider's carry
+    // its own subject, so those users are found by email.
     let principal = match claims.sub.parse::<u64>() {
         Ok(id) if claims.issued_by_quper => {
             let session = claims.sid.as_deref().unwrap_or_default();
-            state.app.token_principal(&tenant, id, session, claims.iat).await?
+            match (&claims.act, claims.imp.as_deref()) {
+                (None, None) => state.app.token_principal(&tenant, id, session, claims.iat).await?,
+                (Some(actor), Some(imp)) => {
+                    let admin = actor.sub.parse::<u64>().map_err(|_| invalid())?;
+                    state
+                        .app
+                        .impersonation_principal(&tenant, id, session, admin, imp)
+                        .await?
+                }
+                _ => return Err(invalid()),
+            }
         }
         Err(_) if claims.issued_by_quper => return Err(invalid()),
         Ok(id) => state.app.principal(&tenant, id).await?,

@@ -17,6 +17,7 @@
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
+//! | [`audit`] | `/api/v1/admin/dashboard/audit-logs`, `/api/v1/admin/impersonate/start`, `/stop` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -101,6 +102,7 @@ macro_rules! document_then {
 }
 
 pub mod alerting;
+pub mod audit;
 pub mod docs;
 pub mod finops;
 pub mod health;
@@ -157,7 +159,8 @@ groups!(
     system,
     notifications,
     finops,
-    sync
+    sync,
+    audit
 );
 
 /// Every route group, served, for the host.
