@@ -89,6 +89,7 @@
 mod alarm_ingest;
 mod analytics;
 mod analytics_conformance;
+mod audit_log;
 mod auth;
 mod bus_conformance;
 mod cors;
@@ -100,6 +101,8 @@ mod escalation;
 mod finops;
 mod http_layer;
 mod identity;
+mod identity_providers;
+mod impersonation;
 mod incident_crud;
 mod incident_stream;
 mod incidents;

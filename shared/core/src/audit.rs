@@ -60,11 +60,7 @@ pub struct Action<'a> {
 /// failed login). Never fails: a write that fails is logged.
 pub async fn record(store: &Store, tenant: &TenantId, actor: Option<&Principal>, action: Action<'_>) {
     let now = store.now();
-    let sort = format!(
-        "{:016x}-{}",
-        now.timestamp_micros().max(0),
-        crate::auth::random_hex(4)
-    );
+    let sort = format!("{:016x}-{}", now.timestamp_micros().max(0), crate::auth::random_hex(4));
     let context = crate::context::current();
     let entry = AuditEntry {
         id: format!("log_{sort}"),
@@ -115,7 +111,9 @@ impl Filter {
 /// (admins only).
 pub async fn list(store: &Store, caller: &Principal, filter: &Filter) -> DomainResult<Vec<AuditEntry>> {
     caller.require(Permission::AdminAccess)?;
-    let all: Vec<AuditEntry> = store.query_all(keys::audit_entries(caller.tenant()).backwards()).await?;
+    let all: Vec<AuditEntry> = store
+        .query_all(keys::audit_entries(caller.tenant()).backwards())
+        .await?;
     Ok(all.into_iter().filter(|entry| filter.matches(entry)).collect())
 }
 
@@ -151,9 +149,33 @@ mod tests {
             }
             .matches(&e)
         );
-        assert!(!Filter { actor_id: Some(8), ..Filter::default() }.matches(&e));
-        assert!(!Filter { action: Some("user.delete".into()), ..Filter::default() }.matches(&e));
-        assert!(!Filter { resource_type: Some("team".into()), ..Filter::default() }.matches(&e));
-        assert!(!Filter { actor_id: Some(7), ..Filter::default() }.matches(&entry(None, "auth.login_failed", "user")));
+        assert!(
+            !Filter {
+                actor_id: Some(8),
+                ..Filter::default()
+            }
+            .matches(&e)
+        );
+        assert!(
+            !Filter {
+                action: Some("user.delete".into()),
+                ..Filter::default()
+            }
+            .matches(&e)
+        );
+        assert!(
+            !Filter {
+                resource_type: Some("team".into()),
+                ..Filter::default()
+            }
+            .matches(&e)
+        );
+        assert!(
+            !Filter {
+                actor_id: Some(7),
+                ..Filter::default()
+            }
+            .matches(&entry(None, "auth.login_failed", "user"))
+        );
     }
 }

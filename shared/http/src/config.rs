@@ -291,13 +291,17 @@ fn identity_providers(
             ));
         }
         if !(provider.jwks_url.starts_with("https://") || provider.jwks_url.starts_with("http://")) {
-            return Err(bad("QUPER_IDP_ISSUERS", format!("{issuer}: jwks_url must be an http(s) URL")));
+            return Err(bad(
+                "QUPER_IDP_ISSUERS",
+                format!("{issuer}: jwks_url must be an http(s) URL"),
+            ));
         }
     }
     if let Some(url) = jwks_url {
         let environment = match var("QUPER_JWT_DEFAULT_TENANT").filter(|s| !s.is_empty()) {
             Some(text) => Some(
-                quper_core::model::TenantId::parse(&text).map_err(|message| bad("QUPER_JWT_DEFAULT_TENANT", message))?,
+                quper_core::model::TenantId::parse(&text)
+                    .map_err(|message| bad("QUPER_JWT_DEFAULT_TENANT", message))?,
             ),
             None => None,
         };
@@ -319,7 +323,10 @@ fn identity_providers(
         if !seen.insert(provider.issuer.clone()) {
             return Err(bad(
                 "QUPER_IDP_ISSUERS",
-                format!("issuer {:?} is configured twice", provider.issuer.as_deref().unwrap_or("(any)")),
+                format!(
+                    "issuer {:?} is configured twice",
+                    provider.issuer.as_deref().unwrap_or("(any)")
+                ),
             ));
         }
     }
@@ -417,12 +424,14 @@ mod tests {
             r#"[{"issuer": "https://a.example", "jwks_url": "https://a/j", "environment": "acme", "max_role": "owner"}]"#,
             r#"[{"issuer": "https://a.example", "jwks_url": "https://a/j", "environment": "acme"}, {"issuer": "https://a.example", "jwks_url": "https://a/k", "environment": "beta"}]"#,
         ] {
-            let error = HttpConfig::from_lookup(|name| (name == "QUPER_IDP_ISSUERS").then(|| bad.to_owned())).expect_err(bad);
+            let error =
+                HttpConfig::from_lookup(|name| (name == "QUPER_IDP_ISSUERS").then(|| bad.to_owned())).expect_err(bad);
             assert_eq!(error.name, "QUPER_IDP_ISSUERS", "{bad}");
         }
         for bad in ["10", "100000", "soon"] {
-            let error = HttpConfig::from_lookup(|name| (name == "QUPER_IMPERSONATION_TTL_SECONDS").then(|| bad.to_owned()))
-                .expect_err(bad);
+            let error =
+                HttpConfig::from_lookup(|name| (name == "QUPER_IMPERSONATION_TTL_SECONDS").then(|| bad.to_owned()))
+                    .expect_err(bad);
             assert_eq!(error.name, "QUPER_IMPERSONATION_TTL_SECONDS", "{bad}");
         }
     }

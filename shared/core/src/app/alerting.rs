@@ -83,7 +83,14 @@ impl App {
 
     pub async fn create_alert_source(&self, caller: &Principal, new: NewSource) -> DomainResult<RevealedSource> {
         let done = sources::create(self.store(), caller, new).await?;
-        self.audit(caller, "source.create", "alert_source", done.source.id, json!({"name": done.source.name})).await;
+        self.audit(
+            caller,
+            "source.create",
+            "alert_source",
+            done.source.id,
+            json!({"name": done.source.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -94,7 +101,8 @@ impl App {
         patch: SourcePatch,
     ) -> DomainResult<AlertSource> {
         let done = sources::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "source.update", "alert_source", id, json!({"name": done.name})).await;
+        self.audit(caller, "source.update", "alert_source", id, json!({"name": done.name}))
+            .await;
         Ok(done)
     }
 
@@ -105,13 +113,27 @@ impl App {
         active: bool,
     ) -> DomainResult<AlertSource> {
         let done = sources::set_active(self.store(), caller, id, active).await?;
-        self.audit(caller, "source.set_active", "alert_source", id, json!({"is_active": active})).await;
+        self.audit(
+            caller,
+            "source.set_active",
+            "alert_source",
+            id,
+            json!({"is_active": active}),
+        )
+        .await;
         Ok(done)
     }
 
     pub async fn regenerate_alert_source_key(&self, caller: &Principal, id: u64) -> DomainResult<RevealedSource> {
         let done = sources::regenerate_key(self.store(), caller, id).await?;
-        self.audit(caller, "source.rotate_key", "alert_source", id, json!({"name": done.source.name})).await;
+        self.audit(
+            caller,
+            "source.rotate_key",
+            "alert_source",
+            id,
+            json!({"name": done.source.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -133,7 +155,14 @@ impl App {
 
     pub async fn create_alert_rule(&self, caller: &Principal, new: NewRule) -> DomainResult<AlertRule> {
         let done = rules::create(self.store(), caller, new).await?;
-        self.audit(caller, "alert_rule.create", "alert_rule", &done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "alert_rule.create",
+            "alert_rule",
+            &done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -144,13 +173,21 @@ impl App {
         patch: RulePatch,
     ) -> DomainResult<AlertRule> {
         let done = rules::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "alert_rule.update", "alert_rule", &done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "alert_rule.update",
+            "alert_rule",
+            &done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
     pub async fn delete_alert_rule(&self, caller: &Principal, id: &crate::model::RecordId) -> DomainResult<()> {
         rules::delete(self.store(), caller, id).await?;
-        self.audit(caller, "alert_rule.delete", "alert_rule", id, json!({})).await;
+        self.audit(caller, "alert_rule.delete", "alert_rule", id, json!({}))
+            .await;
         Ok(())
     }
 

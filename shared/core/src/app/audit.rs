@@ -5,9 +5,9 @@ use serde_json::Value;
 
 use crate::audit::{self, AuditEntry, Filter};
 use crate::error::DomainResult;
+use crate::identity::Principal;
 use crate::identity::external::{self, ExternalIdentity};
 use crate::identity::impersonation::{self, Started};
-use crate::identity::Principal;
 use crate::model::TenantId;
 
 use super::App;

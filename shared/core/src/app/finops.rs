@@ -38,7 +38,8 @@ impl App {
         {
             tracing::warn!(%tenant, error = %err, "could not start cur_cost_sync after saving the FinOps settings");
         }
-        self.audit(caller, "finops.settings_update", "finops_settings", tenant, json!({})).await;
+        self.audit(caller, "finops.settings_update", "finops_settings", tenant, json!({}))
+            .await;
         Ok(saved)
     }
 

@@ -213,14 +213,21 @@ impl App {
         match users::change_password(store, caller, current, new).await {
             // A wrong current password keeps its count.
             Err(err @ DomainError::Validation { .. }) => {
-                self.audit(caller, "user.password_change_failed", "user", caller.user_id, json!({"reason": "wrong_current_password"}))
-                    .await;
+                self.audit(
+                    caller,
+                    "user.password_change_failed",
+                    "user",
+                    caller.user_id,
+                    json!({"reason": "wrong_current_password"}),
+                )
+                .await;
                 Err(err)
             }
             other => {
                 attempt.refund(store).await;
                 if other.is_ok() {
-                    self.audit(caller, "user.password_change", "user", caller.user_id, json!({})).await;
+                    self.audit(caller, "user.password_change", "user", caller.user_id, json!({}))
+                        .await;
                 }
                 other
             }
@@ -239,8 +246,14 @@ impl App {
 
     pub async fn create_environment(&self, caller: &Principal, new: NewEnvironment) -> DomainResult<Environment> {
         let environment = environments::create(self.store(), caller, new).await?;
-        self.audit(caller, "environment.create", "environment", &environment.id, json!({"name": environment.name}))
-            .await;
+        self.audit(
+            caller,
+            "environment.create",
+            "environment",
+            &environment.id,
+            json!({"name": environment.name}),
+        )
+        .await;
         Ok(environment)
     }
 
@@ -251,21 +264,34 @@ impl App {
         patch: EnvironmentPatch,
     ) -> DomainResult<Environment> {
         let environment = environments::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "environment.update", "environment", &environment.id, json!({"name": environment.name, "is_active": environment.is_active}))
-            .await;
+        self.audit(
+            caller,
+            "environment.update",
+            "environment",
+            &environment.id,
+            json!({"name": environment.name, "is_active": environment.is_active}),
+        )
+        .await;
         Ok(environment)
     }
 
     pub async fn delete_environment(&self, caller: &Principal, id: &str) -> DomainResult<()> {
         environments::delete(self.store(), caller, id).await?;
-        self.audit(caller, "environment.delete", "environment", id, json!({})).await;
+        self.audit(caller, "environment.delete", "environment", id, json!({}))
+            .await;
         Ok(())
     }
 
     pub async fn add_environment_admin(&self, caller: &Principal, id: &str, admin: NewAdmin) -> DomainResult<User> {
         let user = environments::add_admin(self.store(), caller, id, admin).await?;
-        self.audit(caller, "environment.add_admin", "user", user.id, json!({"environment": id, "email": user.email, "role": user.role.as_str()}))
-            .await;
+        self.audit(
+            caller,
+            "environment.add_admin",
+            "user",
+            user.id,
+            json!({"environment": id, "email": user.email, "role": user.role.as_str()}),
+        )
+        .await;
         Ok(user)
     }
 
@@ -281,8 +307,14 @@ impl App {
 
     pub async fn create_user(&self, caller: &Principal, new: NewUser) -> DomainResult<User> {
         let user = users::create(self.store(), caller, new).await?;
-        self.audit(caller, "user.create", "user", user.id, json!({"email": user.email, "role": user.role.as_str()}))
-            .await;
+        self.audit(
+            caller,
+            "user.create",
+            "user",
+            user.id,
+            json!({"email": user.email, "role": user.role.as_str()}),
+        )
+        .await;
         Ok(user)
     }
 
@@ -300,11 +332,21 @@ impl App {
         };
         if let Some(before) = before {
             if before.role != user.role {
-                self.audit(caller, "user.role_change", "user", id, json!({"old_role": before.role.as_str(), "new_role": user.role.as_str()}))
-                    .await;
+                self.audit(
+                    caller,
+                    "user.role_change",
+                    "user",
+                    id,
+                    json!({"old_role": before.role.as_str(), "new_role": user.role.as_str()}),
+                )
+                .await;
             }
             if before.is_active != user.is_active {
-                let action = if user.is_active { "user.activate" } else { "user.deactivate" };
+                let action = if user.is_active {
+                    "user.activate"
+                } else {
+                    "user.deactivate"
+                };
                 self.audit(caller, action, "user", id, json!({})).await;
             }
             if password {
@@ -315,7 +357,8 @@ impl App {
                 .filter(|f| !matches!(*f, "role" | "is_active" | "password"))
                 .collect();
             if !other.is_empty() {
-                self.audit(caller, "user.update", "user", id, json!({"fields": other})).await;
+                self.audit(caller, "user.update", "user", id, json!({"fields": other}))
+                    .await;
             }
         }
         Ok(user)
@@ -350,7 +393,14 @@ impl App {
 
     pub async fn create_group(&self, caller: &Principal, new: NewGroup) -> DomainResult<Group> {
         let done = groups::create(self.store(), caller, new).await?;
-        self.audit(caller, "group.create", "group", &done.id, json!({"name": done.name, "role_ids": done.role_ids})).await;
+        self.audit(
+            caller,
+            "group.create",
+            "group",
+            &done.id,
+            json!({"name": done.name, "role_ids": done.role_ids}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -361,7 +411,14 @@ impl App {
         patch: GroupPatch,
     ) -> DomainResult<Group> {
         let done = groups::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "group.update", "group", &done.id, json!({"name": done.name, "role_ids": done.role_ids})).await;
+        self.audit(
+            caller,
+            "group.update",
+            "group",
+            &done.id,
+            json!({"name": done.name, "role_ids": done.role_ids}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -386,7 +443,14 @@ impl App {
         new: NewGroupMember,
     ) -> DomainResult<GroupMember> {
         let done = groups::add_member(self.store(), caller, id, new).await?;
-        self.audit(caller, "group.add_member", "group", id, json!({"user_id": done.user_id})).await;
+        self.audit(
+            caller,
+            "group.add_member",
+            "group",
+            id,
+            json!({"user_id": done.user_id}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -397,7 +461,8 @@ impl App {
         user_id: u64,
     ) -> DomainResult<()> {
         groups::remove_member(self.store(), caller, id, user_id).await?;
-        self.audit(caller, "group.remove_member", "group", id, json!({"user_id": user_id})).await;
+        self.audit(caller, "group.remove_member", "group", id, json!({"user_id": user_id}))
+            .await;
         Ok(())
     }
 
@@ -413,7 +478,14 @@ impl App {
 
     pub async fn create_role(&self, caller: &Principal, new: NewRole) -> DomainResult<RoleRecord> {
         let done = roles::create(self.store(), caller, new).await?;
-        self.audit(caller, "role.create", "role", &done.id, json!({"name": done.name, "permissions": done.permissions})).await;
+        self.audit(
+            caller,
+            "role.create",
+            "role",
+            &done.id,
+            json!({"name": done.name, "permissions": done.permissions}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -424,7 +496,14 @@ impl App {
         patch: RolePatch,
     ) -> DomainResult<RoleRecord> {
         let done = roles::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "role.update", "role", &done.id, json!({"name": done.name, "permissions": done.permissions})).await;
+        self.audit(
+            caller,
+            "role.update",
+            "role",
+            &done.id,
+            json!({"name": done.name, "permissions": done.permissions}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -446,13 +525,15 @@ impl App {
 
     pub async fn create_team(&self, caller: &Principal, new: NewTeam) -> DomainResult<Team> {
         let done = teams::create(self.store(), caller, new).await?;
-        self.audit(caller, "team.create", "team", done.id, json!({"name": done.name})).await;
+        self.audit(caller, "team.create", "team", done.id, json!({"name": done.name}))
+            .await;
         Ok(done)
     }
 
     pub async fn update_team(&self, caller: &Principal, id: u64, patch: TeamPatch) -> DomainResult<Team> {
         let done = teams::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "team.update", "team", done.id, json!({"name": done.name})).await;
+        self.audit(caller, "team.update", "team", done.id, json!({"name": done.name}))
+            .await;
         Ok(done)
     }
 
@@ -468,7 +549,8 @@ impl App {
 
     pub async fn add_team_member(&self, caller: &Principal, id: u64, new: NewTeamMember) -> DomainResult<TeamMember> {
         let done = teams::add_member(self.store(), caller, id, new).await?;
-        self.audit(caller, "team.add_member", "team", id, json!({"user_id": done.user_id})).await;
+        self.audit(caller, "team.add_member", "team", id, json!({"user_id": done.user_id}))
+            .await;
         Ok(done)
     }
 
@@ -476,7 +558,14 @@ impl App {
     /// inactive.
     pub async fn remove_team_member(&self, caller: &Principal, id: u64, user_id: u64, purge: bool) -> DomainResult<()> {
         teams::remove_member(self.store(), caller, id, user_id, purge).await?;
-        self.audit(caller, "team.remove_member", "team", id, json!({"user_id": user_id, "purge": purge})).await;
+        self.audit(
+            caller,
+            "team.remove_member",
+            "team",
+            id,
+            json!({"user_id": user_id, "purge": purge}),
+        )
+        .await;
         Ok(())
     }
 }

@@ -35,7 +35,14 @@ impl App {
 
     pub async fn create_channel(&self, caller: &Principal, new: NewChannel) -> DomainResult<RevealedChannel> {
         let done = channels::create(self.store(), self.sealer(), caller, new).await?;
-        self.audit(caller, "channel.create", "channel", &done.channel.id, json!({"name": done.channel.name})).await;
+        self.audit(
+            caller,
+            "channel.create",
+            "channel",
+            &done.channel.id,
+            json!({"name": done.channel.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -46,7 +53,14 @@ impl App {
         patch: ChannelPatch,
     ) -> DomainResult<Channel> {
         let done = channels::update(self.store(), self.sealer(), caller, id, patch).await?;
-        self.audit(caller, "channel.update", "channel", &done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "channel.update",
+            "channel",
+            &done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 

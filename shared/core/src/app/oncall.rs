@@ -28,13 +28,27 @@ impl App {
 
     pub async fn create_schedule(&self, caller: &Principal, new: NewSchedule) -> DomainResult<Schedule> {
         let done = schedules::create(self.store(), caller, new).await?;
-        self.audit(caller, "schedule.create", "schedule", done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "schedule.create",
+            "schedule",
+            done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
     pub async fn update_schedule(&self, caller: &Principal, id: u64, patch: SchedulePatch) -> DomainResult<Schedule> {
         let done = schedules::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "schedule.update", "schedule", done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "schedule.update",
+            "schedule",
+            done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -94,7 +108,14 @@ impl App {
 
     pub async fn create_escalation_policy(&self, caller: &Principal, new: NewPolicy) -> DomainResult<EscalationPolicy> {
         let done = policies::create(self.store(), caller, new).await?;
-        self.audit(caller, "escalation_policy.create", "escalation_policy", done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "escalation_policy.create",
+            "escalation_policy",
+            done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
@@ -105,13 +126,21 @@ impl App {
         patch: PolicyPatch,
     ) -> DomainResult<EscalationPolicy> {
         let done = policies::update(self.store(), caller, id, patch).await?;
-        self.audit(caller, "escalation_policy.update", "escalation_policy", done.id, json!({"name": done.name})).await;
+        self.audit(
+            caller,
+            "escalation_policy.update",
+            "escalation_policy",
+            done.id,
+            json!({"name": done.name}),
+        )
+        .await;
         Ok(done)
     }
 
     pub async fn delete_escalation_policy(&self, caller: &Principal, id: u64) -> DomainResult<()> {
         policies::delete(self.store(), caller, id).await?;
-        self.audit(caller, "escalation_policy.delete", "escalation_policy", id, json!({})).await;
+        self.audit(caller, "escalation_policy.delete", "escalation_policy", id, json!({}))
+            .await;
         Ok(())
     }
 

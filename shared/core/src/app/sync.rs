@@ -40,7 +40,8 @@ impl App {
     /// `sync-worker` function).
     pub async fn trigger_sync(&self, caller: &Principal, job_id: Option<&str>) -> DomainResult<Triggered> {
         let done = api::trigger(self.store(), self.ports().schedules.as_ref(), caller, job_id).await?;
-        self.audit(caller, "sync.trigger", "sync_job", job_id.unwrap_or("*"), json!({})).await;
+        self.audit(caller, "sync.trigger", "sync_job", job_id.unwrap_or("*"), json!({}))
+            .await;
         Ok(done)
     }
 
@@ -74,8 +75,14 @@ impl App {
 
     pub async fn purge_sync_history(&self, caller: &Principal, older_than_days: Option<i64>) -> DomainResult<Purged> {
         let done = api::purge_history(self.store(), caller, older_than_days).await?;
-        self.audit(caller, "sync.purge_history", "sync_history", "*", json!({"older_than_days": older_than_days}))
-            .await;
+        self.audit(
+            caller,
+            "sync.purge_history",
+            "sync_history",
+            "*",
+            json!({"older_than_days": older_than_days}),
+        )
+        .await;
         Ok(done)
     }
 

@@ -65,7 +65,11 @@ pub async fn sign_in(store: &Store, tenant: &TenantId, identity: &ExternalIdenti
     let link_key = keys::external_identity(tenant, &subject_hash);
     let stale_link = match store.get::<Link>(&link_key).await? {
         Some(link) => match users::get(store, tenant, link.user_id).await {
-            Ok(_) => return Ok(principal(store, tenant, link.user_id).await?.capped_at(identity.max_role)),
+            Ok(_) => {
+                return Ok(principal(store, tenant, link.user_id)
+                    .await?
+                    .capped_at(identity.max_role));
+            }
             Err(DomainError::NotFound { .. }) => true,
             Err(err) => return Err(err),
         },
@@ -105,12 +109,24 @@ pub async fn sign_in(store: &Store, tenant: &TenantId, identity: &ExternalIdenti
         issuer: identity.issuer.clone(),
         subject: identity.subject.clone(),
     };
-    let link_condition = if stale_link { Condition::None } else { Condition::NotExists };
+    let link_condition = if stale_link {
+        Condition::None
+    } else {
+        Condition::NotExists
+    };
     let ops = vec![
         WriteOp::put(to_item(&link_key, &link, &[])?, link_condition),
         WriteOp::put(
-            to_item(&keys::external_identity_of_user(tenant, user_id, &issuer_hash), &link, &[])?,
-            if stale_link { Condition::None } else { Condition::NotExists },
+            to_item(
+                &keys::external_identity_of_user(tenant, user_id, &issuer_hash),
+                &link,
+                &[],
+            )?,
+            if stale_link {
+                Condition::None
+            } else {
+                Condition::NotExists
+            },
         ),
     ];
     match store.table().transact(ops).await {
@@ -118,7 +134,9 @@ pub async fn sign_in(store: &Store, tenant: &TenantId, identity: &ExternalIdenti
         // A concurrent first request linked this subject: use its link.
         Err(StoreError::TransactionConditionFailed { index: 0, .. }) => {
             let link = store.get::<Link>(&link_key).await?.ok_or_else(|| refused("retry"))?;
-            return Ok(principal(store, tenant, link.user_id).await?.capped_at(identity.max_role));
+            return Ok(principal(store, tenant, link.user_id)
+                .await?
+                .capped_at(identity.max_role));
         }
         // The account with this email belongs to another subject of this
         // issuer.

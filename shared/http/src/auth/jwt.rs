@@ -153,7 +153,13 @@ impl TokenService {
         self.sign(user, now, ttl, Some((admin_id, session)))
     }
 
-    fn sign(&self, user: &User, now: i64, ttl: u64, impersonation: Option<(u64, &str)>) -> Result<IssuedToken, TokenError> {
+    fn sign(
+        &self,
+        user: &User,
+        now: i64,
+        ttl: u64,
+        impersonation: Option<(u64, &str)>,
+    ) -> Result<IssuedToken, TokenError> {
         let secret = self.config.secret.as_deref().ok_or(TokenError::NotConfigured)?;
         let claims = Claims {
             act: impersonation.map(|(admin, _)| Actor { sub: admin.to_string() }),
@@ -208,12 +214,22 @@ impl TokenService {
                     .ok_or_else(|| TokenError::Invalid("RS256 token without kid".into()))?;
                 let provider = self.provider_of(token)?;
                 let key = self.jwks_key(&provider.jwks_url, &kid).await?;
-                (key, provider.issuer.clone(), provider.audience.clone(), Some(provider.clone()))
+                (
+                    key,
+                    provider.issuer.clone(),
+                    provider.audience.clone(),
+                    Some(provider.clone()),
+                )
             }
             other => return Err(TokenError::Invalid(format!("algorithm {other:?} is not accepted"))),
         };
         let mut validation = Validation::new(header.alg);
-        validation.set_required_spec_claims(&["exp"]);
+        // A configured audience must be present, not only right when present.
+        if audience.is_some() {
+            validation.set_required_spec_claims(&["exp", "aud"]);
+        } else {
+            validation.set_required_spec_claims(&["exp"]);
+        }
         validation.validate_exp = true;
         validation.validate_nbf = true;
         validation.leeway = 30;

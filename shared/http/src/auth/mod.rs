@@ -93,7 +93,11 @@ async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal>
             return Err(invalid());
         }
         let identity = ExternalIdentity {
-            issuer: claims.iss.clone().or_else(|| provider.issuer.clone()).unwrap_or_default(),
+            issuer: claims
+                .iss
+                .clone()
+                .or_else(|| provider.issuer.clone())
+                .unwrap_or_default(),
             subject: claims.sub.clone(),
             email: claims.email.clone(),
             role: claims.role.clone(),

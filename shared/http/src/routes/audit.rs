@@ -137,7 +137,11 @@ async fn start_impersonation(
         )
         .map_err(|err| {
             tracing::error!(error = %err, "cannot issue impersonation tokens");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::ServiceUnavailable, err.to_string())
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+                err.to_string(),
+            )
         })?;
     Ok(Json(ImpersonationStarted {
         message: "Impersonation started",
