@@ -394,10 +394,16 @@ fn problems(log: &str) -> Vec<&str> {
 async fn swagger_ui_and_redoc_render_the_document_in_a_browser() {
     let app = spawn_app().await;
     for (page, expected) in [
-        // Swagger UI renders the first operations (it virtualises the list).
+        // Swagger UI renders the first operations (it virtualises the list):
+        // those of the first tag, the group of the first path in order
+        // (`/api/v1/admin/dashboard/audit-logs`).
         (
             "/docs",
-            ["List users (admins)", r#"data-path="/api/v1/admin/users""#, "Quper API"],
+            [
+                "The audit log, newest first",
+                r#"data-path="/api/v1/admin/dashboard/audit-logs""#,
+                "Quper API",
+            ],
         ),
         (
             "/redoc",
