@@ -78,6 +78,8 @@
 //! | a user's usage in a day (`crate::usage`) | `T#<t>#USAGE#<user:010>` | `D#<yyyy-mm-dd>` | |
 //! | a user's usage in a billing period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` | |
 //! | usage idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256>` | `MARK` | |
+//! | project (OmniStack; soft-deleted: `deleted_at`) | `T#<t>#USER#<owner:010>#PROJECT` | `<uuid>` | |
+//! | file record (OmniStack; `pending` ones carry a `ttl`; the bytes are in the object store under `uploads/<t>/<owner:010>/<uuid>/<name>`) | `T#<t>#USER#<owner:010>#FILE` | `<uuid>` | |
 //! | audit log entry (append-only) | `T#<t>#AUDIT` | `<epoch micros:016x>-<8 hex>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
@@ -516,4 +518,23 @@ pub fn audit_entry(tenant: &TenantId, sort: &str) -> Key {
 /// The audit log, oldest first (`.backwards()` for newest first).
 pub fn audit_entries(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#AUDIT"))
+}
+
+// Projects and files (OmniStack), each under its owner.
+
+/// One of a user's projects (soft-deleted ones stay, with `deleted_at`).
+pub fn project(tenant: &TenantId, owner: u64, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#PROJECT", id_sk(owner)), id.as_str())
+}
+/// A user's projects.
+pub fn projects(tenant: &TenantId, owner: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#PROJECT", id_sk(owner)))
+}
+/// One of a user's files (pending uploads carry a `ttl`).
+pub fn file(tenant: &TenantId, owner: u64, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#FILE", id_sk(owner)), id.as_str())
+}
+/// A user's files, pending and uploaded.
+pub fn files(tenant: &TenantId, owner: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#FILE", id_sk(owner)))
 }

@@ -17,6 +17,7 @@
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
+//! | [`projects`] | OmniStack's `/api/v1/app/projects` and `/api/v1/app/files` (each user's own) |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -111,6 +112,7 @@ pub mod lists;
 pub mod notifications;
 pub mod oncall;
 pub mod paths;
+pub mod projects;
 pub mod sync;
 pub mod system;
 
@@ -157,7 +159,8 @@ groups!(
     system,
     notifications,
     finops,
-    sync
+    sync,
+    projects
 );
 
 /// Every route group, served, for the host.
