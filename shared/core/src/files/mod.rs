@@ -32,6 +32,8 @@ use crate::ports::{Condition, ObjectStore};
 use crate::store::{Store, to_item};
 use crate::usage::{self, Metric, UsageEvent};
 
+/// The largest file any deployment accepts (S3's largest single PUT).
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024 * 1024;
 /// Longest filename kept (characters).
 pub const MAX_FILENAME: usize = 255;
 /// Longest content type (RFC 6838: 127 for each half; one bound for both).
@@ -136,7 +138,7 @@ impl FileRules {
             }
         };
         Ok(FileRules {
-            max_bytes: number("QUPER_FILES_MAX_BYTES", defaults.max_bytes, 1, 5 * 1024 * 1024 * 1024)?,
+            max_bytes: number("QUPER_FILES_MAX_BYTES", defaults.max_bytes, 1, MAX_FILE_BYTES)?,
             quota_bytes: number("QUPER_FILES_QUOTA_BYTES", defaults.quota_bytes, 1, u64::MAX / 4)?,
             allowed_types,
             url_seconds: number("QUPER_FILES_URL_SECONDS", u64::from(defaults.url_seconds), 60, 604_800)? as u32,
@@ -218,8 +220,9 @@ pub struct NewUpload {
     /// `type/subtype`, one of the allowed types.
     #[schemars(length(min = 3, max = MAX_CONTENT_TYPE))]
     pub content_type: String,
-    /// Exact size in bytes: the upload must be exactly this long.
-    #[schemars(range(min = 1))]
+    /// Exact size in bytes: the upload must be exactly this long (at most
+    /// `QUPER_FILES_MAX_BYTES`, itself at most 5 GiB, S3's largest PUT).
+    #[schemars(range(min = 1, max = MAX_FILE_BYTES))]
     pub size: u64,
 }
 
