@@ -579,7 +579,7 @@ mod tests {
         let tenant = TenantId::parse("acme").unwrap();
         let id = RecordId::new_v4();
         let key = object_key(&tenant, 7, &id, "..é rapport #1.pdf");
-        assert_eq!(key, format!("uploads/acme/0000000007/{id}/_rapport__1.pdf"));
+        assert_eq!(key, format!("uploads/acme/0000000007/{id}/__rapport__1.pdf"));
         assert!(crate::ports::objects::valid_key(&key));
         assert!(object_key(&tenant, 7, &id, "...").ends_with("/file"));
     }
