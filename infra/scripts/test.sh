@@ -57,7 +57,7 @@ say "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
 # moto, one request at a time (see infra/scripts/moto_atomic.py for why).
-say "moto (DynamoDB emulator) on 127.0.0.1"
+say "moto (DynamoDB and S3 emulator) on 127.0.0.1"
 moto_log=$(mktemp)
 moto_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$venv_bin/python" infra/scripts/moto_atomic.py 127.0.0.1 "$moto_port" >"$moto_log" 2>&1 &
@@ -77,6 +77,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$moto_port/moto-api/" >/dev/null 2>&1 || { cat "$moto_log" >&2; die "moto_server did not start"; }
 export QUPER_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$moto_port"
+# moto serves S3 on the same port: the ObjectStore conformance suite's S3 side
+# (tests/e2e/objects_conformance.rs; presigned PUT/GET over real HTTP).
+export QUPER_TEST_S3_ENDPOINT="http://127.0.0.1:$moto_port"
 
 # ministack: Athena (its SQL runs in DuckDB), S3 and Glue, for the Athena side
 # of the analytics conformance suite (tests/e2e/analytics_conformance.rs).

@@ -159,6 +159,7 @@ impl World {
             sender: Arc::new(UnconfiguredSender),
             analytics: Arc::new(quper_core::ports::NoWarehouse),
             schedules: Arc::new(quper_store_local::TimerSchedules::new(timers.clone(), clock.clone())),
+            objects: Arc::new(quper_core::ports::NoObjectStore),
         };
         let app = App::new(
             ports,

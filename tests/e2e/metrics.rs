@@ -629,6 +629,7 @@ async fn serve_with(table: Arc<dyn Table>, analytics: Arc<dyn Analytics>) -> Str
         clock: clock.clone(),
         timers: timers.clone(),
         schedules: Arc::new(quper_store_local::TimerSchedules::new(timers, clock.clone())),
+        objects: Arc::new(quper_core::ports::NoObjectStore),
         bus: Arc::new(TableQueue::new(table, clock)),
         sender: Arc::new(UnconfiguredSender),
         analytics,

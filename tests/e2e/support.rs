@@ -105,6 +105,7 @@ pub async fn spawn_host_sending(
         .await
         .expect("bootstrap");
     let app = serve_test_app(host.router(), data_dir).await;
+    host.serving_at(&app.base);
     (app, host)
 }
 
@@ -123,6 +124,7 @@ pub async fn spawn_host_on_sending(
         .await
         .expect("bootstrap");
     let app = serve_test_app(host.router(), data_dir).await;
+    host.serving_at(&app.base);
     (app, host)
 }
 
@@ -340,6 +342,7 @@ pub async fn spawn_host_on(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> (Tes
         .await
         .expect("bootstrap");
     let app = serve_test_app(host.router(), data_dir).await;
+    host.serving_at(&app.base);
     (app, host)
 }
 
@@ -732,6 +735,7 @@ pub async fn spawn_app_with_analytics(
         clock: clock.clone(),
         timers: timers.clone(),
         schedules: Arc::new(quper_store_local::TimerSchedules::new(timers, clock.clone())),
+        objects: Arc::new(quper_core::ports::NoObjectStore),
         bus: queue,
         sender: Arc::new(UnconfiguredSender),
         analytics,

@@ -240,6 +240,7 @@ impl Harness {
             sender: Arc::new(UnconfiguredSender),
             analytics: warehouse.clone(),
             schedules: Arc::new(schedules),
+            objects: Arc::new(quper_core::ports::NoObjectStore),
         };
         let settings = [("QUPER_SESSION_SECRET", SESSION_SECRET)];
         let core = App::new(

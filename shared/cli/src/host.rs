@@ -15,7 +15,8 @@ use quper_core::{App, DomainError, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
 use quper_store_local::analytics::LocalWarehouse;
-use quper_store_local::{SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
+use quper_store_local::objects::FILES_DIR_ENV;
+use quper_store_local::{LocalObjects, SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
 use tokio::sync::watch;
 
 use crate::admin;
@@ -42,6 +43,9 @@ pub const CUR_DIR_ENV: &str = "QUPER_CUR_DIR";
 pub const JWT_SECRET_FILE: &str = "jwt-secret";
 /// Where the generated secrets key is kept when `QUPER_SECRETS_KEY` is unset.
 pub const SECRETS_KEY_FILE: &str = "secrets-key";
+/// The address clients reach the host at (`https://quper.example.com`),
+/// for the URLs of local files; unset, the address the host binds.
+pub const PUBLIC_URL_ENV: &str = "QUPER_PUBLIC_URL";
 /// The operator UI's session-cookie secret, kept when `QUPER_SESSION_SECRET` is unset.
 pub const SESSION_SECRET_FILE: &str = "session-secret";
 
@@ -54,6 +58,12 @@ pub struct LocalHost {
     pub timers: TableTimers,
     /// The durable notification queue in the table (the host's `Bus`).
     pub queue: Arc<TableQueue>,
+    /// Uploaded files in a directory (`QUPER_FILES_DIR`, default
+    /// `<data dir>/files`), served at `/local-files/...`; the application's
+    /// `ObjectStore` unless `QUPER_FILES_BUCKET` names an S3 bucket.
+    pub objects: LocalObjects,
+    /// `QUPER_PUBLIC_URL`, when set.
+    public_url: Option<String>,
     clock: Arc<dyn Clock>,
 }
 
@@ -118,6 +128,33 @@ impl LocalHost {
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
         let cur_dir = cur_dir(data_dir, &var)?;
         let schedules = TimerSchedules::new(Arc::new(timers.clone()), clock.clone());
+        let public_url = var(PUBLIC_URL_ENV).filter(|url| !url.trim().is_empty());
+        let files_dir = match var(FILES_DIR_ENV).filter(|dir| !dir.trim().is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                create_data_dir(data_dir)?;
+                data_dir.join("files")
+            }
+        };
+        let objects = LocalObjects::new(
+            &files_dir,
+            &secrets_key,
+            clock.clone(),
+            public_url.as_deref().unwrap_or("http://localhost:8080"),
+        )
+        .map_err(|source| HostError::DataDir {
+            path: files_dir.clone(),
+            source,
+        })?;
+        let object_store: Arc<dyn quper_core::ports::ObjectStore> =
+            match var(quper_store_aws::FILES_BUCKET_ENV).filter(|bucket| !bucket.trim().is_empty()) {
+                Some(bucket) => Arc::new(quper_store_aws::S3Objects::new(
+                    bucket.trim(),
+                    var(quper_store_aws::S3_ENDPOINT_ENV),
+                    clock.clone(),
+                )),
+                None => Arc::new(objects.clone()),
+            };
         let ports = Ports {
             table,
             clock: clock.clone(),
@@ -126,12 +163,15 @@ impl LocalHost {
             bus: queue.clone(),
             sender,
             analytics: Arc::new(LocalWarehouse::new(cur_dir)),
+            objects: object_store,
         };
         Ok(LocalHost {
             app: App::new(ports, settings),
             config,
             timers,
             queue,
+            objects,
+            public_url,
             clock,
         })
     }
@@ -146,9 +186,19 @@ impl LocalHost {
     }
 
     /// Every route group and the operator UI's pages, merged, on this host's
-    /// application.
+    /// application; in front of them, the file server of local uploads
+    /// ([`crate::local_files`]).
     pub fn router(&self) -> Router {
-        quper_ui::app(quper_http::routes::all(), self.state())
+        crate::local_files::router(self.objects.clone())
+            .fallback_service(quper_ui::app(quper_http::routes::all(), self.state()))
+    }
+
+    /// Tells the local file store the address clients reach this host at
+    /// (`http://127.0.0.1:8080`), unless `QUPER_PUBLIC_URL` named one.
+    pub fn serving_at(&self, base_url: &str) {
+        if self.public_url.is_none() {
+            self.objects.set_base_url(base_url);
+        }
     }
 
     /// Fires due timers until `shutdown` turns true.
@@ -309,6 +359,12 @@ async fn set_up_finops(app: &App, email: &str) -> quper_core::DomainResult<()> {
 /// in-flight requests and stops the workers.
 pub async fn serve(listener: tokio::net::TcpListener, host: &LocalHost) -> Result<(), HostError> {
     let local = listener.local_addr().map_err(HostError::Serve)?;
+    let reachable = if local.ip().is_unspecified() {
+        format!("http://localhost:{}", local.port())
+    } else {
+        format!("http://{local}")
+    };
+    host.serving_at(&reachable);
     let (stop_workers, workers_stopped) = watch::channel(false);
     let timer_worker = host.spawn_timer_worker(workers_stopped.clone());
     let sweeper = tokio::spawn(run_sweeper(host.app.clone(), SWEEP_EVERY, workers_stopped.clone()));

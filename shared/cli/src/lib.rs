@@ -5,6 +5,8 @@
 //! - [`host`]: opens the store (SQLite in the data directory, or a DynamoDB
 //!   table), the JWT secret, the application core; serves it until
 //!   SIGINT/SIGTERM.
+//! - [`local_files`]: the host's file server for the local object store
+//!   (`PUT`/`GET /local-files/...`, signed URLs).
 //! - [`workers`]: the timer worker, the delivery worker and the sweeper.
 //! - [`admin`]: the operator jobs behind `quper admin create` and
 //!   `quper token`, on either store.
@@ -13,4 +15,5 @@
 
 pub mod admin;
 pub mod host;
+pub mod local_files;
 pub mod workers;

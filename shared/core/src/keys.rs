@@ -78,6 +78,8 @@
 //! | a user's usage in a day (`crate::usage`) | `T#<t>#USAGE#<user:010>` | `D#<yyyy-mm-dd>` | |
 //! | a user's usage in a billing period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` | |
 //! | usage idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256>` | `MARK` | |
+//! | project (OmniStack; soft-deleted: `deleted_at`) | `T#<t>#USER#<owner:010>#PROJECT` | `<uuid>` | |
+//! | file record (OmniStack; `pending` ones carry a `ttl`; the bytes are in the object store under `uploads/<t>/<owner:010>/<uuid>/<name>`) | `T#<t>#USER#<owner:010>#FILE` | `<uuid>` | |
 //! | audit log entry (append-only) | `T#<t>#AUDIT` | `<epoch micros:016x>-<8 hex>` | |
 //! | impersonation session (`ttl`: its expiry; deleted by `stop`) | `T#<t>#IMPERSONATION#<32 hex>` | `META` | |
 //! | external identity → user (`crate::identity::external`) | `T#<t>#IDPSUB#<sha256 of issuer, sub>` | `LINK` | |
@@ -534,4 +536,23 @@ pub fn external_identity(tenant: &TenantId, subject_hash: &str) -> Key {
 /// issuer), so an account is linked to one subject per issuer.
 pub fn external_identity_of_user(tenant: &TenantId, user: u64, issuer_hash: &str) -> Key {
     Key::new(format!("T#{tenant}#IDPUSER#{user:010}"), issuer_hash)
+}
+
+// Projects and files (OmniStack), each under its owner.
+
+/// One of a user's projects (soft-deleted ones stay, with `deleted_at`).
+pub fn project(tenant: &TenantId, owner: u64, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#PROJECT", id_sk(owner)), id.as_str())
+}
+/// A user's projects.
+pub fn projects(tenant: &TenantId, owner: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#PROJECT", id_sk(owner)))
+}
+/// One of a user's files (pending uploads carry a `ttl`).
+pub fn file(tenant: &TenantId, owner: u64, id: &RecordId) -> Key {
+    Key::new(format!("T#{tenant}#USER#{}#FILE", id_sk(owner)), id.as_str())
+}
+/// A user's files, pending and uploaded.
+pub fn files(tenant: &TenantId, owner: u64) -> Query {
+    Query::partition(format!("T#{tenant}#USER#{}#FILE", id_sk(owner)))
 }

@@ -36,6 +36,8 @@
 //! - [`context`]: the request being served (id, client, trace), set by the
 //!   HTTP edge; [`audit`]: the append-only audit log; [`usage`]: usage
 //!   metering per user, day and billing period.
+//! - [`projects`]: OmniStack's projects, each user's own (soft delete);
+//!   [`files`]: uploads through presigned URLs of the `ObjectStore` port.
 
 pub mod alerting;
 pub mod app;
@@ -43,6 +45,7 @@ pub mod audit;
 pub mod auth;
 pub mod context;
 pub mod error;
+pub mod files;
 pub mod finops;
 pub mod health;
 pub mod identity;
@@ -55,6 +58,7 @@ pub mod model;
 pub mod notifications;
 pub mod oncall;
 pub mod ports;
+pub mod projects;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -5,7 +5,8 @@
 //!   EventBridge Scheduler timers and sync schedules, the SNS notification topic (or, without
 //!   one, the durable queue in the table), the notification providers, the
 //!   Athena warehouse when `QUPER_ATHENA_OUTPUT_LOCATION` is set
-//!   ([`analytics_from_env`]). Every function builds the same core, so every
+//!   ([`analytics_from_env`]), the files bucket when `QUPER_FILES_BUCKET` is
+//!   set ([`objects_from_env`]). Every function builds the same core, so every
 //!   function can page.
 //! - [`serve_routes`]: an HTTP route group behind API Gateway.
 //! - [`serve_streaming`]: routes whose bodies stream (Server-Sent Events)
@@ -73,6 +74,7 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
         schedules: Arc::new(LazySchedules {
             schedules: OnceCell::new(),
         }),
+        objects: objects_from_env(clock.clone()),
     };
     Ok(App::new(ports, Settings::from_env()?))
 }
@@ -87,6 +89,18 @@ pub fn analytics_from_env() -> Result<Arc<dyn Analytics>, Error> {
         Some(settings) => Arc::new(AthenaAnalytics::new(settings)),
         None => Arc::new(quper_core::ports::NoWarehouse),
     })
+}
+
+/// Where uploaded files live: the S3 bucket `QUPER_FILES_BUCKET` (its
+/// client built on first use; `QUPER_S3_ENDPOINT` for an emulator), else
+/// none ([`NoObjectStore`]: every file route answers 503 that says so).
+///
+/// [`NoObjectStore`]: quper_core::ports::NoObjectStore
+pub fn objects_from_env(clock: Arc<SystemClock>) -> Arc<dyn quper_core::ports::ObjectStore> {
+    match quper_store_aws::S3Objects::from_env(clock) {
+        Some(objects) => Arc::new(objects),
+        None => Arc::new(quper_core::ports::NoObjectStore),
+    }
 }
 
 /// The table named by `QUPER_TABLE_NAME`, its client built on first use.

@@ -1,8 +1,9 @@
 //! The `Table` port on DynamoDB, the `Timers` port on EventBridge Scheduler
 //! ([`SchedulerTimers`]), the `Schedules` port of sync jobs on it too
 //! ([`SchedulerSchedules`]), the `Bus` port on SNS with one SQS queue per
-//! channel ([`SnsBus`]), and the `Analytics` port on Athena
-//! ([`AthenaAnalytics`]).
+//! channel ([`SnsBus`]), the `Analytics` port on Athena
+//! ([`AthenaAnalytics`]), and the `ObjectStore` port of uploaded files on S3
+//! ([`S3Objects`]).
 //!
 //! One table keyed `PK`/`SK` (strings) with two sparse global secondary
 //! indexes, `GSI1` (`GSI1PK`/`GSI1SK`) and `GSI2` (`GSI2PK`/`GSI2SK`), both
@@ -19,6 +20,7 @@ mod attribute;
 mod bus;
 mod cursor;
 mod expression;
+mod objects;
 mod schedules;
 mod timers;
 
@@ -33,6 +35,7 @@ pub use bus::{
     SNS_ENDPOINT_ENV, SnsBus, SnsClient, SqsClient, TENANT_ATTRIBUTE, create_fanout, sns_client_from_env,
     sns_client_with_endpoint, sqs_client_with_endpoint,
 };
+pub use objects::{FILES_BUCKET_ENV, S3_ENDPOINT_ENV, S3Objects, s3_client_with_endpoint};
 pub use schedules::{
     SYNC_SCHEDULE_GROUP_ENV, SYNC_WORKER_ARN_ENV, SchedulerSchedules, SyncScheduleTarget, schedule_name,
 };

@@ -22,6 +22,7 @@
 //! `-shm` files the mode of the database file.
 
 pub mod analytics;
+pub mod objects;
 mod options;
 mod reads;
 mod row;
@@ -29,6 +30,7 @@ mod schedules;
 mod timers;
 mod writes;
 
+pub use objects::LocalObjects;
 pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
 pub use reads::DEFAULT_PAGE_SIZE;
 pub use schedules::{SyncTimer, TimerSchedules};

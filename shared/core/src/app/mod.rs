@@ -23,17 +23,21 @@
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
 //! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
+//! | [`projects`](self::projects) | a user's own projects |
+//! | [`files`](self::files) | uploads through presigned URLs, confirmation, downloads, deletion (usage recorded) |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 //! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
 
 mod alerting;
 mod analytics;
 mod audit;
+mod files;
 mod finops;
 mod identity;
 mod incidents;
 mod notifications;
 mod oncall;
+mod projects;
 mod sync;
 mod system;
 
@@ -46,7 +50,7 @@ use std::sync::Arc;
 use crate::incidents::feed::{IncidentChange, IncidentFeed};
 use crate::incidents::model::Incident;
 use crate::oncall::escalation::Escalator;
-use crate::ports::{Analytics, Bus, Clock, Schedules, Sender, Table, Timers};
+use crate::ports::{Analytics, Bus, Clock, ObjectStore, Schedules, Sender, Table, Timers};
 use crate::secrets::{Sealer, SecretsKey};
 use crate::store::Store;
 
@@ -69,6 +73,9 @@ pub struct Ports {
     /// The recurring schedules of sync jobs (EventBridge Scheduler; durable
     /// timers the host's timer worker fires).
     pub schedules: Arc<dyn Schedules>,
+    /// Where uploaded files live (S3; a directory the host serves): presigned
+    /// URLs, head, delete.
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 /// Settings of the domain, read from the environment.
@@ -89,6 +96,8 @@ pub struct Settings {
     /// How long a web session of the operator UI lasts from sign-in
     /// (`QUPER_SESSION_TTL_SECONDS`, default 12 hours).
     pub web_session_seconds: u32,
+    /// The rules of file uploads (`QUPER_FILES_*`).
+    pub files: crate::files::FileRules,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -134,6 +143,8 @@ impl Settings {
             notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
             secrets_key,
             web_session_seconds: number("QUPER_SESSION_TTL_SECONDS", 12 * 3600)?,
+            files: crate::files::FileRules::from_lookup(&var)
+                .map_err(|(name, message)| SettingError { name, message })?,
         })
     }
 

@@ -1,11 +1,13 @@
 //! Ports: what the domain needs from the outside world: `Table` (storage),
 //! `Timers` (durable one-shot timers), `Bus` (notification jobs), `Sender` (providers), `Clock`,
-//! `Analytics` (the warehouse sync jobs read), `Schedules` (recurring sync schedules). Adapters live in
+//! `Analytics` (the warehouse sync jobs read), `Schedules` (recurring sync schedules),
+//! `ObjectStore` (uploaded files: presigned URLs, head, delete). Adapters live in
 //! `quper-store-local` (embedded) and `quper-store-aws` (AWS SDKs).
 
 pub mod analytics;
 pub mod bus;
 pub mod clock;
+pub mod objects;
 pub mod schedules;
 pub mod sender;
 pub mod table;
@@ -14,6 +16,7 @@ pub mod timers;
 pub use analytics::{Analytics, AnalyticsError, AnalyticsQuery, Cell, NoWarehouse, RowPage, WarehouseSource};
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use objects::{NoObjectStore, ObjectError, ObjectHead, ObjectStore, Presigned};
 pub use schedules::{JobSchedule, ScheduleError, Schedules, SyncFire};
 pub use sender::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};

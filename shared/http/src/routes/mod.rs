@@ -18,6 +18,7 @@
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
 //! | [`audit`] | `/api/v1/admin/dashboard/audit-logs`, `/api/v1/admin/impersonate/start`, `/stop` |
+//! | [`projects`] | OmniStack's `/api/v1/app/projects` and `/api/v1/app/files` (each user's own) |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -113,6 +114,7 @@ pub mod lists;
 pub mod notifications;
 pub mod oncall;
 pub mod paths;
+pub mod projects;
 pub mod sync;
 pub mod system;
 
@@ -160,7 +162,8 @@ groups!(
     notifications,
     finops,
     sync,
-    audit
+    audit,
+    projects
 );
 
 /// Every route group, served, for the host.

@@ -88,3 +88,15 @@ pub struct NotificationRulePath {
 pub struct FilePath {
     pub file: String,
 }
+
+/// `{project_id}`: a project's UUID.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ProjectPath {
+    pub project_id: RecordId,
+}
+
+/// `{file_id}`: a file's UUID.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct FileIdPath {
+    pub file_id: RecordId,
+}
