@@ -37,10 +37,12 @@
 //!   HTTP edge; [`audit`]: the append-only audit log; [`usage`]: usage
 //!   metering per user, day and billing period.
 
+pub mod admin;
 pub mod alerting;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod contact;
 pub mod context;
 pub mod error;
 pub mod finops;

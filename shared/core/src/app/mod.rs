@@ -23,10 +23,14 @@
 //! | [`notifications`](self::notifications) | channels, contact methods, notification rules, receipts, delivery |
 //! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
+//! | [`contact`](self::contact) | the public contact form: submit, status, its deliveries' timer fires |
+//! | [`admin`](self::admin) | admin jobs (list, retry) and dashboard statistics |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 
+mod admin;
 mod alerting;
 mod analytics;
+mod contact;
 mod finops;
 mod identity;
 mod incidents;
@@ -87,6 +91,9 @@ pub struct Settings {
     /// How long a web session of the operator UI lasts from sign-in
     /// (`QUPER_SESSION_TTL_SECONDS`, default 12 hours).
     pub web_session_seconds: u32,
+    /// The public contact form's settings (`QUPER_CONTACT_*` / `CONTACT_*`,
+    /// `ADMIN_EMAIL`; see [`crate::contact::ContactSettings`]).
+    pub contact: crate::contact::ContactSettings,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -132,6 +139,7 @@ impl Settings {
             notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
             secrets_key,
             web_session_seconds: number("QUPER_SESSION_TTL_SECONDS", 12 * 3600)?,
+            contact: crate::contact::ContactSettings::from_lookup(&var)?,
         })
     }
 

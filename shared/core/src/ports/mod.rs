@@ -15,6 +15,6 @@ pub use analytics::{Analytics, AnalyticsError, AnalyticsQuery, Cell, NoWarehouse
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use schedules::{JobSchedule, ScheduleError, Schedules, SyncFire};
-pub use sender::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
+pub use sender::{ChannelKind, Delivery, Notice, OutboundMessage, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
 pub use timers::{Timer, TimerError, Timers};

@@ -17,6 +17,8 @@
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
+//! | [`public`] | `/api/v1/public/contact`, `/api/v1/public/contact/status` |
+//! | [`admin`] | `/api/v1/admin/jobs` (retry), `/api/v1/admin/dashboard/stats` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -100,6 +102,7 @@ macro_rules! document_then {
     };
 }
 
+pub mod admin;
 pub mod alerting;
 pub mod docs;
 pub mod finops;
@@ -111,6 +114,7 @@ pub mod lists;
 pub mod notifications;
 pub mod oncall;
 pub mod paths;
+pub mod public;
 pub mod sync;
 pub mod system;
 
@@ -157,7 +161,9 @@ groups!(
     system,
     notifications,
     finops,
-    sync
+    sync,
+    public,
+    admin
 );
 
 /// Every route group, served, for the host.
