@@ -37,7 +37,11 @@ async fn paged_incident(site: &Site) -> u64 {
     let root = &app.root;
     let (_, key) = app.alert_source(root, "s", "generic").await;
     let user = app
-        .post("/api/v1/users", root, json!({ "email": "pat@default.example", "full_name": "Pat" }))
+        .post(
+            "/api/v1/users",
+            root,
+            json!({ "email": "pat@default.example", "full_name": "Pat" }),
+        )
         .await;
     let user = user.body["id"].as_u64().expect("user");
     let method = app
@@ -48,7 +52,9 @@ async fn paged_incident(site: &Site) -> u64 {
         )
         .await;
     assert_eq!(method.status, 201, "{:?}", method.body);
-    let policy = app.post("/api/v1/escalation-policies", root, json!({ "name": "p" })).await;
+    let policy = app
+        .post("/api/v1/escalation-policies", root, json!({ "name": "p" }))
+        .await;
     let policy = policy.body["id"].as_u64().expect("policy");
     app.post(
         &format!("/api/v1/escalation-policies/{policy}/levels"),
@@ -57,7 +63,11 @@ async fn paged_incident(site: &Site) -> u64 {
     )
     .await;
     let team = app
-        .post("/api/v1/teams", root, json!({ "name": "t", "default_escalation_policy_id": policy }))
+        .post(
+            "/api/v1/teams",
+            root,
+            json!({ "name": "t", "default_escalation_policy_id": policy }),
+        )
         .await;
     let team = team.body["id"].as_u64().expect("team");
     let alert = json!({ "title": "Disk full", "severity": "critical", "external_id": "disk", "team_id": team });
@@ -101,7 +111,12 @@ async fn jobs_retry_and_stats_are_for_admins_only() {
     assert_eq!(site.submit(valid()).await.status, 200);
     let other = site.app.tenant_with_admin("elsewhere").await;
     let reply = site.app.get("/api/v1/admin/jobs", &other).await;
-    assert_eq!((reply.status, reply.body["total"].clone()), (200, json!(0)), "{:?}", reply.body);
+    assert_eq!(
+        (reply.status, reply.body["total"].clone()),
+        (200, json!(0)),
+        "{:?}",
+        reply.body
+    );
     let jobs = site.jobs("").await;
     let id = jobs["items"][0]["id"].as_str().expect("id");
     let reply = site
@@ -136,7 +151,9 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
         error: Some("warehouse unavailable".into()),
         trigger: RunTrigger::Schedule,
     };
-    history::save(site.host.store(), &tenant, &entry).await.expect("history");
+    history::save(site.host.store(), &tenant, &entry)
+        .await
+        .expect("history");
     // Contact deliveries: the admin email and the webhook, both sent.
     site.clock.advance(Duration::seconds(1));
     assert_eq!(site.submit(valid()).await.status, 200);
@@ -154,7 +171,15 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
         assert!(types.contains(&kind), "{kind} in {types:?}");
     }
     for job in all["items"].as_array().expect("items") {
-        for field in ["id", "type", "status", "attempts", "last_error", "created_at", "updated_at"] {
+        for field in [
+            "id",
+            "type",
+            "status",
+            "attempts",
+            "last_error",
+            "created_at",
+            "updated_at",
+        ] {
             assert!(job.get(field).is_some(), "{field} of {job:?}");
         }
     }
@@ -173,11 +198,21 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
     // skip/limit pages through the same list.
     let first = site.jobs("?limit=3").await;
     let second = site.jobs("?skip=3&limit=3").await;
-    assert_eq!((first["skip"].clone(), first["limit"].clone(), first["total"].clone()), (json!(0), json!(3), json!(4)));
+    assert_eq!(
+        (first["skip"].clone(), first["limit"].clone(), first["total"].clone()),
+        (json!(0), json!(3), json!(4))
+    );
     let mut paged = ids(&first);
     paged.extend(ids(&second));
     assert_eq!(paged, ids(&all));
-    for bad in ["?status=lost", "?type=cron", "?limit=0", "?limit=101", "?skip=-1", "?colour=red"] {
+    for bad in [
+        "?status=lost",
+        "?type=cron",
+        "?limit=0",
+        "?limit=101",
+        "?skip=-1",
+        "?colour=red",
+    ] {
         let reply = site.app.get(&format!("/api/v1/admin/jobs{bad}"), &site.app.root).await;
         assert!(matches!(reply.status, 400 | 422), "{bad}: {:?}", reply.body);
     }
@@ -186,7 +221,11 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
     site.sender.pages_fail.store(false, Ordering::SeqCst);
     let reply = site
         .app
-        .post(&format!("/api/v1/admin/jobs/{notification_id}/retry"), &site.app.root, json!({}))
+        .post(
+            &format!("/api/v1/admin/jobs/{notification_id}/retry"),
+            &site.app.root,
+            json!({}),
+        )
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["status"], "queued");
@@ -195,7 +234,11 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
     assert_eq!(site.jobs("?type=notification").await["items"][0]["status"], "completed");
     let reply = site
         .app
-        .post(&format!("/api/v1/admin/jobs/{notification_id}/retry"), &site.app.root, json!({}))
+        .post(
+            &format!("/api/v1/admin/jobs/{notification_id}/retry"),
+            &site.app.root,
+            json!({}),
+        )
         .await;
     assert_eq!(reply.status, 409, "{:?}", reply.body);
 
@@ -203,7 +246,11 @@ async fn one_list_of_every_kind_of_job_with_filters_pagination_and_retry() {
     let sync_id = format!("sync_{}", entry.log_id);
     let reply = site
         .app
-        .post(&format!("/api/v1/admin/jobs/{sync_id}/retry"), &site.app.root, json!({}))
+        .post(
+            &format!("/api/v1/admin/jobs/{sync_id}/retry"),
+            &site.app.root,
+            json!({}),
+        )
         .await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["type"], "sync_run");
@@ -245,7 +292,11 @@ async fn dashboard_stats_count_users_jobs_webhooks_incidents_pages_and_usage() {
         .await;
     let deactivated = site
         .app
-        .patch(&format!("/api/v1/users/{responder}"), &root, json!({ "is_active": false }))
+        .patch(
+            &format!("/api/v1/users/{responder}"),
+            &root,
+            json!({ "is_active": false }),
+        )
         .await;
     assert_eq!(deactivated.status, 200, "{:?}", deactivated.body);
     paged_incident(&site).await;

@@ -18,7 +18,7 @@ use quper_core::contact::delivery::sign;
 use quper_core::keys;
 use quper_core::model::TenantId;
 use quper_core::ports::{Clock, Delivery, ManualClock, Notice, OutboundMessage, SendFailure, Sender, Timers};
-use quper_notify::{OutboundGuard, Providers, ProviderSender};
+use quper_notify::{OutboundGuard, ProviderSender, Providers};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -186,7 +186,10 @@ impl Site {
     /// The root superadmin's jobs list (the `default` environment, where
     /// submissions are stored).
     pub async fn jobs(&self, query: &str) -> Value {
-        let reply = self.app.get(&format!("/api/v1/admin/jobs{query}"), &self.app.root).await;
+        let reply = self
+            .app
+            .get(&format!("/api/v1/admin/jobs{query}"), &self.app.root)
+            .await;
         assert_eq!(reply.status, 200, "{:?}", reply.body);
         reply.body
     }
@@ -224,7 +227,11 @@ fn is_reference(text: &str) -> bool {
 
 #[tokio::test]
 async fn every_field_rule_is_a_422_naming_the_field_and_stores_nothing() {
-    let site = Site::new(&[("CONTACT_REQUIRE_SUBJECT", "true"), ("QUPER_CONTACT_REQUIRE_PHONE", "true")]).await;
+    let site = Site::new(&[
+        ("CONTACT_REQUIRE_SUBJECT", "true"),
+        ("QUPER_CONTACT_REQUIRE_PHONE", "true"),
+    ])
+    .await;
     let many: serde_json::Map<String, Value> = (0..51).map(|i| (format!("k{i}"), json!(i))).collect();
     let cases = [
         (with("name", json!("J")), "name"),
@@ -241,7 +248,10 @@ async fn every_field_rule_is_a_422_naming_the_field_and_stores_nothing() {
         (with("company", json!("c".repeat(201))), "company"),
         (with("source", json!("s".repeat(101))), "source"),
         (with("extra_fields", Value::Object(many)), "extra_fields"),
-        (with("extra_fields", json!({ "big": "x".repeat(10_001) })), "extra_fields"),
+        (
+            with("extra_fields", json!({ "big": "x".repeat(10_001) })),
+            "extra_fields",
+        ),
         (with("extra_fields", json!("not an object")), "extra_fields"),
     ];
     for (body, field) in cases {
@@ -257,13 +267,7 @@ async fn every_field_rule_is_a_422_naming_the_field_and_stores_nothing() {
     }
     let reply = site
         .app
-        .send_with(
-            &site.app.http,
-            Method::POST,
-            "/api/v1/public/contact",
-            Auth::None,
-            None,
-        )
+        .send_with(&site.app.http, Method::POST, "/api/v1/public/contact", Auth::None, None)
         .await;
     assert!(matches!(reply.status, 400 | 415 | 422), "{:?}", reply.body);
     // Nothing stored, nothing counted.
@@ -277,7 +281,11 @@ async fn every_field_rule_is_a_422_naming_the_field_and_stores_nothing() {
         reply.body["message"],
         "Thank you for your message. We'll get back to you soon!"
     );
-    assert!(is_reference(reply.body["reference_id"].as_str().unwrap_or("")), "{:?}", reply.body);
+    assert!(
+        is_reference(reply.body["reference_id"].as_str().unwrap_or("")),
+        "{:?}",
+        reply.body
+    );
     // Optional fields may be left out when not required.
     let plain = Site::new(&[]).await;
     let reply = plain
@@ -312,13 +320,22 @@ async fn a_submission_is_stored_before_the_answer_then_emails_and_the_signed_web
     assert_eq!(stored["extra_fields"]["budget"], "$5000-$10000");
     let jobs = site.jobs("").await;
     assert_eq!(jobs["total"], 3, "{jobs:?}");
-    assert!(jobs["items"].as_array().expect("items").iter().all(|j| j["status"] == "queued"));
+    assert!(
+        jobs["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .all(|j| j["status"] == "queued")
+    );
     assert!(site.sender.emails().is_empty() && site.crm.received().is_empty());
 
     site.fire().await;
     let emails = site.sender.emails();
     assert_eq!(emails.len(), 2, "{emails:?}");
-    let admin = emails.iter().find(|(to, ..)| to == ADMIN_EMAIL).expect("admin notification");
+    let admin = emails
+        .iter()
+        .find(|(to, ..)| to == ADMIN_EMAIL)
+        .expect("admin notification");
     assert!(admin.1.contains(&reference) && admin.2.contains("john@example.com") && admin.2.contains("Acme Inc"));
     let confirmation = emails
         .iter()
@@ -370,7 +387,11 @@ async fn a_submission_is_stored_before_the_answer_then_emails_and_the_signed_web
 
 #[tokio::test]
 async fn no_confirmation_when_disabled_and_an_empty_prefixed_setting_falls_back_to_the_bare_name() {
-    let site = Site::new(&[("QUPER_CONTACT_SEND_CONFIRMATION", "false"), ("QUPER_CONTACT_WEBHOOK_URL", "")]).await;
+    let site = Site::new(&[
+        ("QUPER_CONTACT_SEND_CONFIRMATION", "false"),
+        ("QUPER_CONTACT_WEBHOOK_URL", ""),
+    ])
+    .await;
     let status = site.status().await;
     assert_eq!(status.body["config"]["sends_confirmation"], false);
     assert_eq!(site.submit(valid()).await.status, 200);
@@ -391,7 +412,10 @@ async fn a_failing_webhook_is_retried_with_backoff_until_delivered() {
     assert_eq!(site.crm.received().len(), 1);
     let jobs = site.jobs("?type=contact_webhook").await;
     let job = &jobs["items"][0];
-    assert_eq!((job["status"].clone(), job["attempts"].clone()), (json!("queued"), json!(1)));
+    assert_eq!(
+        (job["status"].clone(), job["attempts"].clone()),
+        (json!("queued"), json!(1))
+    );
     assert!(job["last_error"].as_str().unwrap_or("").contains("500"), "{job:?}");
 
     // The first retry waits 30 s, the second 60 s.
@@ -405,7 +429,10 @@ async fn a_failing_webhook_is_retried_with_backoff_until_delivered() {
     assert_eq!(site.crm.received().len(), 3);
     let jobs = site.jobs("?type=contact_webhook").await;
     let job = &jobs["items"][0];
-    assert_eq!((job["status"].clone(), job["attempts"].clone()), (json!("completed"), json!(3)));
+    assert_eq!(
+        (job["status"].clone(), job["attempts"].clone()),
+        (json!("completed"), json!(3))
+    );
     // Every attempt carried the same signed body.
     let bodies: Vec<Bytes> = site.crm.received().into_iter().map(|r| r.body).collect();
     assert!(bodies.windows(2).all(|w| w[0] == w[1]));
@@ -436,13 +463,21 @@ async fn an_exhausted_webhook_is_failed_in_the_jobs_and_retry_delivers_it() {
     let email_job = completed["items"][0]["id"].as_str().expect("id").to_owned();
     let reply = site
         .app
-        .post(&format!("/api/v1/admin/jobs/{email_job}/retry"), &site.app.root, json!({}))
+        .post(
+            &format!("/api/v1/admin/jobs/{email_job}/retry"),
+            &site.app.root,
+            json!({}),
+        )
         .await;
     assert_eq!(reply.status, 409, "{:?}", reply.body);
     for unknown in ["contact_ffffffff-webhook", "nope", "ntf_1_abc", "sync_0000"] {
         let reply = site
             .app
-            .post(&format!("/api/v1/admin/jobs/{unknown}/retry"), &site.app.root, json!({}))
+            .post(
+                &format!("/api/v1/admin/jobs/{unknown}/retry"),
+                &site.app.root,
+                json!({}),
+            )
             .await;
         assert_eq!(reply.status, 404, "{unknown}: {:?}", reply.body);
     }
@@ -524,7 +559,11 @@ async fn the_sixth_submission_within_an_hour_is_a_429_and_the_status_shows_the_w
     assert_eq!(status.body["rate_limit"]["limit"], 5);
     assert_eq!(status.body["rate_limit"]["remaining"], 5);
     assert_eq!(status.body["rate_limit"]["window"], "5/hour");
-    let reset = Utc.with_ymd_and_hms(2027, 3, 1, 10, 0, 0).single().expect("time").timestamp();
+    let reset = Utc
+        .with_ymd_and_hms(2027, 3, 1, 10, 0, 0)
+        .single()
+        .expect("time")
+        .timestamp();
     assert_eq!(status.body["rate_limit"]["reset"], reset);
     assert_eq!(
         status.body["config"],

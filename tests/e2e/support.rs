@@ -70,7 +70,10 @@ pub async fn fire_due_timers(host: &LocalHost, now: chrono::DateTime<chrono::Utc
         }
         for timer in due {
             if let Some(delivery) = quper_core::contact::delivery::DeliveryTimer::of(&timer.payload) {
-                host.app.fire_contact_delivery(&delivery).await.expect("fire a contact delivery");
+                host.app
+                    .fire_contact_delivery(&delivery)
+                    .await
+                    .expect("fire a contact delivery");
                 host.timers.complete(&timer).await.expect("complete");
                 continue;
             }

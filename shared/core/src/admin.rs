@@ -298,23 +298,25 @@ pub async fn retry(store: &Store, ports: RetryPorts<'_>, caller: &Principal, job
     let parsed = parse_job_id(job_id).ok_or_else(unknown)?;
     let (job_type, message) = match parsed {
         JobId::Notification { incident, row } => {
-            let rows: Vec<NotificationLog> = store
-                .query_all(keys::incident_notifications(tenant, incident))
-                .await?;
+            let rows: Vec<NotificationLog> = store.query_all(keys::incident_notifications(tenant, incident)).await?;
             let row = rows.into_iter().find(|r| r.id == row).ok_or_else(unknown)?;
             if !matches!(row.status, NotificationStatus::Failed | NotificationStatus::Exhausted) {
                 return Err(not_failed(notification_status(row.status)));
             }
             match crate::notifications::delivery::retry_row(store, ports.bus, tenant, &row).await? {
-                None => return Err(DomainError::Conflict("the job changed meanwhile; reload and retry".into())),
-                Some(_) => ("notification", "the notification is queued again with fresh attempts".to_owned()),
+                None => {
+                    return Err(DomainError::Conflict(
+                        "the job changed meanwhile; reload and retry".into(),
+                    ));
+                }
+                Some(_) => (
+                    "notification",
+                    "the notification is queued again with fresh attempts".to_owned(),
+                ),
             }
         }
         JobId::Sync { log_id } => {
-            let entry: HistoryEntry = store
-                .get(&keys::sync_log(tenant, &log_id))
-                .await?
-                .ok_or_else(unknown)?;
+            let entry: HistoryEntry = store.get(&keys::sync_log(tenant, &log_id)).await?.ok_or_else(unknown)?;
             if entry.status != RunStatus::Failed {
                 return Err(not_failed(sync_job(&entry).status.as_str()));
             }
@@ -479,7 +481,10 @@ pub async fn stats(store: &Store, caller: &Principal) -> DomainResult<DashboardS
         total: users.len() as u64,
         active,
         new_last_7_days: users.iter().filter(|u| u.created_at >= now - Duration::days(7)).count() as u64,
-        new_last_30_days: users.iter().filter(|u| u.created_at >= now - Duration::days(30)).count() as u64,
+        new_last_30_days: users
+            .iter()
+            .filter(|u| u.created_at >= now - Duration::days(30))
+            .count() as u64,
     };
 
     let (jobs, rows) = all_jobs(store, tenant).await?;
@@ -502,7 +507,9 @@ pub async fn stats(store: &Store, caller: &Principal) -> DomainResult<DashboardS
     let pages = PageStats {
         sent_last_24h: rows
             .iter()
-            .filter(|r| matches!(r.status, NotificationStatus::Sent | NotificationStatus::Delivered) && r.updated_at >= day)
+            .filter(|r| {
+                matches!(r.status, NotificationStatus::Sent | NotificationStatus::Delivered) && r.updated_at >= day
+            })
             .count() as u64,
         failed_last_24h: rows
             .iter()
@@ -568,7 +575,10 @@ mod tests {
             parse_job_id("ntf_12_ab12cd"),
             Some(JobId::Notification { incident: 12, .. })
         ));
-        assert!(matches!(parse_job_id("contact_a1b2c3d4-webhook"), Some(JobId::Contact { .. })));
+        assert!(matches!(
+            parse_job_id("contact_a1b2c3d4-webhook"),
+            Some(JobId::Contact { .. })
+        ));
         assert!(parse_job_id("contact_a#b").is_none());
         assert!(parse_job_id("ntf_x_ab").is_none());
         assert!(parse_job_id("sync_nope").is_none());

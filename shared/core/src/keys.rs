@@ -542,5 +542,8 @@ pub fn pending_contact_deliveries() -> Query {
 /// The contact form's window of one client address (`client_hash`: its
 /// SHA-256, hex; `window_start`: Unix seconds).
 pub fn contact_rate(tenant: &TenantId, client_hash: &str, window_start: i64) -> Key {
-    Key::new(format!("T#{tenant}#CONTACTRATE#{client_hash}"), window_start.to_string())
+    Key::new(
+        format!("T#{tenant}#CONTACTRATE#{client_hash}"),
+        window_start.to_string(),
+    )
 }

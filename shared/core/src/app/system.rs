@@ -35,7 +35,9 @@ impl App {
         match crate::contact::delivery::sweep(self.store(), self.ports().timers.as_ref()).await {
             Ok(0) => {}
             Ok(armed) => tracing::info!(armed, "contact deliveries whose timers were lost armed again"),
-            Err(err) => tracing::warn!(error = %err, "re-arming stranded contact deliveries failed; the next sweep retries"),
+            Err(err) => {
+                tracing::warn!(error = %err, "re-arming stranded contact deliveries failed; the next sweep retries")
+            }
         }
         self.escalator().sweep().await
     }

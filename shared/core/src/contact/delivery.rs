@@ -164,16 +164,16 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
 fn pending_index(delivery: &ContactDelivery, due: DateTime<Utc>) -> [(&'static str, Value); 2] {
     [
         (GSI1PK, json!(keys::PENDING_CONTACT_DELIVERIES_GSI1PK)),
-        (GSI1SK, json!(time_sort_key(due, &format!("{}#{}", delivery.tenant, delivery.id)))),
+        (
+            GSI1SK,
+            json!(time_sort_key(due, &format!("{}#{}", delivery.tenant, delivery.id))),
+        ),
     ]
 }
 
 /// The deliveries a new submission makes, as the settings ask.
 pub fn plan(settings: &ContactSettings, submission: &Submission, now: DateTime<Utc>) -> Vec<ContactDelivery> {
-    let short = submission
-        .reference_id
-        .trim_start_matches("CNT-")
-        .to_ascii_lowercase();
+    let short = submission.reference_id.trim_start_matches("CNT-").to_ascii_lowercase();
     let new = |kind: DeliveryKind, to: Option<String>, subject: Option<String>, body: String| ContactDelivery {
         id: format!("{short}-{}", kind.suffix()),
         tenant: settings.environment.clone(),
@@ -418,7 +418,9 @@ pub async fn retry(store: &Store, timers: &dyn Timers, tenant: &TenantId, id: &s
     match store.table().update(update).await {
         Ok(_) => {}
         Err(err) if err.is_condition_failed() => {
-            return Err(DomainError::Conflict("the job changed meanwhile; reload and retry".into()));
+            return Err(DomainError::Conflict(
+                "the job changed meanwhile; reload and retry".into(),
+            ));
         }
         Err(err) => return Err(err.into()),
     }
@@ -440,7 +442,11 @@ pub async fn sweep(store: &Store, timers: &dyn Timers) -> DomainResult<usize> {
     let cutoff = time_sort_key(now - STRANDED_AFTER, "");
     let page = store
         .table()
-        .query(keys::pending_contact_deliveries().sort(SortKey::To(cutoff)).limit(SWEEP_LIMIT))
+        .query(
+            keys::pending_contact_deliveries()
+                .sort(SortKey::To(cutoff))
+                .limit(SWEEP_LIMIT),
+        )
         .await?;
     let mut armed = 0;
     for item in page.items {

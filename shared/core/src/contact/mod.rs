@@ -418,10 +418,7 @@ impl Submission {
             }
         }
         if !self.extra_fields.is_empty() {
-            body.push_str(&format!(
-                "Extra fields: {}\n",
-                Value::Object(self.extra_fields.clone())
-            ));
+            body.push_str(&format!("Extra fields: {}\n", Value::Object(self.extra_fields.clone())));
         }
         body.push_str(&format!("\n{}\n", self.message));
         (subject, body)
@@ -484,9 +481,7 @@ mod tests {
 
     fn settings(pairs: &[(&str, &str)]) -> Result<ContactSettings, SettingError> {
         let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        ContactSettings::from_lookup(&move |name: &str| {
-            pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
-        })
+        ContactSettings::from_lookup(&move |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]

@@ -359,7 +359,12 @@ pub async fn retry_failed(store: &Store, bus: &dyn Bus, caller: &Principal, inci
 /// retried), else whether its job was published (the sweep publishes it
 /// otherwise). The caller checked the row is failed or exhausted and may be
 /// retried by whoever asks.
-pub async fn retry_row(store: &Store, bus: &dyn Bus, tenant: &TenantId, row: &NotificationLog) -> DomainResult<Option<bool>> {
+pub async fn retry_row(
+    store: &Store,
+    bus: &dyn Bus,
+    tenant: &TenantId,
+    row: &NotificationLog,
+) -> DomainResult<Option<bool>> {
     let [(pk_name, pk), (sk_name, sk)] = row.waiting_since(store.now());
     let update = Update::new(row.key(tenant))
         .set("status", json!(NotificationStatus::Queued))

@@ -98,7 +98,9 @@ pub trait Sender: Send + Sync + 'static {
             OutboundMessage::Email { .. } => "email",
             OutboundMessage::Webhook { .. } => "webhook",
         };
-        Err(SendFailure::Permanent(format!("this sender cannot send a {kind} message")))
+        Err(SendFailure::Permanent(format!(
+            "this sender cannot send a {kind} message"
+        )))
     }
 
     /// Which providers this sender has configured; `None` when it does not
