@@ -22,7 +22,9 @@ use quper_notify::{OutboundGuard, ProviderSender, Providers};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Auth, Reply, TestApp, fire_due_timers, spawn_host_sending};
+use crate::support::{
+    Auth, Reply, TestApp, dynamodb_table, fire_due_timers, spawn_host_on_sending, spawn_host_sending,
+};
 
 pub const WEBHOOK_SECRET: &str = "crm-webhook-secret-1";
 pub const ADMIN_EMAIL: &str = "owner@site.example";
@@ -138,6 +140,11 @@ pub struct Site {
 
 impl Site {
     pub async fn new(extra: &[(&str, &str)]) -> Site {
+        Site::on(None, extra).await
+    }
+
+    /// [`Site::new`] on `table` (DynamoDB), else the embedded store.
+    pub async fn on(table: Option<Arc<dyn quper_core::ports::Table>>, extra: &[(&str, &str)]) -> Site {
         let (crm, url) = Crm::start().await;
         let clock = Arc::new(ManualClock::at(
             Utc.with_ymd_and_hms(2027, 3, 1, 9, 0, 0).single().expect("time"),
@@ -151,7 +158,10 @@ impl Site {
         ];
         settings.extend_from_slice(extra);
         let sender = ContactSender::new();
-        let (app, host) = spawn_host_sending(&settings, clock.clone(), sender.clone()).await;
+        let (app, host) = match table {
+            Some(table) => spawn_host_on_sending(table, &settings, clock.clone(), sender.clone()).await,
+            None => spawn_host_sending(&settings, clock.clone(), sender.clone()).await,
+        };
         Site {
             app,
             host,
@@ -596,4 +606,41 @@ async fn the_sixth_submission_within_an_hour_is_a_429_and_the_status_shows_the_w
     site.clock.advance(Duration::minutes(50));
     assert_eq!(site.status().await.body["rate_limit"]["remaining"], 5);
     assert_eq!(site.submit(valid()).await.status, 200);
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_submission_is_stored_retried_counted_and_swept() {
+    let site = Site::on(
+        Some(dynamodb_table("contact").await),
+        &[("QUPER_CONTACT_RATE_LIMIT", "2/hour")],
+    )
+    .await;
+    site.crm.answer(&[503]);
+    let reply = site.submit(valid()).await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    assert_eq!(site.jobs("?status=queued").await["total"], 3);
+    site.fire().await;
+    assert_eq!(site.sender.emails().len(), 2);
+    assert_eq!(site.jobs("?type=contact_webhook").await["items"][0]["attempts"], 1);
+    site.advance(30).await;
+    assert_eq!(
+        site.jobs("?type=contact_webhook").await["items"][0]["status"],
+        "completed"
+    );
+    assert_eq!(site.crm.received().len(), 2);
+
+    // A lost timer is armed again by the sweep.
+    assert_eq!(site.submit(valid()).await.status, 200);
+    for timer in site.host.timers.pending().await.expect("pending") {
+        site.host.timers.cancel(&timer.id).await.expect("cancel");
+    }
+    site.clock.advance(Duration::minutes(3));
+    site.host.app.sweep().await.expect("sweep");
+    site.fire().await;
+    assert_eq!(site.crm.received().len(), 3);
+    assert_eq!(site.jobs("?status=completed").await["total"], 6);
+
+    let reply = site.submit(valid()).await;
+    assert_eq!(reply.status, 429, "{:?}", reply.body);
+    assert_eq!(site.status().await.body["rate_limit"]["window"], "2/hour");
 }
