@@ -86,12 +86,14 @@
 //!   timeline of final shifts, entry and member forms, roles, CSRF,
 //!   tenancy).
 
+mod admin_jobs;
 mod alarm_ingest;
 mod analytics;
 mod analytics_conformance;
 mod audit_log;
 mod auth;
 mod bus_conformance;
+mod contact;
 mod cors;
 mod credentials;
 mod data_at_rest;

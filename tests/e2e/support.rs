@@ -51,7 +51,8 @@ pub struct TestApp {
 
 /// Fires every escalation timer of `host` due at `now`, as the local timer
 /// worker does (also those the fires set and that are due already); returns
-/// what each fire did.
+/// what each escalation fire did (contact form delivery timers are fired
+/// too, their outcomes not returned).
 pub async fn fire_due_timers(host: &LocalHost, now: chrono::DateTime<chrono::Utc>) -> Vec<FireOutcome> {
     let mut outcomes = Vec::new();
     for _ in 0..10 {
@@ -68,6 +69,14 @@ pub async fn fire_due_timers(host: &LocalHost, now: chrono::DateTime<chrono::Utc
             break;
         }
         for timer in due {
+            if let Some(delivery) = quper_core::contact::delivery::DeliveryTimer::of(&timer.payload) {
+                host.app
+                    .fire_contact_delivery(&delivery)
+                    .await
+                    .expect("fire a contact delivery");
+                host.timers.complete(&timer).await.expect("complete");
+                continue;
+            }
             let payload: EscalationTimer = serde_json::from_value(timer.payload.clone()).expect("payload");
             outcomes.push(host.app.fire_timer(&payload).await.expect("fire"));
             host.timers.complete(&timer).await.expect("complete");

@@ -2,7 +2,8 @@
 //! calls on the application core:
 //!
 //! - [`spawn_timer_worker`]: due timers of the durable timer table →
-//!   [`App::fire_timer`] (escalation timers) or [`App::run_sync_job`] (sync
+//!   [`App::fire_timer`] (escalation timers), [`App::fire_contact_delivery`]
+//!   (contact form deliveries) or [`App::run_sync_job`] (sync
 //!   schedules, [`TimerSchedules`]: a recurring one armed again first);
 //! - [`run_delivery_worker`]: visible jobs of the durable notification queue
 //!   → [`App::deliver`], then removed, or put back after the backoff the
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use quper_core::App;
+use quper_core::contact::delivery::DeliveryTimer;
 use quper_core::notifications::delivery::Delivered;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::EscalationTimer;
@@ -47,6 +49,13 @@ pub fn spawn_timer_worker(
             if let Some(sync) = SyncTimer::of(&timer.payload) {
                 let fire = schedules.fired(&sync?).await.map_err(|err| err.to_string())?;
                 return app.run_sync_job(&fire).await.map(|_| ()).map_err(|err| err.to_string());
+            }
+            if let Some(delivery) = DeliveryTimer::of(&timer.payload) {
+                return app
+                    .fire_contact_delivery(&delivery)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| err.to_string());
             }
             let payload: EscalationTimer =
                 serde_json::from_value(timer.payload).map_err(|err| format!("not an escalation timer: {err}"))?;

@@ -84,6 +84,9 @@
 //! | impersonation session (`ttl`: its expiry; deleted by `stop`) | `T#<t>#IMPERSONATION#<32 hex>` | `META` | |
 //! | external identity → user (`crate::identity::external`) | `T#<t>#IDPSUB#<sha256 of issuer, sub>` | `LINK` | |
 //! | user → their identity at an issuer (one per issuer) | `T#<t>#IDPUSER#<user:010>` | `<sha256 of issuer>` | |
+//! | contact form submission (`crate::contact`; in the contact environment) | `T#<t>#CONTACT` | `<reference id>` | |
+//! | contact delivery (email, CRM webhook) | `T#<t>#CNTDLV` | `<delivery id>` | while `queued` or `sending`: `CNTPENDING` / `<due time>#<t>#<delivery id>` |
+//! | contact form rate-limit window (`ttl`) | `T#<t>#CONTACTRATE#<sha256 of the client address>` | `<window start, Unix s>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -555,4 +558,31 @@ pub fn file(tenant: &TenantId, owner: u64, id: &RecordId) -> Key {
 /// A user's files, pending and uploaded.
 pub fn files(tenant: &TenantId, owner: u64) -> Query {
     Query::partition(format!("T#{tenant}#USER#{}#FILE", id_sk(owner)))
+}
+
+/// A contact form submission (`reference`: `CNT-` + 8 hex, Quper's own).
+pub fn contact_submission(tenant: &TenantId, reference: &str) -> Key {
+    Key::new(format!("T#{tenant}#CONTACT"), reference)
+}
+/// One delivery of the contact form (`id`: Quper's own, `<8 hex>-<kind>`,
+/// checked by `crate::admin::jobs` before a client's text reaches here).
+pub fn contact_delivery(tenant: &TenantId, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#CNTDLV"), id)
+}
+pub fn contact_deliveries(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#CNTDLV"))
+}
+/// Contact deliveries waiting or being sent, across tenants (GSI1, by due
+/// time), for the sweep.
+pub const PENDING_CONTACT_DELIVERIES_GSI1PK: &str = "CNTPENDING";
+pub fn pending_contact_deliveries() -> Query {
+    Query::index(Index::Gsi1, PENDING_CONTACT_DELIVERIES_GSI1PK)
+}
+/// The contact form's window of one client address (`client_hash`: its
+/// SHA-256, hex; `window_start`: Unix seconds).
+pub fn contact_rate(tenant: &TenantId, client_hash: &str, window_start: i64) -> Key {
+    Key::new(
+        format!("T#{tenant}#CONTACTRATE#{client_hash}"),
+        window_start.to_string(),
+    )
 }

@@ -39,10 +39,12 @@
 //! - [`projects`]: OmniStack's projects, each user's own (soft delete);
 //!   [`files`]: uploads through presigned URLs of the `ObjectStore` port.
 
+pub mod admin;
 pub mod alerting;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod contact;
 pub mod context;
 pub mod error;
 pub mod files;

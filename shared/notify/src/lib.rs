@@ -46,7 +46,7 @@ pub use message::{Message, incident_link};
 pub use outbound::{OutboundError, OutboundGuard, is_forbidden};
 pub use port::ProviderSender;
 /// The domain's types for what is sent where (the `Sender` port's).
-pub use quper_core::ports::{ChannelKind, Delivery, Notice};
+pub use quper_core::ports::{ChannelKind, Delivery, Notice, OutboundMessage};
 pub use slack::SlackBot;
 
 pub const PUBLIC_URL_ENV: &str = "QUPER_PUBLIC_URL";
@@ -216,5 +216,29 @@ impl Providers {
             );
         }
         result
+    }
+
+    /// Sends one message that is not a page (the contact form's emails and
+    /// CRM webhook), with the same providers and outbound checks; errors
+    /// carry no URL part that acts as a token.
+    pub async fn send_message(&self, message: &OutboundMessage) -> Result<Sent, SendError> {
+        match message {
+            OutboundMessage::Email { to, subject, body } => {
+                let email = self.email.as_ref().ok_or_else(|| {
+                    SendError::Permanent("email is not configured (QUPER_SMTP_URL or QUPER_EMAIL_PROVIDER=ses)".into())
+                })?;
+                email.send(to.trim(), subject, body).await
+            }
+            OutboundMessage::Webhook { url, body, headers } => {
+                let delivery = Delivery {
+                    kind: ChannelKind::Webhook,
+                    address: url.clone(),
+                    secret: None,
+                };
+                webhook::post_raw(&self.http, &self.guard, url, body, headers)
+                    .await
+                    .map_err(|err| err.redacted(&self.credentials(&delivery)))
+            }
+        }
     }
 }

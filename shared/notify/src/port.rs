@@ -2,7 +2,7 @@
 //! port's delivery and notice as they are; the answer becomes the port's.
 
 use async_trait::async_trait;
-use quper_core::ports::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
+use quper_core::ports::{ChannelKind, Delivery, Notice, OutboundMessage, ProviderState, SendFailure, Sender};
 
 use crate::{Providers, SendError};
 
@@ -13,6 +13,14 @@ pub struct ProviderSender(pub Providers);
 impl Sender for ProviderSender {
     async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure> {
         match self.0.send(delivery, notice).await {
+            Ok(sent) => Ok(sent.provider_message_id),
+            Err(SendError::Retryable(message)) => Err(SendFailure::Retryable(message)),
+            Err(SendError::Permanent(message)) => Err(SendFailure::Permanent(message)),
+        }
+    }
+
+    async fn send_message(&self, message: &OutboundMessage) -> Result<Option<String>, SendFailure> {
+        match self.0.send_message(message).await {
             Ok(sent) => Ok(sent.provider_message_id),
             Err(SendError::Retryable(message)) => Err(SendFailure::Retryable(message)),
             Err(SendError::Permanent(message)) => Err(SendFailure::Permanent(message)),

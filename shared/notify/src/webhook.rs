@@ -125,6 +125,42 @@ pub async fn send(
     }
 }
 
+/// Posts `body` exactly as given (already JSON) to `url` with `headers`
+/// (the contact form's CRM webhook, which signs its own body): the same
+/// guard, timeout, redirect and status rules as [`send`].
+pub async fn post_raw(
+    http: &reqwest::Client,
+    guard: &OutboundGuard,
+    url: &str,
+    body: &str,
+    headers: &[(String, String)],
+) -> Result<Sent, SendError> {
+    let url = guard.check(url).await?;
+    let mut request = http
+        .post(url)
+        .timeout(TIMEOUT)
+        .header(reqwest::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    let response = request
+        .body(body.to_owned())
+        .send()
+        .await
+        .map_err(|err| from_reqwest(PROVIDER, err))?;
+    let status = response.status();
+    if status.is_success() {
+        Ok(Sent::without_id())
+    } else if status.is_redirection() {
+        Err(SendError::Permanent(format!(
+            "webhook answered HTTP {} (redirects are not followed; use the final URL)",
+            status.as_u16()
+        )))
+    } else {
+        Err(status_error(PROVIDER, response).await)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,13 +25,17 @@
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
 //! | [`projects`](self::projects) | a user's own projects |
 //! | [`files`](self::files) | uploads through presigned URLs, confirmation, downloads, deletion (usage recorded) |
+//! | [`contact`](self::contact) | the public contact form: submit, status, its deliveries' timer fires |
+//! | [`admin`](self::admin) | admin jobs (list, retry) and dashboard statistics |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 //! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
 
+mod admin;
 mod alerting;
 mod analytics;
 mod audit;
 mod files;
+mod contact;
 mod finops;
 mod identity;
 mod incidents;
@@ -98,6 +102,9 @@ pub struct Settings {
     pub web_session_seconds: u32,
     /// The rules of file uploads (`QUPER_FILES_*`).
     pub files: crate::files::FileRules,
+    /// The public contact form's settings (`QUPER_CONTACT_*` / `CONTACT_*`,
+    /// `ADMIN_EMAIL`; see [`crate::contact::ContactSettings`]).
+    pub contact: crate::contact::ContactSettings,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -145,6 +152,7 @@ impl Settings {
             web_session_seconds: number("QUPER_SESSION_TTL_SECONDS", 12 * 3600)?,
             files: crate::files::FileRules::from_lookup(&var)
                 .map_err(|(name, message)| SettingError { name, message })?,
+            contact: crate::contact::ContactSettings::from_lookup(&var)?,
         })
     }
 

@@ -24,12 +24,20 @@ impl App {
     /// Restarts work that was stored but lost on its way: notification jobs
     /// of rows left queued, interrupted sends (marked failed), escalations,
     /// acknowledgement timeouts and delayed notification rules whose timers
-    /// were lost. Also moves the purge of deleted environments on by up to
+    /// were lost, and contact form deliveries whose timers were lost or whose
+    /// send was interrupted. Also moves the purge of deleted environments on by up to
     /// [`PURGE_STEPS_PER_SWEEP`] steps (on AWS the sweep is what runs it).
     /// Every minute, from any number of hosts at once.
     pub async fn sweep(&self) -> DomainResult<SweepReport> {
         if let Err(err) = self.purge_deleted_environments(PURGE_STEPS_PER_SWEEP).await {
             tracing::warn!(error = %err, "purging deleted environments failed; the next sweep resumes");
+        }
+        match crate::contact::delivery::sweep(self.store(), self.ports().timers.as_ref()).await {
+            Ok(0) => {}
+            Ok(armed) => tracing::info!(armed, "contact deliveries whose timers were lost armed again"),
+            Err(err) => {
+                tracing::warn!(error = %err, "re-arming stranded contact deliveries failed; the next sweep retries")
+            }
         }
         self.escalator().sweep().await
     }

@@ -343,27 +343,50 @@ pub async fn retry_failed(store: &Store, bus: &dyn Bus, caller: &Principal, inci
         .into_iter()
         .filter(|r| matches!(r.status, NotificationStatus::Failed | NotificationStatus::Exhausted))
     {
-        let [(pk_name, pk), (sk_name, sk)] = row.waiting_since(store.now());
-        let update = Update::new(row.key(tenant))
-            .set("status", json!(NotificationStatus::Queued))
-            .set(pk_name, pk)
-            .set(sk_name, sk)
-            .set("attempts", 0)
-            .set("next_attempt_at", Value::Null)
-            .set("updated_at", json!(store.now()))
-            .add("version", 1)
-            .when(Condition::VersionEquals(row.version));
-        match store.table().update(update).await {
-            Ok(_) => retried += 1,
-            Err(err) if err.is_condition_failed() => continue,
-            Err(err) => return Err(err.into()),
-        }
-        match bus.publish(row.job(tenant)).await {
-            Ok(()) => queued += 1,
-            Err(err) => tracing::error!(error = %err, "could not queue a retried notification"),
+        match retry_row(store, bus, tenant, &row).await? {
+            None => continue,
+            Some(published) => {
+                retried += 1;
+                queued += u64::from(published);
+            }
         }
     }
     Ok((retried, queued))
+}
+
+/// Puts one failed or exhausted row back to `queued` with fresh attempts and
+/// publishes its job for now: `None` when the row changed meanwhile (not
+/// retried), else whether its job was published (the sweep publishes it
+/// otherwise). The caller checked the row is failed or exhausted and may be
+/// retried by whoever asks.
+pub async fn retry_row(
+    store: &Store,
+    bus: &dyn Bus,
+    tenant: &TenantId,
+    row: &NotificationLog,
+) -> DomainResult<Option<bool>> {
+    let [(pk_name, pk), (sk_name, sk)] = row.waiting_since(store.now());
+    let update = Update::new(row.key(tenant))
+        .set("status", json!(NotificationStatus::Queued))
+        .set(pk_name, pk)
+        .set(sk_name, sk)
+        .set("attempts", 0)
+        .set("next_attempt_at", Value::Null)
+        .set("updated_at", json!(store.now()))
+        .add("version", 1)
+        .when(Condition::VersionEquals(row.version));
+    match store.table().update(update).await {
+        Ok(_) => {}
+        Err(err) if err.is_condition_failed() => return Ok(None),
+        Err(err) => return Err(err.into()),
+    }
+    match bus.publish(row.job(tenant)).await {
+        Ok(()) => Ok(Some(true)),
+        Err(err) => {
+            tracing::error!(error = %err, "could not queue a retried notification");
+            Ok(Some(false))
+        }
+    }
 }
 
 /// How long a row may wait `queued` before its job counts as lost. Longer

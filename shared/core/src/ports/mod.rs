@@ -18,6 +18,6 @@ pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use objects::{NoObjectStore, ObjectError, ObjectHead, ObjectStore, Presigned};
 pub use schedules::{JobSchedule, ScheduleError, Schedules, SyncFire};
-pub use sender::{ChannelKind, Delivery, Notice, ProviderState, SendFailure, Sender};
+pub use sender::{ChannelKind, Delivery, Notice, OutboundMessage, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};
 pub use timers::{Timer, TimerError, Timers};

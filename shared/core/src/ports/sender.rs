@@ -69,10 +69,39 @@ pub struct ProviderState {
     pub configured: bool,
 }
 
+/// A message that is not a page (the contact form's emails and its CRM
+/// webhook): sent as given, with no incident around it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundMessage {
+    /// A plain-text email through the configured email provider.
+    Email { to: String, subject: String, body: String },
+    /// A JSON `body` POSTed as is to `url` with `headers`, through the
+    /// outbound URL checks (private and metadata addresses refused unless
+    /// allowed by `QUPER_OUTBOUND_ALLOW`); any 2xx is success.
+    Webhook {
+        url: String,
+        body: String,
+        headers: Vec<(String, String)>,
+    },
+}
+
 #[async_trait]
 pub trait Sender: Send + Sync + 'static {
     /// Sends one message; the provider's message id when it gives one.
     async fn send(&self, delivery: &Delivery, notice: &Notice) -> Result<Option<String>, SendFailure>;
+
+    /// Sends one [`OutboundMessage`]; the provider's message id when it
+    /// gives one. A sender that cannot fails for good.
+    async fn send_message(&self, message: &OutboundMessage) -> Result<Option<String>, SendFailure> {
+        let kind = match message {
+            OutboundMessage::Email { .. } => "email",
+            OutboundMessage::Webhook { .. } => "webhook",
+        };
+        Err(SendFailure::Permanent(format!(
+            "this sender cannot send a {kind} message"
+        )))
+    }
 
     /// Which providers this sender has configured; `None` when it does not
     /// say (a sender that only hands messages on, or a test's fake).

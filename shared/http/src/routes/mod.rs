@@ -19,6 +19,8 @@
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
 //! | [`audit`] | `/api/v1/admin/dashboard/audit-logs`, `/api/v1/admin/impersonate/start`, `/stop` |
 //! | [`projects`] | OmniStack's `/api/v1/app/projects` and `/api/v1/app/files` (each user's own) |
+//! | [`public`] | `/api/v1/public/contact`, `/api/v1/public/contact/status` |
+//! | [`admin`] | `/api/v1/admin/jobs` (retry), `/api/v1/admin/dashboard/stats` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -102,6 +104,7 @@ macro_rules! document_then {
     };
 }
 
+pub mod admin;
 pub mod alerting;
 pub mod audit;
 pub mod docs;
@@ -115,6 +118,7 @@ pub mod notifications;
 pub mod oncall;
 pub mod paths;
 pub mod projects;
+pub mod public;
 pub mod sync;
 pub mod system;
 
@@ -163,7 +167,9 @@ groups!(
     finops,
     sync,
     audit,
-    projects
+    projects,
+    public,
+    admin
 );
 
 /// Every route group, served, for the host.
