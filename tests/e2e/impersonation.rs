@@ -75,6 +75,15 @@ async fn an_admin_acts_as_a_user_and_every_entry_names_both_until_stop() {
     }
     let again = app.post(START, &token, json!({ "user_id": user_id })).await;
     assert_eq!(again.status, 403, "{:?}", again.body);
+    // Nor can it take the account over by changing its password.
+    let password = app
+        .post(
+            "/api/v1/auth/password",
+            &token,
+            json!({ "current_password": "whatever-it-is", "new_password": "a-new-password-1" }),
+        )
+        .await;
+    assert_eq!((password.status, password.code()), (403, "AUTHORIZATION_ERROR"));
     // `stop` takes an impersonation token, not the admin's own.
     let not_impersonating = app.post(STOP, &admin, json!({})).await;
     assert_eq!(

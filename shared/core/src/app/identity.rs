@@ -206,6 +206,12 @@ impl App {
         new: Password,
         client: &str,
     ) -> DomainResult<()> {
+        // An admin acting as the user may look, not take the account over.
+        if caller.impersonator.is_some() {
+            return Err(DomainError::Forbidden(
+                "an impersonation token cannot change the user's password".into(),
+            ));
+        }
         let store = self.store();
         let attempt = login_limits::Attempt::new(store, &caller.email, client, self.settings().login_limits());
         attempt.check(store).await?;
