@@ -35,7 +35,10 @@
 //!   (`retrying!`), pages.
 //! - [`context`]: the request being served (id, client, trace), set by the
 //!   HTTP edge; [`audit`]: the append-only audit log; [`usage`]: usage
-//!   metering per user, day and billing period.
+//!   metering per user, day and billing period, its answers and plan
+//!   limits.
+//! - [`flags`]: feature flags (boolean, percentage, user list, plan based)
+//!   and their deterministic check.
 
 pub mod alerting;
 pub mod app;
@@ -44,6 +47,7 @@ pub mod auth;
 pub mod context;
 pub mod error;
 pub mod finops;
+pub mod flags;
 pub mod health;
 pub mod identity;
 pub mod incidents;

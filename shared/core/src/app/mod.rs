@@ -24,16 +24,20 @@
 //! | [`finops`](self::finops) | FinOps settings, costs, summary, top movers, anomalies (the sync jobs' bodies: `crate::finops::sync`) |
 //! | [`system`](self::system) | timer fires, the sweep, worker status |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
+//! | [`usage`](self::usage) | usage summary, current period with plan limits, trends, daily, breakdown, metrics, admin summary and top users, the limit check |
+//! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
 
 mod alerting;
 mod analytics;
 mod finops;
+mod flags;
 mod identity;
 mod incidents;
 mod notifications;
 mod oncall;
 mod sync;
 mod system;
+mod usage;
 
 pub use crate::alerting::sources::KeyRejection;
 pub use incidents::RetryCounts;
@@ -87,6 +91,9 @@ pub struct Settings {
     /// How long a web session of the operator UI lasts from sign-in
     /// (`QUPER_SESSION_TTL_SECONDS`, default 12 hours).
     pub web_session_seconds: u32,
+    /// Each plan's usage limits (`QUPER_PLAN_LIMITS`, JSON overrides of the
+    /// defaults in `crate::usage::limits`).
+    pub plan_limits: crate::usage::PlanLimits,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -132,6 +139,13 @@ impl Settings {
             notify_max_attempts: number("QUPER_NOTIFY_MAX_ATTEMPTS", 4)?,
             secrets_key,
             web_session_seconds: number("QUPER_SESSION_TTL_SECONDS", 12 * 3600)?,
+            plan_limits: match var(crate::usage::limits::PLAN_LIMITS_ENV).filter(|text| !text.trim().is_empty()) {
+                None => crate::usage::PlanLimits::default(),
+                Some(text) => crate::usage::PlanLimits::parse(&text).map_err(|message| SettingError {
+                    name: crate::usage::limits::PLAN_LIMITS_ENV,
+                    message,
+                })?,
+            },
         })
     }
 

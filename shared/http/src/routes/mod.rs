@@ -17,6 +17,8 @@
 //! | [`system`] | `/api/v1/system/jobs` |
 //! | [`finops`] | `/api/v1/finops/settings`, `/costs`, `/summary`, `/top-movers`, `/anomalies` |
 //! | [`sync`] | `/api/v1/sync/status`, `/trigger`, `/jobs` (pause, resume), `/history`, `/stream` |
+//! | [`usage`] | `/api/v1/app/usage/*` (summary, current-period, trends, daily, breakdown, metrics), `/api/v1/admin/usage/summary/{user_id}`, `/admin/usage/top-users` |
+//! | [`flags`] | `/api/v1/admin/feature-flags[/{flag_id}]`, `/admin/feature-flags/{flag_key}/check` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -103,6 +105,7 @@ macro_rules! document_then {
 pub mod alerting;
 pub mod docs;
 pub mod finops;
+pub mod flags;
 pub mod health;
 pub mod identity;
 pub mod incidents;
@@ -113,6 +116,7 @@ pub mod oncall;
 pub mod paths;
 pub mod sync;
 pub mod system;
+pub mod usage;
 
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;
@@ -157,7 +161,9 @@ groups!(
     system,
     notifications,
     finops,
-    sync
+    sync,
+    usage,
+    flags
 );
 
 /// Every route group, served, for the host.
