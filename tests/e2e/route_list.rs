@@ -397,7 +397,11 @@ async fn swagger_ui_and_redoc_render_the_document_in_a_browser() {
         // Swagger UI renders the first operations (it virtualises the list).
         (
             "/docs",
-            ["List users (admins)", r#"data-path="/api/v1/admin/users""#, "Quper API"],
+            [
+                "List the environment's feature flags (admins)",
+                r#"data-path="/api/v1/admin/feature-flags""#,
+                "Quper API",
+            ],
         ),
         (
             "/redoc",
