@@ -421,3 +421,54 @@ async fn only_admins_and_only_in_their_environment() {
     // The superadmin is an admin of their own environment.
     assert_eq!(app.get("/api/v1/admin/feature-flags", &app.root).await.status, 200);
 }
+
+#[tokio::test]
+async fn keys_stay_unique_under_concurrent_creates_on_both_stores() {
+    let (sqlite, _dir) = crate::support::sqlite_table();
+    let dynamodb = crate::support::dynamodb_table("flags").await;
+    for (store, table) in [("sqlite", sqlite), ("dynamodb", dynamodb)] {
+        let (app, _host) = crate::support::spawn_host_on(table, Arc::new(SystemClock)).await;
+        let admin = app.tenant_with_admin("flags-race").await;
+        let attempts = (0..6).map(|n| {
+            app.post(
+                "/api/v1/admin/feature-flags",
+                &admin,
+                json!({ "key": "raced", "name": format!("Attempt {n}") }),
+            )
+        });
+        let replies = futures::future::join_all(attempts).await;
+        let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "{store}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 409).count(),
+            5,
+            "{store}: {statuses:?}"
+        );
+        let list = app.get("/api/v1/admin/feature-flags", &admin).await;
+        assert_eq!(list.body["total"], 1, "{store}");
+        let id = list.body["items"][0]["id"].as_str().expect("id").to_owned();
+        let (user_id, _) = app.user_with_role(&admin, "u@flags-race.example", Role::User).await;
+        app.patch(
+            &format!("/api/v1/admin/feature-flags/{id}"),
+            &admin,
+            json!({ "flag_type": "user_list", "user_ids": [user_id], "is_enabled": true }),
+        )
+        .await;
+        assert_eq!(
+            check(&app, &admin, "raced", user_id).await,
+            (true, "user_in_list".into()),
+            "{store}"
+        );
+        assert_eq!(
+            app.delete(&format!("/api/v1/admin/feature-flags/{id}"), &admin)
+                .await
+                .status,
+            204
+        );
+        create(&app, &admin, json!({ "key": "raced", "name": "After the delete" })).await;
+    }
+}

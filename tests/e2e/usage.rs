@@ -717,3 +717,65 @@ async fn users_carry_their_plan_and_v2_the_computed_fields() {
     let later = u.app.get("/api/v2/app/users/me", &token).await;
     assert_eq!(later.body["data"]["days_since_joined"], 43);
 }
+
+#[tokio::test]
+async fn usage_reads_the_same_on_both_stores() {
+    let (sqlite, _dir) = crate::support::sqlite_table();
+    let dynamodb = crate::support::dynamodb_table("usage").await;
+    for (store, table) in [("sqlite", sqlite), ("dynamodb", dynamodb)] {
+        // Near the real time: tokens and markers' `ttl` are read against it.
+        let now = Utc::now();
+        let clock = Arc::new(ManualClock::at(now));
+        let (app, host) = crate::support::spawn_host_on(table, clock.clone()).await;
+        let admin = app.tenant_with_admin("usage-stores").await;
+        let (a, a_token) = app.user_with_role(&admin, "a@stores.example", Role::User).await;
+        let (b, _) = app.user_with_role(&admin, "b@stores.example", Role::User).await;
+        let tenant = TenantId::parse("usage-stores").expect("tenant");
+        for (user, amount, category, key) in [
+            (a, 100, "gpt-4o", Some("r1")),
+            (a, 100, "gpt-4o", Some("r1")),
+            (a, 50, "gpt-4o-mini", None),
+            (b, 400, "gpt-4o", None),
+        ] {
+            usage::record(
+                host.store(),
+                UsageEvent {
+                    tenant: &tenant,
+                    user_id: user,
+                    metric: Metric::AiTokens,
+                    amount,
+                    category: Some(category),
+                    idempotency_key: key,
+                },
+            )
+            .await
+            .expect("record");
+        }
+        let current = app.get("/api/v1/app/usage/current-period", &a_token).await;
+        assert_eq!(current.body["ai_tokens"], 150, "{store}: {:?}", current.body);
+        let breakdown = app.get("/api/v1/app/usage/breakdown?metric=ai_tokens", &a_token).await;
+        assert_eq!(
+            breakdown.body["breakdown"],
+            json!({ "gpt-4o": 100, "gpt-4o-mini": 50 }),
+            "{store}"
+        );
+        let daily = app
+            .get("/api/v1/app/usage/daily?metric=ai_tokens&days=3", &a_token)
+            .await;
+        let values: Vec<i64> = daily.body["data"]
+            .as_array()
+            .expect("data")
+            .iter()
+            .filter_map(|d| d["value"].as_i64())
+            .collect();
+        assert_eq!(values, [0, 0, 150], "{store}");
+        let top = app.get("/api/v1/admin/usage/top-users?metric=ai_tokens", &admin).await;
+        let ranked: Vec<(u64, i64)> = top.body["users"]
+            .as_array()
+            .expect("users")
+            .iter()
+            .filter_map(|u| Some((u["user_id"].as_u64()?, u["value"].as_i64()?)))
+            .collect();
+        assert_eq!(ranked, [(b, 400), (a, 150)], "{store}");
+    }
+}
