@@ -315,6 +315,7 @@ PATH_IDS = [
     (API + r"/alerts/\{id\}", {"id": "alerts"}),
     (API + r"/incidents/\{id\}(/.*)?", {"id": "incidents"}),
     (API + r"/notifications/channels/\{id\}", {"id": "channels"}),
+    (API + r"/admin/usage/summary/\{user_id\}", {"user_id": "users"}),
 ]
 
 

@@ -58,6 +58,13 @@
 //! - `receipts`: Infobip's delivery reports in every documented shape,
 //!   applied once and only forward on both stores; a manual retry sends now.
 //! - `lambda_events`: HTTP functions driven by API Gateway events.
+//! - `usage`: usage metering on a fake clock: every endpoint's figures,
+//!   idempotent recording, plan limits and the limit check, admin views
+//!   (access, tenancy, top-users order and limit), users' plans and v2's
+//!   computed user fields.
+//! - `feature_flags`: CRUD, unique keys, validation, every flag type's
+//!   check, the deterministic and monotonic percentage rollout, admins only,
+//!   tenancy, audit entries.
 //! - `metrics`: `/metrics` and `/api/v1/public/metrics` (the Prometheus text
 //!   format from stored state, the optional token), `/health`'s components,
 //!   and the `quper-stream` Lambda binary streaming its first SSE event
@@ -101,6 +108,7 @@ mod durability;
 mod environment_lifecycle;
 mod escalation;
 mod files;
+mod feature_flags;
 mod finops;
 mod http_layer;
 mod identity;
@@ -135,3 +143,4 @@ mod ui_oncall;
 mod ui_sessions;
 mod ui_support;
 mod ui_sync;
+mod usage;

@@ -376,7 +376,7 @@ pub struct UserStats {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SubscriptionStats {
-    /// Active users' subscriptions (every plan, `free` included).
+    /// Paid subscriptions in force (`pro`, `enterprise`; active or trialing).
     pub active: u64,
     /// Users per plan.
     pub by_plan: BTreeMap<String, u64>,
@@ -423,10 +423,10 @@ pub struct UsageTotals {
     pub totals: BTreeMap<String, i64>,
 }
 
-/// The plan a user is on. Users carry no plan yet: everyone is `free`.
-/// The one place to change when users get `subscription_plan`.
-pub fn plan_of(_user: &User) -> &'static str {
-    "free"
+/// The plan a user is counted under: their plan while its subscription is
+/// in force, else `free`.
+pub fn plan_of(user: &User) -> &'static str {
+    user.effective_plan().as_str()
 }
 
 async fn counter(store: &Store, tenant: &TenantId, name: &str) -> DomainResult<u64> {
@@ -556,7 +556,10 @@ pub async fn stats(store: &Store, caller: &Principal) -> DomainResult<DashboardS
 
     Ok(DashboardStats {
         users: user_stats,
-        subscriptions: SubscriptionStats { active, by_plan },
+        subscriptions: SubscriptionStats {
+            active: users.iter().filter(|u| u.is_premium()).count() as u64,
+            by_plan,
+        },
         webhooks: webhook_stats,
         jobs: job_stats,
         incidents,

@@ -87,6 +87,9 @@
 //! | contact form submission (`crate::contact`; in the contact environment) | `T#<t>#CONTACT` | `<reference id>` | |
 //! | contact delivery (email, CRM webhook) | `T#<t>#CNTDLV` | `<delivery id>` | while `queued` or `sending`: `CNTPENDING` / `<due time>#<t>#<delivery id>` |
 //! | contact form rate-limit window (`ttl`) | `T#<t>#CONTACTRATE#<sha256 of the client address>` | `<window start, Unix s>` | |
+//! | a user's usage since the account began (`crate::usage`: `storage_bytes` is a level) | `T#<t>#USAGETOTAL` | `<user:010>` | |
+//! | feature flag (`crate::flags`) | `T#<t>#FLAG` | `<flag id>` | |
+//! | feature flag key marker (keys unique per environment) | `T#<t>#FLAGKEY` | `<key>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -585,4 +588,30 @@ pub fn contact_rate(tenant: &TenantId, client_hash: &str, window_start: i64) -> 
         format!("T#{tenant}#CONTACTRATE#{client_hash}"),
         window_start.to_string(),
     )
+}
+
+// Usage totals and feature flags (`crate::usage`, `crate::flags`).
+
+/// A user's usage since the account began (every metric; `storage_bytes`
+/// is the level of storage in use).
+pub fn usage_total(tenant: &TenantId, user: u64) -> Key {
+    Key::new(format!("T#{tenant}#USAGETOTAL"), id_sk(user))
+}
+/// Every user's totals (one query: who stores most).
+pub fn usage_totals(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#USAGETOTAL"))
+}
+/// One feature flag (`id`: `flag_<32 hex>`, checked by
+/// `flags::FlagId::parse`).
+pub fn feature_flag(tenant: &TenantId, id: &str) -> Key {
+    Key::new(format!("T#{tenant}#FLAG"), id)
+}
+/// Every feature flag of an environment.
+pub fn feature_flags(tenant: &TenantId) -> Query {
+    Query::partition(format!("T#{tenant}#FLAG"))
+}
+/// The marker that keeps a flag key unique in its environment (`key`
+/// checked by `flags::FlagKey`: `[A-Za-z0-9_.-]`, no `#`).
+pub fn feature_flag_key(tenant: &TenantId, key: &str) -> Key {
+    Key::new(format!("T#{tenant}#FLAGKEY"), key)
 }

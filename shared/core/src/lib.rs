@@ -38,6 +38,10 @@
 //!   metering per user, day and billing period.
 //! - [`projects`]: OmniStack's projects, each user's own (soft delete);
 //!   [`files`]: uploads through presigned URLs of the `ObjectStore` port.
+//!   metering per user, day and billing period, its answers and plan
+//!   limits.
+//! - [`flags`]: feature flags (boolean, percentage, user list, plan based)
+//!   and their deterministic check.
 
 pub mod admin;
 pub mod alerting;
@@ -49,6 +53,7 @@ pub mod context;
 pub mod error;
 pub mod files;
 pub mod finops;
+pub mod flags;
 pub mod health;
 pub mod identity;
 pub mod incidents;

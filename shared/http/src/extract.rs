@@ -184,6 +184,34 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
     }
 }
 
+/// The API version the edge chose for the request
+/// ([`crate::middleware::ApiVersion`]); `v1` when no edge ran. For handlers
+/// whose v2 answer carries more than v1's (OmniStack's computed fields).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Version(pub crate::middleware::ApiVersion);
+
+impl Version {
+    pub fn is_v2(self) -> bool {
+        self.0 == crate::middleware::ApiVersion::V2
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Version {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Version(
+            parts
+                .extensions
+                .get::<crate::middleware::ApiVersion>()
+                .copied()
+                .unwrap_or(crate::middleware::ApiVersion::V1),
+        ))
+    }
+}
+
+impl aide::OperationInput for Version {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,8 @@
 //! | [`admin`](self::admin) | admin jobs (list, retry) and dashboard statistics |
 //! | [`sync`](self::sync) | sync jobs: status, trigger, pause and resume, history, runs the schedules fire |
 //! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
+//! | [`usage`](self::usage) | usage summary, current period with plan limits, trends, daily, breakdown, metrics, admin summary and top users, the limit check |
+//! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
 
 mod admin;
 mod alerting;
@@ -37,6 +39,7 @@ mod audit;
 mod files;
 mod contact;
 mod finops;
+mod flags;
 mod identity;
 mod incidents;
 mod notifications;
@@ -44,6 +47,7 @@ mod oncall;
 mod projects;
 mod sync;
 mod system;
+mod usage;
 
 pub use crate::alerting::sources::KeyRejection;
 pub use incidents::RetryCounts;
@@ -105,6 +109,9 @@ pub struct Settings {
     /// The public contact form's settings (`QUPER_CONTACT_*` / `CONTACT_*`,
     /// `ADMIN_EMAIL`; see [`crate::contact::ContactSettings`]).
     pub contact: crate::contact::ContactSettings,
+    /// Each plan's usage limits (`QUPER_PLAN_LIMITS`, JSON overrides of the
+    /// defaults in `crate::usage::limits`).
+    pub plan_limits: crate::usage::PlanLimits,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -153,6 +160,13 @@ impl Settings {
             files: crate::files::FileRules::from_lookup(&var)
                 .map_err(|(name, message)| SettingError { name, message })?,
             contact: crate::contact::ContactSettings::from_lookup(&var)?,
+            plan_limits: match var(crate::usage::limits::PLAN_LIMITS_ENV).filter(|text| !text.trim().is_empty()) {
+                None => crate::usage::PlanLimits::default(),
+                Some(text) => crate::usage::PlanLimits::parse(&text).map_err(|message| SettingError {
+                    name: crate::usage::limits::PLAN_LIMITS_ENV,
+                    message,
+                })?,
+            },
         })
     }
 

@@ -43,9 +43,89 @@ pub struct User {
     /// existed have the empty session, which their tokens carry too.
     #[serde(default)]
     pub session_nonce: String,
+    /// OmniStack's subscription plan (users stored before plans existed
+    /// read as `free`). Admins set it today; billing will.
+    #[serde(default)]
+    pub subscription_plan: Plan,
+    /// The state of the subscription behind the plan (`none` for the free
+    /// plan).
+    #[serde(default)]
+    pub subscription_status: SubscriptionStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// A subscription plan; each has its usage limits
+/// (`crate::usage::limits`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    #[default]
+    Free,
+    Pro,
+    Enterprise,
+}
+
+impl Plan {
+    pub const ALL: [Plan; 3] = [Plan::Free, Plan::Pro, Plan::Enterprise];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Pro => "pro",
+            Plan::Enterprise => "enterprise",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Plan> {
+        Plan::ALL.into_iter().find(|plan| plan.as_str() == text)
+    }
+}
+
+/// The state of a user's subscription (Stripe's vocabulary, so billing can
+/// write it as it comes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    /// No paid subscription (the free plan).
+    #[default]
+    None,
+    Active,
+    Trialing,
+    PastDue,
+    Canceled,
+}
+
+impl SubscriptionStatus {
+    /// Whether the plan is in force: `active` or `trialing`.
+    pub fn is_active(self) -> bool {
+        matches!(self, SubscriptionStatus::Active | SubscriptionStatus::Trialing)
+    }
+}
+
+impl User {
+    /// A paid plan (`pro`, `enterprise`) in force (`active` or `trialing`).
+    pub fn is_premium(&self) -> bool {
+        self.subscription_plan != Plan::Free && self.subscription_status.is_active()
+    }
+
+    /// The plan whose limits apply: the user's plan while its subscription
+    /// is in force, else `free`.
+    pub fn effective_plan(&self) -> Plan {
+        if self.subscription_status.is_active() {
+            self.subscription_plan
+        } else {
+            Plan::Free
+        }
+    }
+
+    /// Whole days since the account was created, at `now` (never negative).
+    pub fn days_since_joined(&self, now: DateTime<Utc>) -> i64 {
+        (now - self.created_at).num_days().max(0)
+    }
 }
 
 /// What the API shows of a user.
@@ -62,8 +142,29 @@ pub struct UserView {
     pub avatar_url: Option<String>,
     pub group_ids: Vec<String>,
     pub last_login_at: Option<DateTime<Utc>>,
+    pub subscription_plan: Plan,
+    pub subscription_status: SubscriptionStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// v2 only: a paid plan (`pro`, `enterprise`) whose subscription is
+    /// `active` or `trialing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_premium: Option<bool>,
+    /// v2 only: whole days since `created_at`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days_since_joined: Option<i64>,
+}
+
+impl UserView {
+    /// The view with v2's computed fields (`is_premium`,
+    /// `days_since_joined`) of `user` at `now`.
+    pub fn computed(user: &User, now: DateTime<Utc>) -> UserView {
+        UserView {
+            is_premium: Some(user.is_premium()),
+            days_since_joined: Some(user.days_since_joined(now)),
+            ..UserView::from(user)
+        }
+    }
 }
 
 impl From<&User> for UserView {
@@ -80,8 +181,12 @@ impl From<&User> for UserView {
             avatar_url: user.avatar_url.clone(),
             group_ids: user.group_ids.clone(),
             last_login_at: user.last_login_at,
+            subscription_plan: user.subscription_plan,
+            subscription_status: user.subscription_status,
             created_at: user.created_at,
             updated_at: user.updated_at,
+            is_premium: None,
+            days_since_joined: None,
         }
     }
 }
@@ -130,6 +235,54 @@ pub struct UserPatch {
     pub phone: Option<Phone>,
     pub timezone: Option<TimeZoneName>,
     pub avatar_url: Option<AvatarUrl>,
+    /// Only through the admin routes ([`AdminUserPatch`]).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub subscription_plan: Option<Plan>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub subscription_status: Option<SubscriptionStatus>,
+}
+
+/// OmniStack's admin edit of a user (`PATCH /api/v1/admin/users/{id}`):
+/// [`UserPatch`]'s fields and the subscription. A plan set without a status
+/// takes `active` (a paid plan) or `none` (`free`).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminUserPatch {
+    pub email: Option<Email>,
+    pub full_name: Option<Name>,
+    pub password: Option<Password>,
+    pub role: Option<Role>,
+    pub is_active: Option<bool>,
+    pub phone: Option<Phone>,
+    pub timezone: Option<TimeZoneName>,
+    pub avatar_url: Option<AvatarUrl>,
+    pub subscription_plan: Option<Plan>,
+    pub subscription_status: Option<SubscriptionStatus>,
+}
+
+impl From<AdminUserPatch> for UserPatch {
+    fn from(patch: AdminUserPatch) -> UserPatch {
+        let status = patch
+            .subscription_status
+            .or(patch.subscription_plan.map(|plan| match plan {
+                Plan::Free => SubscriptionStatus::None,
+                Plan::Pro | Plan::Enterprise => SubscriptionStatus::Active,
+            }));
+        UserPatch {
+            email: patch.email,
+            full_name: patch.full_name,
+            password: patch.password,
+            role: patch.role,
+            is_active: patch.is_active,
+            phone: patch.phone,
+            timezone: patch.timezone,
+            avatar_url: patch.avatar_url,
+            subscription_plan: patch.subscription_plan,
+            subscription_status: status,
+        }
+    }
 }
 
 /// A phone number in E.164-ish form: `+`, then 6 to 15 digits (spaces and
@@ -265,6 +418,8 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
         group_ids: Vec::new(),
         last_login_at: None,
         session_nonce: new_session_nonce(),
+        subscription_plan: Plan::Free,
+        subscription_status: SubscriptionStatus::None,
         created_at: now,
         updated_at: now,
         version: 1,
@@ -293,7 +448,11 @@ pub async fn insert(store: &Store, tenant: &TenantId, new: NewUser) -> DomainRes
 /// Applies a partial update made by `caller`.
 pub async fn update(store: &Store, caller: &Principal, id: u64, patch: UserPatch) -> DomainResult<User> {
     let editing_self = caller.user_id == id;
-    let privileged = patch.role.is_some() || patch.is_active.is_some() || patch.email.is_some();
+    let privileged = patch.role.is_some()
+        || patch.is_active.is_some()
+        || patch.email.is_some()
+        || patch.subscription_plan.is_some()
+        || patch.subscription_status.is_some();
     if !editing_self || privileged {
         caller.require(Permission::IdentityWrite)?;
     }
@@ -361,6 +520,12 @@ async fn apply_patch(store: &Store, user: &mut User, patch: UserPatch) -> Domain
     }
     if let Some(avatar) = patch.avatar_url {
         user.avatar_url = Some(avatar.0);
+    }
+    if let Some(plan) = patch.subscription_plan {
+        user.subscription_plan = plan;
+    }
+    if let Some(status) = patch.subscription_status {
+        user.subscription_status = status;
     }
     save(
         store,
@@ -639,10 +804,66 @@ mod tests {
         });
         let user: User = serde_json::from_value(stored).expect("a user stored without a session");
         assert_eq!(user.session_nonce, "");
+        assert_eq!(user.subscription_plan, Plan::Free, "users stored before plans are free");
+        assert_eq!(user.subscription_status, SubscriptionStatus::None);
+        assert!(!user.is_premium());
         assert!(session_is_current(&user, ""), "its tokens, without `sid`, keep working");
         assert!(!session_is_current(&user, "0123456789abcdef"));
         let fresh = new_session_nonce();
         assert_eq!(fresh.len(), 32);
         assert_ne!(fresh, new_session_nonce());
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    fn user(plan: Plan, status: SubscriptionStatus) -> User {
+        let stored = serde_json::json!({
+            "id": 1, "tenant": "acme", "email": "a@acme.example", "full_name": "A",
+            "role": "user", "is_active": true,
+            "subscription_plan": plan, "subscription_status": status,
+            "created_at": "2026-01-01T12:00:00Z", "updated_at": "2026-01-01T12:00:00Z", "version": 1,
+        });
+        serde_json::from_value(stored).expect("a user")
+    }
+
+    #[test]
+    fn premium_is_a_paid_plan_in_force() {
+        assert!(user(Plan::Pro, SubscriptionStatus::Active).is_premium());
+        assert!(user(Plan::Enterprise, SubscriptionStatus::Trialing).is_premium());
+        assert!(!user(Plan::Pro, SubscriptionStatus::Canceled).is_premium());
+        assert!(!user(Plan::Free, SubscriptionStatus::Active).is_premium());
+        assert_eq!(
+            user(Plan::Pro, SubscriptionStatus::PastDue).effective_plan(),
+            Plan::Free
+        );
+        assert_eq!(user(Plan::Pro, SubscriptionStatus::Active).effective_plan(), Plan::Pro);
+    }
+
+    #[test]
+    fn days_since_joined_counts_whole_days() {
+        let u = user(Plan::Free, SubscriptionStatus::None);
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("time");
+        assert_eq!(u.days_since_joined(at("2026-01-01T12:00:00Z")), 0);
+        assert_eq!(u.days_since_joined(at("2026-01-02T11:59:59Z")), 0);
+        assert_eq!(u.days_since_joined(at("2026-01-02T12:00:00Z")), 1);
+        assert_eq!(u.days_since_joined(at("2026-02-12T13:00:00Z")), 42);
+        assert_eq!(u.days_since_joined(at("2025-12-01T00:00:00Z")), 0);
+    }
+
+    #[test]
+    fn an_admin_plan_change_without_status_follows_the_plan() {
+        let patch = UserPatch::from(AdminUserPatch {
+            subscription_plan: Some(Plan::Pro),
+            ..AdminUserPatch::default()
+        });
+        assert_eq!(patch.subscription_status, Some(SubscriptionStatus::Active));
+        let patch = UserPatch::from(AdminUserPatch {
+            subscription_plan: Some(Plan::Free),
+            ..AdminUserPatch::default()
+        });
+        assert_eq!(patch.subscription_status, Some(SubscriptionStatus::None));
     }
 }

@@ -13,6 +13,14 @@
 //! | a user's day | `T#<t>#USAGE#<user:010>` | `D#<yyyy-mm-dd>` |
 //! | a user's period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` |
 //! | an idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256 of the key>` | `MARK` |
+//! | a user's totals since the account began | `T#<t>#USAGETOTAL` | `<user:010>` |
+//!
+//! The totals item makes `storage_bytes` a level: the storage in use is its
+//! total, and the level at the end of the previous period is the total less
+//! this period's net change.
+//!
+//! The answers of the usage endpoints are in [`report`] (read only); plan
+//! limits and [`check_limit`] in [`limits`].
 //!
 //! Each metric is an attribute named by [`Metric::key`]; a breakdown
 //! category (the AI model, the file's content type) is the attribute
@@ -26,6 +34,11 @@ use crate::keys;
 use crate::model::TenantId;
 use crate::ports::{Condition, Item, Update, WriteOp};
 use crate::store::Store;
+
+pub mod limits;
+pub mod report;
+
+pub use limits::{PlanLimits, check_limit};
 
 /// How long an idempotency marker is kept: a retry comes within minutes;
 /// two days is generous.
@@ -196,6 +209,9 @@ pub async fn record(store: &Store, event: UsageEvent<'_>) -> DomainResult<bool> 
             &period_id(first),
             event.user_id,
         )))),
+        WriteOp::Update(
+            Update::new(keys::usage_total(event.tenant, event.user_id)).add(event.metric.key(), event.amount),
+        ),
     ];
     if let Some(key) = event.idempotency_key {
         let marker = keys::usage_marker(event.tenant, &crate::auth::sha256_hex(key));

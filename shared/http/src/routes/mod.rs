@@ -21,6 +21,8 @@
 //! | [`projects`] | OmniStack's `/api/v1/app/projects` and `/api/v1/app/files` (each user's own) |
 //! | [`public`] | `/api/v1/public/contact`, `/api/v1/public/contact/status` |
 //! | [`admin`] | `/api/v1/admin/jobs` (retry), `/api/v1/admin/dashboard/stats` |
+//! | [`usage`] | `/api/v1/app/usage/*` (summary, current-period, trends, daily, breakdown, metrics), `/api/v1/admin/usage/summary/{user_id}`, `/admin/usage/top-users` |
+//! | [`flags`] | `/api/v1/admin/feature-flags[/{flag_id}]`, `/admin/feature-flags/{flag_key}/check` |
 //! | [`notifications`] | `/api/v1/notifications/channels`, `/api/v1/users/{id}/contact-methods`, `/api/v1/users/{id}/notification-rules`, `/api/v1/notifications/infobip/receipts` |
 //!
 //! A new group: its module here with its `routes!`, one line in [`GROUPS`],
@@ -109,6 +111,7 @@ pub mod alerting;
 pub mod audit;
 pub mod docs;
 pub mod finops;
+pub mod flags;
 pub mod health;
 pub mod identity;
 pub mod incidents;
@@ -121,6 +124,7 @@ pub mod projects;
 pub mod public;
 pub mod sync;
 pub mod system;
+pub mod usage;
 
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;
@@ -169,7 +173,9 @@ groups!(
     audit,
     projects,
     public,
-    admin
+    admin,
+    usage,
+    flags
 );
 
 /// Every route group, served, for the host.

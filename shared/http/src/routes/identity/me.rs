@@ -3,32 +3,31 @@
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
-use quper_core::identity::users::{AvatarUrl, Phone, TimeZoneName, UserPatch, UserView};
+use quper_core::identity::users::{AvatarUrl, Phone, TimeZoneName, User, UserPatch, UserView};
 use quper_core::model::Name;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Caller;
 use crate::error::ApiResult;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, Version};
 
-/// The user, plus OmniStack's subscription fields (billing is not part of
-/// this deployment yet, so they are null).
+/// The user with OmniStack's subscription fields (`subscription_plan`,
+/// `subscription_status`); under v2 also the computed `is_premium` and
+/// `days_since_joined`.
 #[derive(Serialize, schemars::JsonSchema)]
 pub struct Profile {
     #[serde(flatten)]
     user: UserView,
-    subscription_plan: Option<String>,
-    subscription_status: Option<String>,
 }
 
-impl From<UserView> for Profile {
-    fn from(user: UserView) -> Self {
-        Profile {
-            user,
-            subscription_plan: None,
-            subscription_status: None,
-        }
-    }
+/// The view of `user` for the request's version.
+fn profile(app: &App, version: Version, user: &User) -> Profile {
+    let user = if version.is_v2() {
+        UserView::computed(user, app.now())
+    } else {
+        UserView::from(user)
+    };
+    Profile { user }
 }
 
 /// What a user may change about themselves.
@@ -41,13 +40,14 @@ pub struct ProfilePatch {
     timezone: Option<TimeZoneName>,
 }
 
-pub async fn get(State(app): State<App>, Caller(caller): Caller) -> ApiResult<Json<Profile>> {
+pub async fn get(State(app): State<App>, version: Version, Caller(caller): Caller) -> ApiResult<Json<Profile>> {
     let user = app.own_profile(&caller).await?;
-    Ok(Json(UserView::from(&user).into()))
+    Ok(Json(profile(&app, version, &user)))
 }
 
 pub async fn update(
     State(app): State<App>,
+    version: Version,
     Caller(caller): Caller,
     ApiJson(body): ApiJson<ProfilePatch>,
 ) -> ApiResult<Json<Profile>> {
@@ -59,5 +59,5 @@ pub async fn update(
         ..UserPatch::default()
     };
     let user = app.update_own_profile(&caller, patch).await?;
-    Ok(Json(UserView::from(&user).into()))
+    Ok(Json(profile(&app, version, &user)))
 }
