@@ -55,11 +55,7 @@ pub struct Action<'a> {
 /// failed login). Never fails: a write that fails is logged.
 pub async fn record(store: &Store, tenant: &TenantId, actor: Option<&Principal>, action: Action<'_>) {
     let now = store.now();
-    let sort = format!(
-        "{:016x}-{}",
-        now.timestamp_micros().max(0),
-        crate::auth::random_hex(4)
-    );
+    let sort = format!("{:016x}-{}", now.timestamp_micros().max(0), crate::auth::random_hex(4));
     let context = crate::context::current();
     let entry = AuditEntry {
         id: format!("log_{sort}"),

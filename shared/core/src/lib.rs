@@ -36,6 +36,8 @@
 //! - [`context`]: the request being served (id, client, trace), set by the
 //!   HTTP edge; [`audit`]: the append-only audit log; [`usage`]: usage
 //!   metering per user, day and billing period.
+//! - [`ratelimit`]: request rate limits, fixed windows counted in the table
+//!   (the HTTP edge applies them).
 
 pub mod alerting;
 pub mod app;
@@ -55,6 +57,7 @@ pub mod model;
 pub mod notifications;
 pub mod oncall;
 pub mod ports;
+pub mod ratelimit;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -55,6 +55,9 @@ impl FromRequestParts<AppState> for Caller {
         tracing::Span::current()
             .record("tenant", principal.tenant().as_str())
             .record("user_id", principal.user_id);
+        if let Some(served) = parts.extensions.get::<crate::metering::Served>() {
+            served.set_caller(&principal);
+        }
         Ok(Caller(principal))
     }
 }
