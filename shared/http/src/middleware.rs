@@ -188,9 +188,13 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     // Every request but a preflight counts in its class's window; a
     // preflight only reads it, for the headers.
     let class = ratelimit::classify(&method, &routed_path);
-    let decision = ratelimit::check(state, class, request.headers(), request.uri(), &client, !preflight)
-        .instrument(span.clone())
-        .await;
+    // (Inside the request's context: verifying a token may fetch a JWKS.)
+    let decision = quper_core::context::scope(
+        context.clone(),
+        ratelimit::check(state, class, request.headers(), request.uri(), &client, !preflight),
+    )
+    .instrument(span.clone())
+    .await;
     let refused = decision.and_then(|decision| decision.retry_after);
 
     let declared_length = request
