@@ -189,13 +189,16 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     // preflight only reads it, for the headers.
     let class = ratelimit::classify(&method, &routed_path);
     // (Inside the request's context: verifying a token may fetch a JWKS.)
-    let decision = quper_core::context::scope(
+    let (decision, verified) = quper_core::context::scope(
         context.clone(),
         ratelimit::check(state, class, request.headers(), request.uri(), &client, !preflight),
     )
     .instrument(span.clone())
     .await;
     let refused = decision.and_then(|decision| decision.retry_after);
+    if let Some(verified) = verified {
+        request.extensions_mut().insert(verified);
+    }
 
     let declared_length = request
         .headers()

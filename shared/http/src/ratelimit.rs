@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header};
 use quper_core::model::TenantId;
 use quper_core::ratelimit::{self, Decision, Limit, Subject};
 
+use crate::auth::jwt::Claims;
 use crate::config::ConfigError;
 use crate::state::AppState;
 
@@ -141,25 +142,49 @@ pub fn classify(method: &Method, path: &str) -> Class {
     Class::Default
 }
 
-/// Whom `request` is counted for.
-pub async fn subject(state: &AppState, class: Class, headers: &HeaderMap, uri: &Uri, client: &str) -> Subject {
+/// A bearer token the edge verified (or refused) to count its request,
+/// passed on as a request extension so the [`crate::auth::Caller`]
+/// extractor does not verify it again (nor fetch a JWKS twice).
+#[derive(Debug, Clone)]
+pub struct VerifiedBearer {
+    pub token: String,
+    /// `None`: the token was refused.
+    pub claims: Option<Claims>,
+}
+
+/// Whom a request is counted for, and the bearer token verified on the way.
+pub async fn subject(
+    state: &AppState,
+    class: Class,
+    headers: &HeaderMap,
+    uri: &Uri,
+    client: &str,
+) -> (Subject, Option<VerifiedBearer>) {
     if class == Class::Ingest {
         if let Some(key) = crate::routes::ingest::presented_key(headers, uri).filter(|k| !k.is_empty()) {
-            return Subject::SourceKey(key);
+            return (Subject::SourceKey(key), None);
         }
-        return Subject::Client(client.to_owned());
+        return (Subject::Client(client.to_owned()), None);
     }
-    if let Some(token) = bearer(headers)
-        && let Ok(claims) = state.tokens.verify(token).await
-        && let Some(tenant) = state.tokens.tenant_of(&claims).and_then(|t| TenantId::parse(t).ok())
-        && !claims.sub.is_empty()
-    {
-        return Subject::User {
+    let Some(token) = bearer(headers) else {
+        return (Subject::Client(client.to_owned()), None);
+    };
+    let claims = state.tokens.verify(token).await.ok();
+    let user = claims.as_ref().and_then(|claims| {
+        let tenant = state.tokens.tenant_of(claims).and_then(|t| TenantId::parse(t).ok())?;
+        (!claims.sub.is_empty()).then(|| Subject::User {
             tenant,
-            subject: claims.sub,
-        };
-    }
-    Subject::Client(client.to_owned())
+            subject: claims.sub.clone(),
+        })
+    });
+    let verified = VerifiedBearer {
+        token: token.to_owned(),
+        claims,
+    };
+    (
+        user.unwrap_or_else(|| Subject::Client(client.to_owned())),
+        Some(verified),
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -168,10 +193,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Counts a request (its `headers` and `uri`) in its class (or only reads its window when `count` is
-/// false) and decides it. `None`: the class is off, or the table could not
-/// be reached (a limit is not worth refusing service for: the request
-/// passes, and the failure is logged).
+/// Counts a request (its `headers` and `uri`) in its class (or only reads
+/// its window when `count` is false) and decides it. No decision: the class
+/// is off, or the table could not be reached (a limit is not worth refusing
+/// service for: the request passes, and the failure is logged).
 pub async fn check(
     state: &AppState,
     class: Class,
@@ -179,10 +204,12 @@ pub async fn check(
     uri: &Uri,
     client: &str,
     count: bool,
-) -> Option<Decision> {
+) -> (Option<Decision>, Option<VerifiedBearer>) {
     let limits = &state.config.rate_limits;
-    let limit = limits.of(class)?;
-    let subject = subject(state, class, headers, uri, client).await;
+    let Some(limit) = limits.of(class) else {
+        return (None, None);
+    };
+    let (subject, verified) = subject(state, class, headers, uri, client).await;
     let store = state.app.store();
     let result = if count && class != Class::OwnLimit {
         ratelimit::take(store, class.as_str(), &subject, limit).await
@@ -190,10 +217,10 @@ pub async fn check(
         ratelimit::peek(store, class.as_str(), &subject, limit).await
     };
     match result {
-        Ok(decision) => Some(decision),
+        Ok(decision) => (Some(decision), verified),
         Err(err) => {
             tracing::warn!(error = %err, class = class.as_str(), "rate limit window unavailable; request let through");
-            None
+            (None, verified)
         }
     }
 }
