@@ -325,6 +325,9 @@ async fn deprecated_versions_say_so_and_name_their_successor() {
     );
 }
 
+/// A request header (name, value).
+type Header = (&'static str, &'static str);
+
 #[tokio::test]
 async fn the_path_chooses_the_version_then_accept_version_then_x_api_version() {
     let app = spawn_app().await;
@@ -338,7 +341,7 @@ async fn the_path_chooses_the_version_then_accept_version_then_x_api_version() {
             TestApp::read(request.send().await.expect("request")).await
         }
     };
-    let cases: [(&str, &[(&str, &str)], &str); 6] = [
+    let cases: [(&str, &[Header], &str); 6] = [
         ("/api/v1/public/health", &[("accept-version", "v2")], "v1"),
         ("/api/v2/public/health", &[("x-api-version", "v1")], "v2"),
         ("/health", &[("accept-version", "v2")], "v2"),
