@@ -6,7 +6,8 @@
 # host against Prometheus Alertmanager (Debian's prometheus-alertmanager,
 # installed here when missing), the storage calls per alert, and the time
 # from an alert to the SMS request that pages someone (at an Infobip stub),
-# all on 127.0.0.1. Prints a table and writes .bench/results.md and
+# what a rate-limit check costs per request (the same GET with limits on and
+# off, their ratio), all on 127.0.0.1. Prints a table and writes .bench/results.md and
 # .bench/results.json (logs of the processes it started in .bench/logs/).
 # Extra arguments go to quper-bench (see `target/release/quper-bench --help`),
 # e.g. `--runs 50 --check`. docs/performance.md explains the figures.

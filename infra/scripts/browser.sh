@@ -51,7 +51,11 @@ log="$artifacts/server.log"
 # creates it through the page).
 server_env=(env -i "PATH=$PATH" "HOME=${HOME:-/tmp}" "TMPDIR=${TMPDIR:-/tmp}"
   "QUPER_DATA_DIR=$data/data" "QUPER_ADDR=127.0.0.1:$port" "QUPER_PUBLIC_URL=$base"
-  "RUST_LOG=info" "NO_COLOR=1")
+  "RUST_LOG=info" "NO_COLOR=1"
+  # One browser on 127.0.0.1 drives every page: generous request limits (the
+  # limits themselves are tested in tests/e2e/rate_limits.rs).
+  "QUPER_RATE_LIMIT_DEFAULT=1000000/minute" "QUPER_RATE_LIMIT_AI=1000000/minute"
+  "QUPER_RATE_LIMIT_AUTH=1000000/minute" "QUPER_RATE_LIMIT_INGEST=1000000/minute")
 setsid "${server_env[@]}" "$quper" serve </dev/null >"$log" 2>&1 &
 server=$!
 

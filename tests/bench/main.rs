@@ -27,6 +27,10 @@
 //!    the host's peak memory), then FinOps answers from the synced data
 //!    (p99 below 20 ms).
 //!
+//! 7. Rate limits ([`ratelimit`]): what a limit check costs per request: the
+//!    same authenticated `GET` on `quper serve` with limits on (counted,
+//!    never reached) and off, in one run; the ratio of their latencies.
+//!
 //! Prints a table and writes it to `<out>/results.md` and `<out>/results.json`;
 //! child logs go to `<out>/logs/`. Every loop is bounded in count and time;
 //! children are killed on every exit path (`kill_on_drop`, also on Ctrl-C).
@@ -53,6 +57,7 @@ use tokio::sync::{oneshot, watch};
 mod finops;
 mod ingest;
 mod page;
+mod ratelimit;
 mod table_calls;
 mod ui;
 
@@ -451,6 +456,10 @@ fn lambda_env(runtime_api: std::net::SocketAddr, function_name: &str) -> Vec<(&'
             "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff".into(),
         ),
         ("QUPER_PUBLIC_URL", "https://quper.example.com".into()),
+        // A rate-limit window is a table call on every request; the cold
+        // start measures the function itself (the limit's cost per request
+        // is measured by `ratelimit`, on the local host).
+        ("QUPER_RATE_LIMIT_DEFAULT", "off".into()),
         ("RUST_LOG", "info".into()),
     ];
     env.extend(passed);
@@ -904,6 +913,14 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
     })
 }
 
+/// Rate limits of the benchmark's servers: counted, never reached.
+const GENEROUS_RATE_LIMITS: [(&str, &str); 4] = [
+    ("QUPER_RATE_LIMIT_DEFAULT", "1000000000/minute"),
+    ("QUPER_RATE_LIMIT_AI", "1000000000/minute"),
+    ("QUPER_RATE_LIMIT_AUTH", "1000000000/minute"),
+    ("QUPER_RATE_LIMIT_INGEST", "1000000000/minute"),
+];
+
 const BOOTSTRAP_EMAIL: &str = "bench-admin@example.com";
 const BOOTSTRAP_PASSWORD: &str = "bench-admin-password-1";
 
@@ -937,6 +954,9 @@ impl Serve {
             .env("QUPER_BOOTSTRAP_EMAIL", BOOTSTRAP_EMAIL)
             .env("QUPER_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
             .env("RUST_LOG", "info")
+            // One client on 127.0.0.1 sends every load: limits it never
+            // reaches (each server's own `env` may say otherwise).
+            .envs(GENEROUS_RATE_LIMITS)
             .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -1478,6 +1498,8 @@ async fn run(options: Options) -> BenchResult<bool> {
         options.cur_rows
     );
     let finops = finops::bench_finops(&options, &log_dir).await?;
+    eprintln!("rate limits: the same GET with limits on and off");
+    let limits = ratelimit::bench_rate_limits(&options, &log_dir).await?;
     let ingestion = IngestionReport {
         alertmanager,
         calls,
@@ -1487,6 +1509,7 @@ async fn run(options: Options) -> BenchResult<bool> {
 
     let mut text = markdown(&options, &machine, &functions, &host, &ingestion);
     finops::markdown(&mut text, &finops);
+    ratelimit::markdown(&mut text, &limits);
     println!("{text}");
     let markdown_path = options.out_dir.join("results.md");
     let json_path = options.out_dir.join("results.json");
@@ -1494,6 +1517,7 @@ async fn run(options: Options) -> BenchResult<bool> {
         .map_err(|err| format!("write {}: {err}", markdown_path.display()))?;
     let mut report = json_report(&options, &machine, &functions, &host, &ingestion);
     report["finops"] = finops::json(&finops);
+    report["rate_limits"] = ratelimit::json(&limits);
     let report = serde_json::to_string_pretty(&report).map_err(|err| format!("serialize the results: {err}"))?;
     std::fs::write(&json_path, report + "\n").map_err(|err| format!("write {}: {err}", json_path.display()))?;
     println!("written: {} and {}", markdown_path.display(), json_path.display());

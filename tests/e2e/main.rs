@@ -7,6 +7,12 @@
 //! - `analytics_conformance`: the `Analytics` port against the local CUR
 //!   engine and Athena on the ministack emulator, on the shipped CUR samples.
 //! - `http_layer`: error format, headers, versions, body limits.
+//! - `rate_limits`: the edge's request rate limits (headers on every
+//!   response, 429 with `Retry-After`, per-user and per-address windows,
+//!   the AI, auth and ingestion classes, windows shared by two instances on
+//!   both stores, a window reset on a fake clock), deprecated versions'
+//!   headers and version selection, `traceparent` and OTLP span export,
+//!   `api_requests` metering once per client request id.
 //! - `cors`: preflights and `Access-Control-*` headers for browsers on other
 //!   origins (`QUPER_CORS_ORIGINS`).
 //! - `data_at_rest`: the data directory 0700, the store's files 0600, no
@@ -126,6 +132,7 @@ mod notifications;
 mod objects_conformance;
 mod oncall;
 mod projects;
+mod rate_limits;
 mod receipts;
 mod route_list;
 mod schedules_conformance;

@@ -151,7 +151,12 @@ impl Sender for UnconfiguredSender {
     }
 }
 
-/// The test JWT secret plus `settings`, as a settings lookup.
+/// Request rate limits of test servers unless a test sets its own: tests
+/// hammer one server from 127.0.0.1 as one user.
+pub const GENEROUS_RATE_LIMIT: &str = "1000000/minute";
+
+/// The test JWT secret plus `settings`, as a settings lookup; every rate
+/// limit class generous unless `settings` sets it.
 pub fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let settings: Vec<(String, String)> = settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     move |name: &str| {
@@ -161,7 +166,11 @@ pub fn test_settings(settings: &[(&str, &str)]) -> impl Fn(&str) -> Option<Strin
         if name == "QUPER_SECRETS_KEY" {
             return Some(SECRETS_KEY.to_owned());
         }
-        settings.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        if let Some((_, value)) = settings.iter().find(|(k, _)| k == name) {
+            return Some(value.clone());
+        }
+        name.starts_with("QUPER_RATE_LIMIT_")
+            .then(|| GENEROUS_RATE_LIMIT.to_owned())
     }
 }
 

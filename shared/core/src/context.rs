@@ -30,7 +30,11 @@ impl RequestContext {
     /// The `traceparent` header value an outbound call of this request
     /// sends (sampled), when the request has a trace.
     pub fn traceparent(&self) -> Option<String> {
-        Some(format!("00-{}-{}-01", self.trace_id.as_deref()?, self.span_id.as_deref()?))
+        Some(format!(
+            "00-{}-{}-01",
+            self.trace_id.as_deref()?,
+            self.span_id.as_deref()?
+        ))
     }
 }
 

@@ -10,7 +10,8 @@
 //! with a tenant are global lookups that exist to *find* a tenant before one is
 //! known: the login index (`LOGIN#<email>`), API-key and SNS-topic lookups
 //! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), and rate-limit windows
-//! for failed logins (`RATE#...`, hashed, with a TTL). Two index partitions
+//! for failed logins and for requests by address or alert source key
+//! (`RATE#...`, hashed, with a TTL). Two index partitions
 //! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
 //! rows waiting to be sent and being sent, across tenants, for the sweep that
 //! re-publishes lost jobs and fails interrupted sends (each row names its
@@ -90,6 +91,8 @@
 //! | a user's usage since the account began (`crate::usage`: `storage_bytes` is a level) | `T#<t>#USAGETOTAL` | `<user:010>` | |
 //! | feature flag (`crate::flags`) | `T#<t>#FLAG` | `<flag id>` | |
 //! | feature flag key marker (keys unique per environment) | `T#<t>#FLAGKEY` | `<key>` | |
+//! | a user's request rate-limit window (`crate::ratelimit`; `ttl`: a minute past its end) | `T#<t>#RATE#<class>#<window length>#<sha256 of token subject>` | `<window index>` | |
+//! | an address's or alert source key's request rate-limit window (`ttl`) | `RATE#REQ#<class>#<window length>#<sha256 of ip\|address or key\|key>` | `<window index>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -614,4 +617,19 @@ pub fn feature_flags(tenant: &TenantId) -> Query {
 /// checked by `flags::FlagKey`: `[A-Za-z0-9_.-]`, no `#`).
 pub fn feature_flag_key(tenant: &TenantId, key: &str) -> Key {
     Key::new(format!("T#{tenant}#FLAGKEY"), key)
+}
+
+// Request rate limits (`crate::ratelimit`): `class` and `window` are Quper's
+// own text (`default`, `60s`), `hash` a SHA-256 in hex, `index` the window's
+// number since the epoch.
+
+/// A user's window of requests in a rate-limit class.
+pub fn rate_window_user(tenant: &TenantId, class: &str, window: &str, hash: &str, index: i64) -> Key {
+    Key::new(format!("T#{tenant}#RATE#{class}#{window}#{hash}"), index.to_string())
+}
+
+/// A client address's or an alert source key's window of requests (global:
+/// no tenant is known before the request is authenticated).
+pub fn rate_window_global(class: &str, window: &str, hash: &str, index: i64) -> Key {
+    Key::new(format!("RATE#REQ#{class}#{window}#{hash}"), index.to_string())
 }

@@ -42,6 +42,8 @@
 //!   limits.
 //! - [`flags`]: feature flags (boolean, percentage, user list, plan based)
 //!   and their deterministic check.
+//! - [`ratelimit`]: request rate limits, fixed windows counted in the table
+//!   (the HTTP edge applies them).
 
 pub mod admin;
 pub mod alerting;
@@ -66,6 +68,7 @@ pub mod notifications;
 pub mod oncall;
 pub mod ports;
 pub mod projects;
+pub mod ratelimit;
 pub mod secrets;
 pub mod store;
 pub mod sync;

@@ -48,6 +48,13 @@ where
     let edge_config = EdgeConfig {
         max_body_bytes: state.config.max_body_bytes,
         cors: Arc::new(state.config.cors_origins.clone()),
+        state: state.clone(),
+    };
+    // The matched route template, for the request's span and usage.
+    let routes = if routes.has_routes() {
+        routes.route_layer(axum::middleware::from_fn(crate::metering::note_route))
+    } else {
+        routes
     };
     let inner = routes
         .fallback(fallback)

@@ -43,6 +43,15 @@ pub struct HttpConfig {
     /// The bearer token `/metrics` and `/api/v1/public/metrics` ask for
     /// (`QUPER_METRICS_TOKEN`); unset, they are public.
     pub metrics_token: Option<MetricsToken>,
+    /// Request rate limits per class (`QUPER_RATE_LIMIT_DEFAULT`, `_AI`,
+    /// `_AUTH`, `_INGEST`); see [`crate::ratelimit`].
+    pub rate_limits: crate::ratelimit::RateLimits,
+    /// Deprecated API versions and their sunsets
+    /// (`QUPER_DEPRECATED_VERSIONS`, `QUPER_SUNSET_V1`, `QUPER_SUNSET_V2`).
+    pub deprecations: crate::versions::Deprecations,
+    /// Where request spans are exported (`QUPER_OTLP_ENDPOINT` or
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`); none by default.
+    pub otlp: Option<crate::otlp::OtlpConfig>,
 }
 
 /// A token callers must present; never shown, not even in `Debug`.
@@ -202,6 +211,9 @@ impl HttpConfig {
             infobip_receipt_token,
             sse_max_duration: Duration::from_secs(sse_max_seconds(&var)?),
             metrics_token: metrics_token(&var)?,
+            rate_limits: crate::ratelimit::RateLimits::from_lookup(&var)?,
+            deprecations: crate::versions::Deprecations::from_lookup(&var)?,
+            otlp: crate::otlp::OtlpConfig::from_lookup(&var)?,
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",

@@ -9,6 +9,12 @@
 //!   body limit, panic safety, the edge middleware).
 //! - [`middleware`]: the edge: request ids, `/api/v2` envelope, version and
 //!   security headers, 413 for oversized bodies, one trace span per request.
+//! - [`ratelimit`]: the request rate-limit classes, whom a request counts
+//!   for, and the `X-RateLimit-*` headers (windows: `quper_core::ratelimit`).
+//! - [`versions`]: deprecated API versions (`Deprecation`, `Sunset`, `Link`).
+//! - [`trace`]: W3C `traceparent`/`tracestate`; [`otlp`]: the exporter of
+//!   request spans (OTLP/HTTP JSON), when an endpoint is configured.
+//! - [`metering`]: the `api_requests` usage of authenticated requests.
 //! - [`cors`]: browsers on other origins (`QUPER_CORS_ORIGINS`): preflights
 //!   and `Access-Control-*` headers, applied by the edge.
 //! - [`error`]: the one error format and the one mapping from domain and
@@ -35,13 +41,18 @@ pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod lambda;
+pub mod metering;
 pub mod middleware;
 pub mod openapi;
+pub mod otlp;
 pub mod outbound;
+pub mod ratelimit;
 pub mod routes;
 pub mod sns;
 pub mod sse;
 pub mod state;
+pub mod trace;
+pub mod versions;
 
 pub use app::app;
 pub use config::HttpConfig;

@@ -17,6 +17,11 @@ use tracing::Instrument;
 
 use crate::cors::{CorsOrigins, is_preflight};
 use crate::error::ApiError;
+use crate::metering::{Served, record_api_request};
+use crate::otlp::ServerSpan;
+use crate::ratelimit;
+use crate::state::AppState;
+use crate::trace::{RequestTrace, TRACEPARENT};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub const API_VERSION: HeaderName = HeaderName::from_static("x-api-version");
@@ -51,7 +56,7 @@ pub enum ApiVersion {
 }
 
 impl ApiVersion {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             ApiVersion::V1 => "v1",
             ApiVersion::V2 => "v2",
@@ -59,10 +64,13 @@ impl ApiVersion {
     }
 }
 
-#[derive(Debug, Clone)]
+/// What the edge needs: the body limit, CORS, and the application (rate
+/// limits, the token service, telemetry, metering).
+#[derive(Clone)]
 pub struct EdgeConfig {
     pub max_body_bytes: usize,
     pub cors: Arc<CorsOrigins>,
+    pub state: AppState,
 }
 
 fn sane_request_id(value: &HeaderValue) -> Option<String> {
@@ -74,8 +82,8 @@ fn sane_request_id(value: &HeaderValue) -> Option<String> {
     valid.then(|| text.to_owned())
 }
 
-/// `/api/v2/...` is served by the `/api/v1/...` handlers; elsewhere a
-/// `X-API-Version` or `Accept-Version` header may ask for v2. The path wins.
+/// `/api/v2/...` is served by the `/api/v1/...` handlers; elsewhere an
+/// `Accept-Version` or `X-API-Version` header may ask for v2. The path wins.
 fn select_version(request: &mut Request) -> ApiVersion {
     let path = request.uri().path();
     if let Some(rest) = path.strip_prefix("/api/v2")
@@ -93,11 +101,18 @@ fn select_version(request: &mut Request) -> ApiVersion {
     if path.starts_with("/api/v1") {
         return ApiVersion::V1;
     }
-    let asked = [API_VERSION, HeaderName::from_static("accept-version")]
+    // Then `Accept-Version`, then `X-API-Version`: the first one sent that
+    // names a version decides.
+    let asked = [HeaderName::from_static("accept-version"), API_VERSION]
         .iter()
         .filter_map(|name| request.headers().get(name))
-        .any(|v| v.to_str().is_ok_and(|v| v.trim().eq_ignore_ascii_case("v2")));
-    if asked { ApiVersion::V2 } else { ApiVersion::V1 }
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| match v.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" => Some(ApiVersion::V1),
+            "v2" | "2" => Some(ApiVersion::V2),
+            _ => None,
+        });
+    asked.unwrap_or(ApiVersion::V1)
 }
 
 fn client_ip(request: &Request) -> String {
@@ -121,14 +136,17 @@ fn lambda_source_ip(request: &Request) -> Option<String> {
 /// before routing and can rewrite `/api/v2` paths.
 pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(sane_request_id)
+    let started_at = unix_nanos();
+    let state = &config.state;
+    let client_request_id = request.headers().get(REQUEST_ID).and_then(sane_request_id);
+    let request_id = client_request_id
+        .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let version = select_version(&mut request);
+    // The path the routes see (`/api/v1` for `/api/v2`).
+    let routed_path = request.uri().path().to_owned();
     // Under /api/v2 a HEAD is answered as its GET would be, enveloped, then
     // without the body: the router would drop the body before the envelope
     // sees it, leaving the headers (Content-Length) of the unwrapped answer.
@@ -139,23 +157,48 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     let origin = request.headers().get(header::ORIGIN).cloned();
     let preflight = config.cors.is_enabled() && is_preflight(&method, request.headers());
     let client = client_ip(&request);
+    // A local server's requests come with the socket peer; a Lambda
+    // invocation's do not, and its instance freezes once it answers.
+    let long_lived = request.extensions().get::<ConnectInfo<SocketAddr>>().is_some();
+    let trace = RequestTrace::of(request.headers());
     let context = quper_core::context::RequestContext {
         request_id: request_id.clone(),
         client_ip: Some(client.clone()),
-        ..Default::default()
+        trace_id: Some(trace.trace_id.clone()),
+        span_id: Some(trace.span_id.clone()),
+        trace_state: trace.trace_state.clone(),
     };
+    let served = Served::default();
+    request.extensions_mut().insert(served.clone());
     request.extensions_mut().insert(RequestId(request_id.clone()));
-    request.extensions_mut().insert(ClientIp(client));
+    request.extensions_mut().insert(ClientIp(client.clone()));
     request.extensions_mut().insert(version);
 
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
+        trace_id = %trace.trace_id,
+        span_id = %trace.span_id,
         method = %method,
         path = %path,
         tenant = tracing::field::Empty,
         user_id = tracing::field::Empty,
     );
+
+    // Every request but a preflight counts in its class's window; a
+    // preflight only reads it, for the headers.
+    let class = ratelimit::classify(&method, &routed_path);
+    // (Inside the request's context: verifying a token may fetch a JWKS.)
+    let (decision, verified) = quper_core::context::scope(
+        context.clone(),
+        ratelimit::check(state, class, request.headers(), request.uri(), &client, !preflight),
+    )
+    .instrument(span.clone())
+    .await;
+    let refused = decision.and_then(|decision| decision.retry_after);
+    if let Some(verified) = verified {
+        request.extensions_mut().insert(verified);
+    }
 
     let declared_length = request
         .headers()
@@ -166,11 +209,26 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     // a handler; its CORS headers (none for an origin not admitted) follow.
     let response = if preflight {
         StatusCode::NO_CONTENT.into_response()
+    } else if let Some(retry_after) = refused {
+        ApiError::rate_limited(retry_after).into_response()
     } else if declared_length.is_some_and(|length| length > config.max_body_bytes as u64) {
         ApiError::payload_too_large(config.max_body_bytes).into_response()
     } else {
-        quper_core::context::scope(context, next.run(request).instrument(span.clone())).await
+        quper_core::context::scope(context.clone(), next.run(request).instrument(span.clone())).await
     };
+
+    // The usage of an authenticated request is recorded while the response
+    // is finished; a Lambda instance waits for it before answering.
+    let facts = served.facts();
+    let metering = facts.caller.clone().map(|caller| {
+        let store = state.app.store().clone();
+        let route = facts.route.clone();
+        let client_request_id = client_request_id.clone();
+        let work = async move {
+            record_api_request(&store, &caller, route.as_deref(), client_request_id.as_deref()).await;
+        };
+        tokio::spawn(quper_core::context::scope(context.clone(), work).instrument(span.clone()))
+    });
 
     let mut response = if version == ApiVersion::V2 {
         envelope(response, &request_id).await
@@ -186,18 +244,55 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     }
     headers.insert(API_VERSION, HeaderValue::from_static(version.as_str()));
     headers.insert(API_LATEST_VERSION, HeaderValue::from_static(LATEST_VERSION));
+    if routed_path.starts_with("/api/") {
+        state.config.deprecations.decorate(version, headers);
+    }
+    if let Some(decision) = &decision {
+        ratelimit::decorate(decision, headers);
+    }
+    if let Ok(value) = HeaderValue::from_str(&trace.traceparent()) {
+        headers.insert(TRACEPARENT, value);
+    }
     for (name, value) in SECURITY_HEADERS {
         headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     config.cors.decorate(origin.as_ref(), preflight, headers);
+    let status = response.status().as_u16();
     span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        );
+        tracing::info!(status, latency_ms = started.elapsed().as_secs_f64() * 1000.0, "served");
     });
+    if state.telemetry.is_enabled() {
+        let name = match &facts.route {
+            Some(route) => format!("{method} {route}"),
+            None => method.to_string(),
+        };
+        state.telemetry.record(ServerSpan {
+            trace_id: trace.trace_id,
+            span_id: trace.span_id,
+            parent_span_id: trace.parent_span_id,
+            name,
+            start_unix_nanos: started_at,
+            end_unix_nanos: unix_nanos(),
+            method: method.to_string(),
+            target: path,
+            route: facts.route,
+            status,
+            request_id,
+        });
+    }
+    if let Some(metering) = metering
+        && !long_lived
+    {
+        let _ = metering.await;
+    }
     response
+}
+
+fn unix_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as u64)
+        .unwrap_or_default()
 }
 
 /// The response to a HEAD: the headers of `response`, its Content-Length

@@ -31,3 +31,27 @@ impl LazyClient {
         self.client.get().is_some()
     }
 }
+
+/// The W3C trace headers an outbound call of the request being served
+/// sends (none outside a request): `traceparent`, naming this request's
+/// span as the parent ([`quper_core::context::outbound_traceparent`]), and
+/// the caller's `tracestate`.
+pub fn trace_headers() -> reqwest::header::HeaderMap {
+    use reqwest::header::{HeaderMap, HeaderValue};
+    let mut headers = HeaderMap::new();
+    if let Some(value) = quper_core::context::outbound_traceparent().and_then(|v| HeaderValue::from_str(&v).ok()) {
+        headers.insert("traceparent", value);
+        if let Some(state) = quper_core::context::current()
+            .and_then(|context| context.trace_state)
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            headers.insert("tracestate", state);
+        }
+    }
+    headers
+}
+
+/// `request` with [`trace_headers`].
+pub fn traced(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    request.headers(trace_headers())
+}

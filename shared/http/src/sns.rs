@@ -337,6 +337,7 @@ impl SnsVerifier {
             .http
             .get()
             .get(url.clone())
+            .headers(crate::outbound::trace_headers())
             .timeout(CERT_FETCH_TIMEOUT)
             .send()
             .await
@@ -426,6 +427,7 @@ impl SubscriptionConfirmer for HttpsConfirmer {
             .http
             .get()
             .get(subscribe_url)
+            .headers(crate::outbound::trace_headers())
             .send()
             .await
             .map_err(|err| err.to_string())?;

@@ -20,6 +20,8 @@ pub struct AppState {
     pub sns: Arc<SnsVerifier>,
     /// Confirms SNS subscriptions (an outbound HTTPS call); replaceable in tests.
     pub sns_confirmer: Arc<dyn SubscriptionConfirmer>,
+    /// Exports each request's server span (OTLP), when configured.
+    pub telemetry: Arc<crate::otlp::Exporter>,
 }
 
 impl AppState {
@@ -29,7 +31,9 @@ impl AppState {
         let sns_http = LazyClient::new(SnsVerifier::http_client);
         let sns = Arc::new(SnsVerifier::new(config.sns_cert_dir.clone(), sns_http.clone()));
         let sns_confirmer = Arc::new(HttpsConfirmer::new(sns_http));
+        let telemetry = Arc::new(crate::otlp::Exporter::new(config.otlp.clone()));
         Self {
+            telemetry,
             app,
             tokens,
             config: Arc::new(config),

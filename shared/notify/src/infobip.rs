@@ -99,8 +99,7 @@ impl InfobipSms {
             message["notifyUrl"] = json!(url);
             message["notifyContentType"] = json!("application/json");
         }
-        let response = http
-            .post(format!("{}/sms/2/text/advanced", self.base_url))
+        let response = crate::outbound::traced(http.post(format!("{}/sms/2/text/advanced", self.base_url)))
             .header(reqwest::header::AUTHORIZATION, format!("App {}", self.api_key))
             .header(reqwest::header::ACCEPT, "application/json")
             .json(&json!({ "messages": [message] }))

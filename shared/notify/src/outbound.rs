@@ -338,6 +338,21 @@ fn normalise_host(host: &str) -> String {
     host.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// `request` with the W3C trace headers of the request being served, when
+/// there is one: `traceparent` (naming this request's span as the parent,
+/// [`quper_core::context::outbound_traceparent`]) and the caller's
+/// `tracestate`.
+pub fn traced(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    let Some(traceparent) = quper_core::context::outbound_traceparent() else {
+        return request;
+    };
+    let request = request.header("traceparent", traceparent);
+    match quper_core::context::current().and_then(|context| context.trace_state) {
+        Some(state) => request.header("tracestate", state),
+        None => request,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,8 +45,7 @@ pub async fn send_webhook(
     notice: &Message,
 ) -> Result<Sent, SendError> {
     let url = guard.check(webhook_url).await?;
-    let response = http
-        .post(url)
+    let response = crate::outbound::traced(http.post(url))
         .json(&slack_blocks(notice))
         .send()
         .await
@@ -108,8 +107,7 @@ impl SlackBot {
         let mut body = slack_blocks(notice);
         body["channel"] = json!(channel.trim());
         let body = serde_json::to_vec(&body).map_err(|err| SendError::Permanent(err.to_string()))?;
-        let response = http
-            .post(format!("{}/chat.postMessage", self.api_base_url))
+        let response = crate::outbound::traced(http.post(format!("{}/chat.postMessage", self.api_base_url)))
             .bearer_auth(&self.token)
             // Slack warns about JSON bodies without a charset.
             .header(reqwest::header::CONTENT_TYPE, "application/json; charset=utf-8")

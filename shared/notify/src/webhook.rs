@@ -99,8 +99,7 @@ pub async fn send(
     let url = guard.check(url).await?;
     let body = serde_json::to_vec(payload).map_err(|err| SendError::Permanent(err.to_string()))?;
     let timestamp = chrono::Utc::now().timestamp().to_string();
-    let mut request = http
-        .post(url)
+    let mut request = crate::outbound::traced(http.post(url))
         .timeout(TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(TIMESTAMP_HEADER, &timestamp);

@@ -570,6 +570,52 @@ async fn webhook_is_signed_and_carries_the_incident() {
 }
 
 #[tokio::test]
+async fn sends_made_while_serving_a_request_carry_its_trace() {
+    let stub = webhook_stub().await;
+    let slack = slack_webhook_stub().await;
+    let providers = providers();
+    // Outside a request: no trace headers.
+    providers
+        .send(&webhook_delivery(&stub.url("/unsigned"), None), &notice())
+        .await
+        .expect("accepted");
+    let context = quper_core::context::RequestContext {
+        request_id: "r-1".into(),
+        trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+        span_id: Some("00f067aa0ba902b7".into()),
+        trace_state: Some("vendor=abc".into()),
+        ..Default::default()
+    };
+    let slack_delivery = Delivery {
+        kind: ChannelKind::Slack,
+        address: slack.url("/services/T000/B000/XXXX"),
+        secret: None,
+    };
+    quper_core::context::scope(context, async {
+        providers
+            .send(&webhook_delivery(&stub.url("/unsigned"), None), &notice())
+            .await
+            .expect("accepted");
+        providers.send(&slack_delivery, &notice()).await.expect("accepted");
+    })
+    .await;
+    let requests = stub.received.lock().expect("lock").clone();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("traceparent"), None);
+    let expected = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+    assert_eq!(requests[1].header("traceparent"), expected);
+    assert_eq!(requests[1].header("tracestate"), Some("vendor=abc"));
+    let slack_request = slack
+        .received
+        .lock()
+        .expect("lock")
+        .last()
+        .cloned()
+        .expect("slack request");
+    assert_eq!(slack_request.header("traceparent"), expected);
+}
+
+#[tokio::test]
 async fn webhook_with_the_wrong_secret_is_refused_by_the_receiver() {
     let stub = webhook_stub().await;
     let result = providers()

@@ -302,7 +302,10 @@ impl TokenService {
     }
 
     async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = self.http.get().get(url).send().await.map_err(|err| err.to_string())?;
+        let response = crate::outbound::traced(self.http.get().get(url))
+            .send()
+            .await
+            .map_err(|err| err.to_string())?;
         if !response.status().is_success() {
             return Err(format!("JWKS endpoint answered {}", response.status()));
         }

@@ -47,7 +47,12 @@ impl FromRequestParts<AppState> for Caller {
         let (scheme, credentials) = value.split_once(' ').unwrap_or((value, ""));
         let credentials = credentials.trim();
         let principal = if scheme.eq_ignore_ascii_case("bearer") {
-            bearer_principal(state, credentials).await?
+            let verified = parts
+                .extensions
+                .get::<crate::ratelimit::VerifiedBearer>()
+                .filter(|verified| verified.token == credentials)
+                .map(|verified| verified.claims.clone());
+            bearer_principal(state, credentials, verified).await?
         } else if scheme.eq_ignore_ascii_case("basic") {
             let client = client_of(parts);
             basic_principal(state, credentials, &client).await.map_err(challenge)?
@@ -57,6 +62,9 @@ impl FromRequestParts<AppState> for Caller {
         tracing::Span::current()
             .record("tenant", principal.tenant().as_str())
             .record("user_id", principal.user_id);
+        if let Some(served) = parts.extensions.get::<crate::metering::Served>() {
+            served.set_caller(&principal);
+        }
         Ok(Caller(principal))
     }
 }
@@ -71,12 +79,21 @@ pub fn client_of(parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-async fn bearer_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+/// The principal of a bearer token; `verified`: the edge's verification of
+/// the same token, when it made one (`Some(None)`: refused).
+async fn bearer_principal(
+    state: &AppState,
+    token: &str,
+    verified: Option<Option<crate::auth::jwt::Claims>>,
+) -> ApiResult<Principal> {
     let invalid = || ApiError::unauthenticated("invalid or expired token");
-    let claims = state.tokens.verify(token).await.map_err(|err| {
-        tracing::debug!(error = %err, "token refused");
-        invalid()
-    })?;
+    let claims = match verified {
+        Some(claims) => claims.ok_or_else(invalid)?,
+        None => state.tokens.verify(token).await.map_err(|err| {
+            tracing::debug!(error = %err, "token refused");
+            invalid()
+        })?,
+    };
     // A tenant claim that cannot be an environment id names none.
     let claimed_tenant = state
         .tokens

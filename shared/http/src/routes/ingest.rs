@@ -58,7 +58,7 @@ routes! {
 }
 
 /// The key a request presents, from any accepted place.
-fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+pub fn presented_key(headers: &HeaderMap, uri: &Uri) -> Option<String> {
     for name in ["x-api-key", "x-alert-source-key"] {
         if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
             return Some(value.trim().to_owned());
