@@ -302,11 +302,7 @@ async fn dashboard_stats_count_users_jobs_webhooks_incidents_pages_and_usage() {
     // Root goes pro (billing will set this; an admin may too).
     let pro = site
         .app
-        .patch(
-            "/api/v1/admin/users/1",
-            &root,
-            json!({ "subscription_plan": "pro" }),
-        )
+        .patch("/api/v1/admin/users/1", &root, json!({ "subscription_plan": "pro" }))
         .await;
     assert_eq!(pro.status, 200, "{:?}", pro.body);
     paged_incident(&site).await;
@@ -351,7 +347,10 @@ async fn dashboard_stats_count_users_jobs_webhooks_incidents_pages_and_usage() {
         stats["users"],
         json!({ "total": 3, "active": 2, "new_last_7_days": 3, "new_last_30_days": 3 })
     );
-    assert_eq!(stats["subscriptions"], json!({ "active": 1, "by_plan": { "free": 2, "pro": 1 } }));
+    assert_eq!(
+        stats["subscriptions"],
+        json!({ "active": 1, "by_plan": { "free": 2, "pro": 1 } })
+    );
     assert_eq!(stats["webhooks"], json!({ "total": 2, "failed": 1, "pending": 1 }));
     // Queued: the second submission's three deliveries. Completed: the page
     // and the first submission's two emails. Failed: the first webhook.

@@ -397,10 +397,7 @@ async fn swagger_ui_and_redoc_render_the_document_in_a_browser() {
         // Swagger UI renders the first operations (it virtualises the list):
         // those of the first tag, the group of the first path in order (one
         // of the `/api/v1/admin/...` groups).
-        (
-            "/docs",
-            [r#"data-tag=""#, r#"data-path="/api/v1/admin/"#, "Quper API"],
-        ),
+        ("/docs", [r#"data-tag=""#, r#"data-path="/api/v1/admin/"#, "Quper API"]),
         (
             "/redoc",
             [
