@@ -105,6 +105,7 @@ Options:
   --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
   --only-finops        run only the sync and FinOps part (a quick re-run after a change there)
+  --only-ratelimit     run only the rate-limit scenario (the same GET with limits on and off)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -124,6 +125,8 @@ struct Options {
     pages: usize,
     cur_rows: u64,
     only_finops: bool,
+    /// Only the rate-limit scenario (`--only-ratelimit`).
+    only_ratelimit: bool,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -157,6 +160,7 @@ impl Options {
             pages: 200,
             cur_rows: 1_000_000,
             only_finops: false,
+            only_ratelimit: false,
             alertmanager: None,
             check: false,
         };
@@ -173,6 +177,7 @@ impl Options {
                 "--pages" => options.pages = parse_number(&flag, args.next(), 10, 100_000)?,
                 "--cur-rows" => options.cur_rows = parse_number(&flag, args.next(), 1_000, 10_000_000)?,
                 "--only-finops" => options.only_finops = true,
+                "--only-ratelimit" => options.only_ratelimit = true,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -1472,6 +1477,18 @@ async fn run(options: Options) -> BenchResult<bool> {
             .map_err(|err| format!("write {}: {err}", path.display()))?;
         println!("written: {}", path.display());
         return Ok(finops.met());
+    }
+    if options.only_ratelimit {
+        eprintln!("rate limits: the same GET with limits on and off");
+        let limits = ratelimit::bench_rate_limits(&options, &log_dir).await?;
+        let mut text = String::new();
+        ratelimit::markdown(&mut text, &limits);
+        println!("{text}");
+        let path = options.out_dir.join("results-ratelimit.md");
+        std::fs::write(&path, format!("# Quper benchmark: rate limits\n{text}"))
+            .map_err(|err| format!("write {}: {err}", path.display()))?;
+        println!("written: {}", path.display());
+        return Ok(true);
     }
     let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
