@@ -95,6 +95,12 @@ fn assert_cors_response(reply: &Reply, origin: &str, what: &str) {
         "x-ratelimit-limit",
         "x-ratelimit-remaining",
         "x-ratelimit-reset",
+        "retry-after",
+        "deprecation",
+        "sunset",
+        "link",
+        "x-deprecation-notice",
+        "traceparent",
     ] {
         assert!(exposed.contains(&name.to_owned()), "{what}: {name} not in {exposed:?}");
     }

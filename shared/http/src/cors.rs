@@ -22,11 +22,12 @@ pub const ALLOWED_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
 /// ones). The list is answered whole: a requested header missing from it is
 /// missing from the answer, so the browser refuses the request.
 pub const ALLOWED_HEADERS: &str =
-    "Authorization, Content-Type, X-API-Version, Accept-Version, X-Request-ID, traceparent";
+    "Authorization, Content-Type, X-API-Version, Accept-Version, X-Request-ID, traceparent, tracestate";
 /// Response headers a cross-origin page may read (beyond the CORS-safelisted
 /// ones).
 pub const EXPOSED_HEADERS: &str = "X-Request-ID, X-API-Version, X-API-Latest-Version, \
-     X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After";
+     X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, \
+     Deprecation, Sunset, Link, X-Deprecation-Notice, traceparent";
 /// How long a browser may cache a preflight's answer.
 pub const MAX_AGE_SECONDS: u32 = 600;
 

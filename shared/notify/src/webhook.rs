@@ -111,17 +111,7 @@ pub async fn send(
         .send()
         .await
         .map_err(|err| from_reqwest(PROVIDER, err))?;
-    let status = response.status();
-    if status.is_success() {
-        Ok(Sent::without_id())
-    } else if status.is_redirection() {
-        Err(SendError::Permanent(format!(
-            "webhook answered HTTP {} (redirects are not followed; use the final URL)",
-            status.as_u16()
-        )))
-    } else {
-        Err(status_error(PROVIDER, response).await)
-    }
+    answered(response).await
 }
 
 /// Posts `body` exactly as given (already JSON) to `url` with `headers`
@@ -135,8 +125,7 @@ pub async fn post_raw(
     headers: &[(String, String)],
 ) -> Result<Sent, SendError> {
     let url = guard.check(url).await?;
-    let mut request = http
-        .post(url)
+    let mut request = crate::outbound::traced(http.post(url))
         .timeout(TIMEOUT)
         .header(reqwest::header::CONTENT_TYPE, "application/json");
     for (name, value) in headers {
@@ -147,6 +136,12 @@ pub async fn post_raw(
         .send()
         .await
         .map_err(|err| from_reqwest(PROVIDER, err))?;
+    answered(response).await
+}
+
+/// A webhook's answer: any 2xx is delivered; a redirect is refused for
+/// good (the URL should be the final one); other statuses by their kind.
+async fn answered(response: reqwest::Response) -> Result<Sent, SendError> {
     let status = response.status();
     if status.is_success() {
         Ok(Sent::without_id())
