@@ -39,6 +39,9 @@ impl Usage {
         // clock's past, they must live long enough.
         let mut settings = settings.to_vec();
         settings.push(("QUPER_JWT_TTL_SECONDS", LONG_TOKENS));
+        // The figures are what each test records: reading them is not
+        // metered (the edge's metering has its own test in rate_limits.rs).
+        settings.push(("QUPER_METER_API_REQUESTS", "false"));
         let (app, host) = spawn_host(&settings, clock.clone()).await;
         let admin = app.tenant_with_admin(tenant).await;
         Usage {

@@ -52,6 +52,10 @@ pub struct HttpConfig {
     /// Where request spans are exported (`QUPER_OTLP_ENDPOINT` or
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`); none by default.
     pub otlp: Option<crate::otlp::OtlpConfig>,
+    /// Whether authenticated requests are metered as `api_requests`
+    /// (`QUPER_METER_API_REQUESTS`, default true): one table write per
+    /// request, which a deployment that bills nothing by requests may save.
+    pub meter_api_requests: bool,
 }
 
 /// A token callers must present; never shown, not even in `Debug`.
@@ -190,19 +194,7 @@ impl HttpConfig {
                 message: "must be at least 32 characters".into(),
             });
         }
-        let session_cookie_secure = match var("QUPER_SESSION_COOKIE_SECURE").filter(|s| !s.is_empty()) {
-            None => None,
-            Some(text) => Some(match text.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" => false,
-                _ => {
-                    return Err(ConfigError {
-                        name: "QUPER_SESSION_COOKIE_SECURE",
-                        message: format!("must be true or false, not {text:?}"),
-                    });
-                }
-            }),
-        };
+        let session_cookie_secure = boolean(&var, "QUPER_SESSION_COOKIE_SECURE")?;
         Ok(HttpConfig {
             session_secret: session_secret.map(String::into_bytes),
             session_cookie_secure,
@@ -214,6 +206,7 @@ impl HttpConfig {
             rate_limits: crate::ratelimit::RateLimits::from_lookup(&var)?,
             deprecations: crate::versions::Deprecations::from_lookup(&var)?,
             otlp: crate::otlp::OtlpConfig::from_lookup(&var)?,
+            meter_api_requests: boolean(&var, "QUPER_METER_API_REQUESTS")?.unwrap_or(true),
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",
@@ -238,6 +231,21 @@ impl HttpConfig {
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// A true/false setting; `None` when unset or empty.
+fn boolean(var: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<Option<bool>, ConfigError> {
+    let Some(text) = var(name).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError {
+            name,
+            message: format!("must be true or false, not {text:?}"),
+        }),
     }
 }
 

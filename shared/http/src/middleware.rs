@@ -220,15 +220,19 @@ pub async fn edge(State(config): State<EdgeConfig>, mut request: Request, next: 
     // The usage of an authenticated request is recorded while the response
     // is finished; a Lambda instance waits for it before answering.
     let facts = served.facts();
-    let metering = facts.caller.clone().map(|caller| {
-        let store = state.app.store().clone();
-        let route = facts.route.clone();
-        let client_request_id = client_request_id.clone();
-        let work = async move {
-            record_api_request(&store, &caller, route.as_deref(), client_request_id.as_deref()).await;
-        };
-        tokio::spawn(quper_core::context::scope(context.clone(), work).instrument(span.clone()))
-    });
+    let metering = facts
+        .caller
+        .clone()
+        .filter(|_| state.config.meter_api_requests)
+        .map(|caller| {
+            let store = state.app.store().clone();
+            let route = facts.route.clone();
+            let client_request_id = client_request_id.clone();
+            let work = async move {
+                record_api_request(&store, &caller, route.as_deref(), client_request_id.as_deref()).await;
+            };
+            tokio::spawn(quper_core::context::scope(context.clone(), work).instrument(span.clone()))
+        });
 
     let mut response = if version == ApiVersion::V2 {
         envelope(response, &request_id).await
