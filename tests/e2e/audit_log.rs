@@ -281,7 +281,15 @@ async fn filters_pages_and_who_may_read() {
     assert_eq!(skipped.body["items"][0]["details"]["name"], "Two");
     let default = app.get(LOG, &admin).await;
     assert_eq!(default.body["limit"].as_u64(), Some(50));
-    for bad in ["limit=0", "limit=501", "actor_id=someone", "cursor=nope"] {
+    let long = "a".repeat(101);
+    for bad in [
+        "limit=0".to_owned(),
+        "limit=501".to_owned(),
+        "actor_id=someone".to_owned(),
+        "cursor=nope".to_owned(),
+        format!("action={long}"),
+        format!("resource_type={long}"),
+    ] {
         let reply = app.get(&format!("{LOG}?{bad}"), &admin).await;
         assert_eq!(
             (reply.status, reply.code()),

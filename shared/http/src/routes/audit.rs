@@ -36,13 +36,15 @@ routes! {
 /// Default and largest page of the audit log.
 pub const DEFAULT_AUDIT_LIMIT: u64 = 50;
 pub const MAX_AUDIT_LIMIT: u64 = 500;
+/// Longest `action` or `resource_type` filter (the documented `maxLength`).
+const MAX_FILTER_CHARS: usize = 100;
 
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct AuditLogParams {
     /// Only entries made by this user (or as them, when impersonated).
     pub actor_id: Option<u64>,
     /// Only this action (`user.role_change`, `impersonate.start`, ...).
-    #[schemars(length(max = 100))]
+    #[schemars(length(max = 100))] // MAX_FILTER_CHARS
     pub action: Option<String>,
     /// Only this resource type (`user`, `alert_source`, ...).
     #[schemars(length(max = 100))]
@@ -68,6 +70,14 @@ async fn audit_logs(
         Some(cursor) => decode_offset_cursor(cursor).map_err(|message| ApiError::validation("cursor", message))?,
         None => params.skip.unwrap_or(0),
     };
+    for (field, value) in [("action", &params.action), ("resource_type", &params.resource_type)] {
+        if value
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > MAX_FILTER_CHARS)
+        {
+            return Err(ApiError::validation(field, "must be at most 100 characters"));
+        }
+    }
     let filter = Filter {
         actor_id: params.actor_id,
         action: params.action.filter(|a| !a.is_empty()),
