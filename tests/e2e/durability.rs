@@ -160,6 +160,9 @@ impl World {
             analytics: Arc::new(quper_core::ports::NoWarehouse),
             schedules: Arc::new(quper_store_local::TimerSchedules::new(timers.clone(), clock.clone())),
             objects: Arc::new(quper_core::ports::NoObjectStore),
+            ai: Arc::new(quper_core::ports::NoAi),
+            billing: Arc::new(quper_core::ports::NoBilling),
+            realtime: Arc::new(quper_core::ports::NoRealtime),
         };
         let app = App::new(
             ports,

@@ -241,6 +241,9 @@ impl Harness {
             analytics: warehouse.clone(),
             schedules: Arc::new(schedules),
             objects: Arc::new(quper_core::ports::NoObjectStore),
+            ai: Arc::new(quper_core::ports::NoAi),
+            billing: Arc::new(quper_core::ports::NoBilling),
+            realtime: Arc::new(quper_core::ports::NoRealtime),
         };
         let settings = [("QUPER_SESSION_SECRET", SESSION_SECRET)];
         let core = App::new(

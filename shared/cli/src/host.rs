@@ -164,6 +164,9 @@ impl LocalHost {
             sender,
             analytics: Arc::new(LocalWarehouse::new(cur_dir)),
             objects: object_store,
+            ai: quper_integrations::ai_from_env(&var),
+            billing: quper_integrations::billing_from_env(&var),
+            realtime: Arc::new(quper_core::ports::NoRealtime),
         };
         Ok(LocalHost {
             app: App::new(ports, settings),

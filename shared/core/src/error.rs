@@ -29,6 +29,11 @@ pub enum DomainError {
     /// time or is down: a 503 that says which, retried later.
     #[error("{service} is unavailable: {message}")]
     Unavailable { service: &'static str, message: String },
+    /// An outside provider (an AI model, Stripe) failed, refused the call or
+    /// did not answer within its timeout: a 502 `EXTERNAL_SERVICE_ERROR`
+    /// naming the provider. `message` must hold nothing secret.
+    #[error("{service} failed: {message}")]
+    External { service: &'static str, message: String },
     /// A bug or a broken stored item; reported as a 500 without detail.
     #[error("internal error: {0}")]
     Internal(String),

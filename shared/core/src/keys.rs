@@ -79,6 +79,7 @@
 //! | a user's usage in a day (`crate::usage`) | `T#<t>#USAGE#<user:010>` | `D#<yyyy-mm-dd>` | |
 //! | a user's usage in a billing period | `T#<t>#USAGEPERIOD#<yyyy-mm>` | `<user:010>` | |
 //! | usage idempotency marker (`ttl`: 2 days) | `T#<t>#USAGEREQ#<sha256>` | `MARK` | |
+//! | provider event marker (a webhook applied once; `ttl`: 90 days) | `T#<t>#PROVIDEREVENT#<provider>` | `<sha256 of the event id>` | |
 //! | project (OmniStack; soft-deleted: `deleted_at`) | `T#<t>#USER#<owner:010>#PROJECT` | `<uuid>` | |
 //! | file record (OmniStack; `pending` ones carry a `ttl`; the bytes are in the object store under `uploads/<t>/<owner:010>/<uuid>/<name>`) | `T#<t>#USER#<owner:010>#FILE` | `<uuid>` | |
 //! | audit log entry (append-only) | `T#<t>#AUDIT` | `<epoch micros:016x>-<8 hex>` | |
@@ -632,4 +633,9 @@ pub fn rate_window_user(tenant: &TenantId, class: &str, window: &str, hash: &str
 /// no tenant is known before the request is authenticated).
 pub fn rate_window_global(class: &str, window: &str, hash: &str, index: i64) -> Key {
     Key::new(format!("RATE#REQ#{class}#{window}#{hash}"), index.to_string())
+}
+
+/// A provider event applied (`crate::webhooks`): one per (provider, event id).
+pub fn provider_event(tenant: &TenantId, provider: &str, event_hash: &str) -> Key {
+    Key::new(format!("T#{tenant}#PROVIDEREVENT#{provider}"), event_hash)
 }

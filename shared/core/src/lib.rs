@@ -38,8 +38,8 @@
 //!   metering per user, day and billing period.
 //! - [`projects`]: OmniStack's projects, each user's own (soft delete);
 //!   [`files`]: uploads through presigned URLs of the `ObjectStore` port.
-//!   metering per user, day and billing period, its answers and plan
-//!   limits.
+//! - [`webhooks`]: events outside providers push (Stripe, Clerk, Supabase,
+//!   Apple, Google), applied once each under a marker.
 //! - [`flags`]: feature flags (boolean, percentage, user list, plan based)
 //!   and their deterministic check.
 //! - [`ratelimit`]: request rate limits, fixed windows counted in the table
@@ -73,6 +73,7 @@ pub mod secrets;
 pub mod store;
 pub mod sync;
 pub mod usage;
+pub mod webhooks;
 
 pub use app::{App, Ports, Settings};
 pub use error::{DomainError, DomainResult};

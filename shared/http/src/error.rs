@@ -225,6 +225,15 @@ impl From<DomainError> for ApiError {
                 error.retry_after = Some(5);
                 error
             }
+            DomainError::External { service, message } => {
+                tracing::warn!(service, %message, "an outside provider failed");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    ErrorCode::ExternalServiceError,
+                    format!("{service} failed: {message}"),
+                )
+                .with_details(json!({ "service": service }))
+            }
             DomainError::Internal(message) => {
                 tracing::error!(%message, "internal error");
                 ApiError::internal()

@@ -75,6 +75,9 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
             schedules: OnceCell::new(),
         }),
         objects: objects_from_env(clock.clone()),
+        ai: quper_integrations::ai_from_env(&|name| std::env::var(name).ok()),
+        billing: quper_integrations::billing_from_env(&|name| std::env::var(name).ok()),
+        realtime: Arc::new(quper_core::ports::NoRealtime),
     };
     Ok(App::new(ports, Settings::from_env()?))
 }

@@ -84,6 +84,13 @@ pub struct Ports {
     /// Where uploaded files live (S3; a directory the host serves): presigned
     /// URLs, head, delete.
     pub objects: Arc<dyn ObjectStore>,
+    /// Language-model providers (OpenAI, Anthropic, Perplexity).
+    pub ai: Arc<dyn crate::ports::Ai>,
+    /// The payment provider (Stripe).
+    pub billing: Arc<dyn crate::ports::Billing>,
+    /// WebSocket channels (an in-process hub; API Gateway WebSocket
+    /// connections in the table).
+    pub realtime: Arc<dyn crate::ports::Realtime>,
 }
 
 /// Settings of the domain, read from the environment.

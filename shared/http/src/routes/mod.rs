@@ -125,6 +125,7 @@ pub mod public;
 pub mod sync;
 pub mod system;
 pub mod usage;
+pub mod webhooks;
 
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;
@@ -175,7 +176,8 @@ groups!(
     public,
     admin,
     usage,
-    flags
+    flags,
+    webhooks
 );
 
 /// Every route group, served, for the host.
