@@ -132,6 +132,7 @@ mod notifications;
 mod objects_conformance;
 mod oncall;
 mod projects;
+mod provider_user_webhooks;
 mod rate_limits;
 mod receipts;
 mod route_list;

@@ -56,6 +56,9 @@ pub struct HttpConfig {
     /// (`QUPER_METER_API_REQUESTS`, default true): one table write per
     /// request, which a deployment that bills nothing by requests may save.
     pub meter_api_requests: bool,
+    /// The Clerk and Supabase user webhooks' secrets, environment and
+    /// issuers (see [`crate::signatures::IdentityWebhookConfig`]).
+    pub identity_webhooks: crate::signatures::IdentityWebhookConfig,
 }
 
 /// A token callers must present; never shown, not even in `Debug`.
@@ -207,6 +210,7 @@ impl HttpConfig {
             deprecations: crate::versions::Deprecations::from_lookup(&var)?,
             otlp: crate::otlp::OtlpConfig::from_lookup(&var)?,
             meter_api_requests: boolean(&var, "QUPER_METER_API_REQUESTS")?.unwrap_or(true),
+            identity_webhooks: crate::signatures::IdentityWebhookConfig::from_lookup(&var)?,
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",

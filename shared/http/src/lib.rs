@@ -48,6 +48,7 @@ pub mod otlp;
 pub mod outbound;
 pub mod ratelimit;
 pub mod routes;
+pub mod signatures;
 pub mod sns;
 pub mod sse;
 pub mod state;

@@ -31,6 +31,7 @@
 //! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
 //! | [`usage`](self::usage) | usage summary, current period with plan limits, trends, daily, breakdown, metrics, admin summary and top users, the limit check |
 //! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
+//! | [`provider_users`](self::provider_users) | users identity providers push: Clerk (svix) and Supabase webhook events, applied once |
 
 mod admin;
 mod alerting;
@@ -45,6 +46,7 @@ mod incidents;
 mod notifications;
 mod oncall;
 mod projects;
+mod provider_users;
 mod sync;
 mod system;
 mod usage;

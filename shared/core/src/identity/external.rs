@@ -169,6 +169,59 @@ pub async fn sign_in(store: &Store, tenant: &TenantId, identity: &ExternalIdenti
     Ok(signed_in)
 }
 
+/// The account linked to (issuer, subject) in `tenant`, if any (the link
+/// may name an account deleted since).
+pub(crate) async fn linked_user(
+    store: &Store,
+    tenant: &TenantId,
+    issuer: &str,
+    subject: &str,
+) -> DomainResult<Option<u64>> {
+    let subject_hash = sha256_hex(&format!("{issuer}\n{subject}"));
+    Ok(store
+        .get::<Link>(&keys::external_identity(tenant, &subject_hash))
+        .await?
+        .map(|link| link.user_id))
+}
+
+/// The two writes that link `user_id` to (issuer, subject), as
+/// [`sign_in`] writes them: the subject's link (on condition it does not
+/// exist, unless `replace_stale`: it names a deleted account) and the
+/// account's link for this issuer (on condition the account has none).
+pub(crate) fn link_ops(
+    tenant: &TenantId,
+    issuer: &str,
+    subject: &str,
+    user_id: u64,
+    replace_stale: bool,
+) -> DomainResult<[WriteOp; 2]> {
+    let subject_hash = sha256_hex(&format!("{issuer}\n{subject}"));
+    let link = Link {
+        user_id,
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+    };
+    let condition = if replace_stale {
+        Condition::None
+    } else {
+        Condition::NotExists
+    };
+    Ok([
+        WriteOp::put(
+            to_item(&keys::external_identity(tenant, &subject_hash), &link, &[])?,
+            condition.clone(),
+        ),
+        WriteOp::put(
+            to_item(
+                &keys::external_identity_of_user(tenant, user_id, &sha256_hex(issuer)),
+                &link,
+                &[],
+            )?,
+            condition,
+        ),
+    ])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ pub mod external;
 pub mod groups;
 pub mod impersonation;
 pub mod login_limits;
+pub mod provider_users;
 pub mod purge;
 pub mod roles;
 pub mod teams;

@@ -791,6 +791,25 @@ pub async fn find_active_for_reference(store: &Store, tenant: &TenantId, id: u64
     }
 }
 
+/// The login lookup of a new account (or of an account's new email), for
+/// writes that compose it into their own transaction (provider webhooks).
+pub(crate) fn login_put(email: &str, tenant: &TenantId, user_id: u64) -> DomainResult<WriteOp> {
+    let login = LoginEntry {
+        tenant: tenant.clone(),
+        user_id,
+    };
+    Ok(WriteOp::put(
+        to_item(&keys::login(email, tenant), &login, &[])?,
+        Condition::NotExists,
+    ))
+}
+
+/// A fresh session for an account (see [`User::session_nonce`]), for writes
+/// that compose a user into their own transaction.
+pub(crate) fn fresh_session_nonce() -> String {
+    new_session_nonce()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

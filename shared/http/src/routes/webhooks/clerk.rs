@@ -1,20 +1,52 @@
-//! `POST /api/v1/public/webhooks/clerk`.
+//! `POST /api/v1/public/webhooks/clerk`: Clerk's user events, sent through
+//! svix.
 //!
-//! (Seam: the clerk webhook work verifies and applies deliveries here.)
+//! The svix signature is verified over the raw body first
+//! ([`crate::signatures::svix`]: `QUPER_CLERK_WEBHOOK_SECRET`, several
+//! signatures, 5-minute tolerance); a forged, stale or malformed delivery
+//! is a 400 that changes nothing, and without a configured secret every
+//! delivery is a 503 (svix retries). Then the event (`user.created`,
+//! `user.updated`, `user.deleted`; others are acknowledged, `handled:
+//! false`) is applied once to the environment `QUPER_JWT_DEFAULT_TENANT`
+//! names ([`App::apply_clerk_event`](quper_core::App::apply_clerk_event), keyed by `svix-id`): a replay is a
+//! 200 with `duplicate: true`; a failure to apply it a 5xx, so svix retries.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use quper_core::App;
+use quper_core::identity::provider_users::ClerkEvent;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RawBody;
 use crate::routes::webhooks::WebhookReceipt;
+use crate::signatures::svix;
+use crate::state::AppState;
 
 pub async fn receive(
-    State(_app): State<App>,
-    _headers: HeaderMap,
-    RawBody(_body): RawBody,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<WebhookReceipt>> {
-    Err(ApiError::bad_request("clerk webhooks are not verified yet"))
+    let config = &state.config.identity_webhooks;
+    let secret = config
+        .clerk_secret
+        .as_ref()
+        .ok_or_else(|| super::supabase::not_configured("QUPER_CLERK_WEBHOOK_SECRET is not set"))?;
+    let svix_id = svix::verify(secret, &headers, &body, state.app.now())
+        .map_err(|refused| ApiError::bad_request(format!("the delivery is not verified: {refused}")))?;
+    let event: ClerkEvent = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("the body is not a Clerk webhook event: {err}")))?;
+    let tenant = config.environment.as_ref().ok_or_else(|| {
+        super::supabase::not_configured("QUPER_JWT_DEFAULT_TENANT (the environment provider users join) is not set")
+    })?;
+    let applied = state
+        .app
+        .apply_clerk_event(tenant, &config.clerk_issuer, &svix_id, &event)
+        .await?;
+    Ok(Json(WebhookReceipt {
+        received: true,
+        event_type: event.event_type,
+        duplicate: applied.duplicate,
+        handled: applied.handled,
+    }))
 }

@@ -1,20 +1,69 @@
-//! `POST /api/v1/public/webhooks/supabase`.
+//! `POST /api/v1/public/webhooks/supabase`: Supabase's database webhook on
+//! `auth.users` (`INSERT`, `UPDATE`, `DELETE`).
 //!
-//! (Seam: the supabase webhook work verifies and applies deliveries here.)
+//! The webhook is configured to send `Authorization: Bearer <secret>`; the
+//! token is compared with `QUPER_SUPABASE_WEBHOOK_SECRET` in constant time
+//! ([`crate::signatures::bearer`]) before the body is read: missing or wrong
+//! is a 401, and without a configured secret every delivery is a 503. A
+//! body that is not a database webhook payload is a 400. Supabase's
+//! payloads carry no event id, so the event is keyed by the SHA-256 of the
+//! verified body (every change of a row carries a new `updated_at`, so two
+//! changes never share it; a retry of one does). The event is applied once
+//! to the environment `QUPER_JWT_DEFAULT_TENANT` names
+//! ([`App::apply_supabase_event`](quper_core::App::apply_supabase_event)):
+//! a replay is a 200 with `duplicate: true`; other tables and types are
+//! acknowledged (`handled: false`); a failure to apply is a 5xx.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
-use quper_core::App;
+use axum::http::{HeaderMap, StatusCode};
+use quper_core::identity::provider_users::SupabaseEvent;
+use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorCode};
 use crate::extract::RawBody;
 use crate::routes::webhooks::WebhookReceipt;
+use crate::state::AppState;
+
+/// A 503 saying which setting a webhook needs.
+pub(super) fn not_configured(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::ServiceUnavailable,
+        format!("this webhook is not configured: {message}"),
+    )
+}
 
 pub async fn receive(
-    State(_app): State<App>,
-    _headers: HeaderMap,
-    RawBody(_body): RawBody,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
 ) -> ApiResult<Json<WebhookReceipt>> {
-    Err(ApiError::bad_request("supabase webhooks are not verified yet"))
+    let config = &state.config.identity_webhooks;
+    let secret = config
+        .supabase_secret
+        .as_ref()
+        .ok_or_else(|| not_configured("QUPER_SUPABASE_WEBHOOK_SECRET is not set"))?;
+    if !secret.presented_in(&headers) {
+        return Err(ApiError::unauthenticated(
+            "missing or wrong webhook secret: send Authorization: Bearer <QUPER_SUPABASE_WEBHOOK_SECRET>",
+        ));
+    }
+    let event: SupabaseEvent = serde_json::from_slice(&body)
+        .map_err(|err| ApiError::bad_request(format!("the body is not a Supabase database webhook: {err}")))?;
+    let tenant = config
+        .environment
+        .as_ref()
+        .ok_or_else(|| not_configured("QUPER_JWT_DEFAULT_TENANT (the environment provider users join) is not set"))?;
+    let event_id = format!("sha256:{}", hex::encode(Sha256::digest(&body)));
+    let applied = state
+        .app
+        .apply_supabase_event(tenant, &config.supabase_issuer, &event_id, &event)
+        .await?;
+    Ok(Json(WebhookReceipt {
+        received: true,
+        event_type: event.event_type,
+        duplicate: applied.duplicate,
+        handled: applied.handled,
+    }))
 }
