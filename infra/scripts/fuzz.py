@@ -446,6 +446,11 @@ def main():
             # SNS signatures are checked against local certificates only (none
             # here): the fuzzer's SigningCertURLs are never fetched.
             "QUPER_SNS_CERT_DIR": str(empty_certs),
+            # The Clerk and Supabase user webhooks verify what the fuzzer
+            # sends (unsigned: 400; no bearer secret: 401) instead of
+            # answering 503 "not configured".
+            "QUPER_CLERK_WEBHOOK_SECRET": "whsec_ZnV6ei1jbGVyay13ZWJob29rLXNlY3JldA==",
+            "QUPER_SUPABASE_WEBHOOK_SECRET": "fuzz-supabase-webhook-secret",
             # The failed-login limit answers 429 to a client that keeps sending
             # wrong credentials; the fuzzer sends made-up Basic credentials on
             # purpose (ignored_auth) and must see the 401 each deserves. The
