@@ -275,6 +275,15 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
             },
         )
         .security_scheme(
+            "supabaseWebhookSecret",
+            SecurityScheme::Http {
+                scheme: "bearer".into(),
+                bearer_format: None,
+                description: Some("The shared secret configured as QUPER_SUPABASE_WEBHOOK_SECRET".into()),
+                extensions: IndexMap::new(),
+            },
+        )
+        .security_scheme(
             "infobipReceiptToken",
             SecurityScheme::ApiKey {
                 location: aide::openapi::ApiKeyLocation::Header,

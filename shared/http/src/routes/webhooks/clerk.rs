@@ -11,10 +11,18 @@
 //! names ([`App::apply_clerk_event`](quper_core::App::apply_clerk_event), keyed by `svix-id`): a replay is a
 //! 200 with `duplicate: true`; a failure to apply it a 5xx, so svix retries.
 
+use std::convert::Infallible;
+
+use aide::openapi::{
+    HeaderStyle, Operation, Parameter, ParameterData, ParameterSchemaOrContent, ReferenceOr, SchemaObject,
+};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
+use indexmap::IndexMap;
 use quper_core::identity::provider_users::ClerkEvent;
+use schemars::json_schema;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::RawBody;
@@ -24,7 +32,7 @@ use crate::state::AppState;
 
 pub async fn receive(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SvixHeaders(headers): SvixHeaders,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<WebhookReceipt>> {
     let config = &state.config.identity_webhooks;
@@ -49,4 +57,52 @@ pub async fn receive(
         duplicate: applied.duplicate,
         handled: applied.handled,
     }))
+}
+
+/// A delivery's headers, read as they came (verified with the body by
+/// [`svix::verify`]); documents the three svix headers.
+pub struct SvixHeaders(pub HeaderMap);
+
+impl<S: Send + Sync> FromRequestParts<S> for SvixHeaders {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(SvixHeaders(parts.headers.clone()))
+    }
+}
+
+impl aide::OperationInput for SvixHeaders {
+    fn operation_input(_: &mut aide::generate::GenContext, operation: &mut Operation) {
+        let headers = [
+            ("svix-id", "The message id (the same on every retry of a message)"),
+            (
+                "svix-timestamp",
+                "When the message was sent, Unix seconds (5 minutes of tolerance)",
+            ),
+            (
+                "svix-signature",
+                "Space-separated `v1,<base64>` signatures: HMAC-SHA256 of `{svix-id}.{svix-timestamp}.{body}` with the whsec_ secret",
+            ),
+        ];
+        for (name, description) in headers {
+            operation.parameters.push(ReferenceOr::Item(Parameter::Header {
+                parameter_data: ParameterData {
+                    name: name.into(),
+                    description: Some(description.into()),
+                    required: true,
+                    deprecated: None,
+                    format: ParameterSchemaOrContent::Schema(SchemaObject {
+                        json_schema: json_schema!({ "type": "string" }),
+                        example: None,
+                        external_docs: None,
+                    }),
+                    example: None,
+                    examples: IndexMap::new(),
+                    explode: None,
+                    extensions: IndexMap::new(),
+                },
+                style: HeaderStyle::Simple,
+            }));
+        }
+    }
 }

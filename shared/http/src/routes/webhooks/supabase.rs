@@ -14,8 +14,11 @@
 //! a replay is a 200 with `duplicate: true`; other tables and types are
 //! acknowledged (`handled: false`); a failure to apply is a 5xx.
 
+use std::convert::Infallible;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use quper_core::identity::provider_users::SupabaseEvent;
 use sha2::{Digest, Sha256};
@@ -36,7 +39,7 @@ pub(super) fn not_configured(message: &str) -> ApiError {
 
 pub async fn receive(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    SharedSecretHeaders(headers): SharedSecretHeaders,
     RawBody(body): RawBody,
 ) -> ApiResult<Json<WebhookReceipt>> {
     let config = &state.config.identity_webhooks;
@@ -66,4 +69,23 @@ pub async fn receive(
         duplicate: applied.duplicate,
         handled: applied.handled,
     }))
+}
+
+/// A delivery's headers, read as they came (the bearer secret is checked
+/// in the handler, before the body is parsed); documents the
+/// `supabaseWebhookSecret` security scheme.
+pub struct SharedSecretHeaders(pub HeaderMap);
+
+impl<S: Send + Sync> FromRequestParts<S> for SharedSecretHeaders {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(SharedSecretHeaders(parts.headers.clone()))
+    }
+}
+
+impl aide::OperationInput for SharedSecretHeaders {
+    fn operation_input(_: &mut aide::generate::GenContext, operation: &mut aide::openapi::Operation) {
+        crate::openapi::require_any(operation, &["supabaseWebhookSecret"]);
+    }
 }
