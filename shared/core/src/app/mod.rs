@@ -36,6 +36,7 @@ mod admin;
 mod alerting;
 mod analytics;
 mod audit;
+mod billing;
 mod contact;
 mod files;
 mod finops;
