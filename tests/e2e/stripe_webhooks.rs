@@ -9,7 +9,11 @@ use crate::billing::{
     PRICE_MONTHLY, StripeStub, WEBHOOK_SECRET, app_with_stub, deliver, event, my_id, post_webhook, stripe_signature,
     subscribe,
 };
-use crate::support::{FailingTable, TestApp, spawn_app_on, sqlite_table};
+use std::sync::Arc;
+
+use quper_core::ports::Table;
+
+use crate::support::{FailingTable, TestApp, dynamodb_table, spawn_app_on, sqlite_table};
 
 async fn status(app: &TestApp, token: &str) -> Value {
     let reply = app.get("/api/v1/app/billing/status", token).await;
@@ -47,6 +51,22 @@ fn subscription_object(
 async fn events_are_applied_once_and_only_forward_without_the_browser() {
     let stub = StripeStub::start().await;
     let app = app_with_stub(&stub).await;
+    events_flow(&stub, &app).await;
+}
+
+/// The same on DynamoDB (moto): the marker, the account's version and the
+/// user's in one `TransactWriteItems`.
+#[tokio::test]
+async fn events_are_applied_once_and_only_forward_on_dynamodb() {
+    let stub = StripeStub::start().await;
+    let settings = stub.settings();
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = spawn_app_on(dynamodb_table("stripe-hooks").await, &pairs).await;
+    events_flow(&stub, &app).await;
+}
+
+async fn events_flow(stub: &StripeStub, app: &TestApp) {
+    let (stub, app) = (stub.clone(), app);
     let admin = app.tenant_with_admin("hooks-flow").await;
     let (user, token) = app
         .user_with_role(&admin, "flow@hooks-flow.example", quper_core::model::Role::User)
@@ -285,8 +305,17 @@ async fn forged_stale_and_malformed_deliveries_are_400_and_change_nothing() {
 
 #[tokio::test]
 async fn a_delivery_that_fails_to_apply_is_a_5xx_and_its_retry_applies_once() {
-    let stub = StripeStub::start().await;
     let (table, _dir) = sqlite_table();
+    fail_then_retry(table).await;
+}
+
+#[tokio::test]
+async fn a_delivery_that_fails_to_apply_on_dynamodb_is_retried_once() {
+    fail_then_retry(dynamodb_table("stripe-retry").await).await;
+}
+
+async fn fail_then_retry(table: Arc<dyn Table>) {
+    let stub = StripeStub::start().await;
     let failing = FailingTable::new(table);
     let settings = stub.settings();
     let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
