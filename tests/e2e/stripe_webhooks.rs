@@ -66,15 +66,14 @@ async fn events_are_applied_once_and_only_forward_on_dynamodb() {
 }
 
 async fn events_flow(stub: &StripeStub, app: &TestApp) {
-    let (stub, app) = (stub.clone(), app);
     let admin = app.tenant_with_admin("hooks-flow").await;
     let (user, token) = app
         .user_with_role(&admin, "flow@hooks-flow.example", quper_core::model::Role::User)
         .await;
     // checkout.session.completed alone (the browser never returns).
-    let (customer, subscription) = subscribe(&app, &stub, &token, "hooks-flow", "monthly").await;
+    let (customer, subscription) = subscribe(app, stub, &token, "hooks-flow", "monthly").await;
     let sub_id = subscription["id"].as_str().unwrap().to_owned();
-    let body = status(&app, &token).await;
+    let body = status(app, &token).await;
     assert_eq!(body["plan"], "pro");
     assert_eq!(body["status"], "active");
     assert_eq!(body["interval"], "month");
@@ -92,13 +91,13 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
         now + 10,
         subscription_object(&sub_id, &customer, "active", period_end, false, metadata.clone()),
     );
-    let first = deliver(&app, &updated).await;
+    let first = deliver(app, &updated).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_eq!(
         first.body,
         json!({"received": true, "event_type": "customer.subscription.updated", "duplicate": false, "handled": true})
     );
-    let after = status(&app, &token).await;
+    let after = status(app, &token).await;
     let expected_end = chrono::DateTime::from_timestamp(period_end, 0).unwrap();
     assert_eq!(
         after["current_period_end"]
@@ -108,10 +107,10 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
     );
 
     // A replay: 200, duplicate, nothing changes.
-    let replay = deliver(&app, &updated).await;
+    let replay = deliver(app, &updated).await;
     assert_eq!(replay.status, 200, "{:?}", replay.body);
     assert_eq!(replay.body["duplicate"], true);
-    assert_eq!(status(&app, &token).await, after);
+    assert_eq!(status(app, &token).await, after);
 
     // An event older than the last applied changes nothing.
     let older = event(
@@ -120,10 +119,10 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
         now - 100,
         subscription_object(&sub_id, &customer, "past_due", now, true, metadata.clone()),
     );
-    let reply = deliver(&app, &older).await;
+    let reply = deliver(app, &older).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
     assert_eq!(reply.body["duplicate"], false);
-    assert_eq!(status(&app, &token).await, after);
+    assert_eq!(status(app, &token).await, after);
 
     // invoice.payment_failed, found through the customer alone: past due.
     let invoice = |id: &str, status: &str| {
@@ -131,7 +130,7 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
             "lines": {"object": "list", "data": [{"period": {"start": now, "end": period_end + 86_400}}]}})
     };
     let failed = deliver(
-        &app,
+        app,
         &event(
             "evt_failed",
             "invoice.payment_failed",
@@ -142,7 +141,7 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
     .await;
     assert_eq!(failed.status, 200, "{:?}", failed.body);
     assert_eq!(failed.body["handled"], true);
-    let body = status(&app, &token).await;
+    let body = status(app, &token).await;
     assert_eq!(body["status"], "past_due");
     assert_eq!(body["plan"], "pro");
     assert_eq!(body["is_premium"], false);
@@ -150,12 +149,12 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
 
     // invoice.paid: active again, the new period's end.
     let paid = deliver(
-        &app,
+        app,
         &event("evt_paid", "invoice.paid", now + 30, invoice("in_3", "paid")),
     )
     .await;
     assert_eq!(paid.status, 200, "{:?}", paid.body);
-    let body = status(&app, &token).await;
+    let body = status(app, &token).await;
     assert_eq!(body["status"], "active");
     assert_eq!(body["is_premium"], true);
     assert_eq!(
@@ -172,9 +171,9 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
         now + 40,
         subscription_object(&sub_id, &customer, "canceled", period_end, false, metadata.clone()),
     );
-    let reply = deliver(&app, &deleted).await;
+    let reply = deliver(app, &deleted).await;
     assert_eq!(reply.status, 200, "{:?}", reply.body);
-    let body = status(&app, &token).await;
+    let body = status(app, &token).await;
     assert_eq!(body["status"], "canceled");
     assert_eq!(body["plan"], "free");
     assert_eq!(body["is_premium"], false);
@@ -184,7 +183,7 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
     // Types Quper does not act on, and customers it does not know: 200,
     // unhandled.
     let other = deliver(
-        &app,
+        app,
         &event(
             "evt_other",
             "customer.created",
@@ -196,7 +195,7 @@ async fn events_flow(stub: &StripeStub, app: &TestApp) {
     assert_eq!(other.status, 200, "{:?}", other.body);
     assert_eq!(other.body["handled"], false);
     let stranger = deliver(
-        &app,
+        app,
         &event(
             "evt_stranger",
             "invoice.paid",
