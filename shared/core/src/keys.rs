@@ -94,6 +94,8 @@
 //! | feature flag key marker (keys unique per environment) | `T#<t>#FLAGKEY` | `<key>` | |
 //! | a user's request rate-limit window (`crate::ratelimit`; `ttl`: a minute past its end) | `T#<t>#RATE#<class>#<window length>#<sha256 of token subject>` | `<window index>` | |
 //! | an address's or alert source key's request rate-limit window (`ttl`) | `RATE#REQ#<class>#<window length>#<sha256 of ip\|address or key\|key>` | `<window index>` | |
+//! | billing account (Stripe customer, subscription, last event applied; `crate::billing`) | `T#<t>#BILLING` | `<user:010>` | |
+//! | Stripe customer lookup (global: finds the tenant of an event naming only a customer) | `STRIPECUST#<sha256 of the customer id>` | `LINK` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -638,4 +640,18 @@ pub fn rate_window_global(class: &str, window: &str, hash: &str, index: i64) -> 
 /// A provider event applied (`crate::webhooks`): one per (provider, event id).
 pub fn provider_event(tenant: &TenantId, provider: &str, event_hash: &str) -> Key {
     Key::new(format!("T#{tenant}#PROVIDEREVENT#{provider}"), event_hash)
+}
+
+// Billing with Stripe (`crate::billing`).
+
+/// A user's billing account (their Stripe customer and subscription).
+pub fn billing_account(tenant: &TenantId, user: u64) -> Key {
+    Key::new(format!("T#{tenant}#BILLING"), id_sk(user))
+}
+
+/// The lookup from a Stripe customer (`customer_hash`: the SHA-256 of its
+/// id, hex) to its (tenant, user). Global: a Stripe event that names only a
+/// customer (an invoice) must find its tenant before one is known.
+pub fn stripe_customer(customer_hash: &str) -> Key {
+    Key::new(format!("STRIPECUST#{customer_hash}"), "LINK")
 }

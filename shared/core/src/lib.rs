@@ -50,6 +50,7 @@ pub mod alerting;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod contact;
 pub mod context;
 pub mod error;

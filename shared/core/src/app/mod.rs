@@ -37,6 +37,7 @@ mod admin;
 mod alerting;
 mod analytics;
 mod audit;
+mod billing;
 mod contact;
 mod files;
 mod finops;

@@ -109,6 +109,7 @@ macro_rules! document_then {
 pub mod admin;
 pub mod alerting;
 pub mod audit;
+pub mod billing;
 pub mod docs;
 pub mod finops;
 pub mod flags;
@@ -177,7 +178,8 @@ groups!(
     admin,
     usage,
     flags,
-    webhooks
+    webhooks,
+    billing,
 );
 
 /// Every route group, served, for the host.
