@@ -47,6 +47,7 @@
 
 pub mod admin;
 pub mod alerting;
+pub mod app_stores;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -126,6 +126,7 @@ pub mod sync;
 pub mod system;
 pub mod usage;
 pub mod webhooks;
+pub mod stores;
 
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;
@@ -177,7 +178,8 @@ groups!(
     admin,
     usage,
     flags,
-    webhooks
+    webhooks,
+    stores
 );
 
 /// Every route group, served, for the host.
