@@ -185,7 +185,9 @@ async fn apple_app() -> (TestApp, String) {
     let settings = apple_settings(&root_path());
     let app = spawn_app_with(&as_refs(&settings)).await;
     let admin = app.tenant_with_admin("stores-apple").await;
-    let (_, user) = app.user_with_role(&admin, "buyer@stores-apple.example", Role::User).await;
+    let (_, user) = app
+        .user_with_role(&admin, "buyer@stores-apple.example", Role::User)
+        .await;
     (app, user)
 }
 
@@ -197,7 +199,11 @@ async fn apple_notifications_make_the_user_pro_once_and_in_order() {
         .as_str()
         .expect("appAccountToken")
         .to_owned();
-    assert_eq!(account(&app, &user).await["apple_app_account_token"], json!(token), "issued once");
+    assert_eq!(
+        account(&app, &user).await["apple_app_account_token"],
+        json!(token),
+        "issued once"
+    );
     assert_eq!(plan(&app, &user).await, ("free".into(), "none".into()));
 
     let t0 = now_ms() - 60_000;
@@ -228,7 +234,10 @@ async fn apple_notifications_make_the_user_pro_once_and_in_order() {
     assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
     let late = apple_notification(&signer, "0a1b-late", "DID_RENEW", None, &token, t0 + 10_000);
     let late_reply = post_apple(&app, &late).await;
-    assert_eq!((late_reply.status, late_reply.body["duplicate"].clone()), (200, json!(false)));
+    assert_eq!(
+        (late_reply.status, late_reply.body["duplicate"].clone()),
+        (200, json!(false))
+    );
     assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
     assert_eq!(account(&app, &user).await["subscriptions"][0]["status"], "expired");
 
@@ -244,7 +253,10 @@ async fn apple_notifications_make_the_user_pro_once_and_in_order() {
     // A type Quper does not act on: acknowledged, handled false.
     let other = apple_notification(&signer, "0a1b-offer", "OFFER_REDEEMED", None, &token, t0 + 50_000);
     let other_reply = post_apple(&app, &other).await;
-    assert_eq!((other_reply.status, other_reply.body["handled"].clone()), (200, json!(false)));
+    assert_eq!(
+        (other_reply.status, other_reply.body["handled"].clone()),
+        (200, json!(false))
+    );
     assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
 }
 
@@ -259,12 +271,8 @@ async fn forged_stale_and_malformed_apple_notifications_are_400_and_change_nothi
     let now = now_ms();
     let good = apple_notification(&signer, "forged-0", "SUBSCRIBED", None, &token, now);
     let good_jws = good["signedPayload"].as_str().unwrap().to_owned();
-    let payload: Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(good_jws.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(good_jws.split('.').nth(1).unwrap()).unwrap()).unwrap();
 
     let mut refused: Vec<(&str, Value)> = Vec::new();
     // A chain under another root (signed with that chain's own leaf).
@@ -336,9 +344,13 @@ async fn forged_stale_and_malformed_apple_notifications_are_400_and_change_nothi
     refused.push(("another bundle", json!({ "signedPayload": signer.sign(&foreign) })));
     // A forged nested transaction info.
     let mut nested = payload.clone();
-    nested["data"]["signedTransactionInfo"] = json!(other.sign(&json!({"originalTransactionId": "1", "signedDate": now})));
+    nested["data"]["signedTransactionInfo"] =
+        json!(other.sign(&json!({"originalTransactionId": "1", "signedDate": now})));
     nested["notificationUUID"] = json!("forged-4");
-    refused.push(("forged transaction info", json!({ "signedPayload": signer.sign(&nested) })));
+    refused.push((
+        "forged transaction info",
+        json!({ "signedPayload": signer.sign(&nested) }),
+    ));
     // Malformed.
     refused.push(("no signedPayload", json!({ "payload": "x" })));
     refused.push(("not a JWS", json!({ "signedPayload": "abc" })));
@@ -397,7 +409,11 @@ async fn an_apple_notification_for_an_unknown_token_is_kept() {
     let body = apple_notification(&signer, "kept-1", "SUBSCRIBED", None, &unknown, now_ms());
     let reply = post_apple(&app, &body).await;
     assert_eq!((reply.status, reply.body["handled"].clone()), (200, json!(true)));
-    assert_eq!(post_apple(&app, &body).await.body["duplicate"], json!(true), "kept once");
+    assert_eq!(
+        post_apple(&app, &body).await.body["duplicate"],
+        json!(true),
+        "kept once"
+    );
     assert_eq!(plan(&app, &user).await, ("free".into(), "none".into()));
 }
 
@@ -488,7 +504,9 @@ async fn google_app_on(table: Option<Arc<dyn quper_core::ports::Table>>) -> (Tes
         None => spawn_app_with(&settings).await,
     };
     let admin = app.tenant_with_admin("stores-google").await;
-    let (_, user) = app.user_with_role(&admin, "buyer@stores-google.example", Role::User).await;
+    let (_, user) = app
+        .user_with_role(&admin, "buyer@stores-google.example", Role::User)
+        .await;
     (app, user, fetches)
 }
 
@@ -530,7 +548,10 @@ async fn google_notifications_apply_once_in_order_and_wait_for_their_purchase_li
     assert_eq!(post_google(&app, Some(&token), &canceled).await.status, 200);
     assert_eq!(plan(&app, &user).await, ("pro".into(), "active".into()));
     let sub = account(&app, &user).await["subscriptions"][0].clone();
-    assert_eq!((sub["status"].clone(), sub["auto_renew"].clone()), (json!("canceled"), json!(false)));
+    assert_eq!(
+        (sub["status"].clone(), sub["auto_renew"].clone()),
+        (json!("canceled"), json!(false))
+    );
 
     // Expired; a renewal made before it arrives late and changes nothing.
     assert_eq!(
@@ -574,10 +595,17 @@ async fn google_notifications_apply_once_in_order_and_wait_for_their_purchase_li
         "subscription": "projects/quper-test/subscriptions/play-rtdn",
     });
     let test_reply = post_google(&app, Some(&token), &test).await;
-    assert_eq!((test_reply.status, test_reply.body["handled"].clone()), (200, json!(false)));
+    assert_eq!(
+        (test_reply.status, test_reply.body["handled"].clone()),
+        (200, json!(false))
+    );
     let hold = post_google(&app, Some(&token), &google_push("1006", 5, purchase, t0 + 40_000)).await;
     assert_eq!(
-        (hold.status, hold.body["event_type"].clone(), hold.body["handled"].clone()),
+        (
+            hold.status,
+            hold.body["event_type"].clone(),
+            hold.body["handled"].clone()
+        ),
         (200, json!("SUBSCRIPTION_ON_HOLD"), json!(false))
     );
     // Google's keys were fetched once and cached.
@@ -652,7 +680,12 @@ async fn bad_google_tokens_are_401_and_malformed_pushes_400_changing_nothing() {
 #[tokio::test]
 async fn google_pushes_are_503_until_an_audience_is_configured() {
     let app = spawn_app_with(&[]).await;
-    let reply = post_google(&app, Some(&push_token(&push_claims())), &google_push("3001", 4, "t", now_ms())).await;
+    let reply = post_google(
+        &app,
+        Some(&push_token(&push_claims())),
+        &google_push("3001", 4, "t", now_ms()),
+    )
+    .await;
     assert_eq!(reply.status, 503, "{:?}", reply.body);
 }
 

@@ -670,7 +670,10 @@ pub fn store_pendings(store: &str, hash: &str) -> Query {
 /// A user's record of one store subscription (`hash`: SHA-256 of Apple's
 /// `originalTransactionId` or Google's `purchaseToken`).
 pub fn store_subscription(tenant: &TenantId, user: u64, store: &str, hash: &str) -> Key {
-    Key::new(format!("T#{tenant}#STORESUB#{}", id_sk(user)), format!("{store}#{hash}"))
+    Key::new(
+        format!("T#{tenant}#STORESUB#{}", id_sk(user)),
+        format!("{store}#{hash}"),
+    )
 }
 /// Every store subscription of a user.
 pub fn store_subscriptions(tenant: &TenantId, user: u64) -> Query {

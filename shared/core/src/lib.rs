@@ -47,8 +47,8 @@
 
 pub mod admin;
 pub mod alerting;
-pub mod app_stores;
 pub mod app;
+pub mod app_stores;
 pub mod audit;
 pub mod auth;
 pub mod contact;

@@ -73,7 +73,10 @@ mod tests {
         assert_eq!(apple_effect("EXPIRED", Some("VOLUNTARY")), Some(Effect::Expired));
         assert_eq!(apple_effect("REFUND", None), Some(Effect::Refunded));
         assert_eq!(apple_effect("TEST", None), None);
-        assert_eq!(google_effect(4), ("SUBSCRIPTION_PURCHASED".into(), Some(Effect::Active)));
+        assert_eq!(
+            google_effect(4),
+            ("SUBSCRIPTION_PURCHASED".into(), Some(Effect::Active))
+        );
         assert_eq!(google_effect(2).1, Some(Effect::Active));
         assert_eq!(google_effect(3).1, Some(Effect::WillNotRenew));
         assert_eq!(google_effect(13).1, Some(Effect::Expired));

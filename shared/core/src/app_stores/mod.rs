@@ -270,7 +270,11 @@ pub async fn link_google_purchase(
         tenant: caller.tenant().clone(),
         user_id: caller.user_id,
     };
-    match store.table().put(to_item(&key, &link, &[])?, Condition::NotExists).await {
+    match store
+        .table()
+        .put(to_item(&key, &link, &[])?, Condition::NotExists)
+        .await
+    {
         Ok(()) => {}
         Err(err) if err.is_condition_failed() => {
             let existing: Option<Link> = store.get(&key).await?;
@@ -300,7 +304,11 @@ pub async fn apply(store: &Store, event: &StoreEvent) -> DomainResult<Outcome> {
     // Not linked yet: keep it (once per event id).
     let sort = pending_sort(event);
     let pending = keys::store_pending(event.store.as_str(), &hash, &sort);
-    match store.table().put(to_item(&pending, event, &[])?, Condition::NotExists).await {
+    match store
+        .table()
+        .put(to_item(&pending, event, &[])?, Condition::NotExists)
+        .await
+    {
         Ok(()) => {}
         Err(err) if err.is_condition_failed() => return Ok(Outcome::Duplicate),
         Err(err) => return Err(unavailable(err)),

@@ -122,11 +122,11 @@ pub mod oncall;
 pub mod paths;
 pub mod projects;
 pub mod public;
+pub mod stores;
 pub mod sync;
 pub mod system;
 pub mod usage;
 pub mod webhooks;
-pub mod stores;
 
 use aide::axum::ApiRouter;
 use aide::transform::TransformOperation;

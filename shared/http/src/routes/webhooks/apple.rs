@@ -74,7 +74,8 @@ fn refuse(message: impl Into<String>) -> AppleError {
 /// The DER of the first certificate of a PEM text.
 pub fn root_der_from_pem(pem: &[u8]) -> Result<Vec<u8>, String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem).map_err(|err| format!("not a PEM certificate: {err}"))?;
-    pem.parse_x509().map_err(|err| format!("not an X.509 certificate: {err}"))?;
+    pem.parse_x509()
+        .map_err(|err| format!("not an X.509 certificate: {err}"))?;
     Ok(pem.contents)
 }
 
@@ -101,7 +102,9 @@ pub fn verify_jws(jws: &str, root_der: &[u8]) -> Result<Value, AppleError> {
         .and_then(Value::as_array)
         .ok_or_else(|| refuse("the JWS header has no x5c certificate chain"))?;
     if x5c.len() != 3 {
-        return Err(refuse("the x5c chain must hold the leaf, the intermediate and the root"));
+        return Err(refuse(
+            "the x5c chain must hold the leaf, the intermediate and the root",
+        ));
     }
     let ders = x5c
         .iter()
@@ -229,8 +232,7 @@ pub fn decode_notification(
         .and_then(Value::as_str)
         .ok_or_else(|| refuse("the body has no signedPayload"))?;
     let payload = verify_jws(jws, root_der)?;
-    let signed_at =
-        millis(payload.get("signedDate")).ok_or_else(|| refuse("the signed payload has no signedDate"))?;
+    let signed_at = millis(payload.get("signedDate")).ok_or_else(|| refuse("the signed payload has no signedDate"))?;
     if signed_at < now - chrono::Duration::days(MAX_AGE_DAYS) {
         return Err(refuse(format!(
             "the notification is stale (signed more than {MAX_AGE_DAYS} days ago)"
@@ -270,8 +272,7 @@ pub fn decode_notification(
     let Some(effect) = apple_effect(&notification_type, subtype) else {
         return Ok((notification_type, None));
     };
-    let transaction =
-        transaction.ok_or_else(|| refuse("a subscription notification without signedTransactionInfo"))?;
+    let transaction = transaction.ok_or_else(|| refuse("a subscription notification without signedTransactionInfo"))?;
     if let (Some(expected), Some(bundle)) = (bundle_id, text(&transaction, "/bundleId"))
         && bundle != expected
     {
@@ -312,9 +313,13 @@ pub fn decode_notification(
 pub async fn receive(State(state): State<AppState>, RawBody(body): RawBody) -> ApiResult<Json<WebhookReceipt>> {
     let settings = &state.config.stores;
     let now = state.app.now();
-    let (event_type, event) =
-        decode_notification(&body, &settings.apple_root_der, settings.apple_bundle_id.as_deref(), now)
-            .map_err(|err| ApiError::bad_request(format!("apple notification refused: {err}")))?;
+    let (event_type, event) = decode_notification(
+        &body,
+        &settings.apple_root_der,
+        settings.apple_bundle_id.as_deref(),
+        now,
+    )
+    .map_err(|err| ApiError::bad_request(format!("apple notification refused: {err}")))?;
     let Some(event) = event else {
         return Ok(Json(WebhookReceipt {
             received: true,
