@@ -718,3 +718,39 @@ async fn a_notification_whose_processing_fails_is_5xx_and_its_retry_applies_once
     let again = post_google(&app, Some(&token), &body).await;
     assert_eq!((again.status, again.body["duplicate"].clone()), (200, json!(true)));
 }
+
+#[tokio::test]
+async fn store_notifications_apply_once_and_wait_for_links_on_dynamodb() {
+    let table: Arc<dyn quper_core::ports::Table> = Arc::new(crate::support::fresh_dynamodb_table("stores").await);
+    let (app, user, _) = google_app_on(Some(table)).await;
+    let token = push_token(&push_claims());
+    let purchase = "token-of-the-dynamodb-test";
+    let t0 = now_ms() - 60_000;
+    let purchased = google_push("5001", 4, purchase, t0);
+    assert_eq!(post_google(&app, Some(&token), &purchased).await.status, 200);
+    assert_eq!(
+        post_google(&app, Some(&token), &purchased).await.body["duplicate"],
+        json!(true)
+    );
+    assert_eq!(plan(&app, &user).await, ("free".into(), "none".into()));
+    let linked = app
+        .post(
+            "/api/v1/app/stores/google/purchases",
+            &user,
+            json!({ "purchase_token": purchase, "subscription_id": "pro_monthly" }),
+        )
+        .await;
+    assert_eq!(linked.body["applied_notifications"], json!(1), "{:?}", linked.body);
+    assert_eq!(plan(&app, &user).await, ("pro".into(), "active".into()));
+    assert_eq!(
+        post_google(&app, Some(&token), &purchased).await.body["duplicate"],
+        json!(true)
+    );
+    let revoked = google_push("5002", 12, purchase, t0 + 10_000);
+    assert_eq!(post_google(&app, Some(&token), &revoked).await.status, 200);
+    assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
+    let late = google_push("5003", 2, purchase, t0 + 5_000);
+    assert_eq!(post_google(&app, Some(&token), &late).await.status, 200);
+    assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
+    assert_eq!(account(&app, &user).await["subscriptions"][0]["status"], "refunded");
+}
