@@ -754,3 +754,51 @@ async fn store_notifications_apply_once_and_wait_for_links_on_dynamodb() {
     assert_eq!(plan(&app, &user).await, ("free".into(), "canceled".into()));
     assert_eq!(account(&app, &user).await["subscriptions"][0]["status"], "refunded");
 }
+
+#[tokio::test]
+async fn purging_an_environment_removes_its_store_links() {
+    let (jwks, _) = google_jwks().await;
+    let settings = [
+        ("QUPER_GOOGLE_JWKS_URL", jwks.as_str()),
+        ("QUPER_GOOGLE_PUBSUB_AUDIENCE", AUDIENCE),
+    ];
+    let (app, host) = crate::support::spawn_host(&settings, Arc::new(quper_core::ports::SystemClock)).await;
+    let admin = app.tenant_with_admin("stores-gone").await;
+    let (_, user) = app
+        .user_with_role(&admin, "buyer@stores-gone.example", Role::User)
+        .await;
+    account(&app, &user).await;
+    let purchase = "token-of-a-purged-environment";
+    let linked = app
+        .post(
+            "/api/v1/app/stores/google/purchases",
+            &user,
+            json!({ "purchase_token": purchase, "subscription_id": "pro_monthly" }),
+        )
+        .await;
+    assert_eq!(linked.status, 200, "{:?}", linked.body);
+    assert_eq!(store_links(host.store().table()).await, 2);
+
+    assert_eq!(
+        app.delete("/api/v1/environments/stores-gone", &app.root).await.status,
+        204
+    );
+    let report = host.app.purge_deleted_environments(1000).await.expect("purge");
+    assert_eq!(report.finished, 1, "{report:?}");
+    assert_eq!(store_links(host.store().table()).await, 0);
+
+    // The token is free again: a notification about it is kept, not applied
+    // to the purged environment.
+    let token = push_token(&push_claims());
+    let reply = post_google(&app, Some(&token), &google_push("6001", 4, purchase, now_ms())).await;
+    assert_eq!((reply.status, reply.body["duplicate"].clone()), (200, json!(false)));
+}
+
+async fn store_links(table: &dyn quper_core::ports::Table) -> usize {
+    table
+        .scan_prefix("STORELINK#", 100, None)
+        .await
+        .expect("scan")
+        .items
+        .len()
+}

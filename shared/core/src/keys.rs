@@ -98,6 +98,7 @@
 //! | an address's or alert source key's request rate-limit window (`ttl`) | `RATE#REQ#<class>#<window length>#<sha256 of ip\|address or key\|key>` | `<window index>` | |
 //! | a user's store account (`crate::app_stores`: their Apple `appAccountToken`) | `T#<t>#STOREACCOUNT` | `<user:010>` | |
 //! | a user's store subscription (Apple, Google Play) | `T#<t>#STORESUB#<user:010>` | `<store>#<sha256 of originalTransactionId or purchaseToken>` | |
+//! | a store reference a user registered (Google purchase token; the tenant's side of its lookup) | `T#<t>#STOREPURCHASE#<user:010>` | `<store>#<sha256 of the reference>` | |
 //! | store reference lookup (global: finds the tenant and user of a store notification) | `STORELINK#<store>#<sha256 of appAccountToken or purchaseToken>` | `LINK` | |
 //! | store notification kept until its reference is linked (global) | `STOREPENDING#<store>#<sha256 of the reference>` | `<event ms:016>#<sha256 of the event id>` | |
 
@@ -650,7 +651,7 @@ pub fn provider_event(tenant: &TenantId, provider: &str, event_hash: &str) -> Ke
 
 /// A user's store account (their Apple `appAccountToken`).
 pub fn store_account(tenant: &TenantId, user: u64) -> Key {
-    Key::new(format!("T#{tenant}#STOREACCOUNT"), id_sk(user))
+    Key::new(store_accounts_pk(tenant), id_sk(user))
 }
 /// Global lookup: a store reference (Apple `appAccountToken`, Google
 /// `purchaseToken`; `hash` its SHA-256) → the tenant and user it belongs to.
@@ -674,6 +675,18 @@ pub fn store_subscription(tenant: &TenantId, user: u64, store: &str, hash: &str)
         format!("T#{tenant}#STORESUB#{}", id_sk(user)),
         format!("{store}#{hash}"),
     )
+}
+/// A store reference a user registered (the tenant's side of its
+/// [`store_link`], so an environment's purge finds and removes it).
+pub fn store_purchase(tenant: &TenantId, user: u64, store: &str, hash: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#STOREPURCHASE#{}", id_sk(user)),
+        format!("{store}#{hash}"),
+    )
+}
+/// The partition of a tenant's store accounts.
+pub fn store_accounts_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#STOREACCOUNT")
 }
 /// Every store subscription of a user.
 pub fn store_subscriptions(tenant: &TenantId, user: u64) -> Query {

@@ -38,6 +38,7 @@ pub use effects::{Effect, apple_effect, google_effect};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
@@ -45,7 +46,7 @@ use crate::identity::access::Principal;
 use crate::identity::users::{Plan, SubscriptionStatus, User};
 use crate::keys;
 use crate::model::TenantId;
-use crate::ports::{Condition, StoreError, WriteOp};
+use crate::ports::{Condition, Item, Key, StoreError, WriteOp};
 use crate::store::{Store, to_item};
 use crate::webhooks::{self, Provider};
 
@@ -270,13 +271,24 @@ pub async fn link_google_purchase(
         tenant: caller.tenant().clone(),
         user_id: caller.user_id,
     };
+    // The tenant's side of the link, so an environment's purge removes it.
+    let registered = WriteOp::put(
+        to_item(
+            &keys::store_purchase(caller.tenant(), caller.user_id, AppStore::Google.as_str(), &hash),
+            &json!({ "store": AppStore::Google.as_str(), "reference_hash": hash }),
+            &[],
+        )?,
+        Condition::None,
+    );
     match store
-        .table()
-        .put(to_item(&key, &link, &[])?, Condition::NotExists)
+        .transact(vec![
+            WriteOp::put(to_item(&key, &link, &[])?, Condition::NotExists),
+            registered,
+        ])
         .await
     {
         Ok(()) => {}
-        Err(err) if err.is_condition_failed() => {
+        Err(StoreError::TransactionConditionFailed { index: 0, .. }) => {
             let existing: Option<Link> = store.get(&key).await?;
             if existing.as_ref() != Some(&link) {
                 return Err(DomainError::Conflict(
@@ -474,4 +486,24 @@ fn next_record(current: Option<&StoreSubscription>, event: &StoreEvent, now: Dat
         updated_at: now,
         version: current.map_or(1, |c| c.version + 1),
     }
+}
+
+/// The global store lookup a tenant item owns, if any (for the purge of a
+/// deleted environment): a store account's Apple `appAccountToken` link, a
+/// registered Google purchase's link.
+pub fn owned_lookup(tenant: &TenantId, key: &Key, item: &Item) -> Option<Key> {
+    let text = |name: &str| item.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+    if key.pk == keys::store_accounts_pk(tenant) {
+        let token = text("apple_app_account_token")?;
+        return Some(keys::store_link(
+            AppStore::Apple.as_str(),
+            &reference_hash(AppStore::Apple, token),
+        ));
+    }
+    if key.pk.starts_with(&format!("T#{tenant}#STOREPURCHASE#")) {
+        let store = text("store")?;
+        let hash = text("reference_hash")?;
+        return Some(keys::store_link(store, hash));
+    }
+    None
 }
