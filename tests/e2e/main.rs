@@ -141,6 +141,7 @@ mod schedules_conformance;
 mod secrets;
 mod shared_table;
 mod stripe_webhooks;
+mod store_webhooks;
 mod support;
 mod sync_jobs;
 mod table_conformance;

@@ -9,7 +9,9 @@
 //! tenant cannot reach another tenant's items. The only keys that do not start
 //! with a tenant are global lookups that exist to *find* a tenant before one is
 //! known: the login index (`LOGIN#<email>`), API-key and SNS-topic lookups
-//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), and rate-limit windows
+//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), in-app store references
+//! and the store notifications waiting for one (`STORELINK#...`,
+//! `STOREPENDING#...`, hashed), and rate-limit windows
 //! for failed logins and for requests by address or alert source key
 //! (`RATE#...`, hashed, with a TTL). Two index partitions
 //! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
@@ -96,6 +98,11 @@
 //! | an address's or alert source key's request rate-limit window (`ttl`) | `RATE#REQ#<class>#<window length>#<sha256 of ip\|address or key\|key>` | `<window index>` | |
 //! | billing account (Stripe customer, subscription, last event applied; `crate::billing`) | `T#<t>#BILLING` | `<user:010>` | |
 //! | Stripe customer lookup (global: finds the tenant of an event naming only a customer) | `STRIPECUST#<sha256 of the customer id>` | `LINK` | |
+//! | a user's store account (`crate::app_stores`: their Apple `appAccountToken`) | `T#<t>#STOREACCOUNT` | `<user:010>` | |
+//! | a user's store subscription (Apple, Google Play) | `T#<t>#STORESUB#<user:010>` | `<store>#<sha256 of originalTransactionId or purchaseToken>` | |
+//! | a store reference a user registered (Google purchase token; the tenant's side of its lookup) | `T#<t>#STOREPURCHASE#<user:010>` | `<store>#<sha256 of the reference>` | |
+//! | store reference lookup (global: finds the tenant and user of a store notification) | `STORELINK#<store>#<sha256 of appAccountToken or purchaseToken>` | `LINK` | |
+//! | store notification kept until its reference is linked (global) | `STOREPENDING#<store>#<sha256 of the reference>` | `<event ms:016>#<sha256 of the event id>` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -654,4 +661,50 @@ pub fn billing_account(tenant: &TenantId, user: u64) -> Key {
 /// customer (an invoice) must find its tenant before one is known.
 pub fn stripe_customer(customer_hash: &str) -> Key {
     Key::new(format!("STRIPECUST#{customer_hash}"), "LINK")
+}
+
+// --- In-app store subscriptions (`crate::app_stores`) ---
+
+/// A user's store account (their Apple `appAccountToken`).
+pub fn store_account(tenant: &TenantId, user: u64) -> Key {
+    Key::new(store_accounts_pk(tenant), id_sk(user))
+}
+/// Global lookup: a store reference (Apple `appAccountToken`, Google
+/// `purchaseToken`; `hash` its SHA-256) → the tenant and user it belongs to.
+/// Exists only to find the tenant of a store notification.
+pub fn store_link(store: &str, hash: &str) -> Key {
+    Key::new(format!("STORELINK#{store}#{hash}"), "LINK")
+}
+/// Global: a verified store notification kept until its reference is linked
+/// (`sort`: `<event ms:016>#<sha256 of the event id>`).
+pub fn store_pending(store: &str, hash: &str, sort: &str) -> Key {
+    Key::new(format!("STOREPENDING#{store}#{hash}"), sort)
+}
+/// The kept notifications of one reference, oldest first.
+pub fn store_pendings(store: &str, hash: &str) -> Query {
+    Query::partition(format!("STOREPENDING#{store}#{hash}"))
+}
+/// A user's record of one store subscription (`hash`: SHA-256 of Apple's
+/// `originalTransactionId` or Google's `purchaseToken`).
+pub fn store_subscription(tenant: &TenantId, user: u64, store: &str, hash: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#STORESUB#{}", id_sk(user)),
+        format!("{store}#{hash}"),
+    )
+}
+/// A store reference a user registered (the tenant's side of its
+/// [`store_link`], so an environment's purge finds and removes it).
+pub fn store_purchase(tenant: &TenantId, user: u64, store: &str, hash: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#STOREPURCHASE#{}", id_sk(user)),
+        format!("{store}#{hash}"),
+    )
+}
+/// The partition of a tenant's store accounts.
+pub fn store_accounts_pk(tenant: &TenantId) -> String {
+    format!("T#{tenant}#STOREACCOUNT")
+}
+/// Every store subscription of a user.
+pub fn store_subscriptions(tenant: &TenantId, user: u64) -> Query {
+    Query::partition(format!("T#{tenant}#STORESUB#{}", id_sk(user)))
 }

@@ -48,6 +48,7 @@
 pub mod admin;
 pub mod alerting;
 pub mod app;
+pub mod app_stores;
 pub mod audit;
 pub mod auth;
 pub mod billing;

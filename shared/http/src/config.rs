@@ -59,6 +59,61 @@ pub struct HttpConfig {
     /// The Clerk and Supabase user webhooks' secrets, environment and
     /// issuers (see [`crate::signatures::IdentityWebhookConfig`]).
     pub identity_webhooks: crate::signatures::IdentityWebhookConfig,
+    /// How the Apple App Store and Google Play webhooks verify deliveries
+    /// (`QUPER_APPLE_ROOT_CERT`, `QUPER_APPLE_BUNDLE_ID`,
+    /// `QUPER_GOOGLE_PUBSUB_AUDIENCE`, `QUPER_GOOGLE_JWKS_URL`).
+    pub stores: StoreWebhookSettings,
+}
+
+/// Verification settings of the App Store and Google Play webhooks.
+#[derive(Debug, Clone)]
+pub struct StoreWebhookSettings {
+    /// The root every App Store signed payload must chain up to (DER): the
+    /// PEM file `QUPER_APPLE_ROOT_CERT`, by default Apple Root CA - G3 as
+    /// shipped in `shared/http/certs/`.
+    pub apple_root_der: Vec<u8>,
+    /// The app whose notifications are accepted (`QUPER_APPLE_BUNDLE_ID`);
+    /// unset, any.
+    pub apple_bundle_id: Option<String>,
+    /// The `aud` the Pub/Sub push's OIDC token must carry
+    /// (`QUPER_GOOGLE_PUBSUB_AUDIENCE`); unset, Google pushes are refused
+    /// with a 503 (and Pub/Sub keeps retrying).
+    pub google_audience: Option<String>,
+    /// Google's signing keys (`QUPER_GOOGLE_JWKS_URL`, default
+    /// `https://www.googleapis.com/oauth2/v3/certs`).
+    pub google_jwks_url: String,
+}
+
+impl StoreWebhookSettings {
+    pub fn from_lookup(var: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let root_pem = match var("QUPER_APPLE_ROOT_CERT").filter(|s| !s.is_empty()) {
+            Some(path) => std::fs::read(&path).map_err(|err| ConfigError {
+                name: "QUPER_APPLE_ROOT_CERT",
+                message: format!("cannot read {path}: {err}"),
+            })?,
+            None => crate::routes::webhooks::apple::APPLE_ROOT_CA_G3_PEM.as_bytes().to_vec(),
+        };
+        let apple_root_der =
+            crate::routes::webhooks::apple::root_der_from_pem(&root_pem).map_err(|message| ConfigError {
+                name: "QUPER_APPLE_ROOT_CERT",
+                message,
+            })?;
+        let google_jwks_url = var("QUPER_GOOGLE_JWKS_URL")
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "https://www.googleapis.com/oauth2/v3/certs".into());
+        if !(google_jwks_url.starts_with("https://") || google_jwks_url.starts_with("http://")) {
+            return Err(ConfigError {
+                name: "QUPER_GOOGLE_JWKS_URL",
+                message: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(StoreWebhookSettings {
+            apple_root_der,
+            apple_bundle_id: var("QUPER_APPLE_BUNDLE_ID").filter(|s| !s.is_empty()),
+            google_audience: var("QUPER_GOOGLE_PUBSUB_AUDIENCE").filter(|s| !s.is_empty()),
+            google_jwks_url,
+        })
+    }
 }
 
 /// A token callers must present; never shown, not even in `Debug`.
@@ -211,6 +266,7 @@ impl HttpConfig {
             otlp: crate::otlp::OtlpConfig::from_lookup(&var)?,
             meter_api_requests: boolean(&var, "QUPER_METER_API_REQUESTS")?.unwrap_or(true),
             identity_webhooks: crate::signatures::IdentityWebhookConfig::from_lookup(&var)?,
+            stores: StoreWebhookSettings::from_lookup(&var)?,
             cors_origins: match var("QUPER_CORS_ORIGINS") {
                 Some(list) => CorsOrigins::parse(&list).map_err(|message| ConfigError {
                     name: "QUPER_CORS_ORIGINS",

@@ -22,6 +22,9 @@ pub struct AppState {
     pub sns_confirmer: Arc<dyn SubscriptionConfirmer>,
     /// Exports each request's server span (OTLP), when configured.
     pub telemetry: Arc<crate::otlp::Exporter>,
+    /// Google's keys that sign Pub/Sub pushes (Google Play notifications),
+    /// cached by `kid`.
+    pub google_keys: Arc<crate::routes::webhooks::google::GoogleKeys>,
 }
 
 impl AppState {
@@ -33,6 +36,7 @@ impl AppState {
         let sns_confirmer = Arc::new(HttpsConfirmer::new(sns_http));
         let telemetry = Arc::new(crate::otlp::Exporter::new(config.otlp.clone()));
         Self {
+            google_keys: Arc::new(crate::routes::webhooks::google::GoogleKeys::new()),
             telemetry,
             app,
             tokens,

@@ -32,10 +32,12 @@
 //! | [`usage`](self::usage) | usage summary, current period with plan limits, trends, daily, breakdown, metrics, admin summary and top users, the limit check |
 //! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
 //! | [`provider_users`](self::provider_users) | users identity providers push: Clerk (svix) and Supabase webhook events, applied once |
+//! | [`app_stores`](self::app_stores) | Apple App Store and Google Play notifications applied once, a user's store account and purchase links |
 
 mod admin;
 mod alerting;
 mod analytics;
+mod app_stores;
 mod audit;
 mod billing;
 mod contact;

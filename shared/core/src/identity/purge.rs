@@ -15,7 +15,8 @@
 //!    a step, after the global lookups it owns: a user's login lookup
 //!    (`LOGIN#<email>`), a source's key and SNS-topic lookups (`APIKEY#`,
 //!    `SNSTOPIC#`, only while they still name this tenant) and a sent
-//!    message's receipt lookup (`NTFMSG#`). The sparse index entries
+//!    message's receipt lookup (`NTFMSG#`), a store account's or a
+//!    registered purchase's store link (`STORELINK#`). The sparse index entries
 //!    (`NTFQUEUED`, `NTFSENDING`, `REMINDERS`) go with their items. The scan
 //!    cursor is stored on the record after each page;
 //! 3. passes repeat until one finds nothing (which also catches anything a
@@ -182,6 +183,9 @@ async fn remove_with_lookups(store: &Store, tenant: &TenantId, item: Item) -> Do
         && let Some(message) = text("provider_message_id")
     {
         remove_lookup_of(store, tenant, keys::provider_message(message)).await?;
+    }
+    if let Some(lookup) = crate::app_stores::owned_lookup(tenant, &key, &item) {
+        remove_lookup_of(store, tenant, lookup).await?;
     }
     store.table().delete(&key, Condition::None).await?;
     Ok(())

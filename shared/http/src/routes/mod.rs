@@ -123,6 +123,7 @@ pub mod oncall;
 pub mod paths;
 pub mod projects;
 pub mod public;
+pub mod stores;
 pub mod sync;
 pub mod system;
 pub mod usage;
@@ -180,6 +181,7 @@ groups!(
     flags,
     webhooks,
     billing,
+    stores,
 );
 
 /// Every route group, served, for the host.
