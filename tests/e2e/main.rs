@@ -151,3 +151,4 @@ mod ui_sessions;
 mod ui_support;
 mod ui_sync;
 mod usage;
+mod websocket;

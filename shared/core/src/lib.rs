@@ -69,6 +69,7 @@ pub mod oncall;
 pub mod ports;
 pub mod projects;
 pub mod ratelimit;
+pub mod realtime;
 pub mod secrets;
 pub mod store;
 pub mod sync;

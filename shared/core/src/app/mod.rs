@@ -31,6 +31,7 @@
 //! | [`audit`](self::audit) | the audit log, impersonation, external identity providers' sign-in |
 //! | [`usage`](self::usage) | usage summary, current period with plan limits, trends, daily, breakdown, metrics, admin summary and top users, the limit check |
 //! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
+//! | [`realtime`](self::realtime) | WebSocket connections: connect, a client frame (subscribe, unsubscribe, message), disconnect, notify a user, an incident change to the `incidents` channel |
 
 mod admin;
 mod alerting;
@@ -45,6 +46,7 @@ mod incidents;
 mod notifications;
 mod oncall;
 mod projects;
+mod realtime;
 mod sync;
 mod system;
 mod usage;
