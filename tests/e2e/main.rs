@@ -133,6 +133,7 @@ mod objects_conformance;
 mod oncall;
 mod projects;
 mod rate_limits;
+mod realtime_conformance;
 mod receipts;
 mod route_list;
 mod schedules_conformance;

@@ -9,7 +9,9 @@
 //! tenant cannot reach another tenant's items. The only keys that do not start
 //! with a tenant are global lookups that exist to *find* a tenant before one is
 //! known: the login index (`LOGIN#<email>`), API-key and SNS-topic lookups
-//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), and rate-limit windows
+//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), the WebSocket
+//! connection lookup (`WSCONN#<connection id>`, API Gateway's events name
+//! only the connection), and rate-limit windows
 //! for failed logins and for requests by address or alert source key
 //! (`RATE#...`, hashed, with a TTL). Two index partitions
 //! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
@@ -94,6 +96,10 @@
 //! | feature flag key marker (keys unique per environment) | `T#<t>#FLAGKEY` | `<key>` | |
 //! | a user's request rate-limit window (`crate::ratelimit`; `ttl`: a minute past its end) | `T#<t>#RATE#<class>#<window length>#<sha256 of token subject>` | `<window index>` | |
 //! | an address's or alert source key's request rate-limit window (`ttl`) | `RATE#REQ#<class>#<window length>#<sha256 of ip\|address or key\|key>` | `<window index>` | |
+//! | WebSocket connection on API Gateway (`crate::realtime`; `ttl`: API Gateway's 2-hour connection limit and a margin) | `T#<t>#WSCONN#<connection id>` | `META` | |
+//! | a connection's subscription (forgotten with the connection; `ttl`) | `T#<t>#WSCONN#<connection id>` | `SUB#<channel>` | |
+//! | a channel's subscriber (queried to publish; `ttl`) | `T#<t>#WSCHAN#<channel>` | `<connection id>` | |
+//! | WebSocket connection lookup (API Gateway names only the connection id; `ttl`) | `WSCONN#<connection id>` | `CONN` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -638,4 +644,45 @@ pub fn rate_window_global(class: &str, window: &str, hash: &str, index: i64) -> 
 /// A provider event applied (`crate::webhooks`): one per (provider, event id).
 pub fn provider_event(tenant: &TenantId, provider: &str, event_hash: &str) -> Key {
     Key::new(format!("T#{tenant}#PROVIDEREVENT#{provider}"), event_hash)
+}
+
+// WebSocket connections on API Gateway (`quper_store_aws::ApiGatewayRealtime`).
+// Connection ids are checked by `ports::realtime::is_connection_id` (base64
+// or UUID text, no `#`); channels are the names `crate::realtime::Channel`
+// prints.
+
+/// A WebSocket connection of the tenant.
+pub fn ws_connection(tenant: &TenantId, connection: &str) -> Key {
+    Key::new(format!("T#{tenant}#WSCONN#{connection}"), "META")
+}
+
+/// The sort-key prefix of a connection's subscriptions.
+pub const WS_SUBSCRIPTION_PREFIX: &str = "SUB#";
+
+/// One subscription of a connection, kept under the connection.
+pub fn ws_connection_subscription(tenant: &TenantId, connection: &str, channel: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#WSCONN#{connection}"),
+        format!("{WS_SUBSCRIPTION_PREFIX}{channel}"),
+    )
+}
+
+/// Every item of a connection (the connection and its subscriptions).
+pub fn ws_connection_items(tenant: &TenantId, connection: &str) -> Query {
+    Query::partition(format!("T#{tenant}#WSCONN#{connection}"))
+}
+
+/// One subscriber of a channel.
+pub fn ws_subscriber(tenant: &TenantId, channel: &str, connection: &str) -> Key {
+    Key::new(format!("T#{tenant}#WSCHAN#{channel}"), connection)
+}
+
+/// Every subscriber of a channel.
+pub fn ws_subscribers(tenant: &TenantId, channel: &str) -> Query {
+    Query::partition(format!("T#{tenant}#WSCHAN#{channel}"))
+}
+
+/// Where a connection's tenant is found from its id alone.
+pub fn ws_connection_lookup(connection: &str) -> Key {
+    Key::new(format!("WSCONN#{connection}"), "CONN")
 }

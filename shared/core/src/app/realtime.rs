@@ -33,6 +33,15 @@ impl App {
     /// A signed-in user's connection `connection_id` opened: it is
     /// registered and sent `connected`.
     pub async fn realtime_connect(&self, caller: &Principal, connection_id: &str) -> DomainResult<Connection> {
+        let connection = self.realtime_open(caller, connection_id).await?;
+        self.realtime_greet(&connection).await?;
+        Ok(connection)
+    }
+
+    /// A signed-in user's connection `connection_id` is being opened (API
+    /// Gateway's `$connect`): it is registered; `connected` goes out before
+    /// the answer to its first frame (see `Realtime::take_greeting`).
+    pub async fn realtime_open(&self, caller: &Principal, connection_id: &str) -> DomainResult<Connection> {
         if !crate::ports::realtime::is_connection_id(connection_id) {
             return Err(DomainError::validation("connection_id", "not a connection id"));
         }
@@ -42,8 +51,13 @@ impl App {
             user_id: caller.user_id,
             connected_at: self.now(),
         };
+        self.ports().realtime.connect(&connection).await.map_err(unavailable)?;
+        Ok(connection)
+    }
+
+    /// Sends `connected` to the connection.
+    async fn realtime_greet(&self, connection: &Connection) -> DomainResult<()> {
         let realtime = &self.ports().realtime;
-        realtime.connect(&connection).await.map_err(unavailable)?;
         let connected = Event::Connected {
             data: ConnectedData {
                 user_id: connection.user_id,
@@ -55,7 +69,7 @@ impl App {
             .send_to_connection(&connection.id, &connected.to_text())
             .await
             .map_err(unavailable)?;
-        Ok(connection)
+        Ok(())
     }
 
     /// The connection closed: it and its subscriptions are forgotten.
@@ -92,6 +106,15 @@ impl App {
     /// (`subscribed`, `unsubscribed`, `error`). Bad frames are `error`
     /// events, never errors of this method: the connection stays open.
     pub async fn realtime_receive(&self, caller: &Principal, connection: &Connection, text: &str) -> DomainResult<()> {
+        if self
+            .ports()
+            .realtime
+            .take_greeting(&connection.id)
+            .await
+            .map_err(unavailable)?
+        {
+            self.realtime_greet(connection).await?;
+        }
         let answer = match self.realtime_handle(caller, connection, text).await {
             Ok(answer) => answer,
             Err(DomainError::RateLimited { .. }) => Some(Event::error(

@@ -89,6 +89,15 @@ pub trait Realtime: Send + Sync {
     /// `tenant`; the number of connections it reached. Gone subscribers are
     /// forgotten.
     async fn publish(&self, tenant: &TenantId, channel: &str, message: &str) -> Result<usize, RealtimeError>;
+
+    /// Whether the connection still awaits its `connected` event, which it
+    /// is owed now (answered `true` once). Adapters that can write to a
+    /// connection while it is being opened greet it then and never owe one;
+    /// API Gateway refuses `PostToConnection` until `$connect` has returned,
+    /// so there the greeting goes before the answer to the first frame.
+    async fn take_greeting(&self, _id: &str) -> Result<bool, RealtimeError> {
+        Ok(false)
+    }
 }
 
 /// No connections anywhere: publishing reaches nobody, and a connection
