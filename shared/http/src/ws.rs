@@ -44,6 +44,12 @@ use crate::state::AppState;
 
 /// The endpoint's path.
 pub const WS_PATH: &str = "/api/v1/app/ws";
+/// What the OpenAPI document's description says of the endpoint.
+pub const OPENAPI_NOTE: &str = " WebSocket channels: `GET /api/v1/app/ws?token=<jwt>` upgrades to a WebSocket \
+     (a missing or bad token is a 401 before the upgrade); on AWS the stack output `WebSocketUrl`. \
+     Events `connected`, `subscribed`, `unsubscribed`, `channel_message`, `notification`, `incident`, `error`; \
+     client frames `subscribe`, `unsubscribe`, `message` on `user:<id>`, `project:<id>`, `incidents` \
+     (see docs/api.md).";
 /// How often the server pings an idle client.
 pub const PING_EVERY: Duration = Duration::from_secs(30);
 
