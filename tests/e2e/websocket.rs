@@ -231,6 +231,28 @@ async fn users_join_only_their_own_channels_and_messages_reach_every_subscriber(
     );
     let bobs = app.get("/api/v1/app/usage/current-period", &bob_token).await;
     assert_eq!(bobs.body["websocket_messages"], 1);
+
+    // A deactivated account's connection is closed at its next frame.
+    let deactivated = app
+        .patch(&format!("/api/v1/users/{bob}"), &admin, json!({ "is_active": false }))
+        .await;
+    assert_eq!(deactivated.status, 200, "{:?}", deactivated.body);
+    send(
+        &mut b1,
+        json!({ "type": "unsubscribe", "channel": format!("project:{bob_project}") }),
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match b1.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("expected the connection closed, got {other:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "closed within 2 s");
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! The token is checked before the upgrade, as on every route: a missing,
 //! bad or expired token is a 401 in the error format and no WebSocket is
 //! opened. An open connection is sent `connected`; each text frame is one
-//! [`App::realtime_receive`] (bad frames are `error` events, the connection
+//! [`App::realtime_receive`] while the account is active (a deactivated
+//! account's connection is closed) (bad frames are `error` events, the connection
 //! stays open); binary frames are an `error` event; the server pings every
 //! [`PING_EVERY`] and closes a connection whose hub outbox was dropped (a
 //! client too slow to read); a closed connection is forgotten with its
@@ -31,12 +32,12 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use quper_core::App;
 use quper_core::identity::Principal;
 use quper_core::incidents::feed::IncidentChange;
 use quper_core::ports::Realtime;
 use quper_core::realtime::hub::LocalHub;
 use quper_core::realtime::{Event, MAX_FRAME, codes};
+use quper_core::{App, DomainError};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::{ApiError, ApiResult};
@@ -149,6 +150,24 @@ async fn serve_connection(socket: WebSocket, app: App, hub: LocalHub, principal:
             },
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
+                    // The account must still be active (as on API Gateway,
+                    // where each frame reads the user): a deactivated or
+                    // deleted account's connection is closed. The frame runs
+                    // as the token's principal (an impersonation keeps its
+                    // limits).
+                    match app.principal(&connection.tenant, connection.user_id).await {
+                        Ok(_) => {}
+                        Err(err @ (DomainError::Unavailable { .. } | DomainError::Store(_))) => {
+                            tracing::warn!(error = %err, connection = %id, "WebSocket frame failed");
+                            let event = Event::error(codes::UNAVAILABLE, "could not handle the message; retry");
+                            let _ = hub.send_to_connection(&id, &event.to_text()).await;
+                            continue;
+                        }
+                        Err(_) => {
+                            let _ = sink.send(Message::Close(None)).await;
+                            break;
+                        }
+                    }
                     if let Err(err) = app.realtime_receive(&principal, &connection, text.as_str()).await {
                         tracing::warn!(error = %err, connection = %id, "WebSocket frame failed");
                         let event = Event::error(codes::UNAVAILABLE, "could not handle the message; retry");
