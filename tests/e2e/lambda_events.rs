@@ -213,6 +213,9 @@ fn every_event_file_is_an_http_api_v2_event_and_is_tested() {
                 && !name.starts_with("escalator-")
                 && !name.starts_with("notifier-")
                 && !name.starts_with("sync-worker-")
+                // tests/e2e/realtime_conformance.rs (API Gateway WebSocket,
+                // DynamoDB stream).
+                && !name.starts_with("realtime-")
         })
         .collect();
     on_disk.sort();

@@ -10,6 +10,7 @@ use quper_core::model::TenantId;
 use quper_core::notifications::queue::TableQueue;
 use quper_core::oncall::escalation::SWEEP_EVERY;
 use quper_core::ports::{Clock, Sender, SystemClock, Table};
+use quper_core::realtime::hub::LocalHub;
 use quper_core::secrets::SecretsKey;
 use quper_core::{App, DomainError, Ports, Settings, Store};
 use quper_http::{AppState, HttpConfig};
@@ -62,6 +63,9 @@ pub struct LocalHost {
     /// `<data dir>/files`), served at `/local-files/...`; the application's
     /// `ObjectStore` unless `QUPER_FILES_BUCKET` names an S3 bucket.
     pub objects: LocalObjects,
+    /// The WebSocket connections of this host (the application's `Realtime`
+    /// port), served at `/api/v1/app/ws`.
+    pub hub: LocalHub,
     /// `QUPER_PUBLIC_URL`, when set.
     public_url: Option<String>,
     clock: Arc<dyn Clock>,
@@ -155,6 +159,7 @@ impl LocalHost {
                 )),
                 None => Arc::new(objects.clone()),
             };
+        let hub = LocalHub::new();
         let ports = Ports {
             table,
             clock: clock.clone(),
@@ -166,7 +171,7 @@ impl LocalHost {
             objects: object_store,
             ai: quper_integrations::ai_from_env(&var),
             billing: quper_integrations::billing_from_env(&var),
-            realtime: Arc::new(quper_core::ports::NoRealtime),
+            realtime: Arc::new(hub.clone()),
         };
         Ok(LocalHost {
             app: App::new(ports, settings),
@@ -174,6 +179,7 @@ impl LocalHost {
             timers,
             queue,
             objects,
+            hub,
             public_url,
             clock,
         })
@@ -189,11 +195,13 @@ impl LocalHost {
     }
 
     /// Every route group and the operator UI's pages, merged, on this host's
-    /// application; in front of them, the file server of local uploads
+    /// application, with the WebSocket endpoint on the host's hub
+    /// ([`quper_http::ws`]: not a route group, an API Gateway WebSocket API
+    /// on AWS); in front of them, the file server of local uploads
     /// ([`crate::local_files`]).
     pub fn router(&self) -> Router {
-        crate::local_files::router(self.objects.clone())
-            .fallback_service(quper_ui::app(quper_http::routes::all(), self.state()))
+        let routes = quper_http::routes::all().merge(quper_http::ws::router(self.hub.clone()));
+        crate::local_files::router(self.objects.clone()).fallback_service(quper_ui::app(routes, self.state()))
     }
 
     /// Tells the local file store the address clients reach this host at

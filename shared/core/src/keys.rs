@@ -12,6 +12,9 @@
 //! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), in-app store references
 //! and the store notifications waiting for one (`STORELINK#...`,
 //! `STOREPENDING#...`, hashed), and rate-limit windows
+//! for ingestion (`APIKEY#<sha256>`, `SNSTOPIC#<arn>`), the WebSocket
+//! connection lookup (`WSCONN#<connection id>`, API Gateway's events name
+//! only the connection), and rate-limit windows
 //! for failed logins and for requests by address or alert source key
 //! (`RATE#...`, hashed, with a TTL). Two index partitions
 //! are global too: `NTFQUEUED` and `NTFSENDING` in GSI1 list notification
@@ -103,6 +106,10 @@
 //! | a store reference a user registered (Google purchase token; the tenant's side of its lookup) | `T#<t>#STOREPURCHASE#<user:010>` | `<store>#<sha256 of the reference>` | |
 //! | store reference lookup (global: finds the tenant and user of a store notification) | `STORELINK#<store>#<sha256 of appAccountToken or purchaseToken>` | `LINK` | |
 //! | store notification kept until its reference is linked (global) | `STOREPENDING#<store>#<sha256 of the reference>` | `<event ms:016>#<sha256 of the event id>` | |
+//! | WebSocket connection on API Gateway (`crate::realtime`; `ttl`: API Gateway's 2-hour connection limit and a margin) | `T#<t>#WSCONN#<connection id>` | `META` | |
+//! | a connection's subscription (forgotten with the connection; `ttl`) | `T#<t>#WSCONN#<connection id>` | `SUB#<channel>` | |
+//! | a channel's subscriber (queried to publish; `ttl`) | `T#<t>#WSCHAN#<channel>` | `<connection id>` | |
+//! | WebSocket connection lookup (API Gateway names only the connection id; `ttl`) | `WSCONN#<connection id>` | `CONN` | |
 
 use crate::model::{RecordId, RoleId, TenantId};
 use crate::ports::{Index, Key, Query, SortKey};
@@ -707,4 +714,45 @@ pub fn store_accounts_pk(tenant: &TenantId) -> String {
 /// Every store subscription of a user.
 pub fn store_subscriptions(tenant: &TenantId, user: u64) -> Query {
     Query::partition(format!("T#{tenant}#STORESUB#{}", id_sk(user)))
+}
+
+// WebSocket connections on API Gateway (`quper_store_aws::ApiGatewayRealtime`).
+// Connection ids are checked by `ports::realtime::is_connection_id` (base64
+// or UUID text, no `#`); channels are the names `crate::realtime::Channel`
+// prints.
+
+/// A WebSocket connection of the tenant.
+pub fn ws_connection(tenant: &TenantId, connection: &str) -> Key {
+    Key::new(format!("T#{tenant}#WSCONN#{connection}"), "META")
+}
+
+/// The sort-key prefix of a connection's subscriptions.
+pub const WS_SUBSCRIPTION_PREFIX: &str = "SUB#";
+
+/// One subscription of a connection, kept under the connection.
+pub fn ws_connection_subscription(tenant: &TenantId, connection: &str, channel: &str) -> Key {
+    Key::new(
+        format!("T#{tenant}#WSCONN#{connection}"),
+        format!("{WS_SUBSCRIPTION_PREFIX}{channel}"),
+    )
+}
+
+/// Every item of a connection (the connection and its subscriptions).
+pub fn ws_connection_items(tenant: &TenantId, connection: &str) -> Query {
+    Query::partition(format!("T#{tenant}#WSCONN#{connection}"))
+}
+
+/// One subscriber of a channel.
+pub fn ws_subscriber(tenant: &TenantId, channel: &str, connection: &str) -> Key {
+    Key::new(format!("T#{tenant}#WSCHAN#{channel}"), connection)
+}
+
+/// Every subscriber of a channel.
+pub fn ws_subscribers(tenant: &TenantId, channel: &str) -> Query {
+    Query::partition(format!("T#{tenant}#WSCHAN#{channel}"))
+}
+
+/// Where a connection's tenant is found from its id alone.
+pub fn ws_connection_lookup(connection: &str) -> Key {
+    Key::new(format!("WSCONN#{connection}"), "CONN")
 }

@@ -71,6 +71,7 @@ pub mod oncall;
 pub mod ports;
 pub mod projects;
 pub mod ratelimit;
+pub mod realtime;
 pub mod secrets;
 pub mod store;
 pub mod sync;

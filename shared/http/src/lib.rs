@@ -54,6 +54,7 @@ pub mod sse;
 pub mod state;
 pub mod trace;
 pub mod versions;
+pub mod ws;
 
 pub use app::app;
 pub use config::HttpConfig;

@@ -231,6 +231,11 @@ pub fn document_checked(build: impl FnOnce() -> ApiRouter<AppState>) -> (Value, 
         },
         ..OpenApi::default()
     };
+    // The WebSocket endpoint is not an HTTP route (an API Gateway WebSocket
+    // API on AWS), so it is not in the paths: the description names it.
+    if let Some(description) = api.info.description.as_mut() {
+        description.push_str(crate::ws::OPENAPI_NOTE);
+    }
     let _router = build().finish_api_with(&mut api, |api| {
         api.security_scheme(
             "bearerAuth",

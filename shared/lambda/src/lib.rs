@@ -77,9 +77,37 @@ pub fn app_with_sender(sender: Arc<dyn Sender>) -> Result<App, Error> {
         objects: objects_from_env(clock.clone()),
         ai: quper_integrations::ai_from_env(&|name| std::env::var(name).ok()),
         billing: quper_integrations::billing_from_env(&|name| std::env::var(name).ok()),
-        realtime: Arc::new(quper_core::ports::NoRealtime),
+        realtime: realtime_from_env(table.clone(), clock.clone()),
     };
     Ok(App::new(ports, Settings::from_env()?))
+}
+
+/// WebSocket channels: the API Gateway WebSocket API whose Management API
+/// endpoint `QUPER_WEBSOCKET_ENDPOINT` names (connections in the table, its
+/// client built on first use), else none ([`NoRealtime`]: publishing
+/// reaches nobody).
+///
+/// [`NoRealtime`]: quper_core::ports::NoRealtime
+pub fn realtime_from_env(table: Arc<dyn Table>, clock: Arc<SystemClock>) -> Arc<dyn quper_core::ports::Realtime> {
+    match quper_store_aws::ApiGatewayRealtime::from_env(table, clock) {
+        Some(realtime) => Arc::new(realtime),
+        None => Arc::new(quper_core::ports::NoRealtime),
+    }
+}
+
+/// The `realtime` function: API Gateway WebSocket routes and the table's
+/// stream of incident changes ([`events::websocket`]), with the HTTP
+/// layer's token verification.
+pub async fn serve_realtime() -> Result<(), Error> {
+    lambda::init_tracing();
+    let state = AppState::new(app_from_env().await?, HttpConfig::from_env()?);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        |event: lambda_runtime::LambdaEvent<Value>| {
+            let state = state.clone();
+            async move { Ok::<Value, Error>(events::websocket::run(&state, event.payload).await?) }
+        },
+    ))
+    .await
 }
 
 /// The warehouse: Athena when `QUPER_ATHENA_OUTPUT_LOCATION` is set (its

@@ -21,6 +21,7 @@ mod bus;
 mod cursor;
 mod expression;
 mod objects;
+mod realtime;
 mod schedules;
 mod timers;
 
@@ -36,6 +37,7 @@ pub use bus::{
     sns_client_with_endpoint, sqs_client_with_endpoint,
 };
 pub use objects::{FILES_BUCKET_ENV, S3_ENDPOINT_ENV, S3Objects, s3_client_with_endpoint};
+pub use realtime::{ApiGatewayRealtime, CONNECTION_TTL_SECONDS, WEBSOCKET_ENDPOINT_ENV};
 pub use schedules::{
     SYNC_SCHEDULE_GROUP_ENV, SYNC_WORKER_ARN_ENV, SchedulerSchedules, SyncScheduleTarget, schedule_name,
 };

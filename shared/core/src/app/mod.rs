@@ -33,6 +33,7 @@
 //! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
 //! | [`provider_users`](self::provider_users) | users identity providers push: Clerk (svix) and Supabase webhook events, applied once |
 //! | [`app_stores`](self::app_stores) | Apple App Store and Google Play notifications applied once, a user's store account and purchase links |
+//! | [`realtime`](self::realtime) | WebSocket connections: connect, a client frame (subscribe, unsubscribe, message), disconnect, notify a user, an incident change to the `incidents` channel |
 
 mod admin;
 mod alerting;
@@ -50,6 +51,7 @@ mod notifications;
 mod oncall;
 mod projects;
 mod provider_users;
+mod realtime;
 mod sync;
 mod system;
 mod usage;

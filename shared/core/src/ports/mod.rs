@@ -23,7 +23,7 @@ pub use billing::{Billing, NoBilling};
 pub use bus::{Bus, BusError, NotificationJob};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use objects::{NoObjectStore, ObjectError, ObjectHead, ObjectStore, Presigned};
-pub use realtime::{NoRealtime, Realtime};
+pub use realtime::{Connection, NoRealtime, Realtime, RealtimeError};
 pub use schedules::{JobSchedule, ScheduleError, Schedules, SyncFire};
 pub use sender::{ChannelKind, Delivery, Notice, OutboundMessage, ProviderState, SendFailure, Sender};
 pub use table::{Condition, Index, Item, Key, Page, Query, SortKey, StoreError, Table, Update, WriteOp};

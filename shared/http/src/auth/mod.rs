@@ -79,6 +79,13 @@ pub fn client_of(parts: &Parts) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The principal of a bearer token sent outside the `Authorization` header
+/// (the WebSocket endpoint's `?token=`, API Gateway's `$connect`): verified
+/// as every bearer token is; a 401 `ApiError` when refused.
+pub async fn token_principal(state: &AppState, token: &str) -> ApiResult<Principal> {
+    bearer_principal(state, token, None).await
+}
+
 /// The principal of a bearer token; `verified`: the edge's verification of
 /// the same token, when it made one (`Some(None)`: refused).
 async fn bearer_principal(
