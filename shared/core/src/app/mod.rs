@@ -33,6 +33,7 @@
 //! | [`flags`](self::flags) | feature flags: list, create, update, delete, check for a user |
 
 mod admin;
+mod ai;
 mod alerting;
 mod analytics;
 mod audit;

@@ -107,6 +107,7 @@ macro_rules! document_then {
 }
 
 pub mod admin;
+pub mod ai;
 pub mod alerting;
 pub mod audit;
 pub mod docs;
@@ -177,7 +178,8 @@ groups!(
     admin,
     usage,
     flags,
-    webhooks
+    webhooks,
+    ai
 );
 
 /// Every route group, served, for the host.
