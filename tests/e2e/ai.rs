@@ -1095,3 +1095,61 @@ async fn incident_summaries_use_the_moderate_model() {
         reply.body
     );
 }
+
+/// The `stream` Lambda's routes (`quper_http::sse::streaming_routes`, what
+/// the function URL serves) relay AI streams too: served alone on the
+/// same table as a full app that issued the token.
+#[tokio::test]
+async fn the_streaming_function_routes_serve_ai_streams() {
+    let (stub, addr) = Stub::start().await;
+    let openai = format!("http://{addr}/v1");
+    let settings = [
+        ("QUPER_OPENAI_BASE_URL", openai.as_str()),
+        ("QUPER_OPENAI_API_KEY", OPENAI_KEY),
+        ("QUPER_OUTBOUND_ALLOW", "127.0.0.1/32"),
+    ];
+    let (table, _dir) = crate::support::sqlite_table();
+    let app = crate::support::spawn_app_on(table.clone(), &settings).await;
+    let token = user(&app, "ai-stream-fn").await;
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let host = crate::support::host_on(
+        table,
+        data_dir.path(),
+        &settings,
+        Arc::new(quper_core::ports::SystemClock),
+    );
+    let router = quper_http::app(quper_http::sse::streaming_routes(), host.state());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let stream_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .expect("serve")
+    });
+    for path in [
+        "/api/v1/app/ai/completions",
+        "/api/v1/app/ai/chat",
+        "/api/v1/app/ai/chat/routed",
+    ] {
+        let body = if path.ends_with("completions") {
+            json!({ "messages": [{ "role": "user", "content": "hi" }], "stream": true })
+        } else {
+            json!({ "prompt": "hi", "stream": true })
+        };
+        let response = reqwest::Client::new()
+            .post(format!("http://{stream_addr}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200, "{path}");
+        let text = response.text().await.expect("text");
+        let data: Vec<String> = events(&text).into_iter().map(|(_, d)| d).collect();
+        assert_eq!(data, vec!["Hello", " world", "!", "[DONE]"], "{path}: {text}");
+    }
+    assert_eq!(stub.seen().len(), 3);
+}
