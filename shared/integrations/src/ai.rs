@@ -69,7 +69,9 @@ impl fmt::Debug for Endpoint {
 /// The configured providers.
 #[derive(Debug, Clone)]
 pub struct Providers {
-    http: reqwest::Client,
+    /// Built on first use: a cold start that calls no model pays nothing
+    /// for it (`None`: it could not be built, which was logged).
+    http: std::sync::OnceLock<Option<reqwest::Client>>,
     guard: OutboundGuard,
     timeout: Duration,
     openai: Option<Endpoint>,
@@ -101,8 +103,7 @@ pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Arc<dyn Ai> {
 }
 
 impl Providers {
-    /// `None` when no provider has a key (or the client cannot be built,
-    /// which is logged).
+    /// `None` when no provider has a key.
     pub fn from_env(var: &dyn Fn(&str) -> Option<String>) -> Option<Self> {
         let set = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let endpoint = |key_env: &str, base_env: &str, default: &str| {
@@ -128,27 +129,35 @@ impl Providers {
             );
         }
         let timeout = timeout_from(var);
-        let http = match reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(guard.clone()))
-            .user_agent(concat!("quper/", env!("CARGO_PKG_VERSION")))
-            .build()
-        {
-            Ok(http) => http,
-            Err(err) => {
-                tracing::error!(%err, "cannot build the AI providers' HTTP client; AI is unavailable");
-                return None;
-            }
-        };
         Some(Providers {
-            http,
+            http: std::sync::OnceLock::new(),
             guard,
             timeout,
             openai,
             anthropic,
             perplexity,
         })
+    }
+
+    /// The HTTP client: the timeout as its connect timeout, no redirects,
+    /// names resolved through the guard.
+    fn http(&self, provider: ProviderName) -> Result<&reqwest::Client, AiError> {
+        self.http
+            .get_or_init(|| {
+                reqwest::Client::builder()
+                    .connect_timeout(self.timeout)
+                    .redirect(reqwest::redirect::Policy::none())
+                    .dns_resolver(Arc::new(self.guard.clone()))
+                    .user_agent(concat!("quper/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|err| tracing::error!(%err, "cannot build the AI providers' HTTP client"))
+                    .ok()
+            })
+            .as_ref()
+            .ok_or(AiError::Provider {
+                provider,
+                message: "the HTTP client could not be built".to_owned(),
+            })
     }
 
     fn endpoint(&self, provider: ProviderName) -> Result<&Endpoint, AiError> {
@@ -180,7 +189,7 @@ impl Providers {
             provider,
             message: format!("the provider's URL is refused: {err}"),
         })?;
-        let mut request = outbound::traced(self.http.post(url)).json(body);
+        let mut request = outbound::traced(self.http(provider)?.post(url)).json(body);
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
