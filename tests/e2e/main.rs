@@ -100,6 +100,7 @@
 //!   tenancy).
 
 mod admin_jobs;
+mod ai;
 mod alarm_ingest;
 mod analytics;
 mod analytics_conformance;

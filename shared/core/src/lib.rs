@@ -46,6 +46,7 @@
 //!   (the HTTP edge applies them).
 
 pub mod admin;
+pub mod ai;
 pub mod alerting;
 pub mod app;
 pub mod app_stores;

@@ -80,6 +80,15 @@ pub fn streaming_routes() -> axum::Router<crate::state::AppState> {
             axum::routing::get(crate::routes::incidents::stream_incidents),
         )
         .route("/api/v1/sync/stream", axum::routing::get(crate::routes::sync::stream))
+        .route(
+            "/api/v1/app/ai/completions",
+            axum::routing::post(crate::routes::ai::completions),
+        )
+        .route("/api/v1/app/ai/chat", axum::routing::post(crate::routes::ai::chat))
+        .route(
+            "/api/v1/app/ai/chat/routed",
+            axum::routing::post(crate::routes::ai::routed),
+        )
 }
 
 /// How long `EventSource` waits before it reconnects (sent with every

@@ -36,6 +36,7 @@
 //! | [`realtime`](self::realtime) | WebSocket connections: connect, a client frame (subscribe, unsubscribe, message), disconnect, notify a user, an incident change to the `incidents` channel |
 
 mod admin;
+mod ai;
 mod alerting;
 mod analytics;
 mod app_stores;

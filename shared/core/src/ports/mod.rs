@@ -17,7 +17,10 @@ pub mod sender;
 pub mod table;
 pub mod timers;
 
-pub use ai::{Ai, NoAi};
+pub use ai::{
+    Ai, AiError, ChatMessage, ChatRequest, ChatRole, Completion, CompletionStream, NoAi, ProviderName, StreamPart,
+    TokenUsage,
+};
 pub use analytics::{Analytics, AnalyticsError, AnalyticsQuery, Cell, NoWarehouse, RowPage, WarehouseSource};
 pub use billing::{Billing, NoBilling};
 pub use bus::{Bus, BusError, NotificationJob};

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use quper_core::App;
+use quper_core::ai::summary::IncidentSummary;
 use quper_core::app::RetryCounts;
 use quper_core::incidents::analytics::IncidentAnalytics;
 use quper_core::incidents::lifecycle::Action;
@@ -58,6 +59,9 @@ routes! {
     },
     "/api/v1/incidents/{id}/alerts" => {
         get(incident_alerts, doc("An incident's alerts")),
+    },
+    "/api/v1/incidents/{id}/summary" => {
+        post(incident_summary, doc("An AI-written summary of an incident from its alerts and timeline (whoever may read the incident; 503 without an AI provider)")),
     },
     "/api/v1/incidents/{id}/notification-logs" => {
         get(notification_logs, doc("Every message sent for an incident")),
@@ -234,6 +238,14 @@ async fn events(
     ApiPath(NumberId { id }): ApiPath<NumberId>,
 ) -> ApiResult<Json<Vec<TimelineEvent>>> {
     Ok(Json(app.incident_timeline(&caller, id).await?))
+}
+
+async fn incident_summary(
+    State(app): State<App>,
+    Caller(caller): Caller,
+    ApiPath(NumberId { id }): ApiPath<NumberId>,
+) -> ApiResult<Json<IncidentSummary>> {
+    Ok(Json(app.summarize_incident(&caller, id).await?))
 }
 
 async fn incident_alerts(

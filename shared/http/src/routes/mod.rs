@@ -107,6 +107,7 @@ macro_rules! document_then {
 }
 
 pub mod admin;
+pub mod ai;
 pub mod alerting;
 pub mod audit;
 pub mod billing;
@@ -182,6 +183,7 @@ groups!(
     webhooks,
     billing,
     stores,
+    ai,
 );
 
 /// Every route group, served, for the host.
