@@ -30,6 +30,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import fuzz_providers
+
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_EMAIL = "fuzz-admin@example.com"
 ADMIN_PASSWORD = "fuzz-admin-password-1"
@@ -469,6 +471,9 @@ def main():
             "NO_COLOR": "1",
         }
     )
+    # OpenAI, Anthropic, Perplexity and Stripe as local stubs, and every
+    # webhook's secret set: each route answers with its own behaviour.
+    env.update(fuzz_providers.start())
     log = open(log_path, "wb")
     server = subprocess.Popen(
         [quper, "serve", "--addr", f"127.0.0.1:{port}"],
