@@ -172,10 +172,14 @@ pub struct BillingStatus {
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 pub struct CheckoutRequest {
     /// `monthly` or `yearly`.
+    #[schemars(length(min = 1, max = 16))]
     pub plan: String,
-    /// Where Stripe sends the browser after paying (http(s)).
+    /// Where Stripe sends the browser after paying (http(s); Stripe takes
+    /// at most 5000 characters).
+    #[schemars(length(min = 1, max = 2048))]
     pub success_url: String,
     /// Where Stripe sends the browser when the buyer backs out (http(s)).
+    #[schemars(length(min = 1, max = 2048))]
     pub cancel_url: String,
 }
 
