@@ -347,6 +347,11 @@ def write_config(path, ids, max_examples, seed_value, report_dir):
         "[checks]",
         *(f"{name}.enabled = true" for name in CHECKS),
         *(f"{name}.enabled = false" for name in OFF_CHECKS),
+        # A body the document refuses may also be too large to read at all:
+        # the 413 of the body limit is a refusal like a 422 (a `messages`
+        # array over its maxItems of long texts is over 256 KiB).
+        "negative_data_rejection.expected-statuses = "
+        + toml_value(["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]),
         "",
         "[reports]",
         f"directory = {toml_value(str(report_dir))}",
