@@ -93,7 +93,7 @@ pub enum TokenError {
 }
 
 /// The client that fetches JWKS: no redirects, five seconds at most.
-fn jwks_client() -> reqwest::Client {
+pub(crate) fn jwks_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .redirect(reqwest::redirect::Policy::none())
@@ -289,7 +289,7 @@ impl TokenService {
             .is_some_and(|at| at.elapsed() < self.config.jwks_cooldown);
         if !cooling {
             state.last_fetch = Some(Instant::now());
-            match self.fetch_jwks(url).await {
+            match fetch_jwks(&self.http, url).await {
                 Ok(keys) => state.keys = keys,
                 Err(err) => tracing::warn!(error = %err, "JWKS fetch failed"),
             }
@@ -299,22 +299,6 @@ impl TokenService {
             .get(kid)
             .cloned()
             .ok_or_else(|| TokenError::Invalid(format!("unknown key id {kid}")))
-    }
-
-    async fn fetch_jwks(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = crate::outbound::traced(self.http.get().get(url))
-            .send()
-            .await
-            .map_err(|err| err.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("JWKS endpoint answered {}", response.status()));
-        }
-        let set: JwkSet = response.json().await.map_err(|err| err.to_string())?;
-        Ok(set
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-            .collect())
     }
 }
 
@@ -328,4 +312,23 @@ fn unverified_issuer(token: &str) -> Option<String> {
         .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     claims.get("iss")?.as_str().map(str::to_owned)
+}
+
+/// The keys of a JSON Web Key Set by key id (keys without a `kid`, or that
+/// `jsonwebtoken` cannot use, are left out). Shared by the identity
+/// providers' tokens and Google's Pub/Sub push tokens.
+pub(crate) async fn fetch_jwks(http: &LazyClient, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
+    let response = crate::outbound::traced(http.get().get(url))
+        .send()
+        .await
+        .map_err(|err| err.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("JWKS endpoint answered {}", response.status()));
+    }
+    let set: JwkSet = response.json().await.map_err(|err| err.to_string())?;
+    Ok(set
+        .keys
+        .iter()
+        .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
+        .collect())
 }

@@ -28,7 +28,6 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 use chrono::{DateTime, Utc};
-use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use quper_core::app_stores::{AppStore, Outcome, StoreEvent, google_effect};
 use serde::Deserialize;
@@ -45,14 +44,6 @@ use crate::state::AppState;
 pub const GOOGLE_ISSUERS: [&str; 2] = ["accounts.google.com", "https://accounts.google.com"];
 /// At most one refetch of Google's keys per this interval.
 const JWKS_COOLDOWN: Duration = Duration::from_secs(60);
-
-fn jwks_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
-}
 
 #[derive(Default)]
 struct Cache {
@@ -84,7 +75,7 @@ impl GoogleKeys {
     pub fn new() -> Self {
         Self {
             cache: Mutex::new(Cache::default()),
-            http: LazyClient::new(jwks_client),
+            http: LazyClient::new(crate::auth::jwt::jwks_client),
         }
     }
 
@@ -98,27 +89,11 @@ impl GoogleKeys {
             return None;
         }
         cache.last_fetch = Some(Instant::now());
-        match self.fetch(url).await {
+        match crate::auth::jwt::fetch_jwks(&self.http, url).await {
             Ok(keys) => cache.keys = keys,
             Err(err) => tracing::warn!(error = %err, "Google JWKS fetch failed"),
         }
         cache.keys.get(kid).cloned()
-    }
-
-    async fn fetch(&self, url: &str) -> Result<HashMap<String, DecodingKey>, String> {
-        let response = crate::outbound::traced(self.http.get().get(url))
-            .send()
-            .await
-            .map_err(|err| err.to_string())?;
-        if !response.status().is_success() {
-            return Err(format!("Google JWKS answered {}", response.status()));
-        }
-        let set: JwkSet = response.json().await.map_err(|err| err.to_string())?;
-        Ok(set
-            .keys
-            .iter()
-            .filter_map(|jwk| Some((jwk.common.key_id.clone()?, DecodingKey::from_jwk(jwk).ok()?)))
-            .collect())
     }
 
     /// Verifies a Pub/Sub push's OIDC token.
