@@ -249,6 +249,14 @@ impl Table for LazyDynamoTable {
         self.table().await.ping().await
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.table().await.get_many(keys).await
+    }
+
+    async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
+        self.table().await.transact_many(groups).await
+    }
+
     async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
         self.table().await.scan_prefix(prefix, limit, cursor).await
     }

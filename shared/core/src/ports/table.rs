@@ -31,6 +31,13 @@ pub const COUNTER_VALUE: &str = "value";
 /// Most operations one `transact` call accepts (DynamoDB's limit).
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// Most keys one `get_many` call accepts (DynamoDB's `BatchGetItem` limit).
+pub const MAX_BATCH_GET_KEYS: usize = 100;
+
+/// Most transactions one `transact_many` call accepts: a batch of alerts is
+/// at most this many independent transactions.
+pub const MAX_TRANSACTION_GROUPS: usize = 100;
+
 /// The primary key of one item.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Key {
@@ -388,6 +395,45 @@ pub trait Table: Send + Sync + 'static {
     /// A cheap round trip to the backend, for readiness checks.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// The live items with these keys (at most [`MAX_BATCH_GET_KEYS`],
+    /// distinct), in the order asked, `None` for an absent one; strongly
+    /// consistent like `get`. SQLite answers from one read; DynamoDB with
+    /// `BatchGetItem` (`ConsistentRead`), retrying unprocessed keys. The
+    /// default asks `get` once per key.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        validate_get_many(keys)?;
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            items.push(self.get(key).await?);
+        }
+        Ok(items)
+    }
+
+    /// Independent transactions (at most [`MAX_TRANSACTION_GROUPS`]), each
+    /// all or nothing exactly as `transact` would apply it, each with its own
+    /// result, in order: one group's failed condition leaves the others
+    /// applied. SQLite commits them all in one commit (a savepoint each);
+    /// DynamoDB sends them concurrently, a `TransactWriteItems` each, or
+    /// `BatchWriteItem` for groups made only of unconditional puts. The
+    /// default runs `transact` once per group, in order.
+    async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
+        if groups.len() > MAX_TRANSACTION_GROUPS {
+            let refusal = format!(
+                "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
+                groups.len()
+            );
+            return groups
+                .iter()
+                .map(|_| Err(StoreError::Invalid(refusal.clone())))
+                .collect();
+        }
+        let mut results = Vec::with_capacity(groups.len());
+        for ops in groups {
+            results.push(self.transact(ops).await);
+        }
+        results
+    }
+
     /// One page of the live items whose `PK` starts with `prefix` (not
     /// empty), across partitions, in the backend's order: at most `limit`
     /// items, resuming after `cursor` (a previous page's). A page may hold
@@ -406,6 +452,28 @@ pub fn validate_scan(prefix: &str, limit: u32) -> Result<(), StoreError> {
     }
     if limit == 0 {
         return Err(StoreError::Invalid("a scan limit must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// Checks the keys of [`Table::get_many`]: at most [`MAX_BATCH_GET_KEYS`],
+/// none empty, none twice (DynamoDB refuses repeated keys in one batch).
+pub fn validate_get_many(keys: &[Key]) -> Result<(), StoreError> {
+    if keys.len() > MAX_BATCH_GET_KEYS {
+        return Err(StoreError::Invalid(format!(
+            "get_many takes at most {MAX_BATCH_GET_KEYS} keys, got {}",
+            keys.len()
+        )));
+    }
+    for (index, key) in keys.iter().enumerate() {
+        if key.pk.is_empty() || key.sk.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "key {index} has an empty attribute: {key:?}"
+            )));
+        }
+        if keys[..index].contains(key) {
+            return Err(StoreError::Invalid(format!("key {index} is asked twice: {key:?}")));
+        }
     }
     Ok(())
 }
