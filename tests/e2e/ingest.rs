@@ -18,8 +18,9 @@ use serde_json::{Value, json};
 
 use crate::support::{
     Auth, CountingTable, FailingTable, RecordingConfirmer, Reply, TestApp, dynamodb_table, spawn_app, spawn_app_custom,
-    spawn_app_on, spawn_app_with, sqlite_table,
+    spawn_app_on, spawn_app_with, spawn_host, sqlite_table,
 };
+use quper_core::ports::SystemClock;
 
 const ALERTS: &str = "/api/v1/alerts";
 const GRAFANA: &str = "/api/v1/webhooks/grafana";
@@ -1088,6 +1089,63 @@ async fn an_alert_that_cannot_be_stored_is_never_acknowledged() {
     assert_eq!(incidents(&app, &admin).await.0, 1);
     assert_eq!(raw_alerts(&app, &admin).await.len(), 1);
     assert_eq!(alerts_of(&app, &admin, id).await.len(), 1);
+}
+
+/// The local host caches accepted source keys (it is its SQLite file's one
+/// writer): a key in the cache still stops working the moment it is
+/// rotated, its source deactivated or deleted, and its storage calls drop
+/// the key read.
+#[tokio::test]
+async fn a_cached_source_key_stops_at_once_on_the_local_host() {
+    let (app, _host) = spawn_host(&[], Arc::new(SystemClock)).await;
+    let admin = app.tenant_with_admin("cached").await;
+    let (id, key) = app.alert_source(&admin, "Cached", "generic").await;
+    for n in 0..3 {
+        let sent = app.ingest(ALERTS, &key, &generic("warm", &format!("w-{n}"))).await;
+        assert!((200..300).contains(&sent.status), "{:?}", sent.body);
+    }
+    let source_action = |action: &'static str| {
+        let app = &app;
+        let admin = &admin;
+        async move {
+            let reply = app
+                .send(
+                    Method::POST,
+                    &format!("/api/v1/alert-sources/{id}/{action}"),
+                    Auth::Bearer(admin),
+                    None,
+                )
+                .await;
+            assert_eq!(reply.status, 200, "{action}: {:?}", reply.body);
+            reply
+        }
+    };
+
+    let rotated = source_action("regenerate-key").await;
+    let old = app.ingest(ALERTS, &key, &generic("old key", "k-1")).await;
+    assert_error(&old, 403, "AUTHORIZATION_ERROR", "a cached key after rotation");
+    let key = rotated.body["api_key"].as_str().expect("api_key").to_owned();
+    let fresh = app.ingest(ALERTS, &key, &generic("new key", "k-2")).await;
+    assert_eq!(fresh.status, 201, "{:?}", fresh.body);
+
+    source_action("deactivate").await;
+    let inactive = app.ingest(ALERTS, &key, &generic("inactive", "k-3")).await;
+    assert_error(&inactive, 403, "AUTHORIZATION_ERROR", "a cached key of a deactivated source");
+    source_action("activate").await;
+    let again = app.ingest(ALERTS, &key, &generic("active again", "k-4")).await;
+    assert_eq!(again.status, 201, "{:?}", again.body);
+
+    let deleted = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/alert-sources/{id}"),
+            Auth::Bearer(&admin),
+            None,
+        )
+        .await;
+    assert!((200..300).contains(&deleted.status), "{:?}", deleted.body);
+    let gone = app.ingest(ALERTS, &key, &generic("deleted", "k-5")).await;
+    assert_error(&gone, 403, "AUTHORIZATION_ERROR", "a cached key of a deleted source");
 }
 
 // ---------------------------------------------------------------------------

@@ -84,7 +84,21 @@ impl LocalHost {
         let options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
         let table = SqliteTable::open_with(&data_dir.join(DATABASE_FILE), options)
             .map_err(|err| HostError::Store(err.to_string()))?;
-        Self::on_table(Arc::new(table), data_dir, var, clock, sender)
+        Self::on_own_table(Arc::new(table), data_dir, var, clock, sender)
+    }
+
+    /// A host on a table no other process writes to (its own SQLite file):
+    /// like [`LocalHost::on_table`], and it may cache what only it can
+    /// change, such as accepted alert-source keys
+    /// (`quper_core::alerting::key_cache`).
+    pub fn on_own_table(
+        table: Arc<dyn Table>,
+        data_dir: &Path,
+        var: impl Fn(&str) -> Option<String>,
+        clock: Arc<dyn Clock>,
+        sender: Arc<dyn Sender>,
+    ) -> Result<LocalHost, HostError> {
+        Self::build(table, true, data_dir, var, clock, sender)
     }
 
     /// A host on any table: the DynamoDB table the Lambda functions use, so
@@ -94,6 +108,17 @@ impl LocalHost {
     /// (hosts sharing a table must share both).
     pub fn on_table(
         table: Arc<dyn Table>,
+        data_dir: &Path,
+        var: impl Fn(&str) -> Option<String>,
+        clock: Arc<dyn Clock>,
+        sender: Arc<dyn Sender>,
+    ) -> Result<LocalHost, HostError> {
+        Self::build(table, false, data_dir, var, clock, sender)
+    }
+
+    fn build(
+        table: Arc<dyn Table>,
+        only_writer: bool,
         data_dir: &Path,
         var: impl Fn(&str) -> Option<String>,
         clock: Arc<dyn Clock>,
@@ -127,7 +152,10 @@ impl LocalHost {
             other => var(other),
         };
         let config = HttpConfig::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
-        let settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
+        let mut settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
+        if only_writer {
+            settings.source_key_cache = Some(quper_core::alerting::key_cache::LOCAL_HOST_TTL);
+        }
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));
         let cur_dir = cur_dir(data_dir, &var)?;

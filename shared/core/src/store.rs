@@ -2,6 +2,7 @@
 //! (de)serialising domain records into items, integer ids from counters, and
 //! list pages.
 
+use crate::alerting::key_cache::SourceKeyCache;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::model::TenantId;
@@ -19,11 +20,29 @@ use std::sync::Arc;
 pub struct Store {
     table: Arc<dyn Table>,
     clock: Arc<dyn Clock>,
+    /// Accepted alert-source keys, where this process is its store's one
+    /// writer (`alerting::key_cache`).
+    source_keys: Option<Arc<SourceKeyCache>>,
 }
 
 impl Store {
     pub fn new(table: Arc<dyn Table>, clock: Arc<dyn Clock>) -> Self {
-        Self { table, clock }
+        Self {
+            table,
+            clock,
+            source_keys: None,
+        }
+    }
+
+    /// This store with a cache of accepted alert-source keys: only for a
+    /// process that is its store's one writer (see `alerting::key_cache`).
+    pub fn with_source_key_cache(mut self, ttl: std::time::Duration) -> Self {
+        self.source_keys = Some(Arc::new(SourceKeyCache::new(ttl)));
+        self
+    }
+
+    pub(crate) fn source_keys(&self) -> Option<&SourceKeyCache> {
+        self.source_keys.as_deref()
     }
 
     pub fn table(&self) -> &dyn Table {

@@ -277,6 +277,17 @@ impl Realtime for ApiGatewayRealtime {
         Ok(true)
     }
 
+    /// One query of at most one item. A page left empty by expired
+    /// subscriptions but with more to read answers `true` (maybe).
+    async fn has_subscribers(&self, tenant: &TenantId, channel: &str) -> Result<bool, RealtimeError> {
+        let page = self
+            .table
+            .query(keys::ws_subscribers(tenant, channel).limit(1))
+            .await
+            .map_err(store)?;
+        Ok(!page.items.is_empty() || page.cursor.is_some())
+    }
+
     async fn publish(&self, tenant: &TenantId, channel: &str, message: &str) -> Result<usize, RealtimeError> {
         let subscribers = self.query_all(keys::ws_subscribers(tenant, channel)).await?;
         let ids: Vec<String> = subscribers.iter().filter_map(|item| text(item, SK)).collect();

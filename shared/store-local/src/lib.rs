@@ -5,11 +5,16 @@
 //! secondary indexes are partial SQLite indexes over the rows that carry both
 //! of their key attributes, which is how DynamoDB's sparse GSIs behave.
 //!
-//! Concurrency: a `rusqlite::Connection` cannot be shared between threads, so
-//! the table keeps one writer connection behind a mutex (SQLite admits one
-//! writer at a time anyway) and a few reader connections that, in WAL mode,
-//! read the latest committed state without waiting for the writer. Every call
-//! runs on Tokio's blocking pool so the async runtime never waits on disk.
+//! Concurrency: SQLite admits one writer at a time, so one thread owns the
+//! writer connection ([`writer`]): writes queue on a channel, and every
+//! transaction queued while a commit ran is committed with the next one (a
+//! savepoint each), answered only after that commit. A few reader
+//! connections, in WAL mode, read the latest committed state without waiting
+//! for the writer. Reads run on the calling task's thread: a key lookup or a
+//! page (at most [`DEFAULT_PAGE_SIZE`] items) from SQLite's page cache costs
+//! less than handing it to another thread and back, which is what dominated
+//! ingestion before (docs/performance.md). Only `scan_prefix`, maintenance
+//! that walks the whole table, goes to Tokio's blocking pool.
 //!
 //! Durability: WAL mode with `synchronous=NORMAL` by default, which keeps
 //! every acknowledged write across a process kill; set
@@ -28,6 +33,7 @@ mod reads;
 mod row;
 mod schedules;
 mod timers;
+mod writer;
 mod writes;
 
 pub use objects::LocalObjects;
@@ -37,7 +43,7 @@ pub use schedules::{SyncTimer, TimerSchedules};
 pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
 
 use async_trait::async_trait;
-use quper_core::ports::table::{Update, validate_transaction};
+use quper_core::ports::table::{MAX_TRANSACTION_GROUPS, Update, validate_get_many, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use row::{Row, key_of};
 use rusqlite::{Connection, OpenFlags};
@@ -45,6 +51,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
+use writer::{TransactionResult, WriterHandle};
 use writes::{Outcome, Write};
 
 /// Creates the database file at `path` with mode 0600 when it is missing, and
@@ -113,7 +120,7 @@ pub struct SqliteTable {
 }
 
 struct Connections {
-    writer: Mutex<Connection>,
+    writer: WriterHandle,
     readers: Vec<Mutex<Connection>>,
     /// Round-robin start for picking a reader.
     next_reader: AtomicUsize,
@@ -172,7 +179,7 @@ impl SqliteTable {
         }
         Ok(SqliteTable {
             connections: Arc::new(Connections {
-                writer: Mutex::new(writer),
+                writer: WriterHandle::start(writer)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
@@ -187,44 +194,40 @@ impl SqliteTable {
             .await
     }
 
-    /// Runs `work` on a reader connection on the blocking pool.
-    async fn on_reader<T, F>(&self, work: F) -> Result<T, StoreError>
+    /// Runs `work` on a reader connection on this thread.
+    fn read<T>(&self, work: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let reader = self.connections.reader();
+        work(&reader)
+    }
+
+    /// Runs `work` on a reader connection on the blocking pool, for reads
+    /// that may walk the whole table.
+    async fn read_in_background<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let connections = Arc::clone(&self.connections);
-        run_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let reader = connections.reader();
             work(&reader)
         })
         .await
+        .unwrap_or_else(|error| Err(join_error(error)))
     }
 
-    /// Runs `work` on the writer connection on the blocking pool.
+    /// Runs `work` on the writer connection, on the writer thread.
     async fn on_writer<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let connections = Arc::clone(&self.connections);
-        run_blocking(move || {
-            let mut writer = lock(&connections.writer);
-            work(&mut writer)
-        })
-        .await
+        self.connections.writer.run(work).await
     }
 
-    /// Applies `writes` all or nothing on the writer.
-    async fn write(&self, writes: Vec<Write>) -> Result<Vec<Outcome>, (usize, Option<StoreError>)> {
-        let now = epoch_seconds();
-        let connections = Arc::clone(&self.connections);
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut writer = lock(&connections.writer);
-            writes::apply_all(&mut writer, &writes, now)
-        })
-        .await;
-        joined.unwrap_or_else(|error| Err((0, Some(join_error(error)))))
+    /// Applies `writes` all or nothing on the writer thread.
+    async fn write(&self, writes: Vec<Write>) -> TransactionResult {
+        self.connections.writer.transaction(writes, epoch_seconds()).await
     }
 
     /// Runs one write, mapping a failed condition to `ConditionFailed`.
@@ -270,16 +273,6 @@ fn configure(connection: &Connection, options: &SqliteOptions) -> Result<(), Sto
     Ok(())
 }
 
-async fn run_blocking<T, F>(work: F) -> Result<T, StoreError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
-{
-    tokio::task::spawn_blocking(work)
-        .await
-        .unwrap_or_else(|error| Err(join_error(error)))
-}
-
 fn join_error(error: tokio::task::JoinError) -> StoreError {
     StoreError::Unavailable(format!("SQLite task failed: {error}"))
 }
@@ -305,6 +298,22 @@ fn check_key(key: &Key) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a transaction's result means to the port: a failed condition names
+/// its operation and key.
+fn transaction_answer(result: TransactionResult, keys: &[Key]) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err((index, None)) => {
+            let key = keys
+                .get(index)
+                .cloned()
+                .ok_or_else(|| StoreError::Unavailable(format!("failed operation {index} is out of range")))?;
+            Err(StoreError::TransactionConditionFailed { index, key })
+        }
+        Err((_, Some(error))) => Err(error),
+    }
+}
+
 fn prepare(op: WriteOp) -> Result<Write, StoreError> {
     if let Some(key) = op.key() {
         check_key(&key)?;
@@ -328,10 +337,7 @@ fn prepare(op: WriteOp) -> Result<Write, StoreError> {
 impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         check_key(key)?;
-        let key = key.clone();
-        let now = epoch_seconds();
-        self.on_reader(move |connection| reads::get(connection, &key, now))
-            .await
+        self.read(|connection| reads::get(connection, key, epoch_seconds()))
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
@@ -354,9 +360,7 @@ impl Table for SqliteTable {
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
-        let now = epoch_seconds();
-        self.on_reader(move |connection| reads::query(connection, &query, now))
-            .await
+        self.read(|connection| reads::query(connection, &query, epoch_seconds()))
     }
 
     /// A read-modify-write inside one writer transaction.
@@ -385,33 +389,79 @@ impl Table for SqliteTable {
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
         let keys = validate_transaction(&ops)?;
         let writes = ops.into_iter().map(prepare).collect::<Result<Vec<_>, _>>()?;
-        match self.write(writes).await {
-            Ok(_) => Ok(()),
-            Err((index, None)) => {
-                let key = keys
-                    .get(index)
-                    .cloned()
-                    .ok_or_else(|| StoreError::Unavailable(format!("failed operation {index} is out of range")))?;
-                Err(StoreError::TransactionConditionFailed { index, key })
-            }
-            Err((_, Some(error))) => Err(error),
-        }
+        transaction_answer(self.write(writes).await, &keys)
     }
 
     async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {
         let now = epoch_seconds();
         let prefix = prefix.to_owned();
-        self.on_reader(move |connection| reads::scan_prefix(connection, &prefix, limit, cursor.as_deref(), now))
-            .await
+        self.read_in_background(move |connection| {
+            reads::scan_prefix(connection, &prefix, limit, cursor.as_deref(), now)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.on_reader(|connection| {
+        self.read(|connection| {
             connection
                 .query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
                 .map(|_| ())
                 .map_err(sqlite_error)
         })
-        .await
+    }
+
+    /// One read transaction on one reader, so the items are of one moment.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        validate_get_many(keys)?;
+        self.read(|connection| reads::get_many(connection, keys, epoch_seconds()))
+    }
+
+    /// Every group in one commit, a savepoint each.
+    async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
+        if groups.len() > MAX_TRANSACTION_GROUPS {
+            let refusal = format!(
+                "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
+                groups.len()
+            );
+            return groups
+                .iter()
+                .map(|_| Err(StoreError::Invalid(refusal.clone())))
+                .collect();
+        }
+        // Groups that fail validation are answered at once; the others are
+        // sent to the writer together.
+        let mut answers: Vec<Option<Result<(), StoreError>>> = Vec::with_capacity(groups.len());
+        let mut prepared = Vec::new();
+        let mut group_keys = Vec::new();
+        for ops in groups {
+            let checked = validate_transaction(&ops)
+                .and_then(|keys| Ok((keys, ops.into_iter().map(prepare).collect::<Result<Vec<_>, _>>()?)));
+            match checked {
+                Ok((keys, writes)) => {
+                    answers.push(None);
+                    prepared.push(writes);
+                    group_keys.push(keys);
+                }
+                Err(error) => answers.push(Some(Err(error))),
+            }
+        }
+        let mut results = self
+            .connections
+            .writer
+            .transactions(prepared, epoch_seconds())
+            .await
+            .into_iter()
+            .zip(group_keys)
+            .map(|(result, keys)| transaction_answer(result, &keys));
+        answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    results
+                        .next()
+                        .unwrap_or_else(|| Err(StoreError::Unavailable("the writer returned no result".into())))
+                })
+            })
+            .collect()
     }
 }

@@ -22,6 +22,18 @@ pub(crate) fn get(connection: &Connection, key: &Key, now: i64) -> Result<Option
     body.map(|body| parse_body(&body)).transpose()
 }
 
+/// The items with these keys, in order, from one read transaction (so from
+/// one moment of the database).
+pub(crate) fn get_many(connection: &Connection, keys: &[Key], now: i64) -> Result<Vec<Option<Item>>, StoreError> {
+    let snapshot = connection.unchecked_transaction().map_err(sqlite_error)?;
+    let items = keys
+        .iter()
+        .map(|key| get(&snapshot, key, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    snapshot.commit().map_err(sqlite_error)?;
+    Ok(items)
+}
+
 pub(crate) fn query(connection: &Connection, query: &Query, now: i64) -> Result<Page, StoreError> {
     let limit = match query.limit {
         Some(0) => {

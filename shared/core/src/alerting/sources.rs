@@ -333,7 +333,9 @@ pub async fn update(store: &Store, caller: &Principal, id: u64, patch: SourcePat
     }
     source.version = previous.version + 1;
     source.updated_at = store.now();
-    commit(store, write_ops(&source, Some(&previous))?).await?;
+    let committed = commit(store, write_ops(&source, Some(&previous))?).await;
+    forget_cached_keys(store);
+    committed?;
     Ok(source)
 }
 
@@ -361,7 +363,9 @@ pub async fn regenerate_key(store: &Store, caller: &Principal, id: u64) -> Domai
     source.key_suffix = api_key[api_key.len() - 4..].to_owned();
     source.version = previous.version + 1;
     source.updated_at = store.now();
-    commit(store, write_ops(&source, Some(&previous))?).await?;
+    let committed = commit(store, write_ops(&source, Some(&previous))?).await;
+    forget_cached_keys(store);
+    committed?;
     Ok(RevealedSource {
         source: SourceView::from(&source),
         api_key,
@@ -381,7 +385,9 @@ pub async fn delete(store: &Store, caller: &Principal, id: u64) -> DomainResult<
     if let Some(topic) = &source.sns_topic_arn {
         ops.push(WriteOp::delete(keys::sns_topic(topic), Condition::None));
     }
-    commit(store, ops).await
+    let committed = commit(store, ops).await;
+    forget_cached_keys(store);
+    committed
 }
 
 /// PagerPal's "Send test alert": a critical alert of the source, as its
@@ -433,9 +439,31 @@ pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<
     let Some(api_key) = api_key.map(str::trim).filter(|k| !k.is_empty()) else {
         return Ok(Err(KeyRejection::Missing));
     };
-    accepted(store, keys::api_key(&sha256_hex(api_key)))
-        .await
-        .map(|context| context.ok_or(KeyRejection::Invalid))
+    let lookup = keys::api_key(&sha256_hex(api_key));
+    let Some(cache) = store.source_keys() else {
+        return accepted(store, lookup)
+            .await
+            .map(|context| context.ok_or(KeyRejection::Invalid));
+    };
+    if let Some(context) = cache.get(&lookup.pk) {
+        return Ok(Ok(context));
+    }
+    let generation = cache.generation();
+    let pk = lookup.pk.clone();
+    let context = accepted(store, lookup).await?;
+    if let Some(context) = &context {
+        cache.keep(pk, context.clone(), generation);
+    }
+    Ok(context.ok_or(KeyRejection::Invalid))
+}
+
+/// Forgets the cached keys once a change to a source or its environment has
+/// committed (whether or not it succeeded: a failed commit may still have
+/// changed something on a store that reports failures late).
+fn forget_cached_keys(store: &Store) {
+    if let Some(cache) = store.source_keys() {
+        cache.clear();
+    }
 }
 
 /// The source an SNS topic feeds (for the `alarm-ingest` function), if it
@@ -466,6 +494,12 @@ async fn accepted(store: &Store, lookup: crate::ports::Key) -> DomainResult<Opti
 /// environment is deactivated, reactivated or deleted, so its keys are
 /// refused at once while ingestion still reads one item per request.
 pub async fn suspend_environment(store: &Store, tenant: &TenantId, suspended: bool) -> DomainResult<()> {
+    let done = mark_lookups(store, tenant, suspended).await;
+    forget_cached_keys(store);
+    done
+}
+
+async fn mark_lookups(store: &Store, tenant: &TenantId, suspended: bool) -> DomainResult<()> {
     for source in store.query_all::<AlertSource>(keys::sources(tenant)).await? {
         let mut lookups = vec![keys::api_key(&source.key_hash)];
         lookups.extend(source.sns_topic_arn.as_deref().map(keys::sns_topic));

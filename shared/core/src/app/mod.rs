@@ -127,6 +127,11 @@ pub struct Settings {
     /// Each plan's usage limits (`QUPER_PLAN_LIMITS`, JSON overrides of the
     /// defaults in `crate::usage::limits`).
     pub plan_limits: crate::usage::PlanLimits,
+    /// How long accepted alert-source keys are cached; `None` (the default)
+    /// reads the key on every request. Only a process that is its store's
+    /// one writer sets it (`alerting::key_cache`): the local host on its
+    /// own SQLite file.
+    pub source_key_cache: Option<std::time::Duration>,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -182,6 +187,7 @@ impl Settings {
                     message,
                 })?,
             },
+            source_key_cache: None,
         })
     }
 
@@ -221,7 +227,10 @@ struct Inner {
 
 impl App {
     pub fn new(ports: Ports, settings: Settings) -> App {
-        let store = Store::new(ports.table.clone(), ports.clock.clone());
+        let mut store = Store::new(ports.table.clone(), ports.clock.clone());
+        if let Some(ttl) = settings.source_key_cache {
+            store = store.with_source_key_cache(ttl);
+        }
         let feed = IncidentFeed::new();
         let escalator = Escalator::new(store.clone(), ports.timers.clone(), ports.bus.clone(), feed.clone());
         App {

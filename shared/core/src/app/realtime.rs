@@ -261,6 +261,16 @@ impl App {
     /// version), `escalated` (open, paged past its first level) or
     /// `updated` (open, otherwise changed). How many connections it reached.
     pub async fn publish_incident_change(&self, change: &IncidentChange) -> DomainResult<usize> {
+        let channel = Channel::Incidents.to_string();
+        if !self
+            .ports()
+            .realtime
+            .has_subscribers(&change.tenant, &channel)
+            .await
+            .map_err(unavailable)?
+        {
+            return Ok(0);
+        }
         let data = match change.kind {
             ChangeKind::Deleted => serde_json::json!({
                 "event": "incident.deleted",
@@ -298,7 +308,7 @@ impl App {
         };
         self.ports()
             .realtime
-            .publish(&change.tenant, &Channel::Incidents.to_string(), &event.to_text())
+            .publish(&change.tenant, &channel, &event.to_text())
             .await
             .map_err(unavailable)
     }

@@ -90,6 +90,13 @@ pub trait Realtime: Send + Sync {
     /// forgotten.
     async fn publish(&self, tenant: &TenantId, channel: &str, message: &str) -> Result<usize, RealtimeError>;
 
+    /// Whether `channel` of `tenant` may have a subscriber: `false` only when
+    /// it surely has none, so a publisher can skip reading what it would
+    /// send (an alert storm with nobody watching costs no extra read).
+    async fn has_subscribers(&self, _tenant: &TenantId, _channel: &str) -> Result<bool, RealtimeError> {
+        Ok(true)
+    }
+
     /// Whether the connection still awaits its `connected` event, which it
     /// is owed now (answered `true` once). Adapters that can write to a
     /// connection while it is being opened greet it then and never owe one;
@@ -135,6 +142,10 @@ impl Realtime for NoRealtime {
     }
 
     async fn send_to_connection(&self, _: &str, _: &str) -> Result<bool, RealtimeError> {
+        Ok(false)
+    }
+
+    async fn has_subscribers(&self, _: &TenantId, _: &str) -> Result<bool, RealtimeError> {
         Ok(false)
     }
 

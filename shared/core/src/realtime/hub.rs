@@ -185,6 +185,14 @@ impl Realtime for LocalHub {
         Ok(Self::deliver(&mut self.state(), id, message))
     }
 
+    async fn has_subscribers(&self, tenant: &TenantId, channel: &str) -> Result<bool, RealtimeError> {
+        Ok(self
+            .state()
+            .channels
+            .get(&(tenant.clone(), channel.to_owned()))
+            .is_some_and(|subscribers| !subscribers.is_empty()))
+    }
+
     async fn publish(&self, tenant: &TenantId, channel: &str, message: &str) -> Result<usize, RealtimeError> {
         let mut state = self.state();
         let subscribers: Vec<String> = state
