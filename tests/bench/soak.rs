@@ -337,6 +337,11 @@ async fn drive(
                 let due = start + Duration::from_secs_f64(k as f64 / rate);
                 tokio::time::sleep_until(due).await;
                 let late = Instant::now().saturating_duration_since(due) > LATE_AFTER;
+                if let Ok(mut stats) = stats.lock() {
+                    let interval = &mut stats[interval_of(due)];
+                    interval.due += 1;
+                    interval.late += usize::from(late);
+                }
                 let outcome = match request_for(&client, k).build() {
                     Ok(request) => {
                         let what = format!("{} {}", request.method(), request.url());
@@ -357,10 +362,8 @@ async fn drive(
                     Err(err) => Err((false, format!("request {k}: {err}"))),
                 };
                 let ended = Instant::now();
-                let (due_at, ended_at) = (interval_of(due), interval_of(ended));
+                let ended_at = interval_of(ended);
                 let Ok(mut stats) = stats.lock() else { return };
-                stats[due_at].due += 1;
-                stats[due_at].late += usize::from(late);
                 match outcome {
                     Ok(()) => {
                         stats[ended_at].answered += 1;
