@@ -9,7 +9,7 @@
 //!
 //! Every [`SAMPLE_EVERY`] it samples the server (`VmRSS`, `RssAnon`, `VmHWM`
 //! and `Threads` from `/proc/<pid>/status`, the entries of `/proc/<pid>/fd`,
-//! the size of the data directory) and the interval's requests (due, answered,
+//! the size of the data directory) and the interval's requests (sent, answered,
 //! non-2xx or failed, late, latency p50 / p99 / max by answer time), prints a
 //! row, and at the end checks that the server is flat ([`Flatness`]).
 
@@ -31,6 +31,10 @@ pub const SOAK_SHARE: f64 = 0.8;
 pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 /// A request sent this long after it was due counts as late.
 pub const LATE_AFTER: Duration = Duration::from_millis(10);
+/// Kept up: at most this share of the last window's sends late (a load
+/// generator starved of CPU on a busy machine sends a few late; a server that
+/// falls behind makes nearly every send late).
+const LATE_SHARE_MAX: f64 = 0.10;
 /// Flat memory: the last window's largest `VmRSS` at most this share above
 /// the first window's largest...
 const RSS_GROWTH_SHARE: f64 = 0.10;
@@ -44,11 +48,11 @@ const P99_GROWTH_FACTOR: f64 = 2.0;
 /// shared machine is noise).
 const P99_GROWTH_MIN: Duration = Duration::from_millis(5);
 
-/// What one interval's requests did, by due time (`due`, `late`) and by
+/// What one interval's requests did, by send time (`sent`, `late`) and by
 /// answer time (the rest).
 #[derive(Default, Clone)]
 struct Interval {
-    due: usize,
+    sent: usize,
     late: usize,
     answered: usize,
     /// Answered with a status other than 2xx.
@@ -75,7 +79,7 @@ pub struct Sample {
     pub at_s: u64,
     /// `None` when the server could not be read (it was gone).
     pub server: Option<ServerSample>,
-    pub due: usize,
+    pub sent: usize,
     pub late: usize,
     pub answered: usize,
     pub non_2xx: usize,
@@ -94,7 +98,7 @@ impl Sample {
         Sample {
             at_s,
             server,
-            due: interval.due,
+            sent: interval.sent,
             late: interval.late,
             answered: interval.answered,
             non_2xx: interval.non_2xx,
@@ -124,7 +128,7 @@ impl Sample {
         format!(
             "| {} s | {} | {} | {} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {server} |",
             self.at_s,
-            self.due,
+            self.sent,
             self.answered,
             self.non_2xx + self.failed,
             self.late,
@@ -135,7 +139,7 @@ impl Sample {
     }
 }
 
-const TABLE_HEADER: &str = "| t | due | answered | non-2xx or failed | late | p50 | p99 | max | VmRSS | RssAnon | VmHWM | open files | threads | data dir |\n\
+const TABLE_HEADER: &str = "| t | sent | answered | non-2xx or failed | late | p50 | p99 | max | VmRSS | RssAnon | VmHWM | open files | threads | data dir |\n\
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
 
 /// One check of "flat at the end".
@@ -338,8 +342,8 @@ async fn drive(
                 tokio::time::sleep_until(due).await;
                 let late = Instant::now().saturating_duration_since(due) > LATE_AFTER;
                 if let Ok(mut stats) = stats.lock() {
-                    let interval = &mut stats[interval_of(due)];
-                    interval.due += 1;
+                    let interval = &mut stats[interval_of(Instant::now())];
+                    interval.sent += 1;
                     interval.late += usize::from(late);
                 }
                 let outcome = match request_for(&client, k).build() {
@@ -449,13 +453,27 @@ fn flatness(samples: &[Sample]) -> Flatness {
     let last = &samples[n.saturating_sub(window)..];
     let mut checks = Vec::new();
 
-    let due: usize = samples.iter().map(|sample| sample.due).sum();
+    let sent: usize = samples.iter().map(|sample| sample.sent).sum();
     let answered: usize = samples.iter().map(|sample| sample.answered).sum();
     let failed: usize = samples.iter().map(|sample| sample.non_2xx + sample.failed).sum();
     checks.push(Check {
         name: "no error",
-        detail: format!("{answered} of {due} requests answered, {failed} non-2xx or failed"),
-        passed: failed == 0 && answered == due,
+        detail: format!("{answered} of {sent} requests answered, {failed} non-2xx or failed"),
+        passed: failed == 0 && answered == sent,
+    });
+
+    let (last_sent, last_late) = last
+        .iter()
+        .fold((0, 0), |(sent, late), sample| (sent + sample.sent, late + sample.late));
+    let late_share = last_late as f64 / last_sent.max(1) as f64;
+    checks.push(Check {
+        name: "kept up",
+        detail: format!(
+            "{:.1}% of the last window's sends late (allowed {:.0}%: a server that falls behind makes every send late)",
+            late_share * 100.0,
+            LATE_SHARE_MAX * 100.0
+        ),
+        passed: late_share <= LATE_SHARE_MAX,
     });
 
     let gone = samples.iter().any(|sample| sample.server.is_none());
@@ -534,12 +552,12 @@ pub fn markdown(out: &mut String, report: &SoakReport) {
     for sample in &report.samples {
         let _ = writeln!(out, "{}", sample.row());
     }
-    let (due, late) = (report.total(|sample| sample.due), report.total(|sample| sample.late));
+    let (sent, late) = (report.total(|sample| sample.sent), report.total(|sample| sample.late));
     let _ = writeln!(
         out,
-        "\n{due} requests due, {late} late ({:.2}%). Flat at the end (first window: the {w} samples after the first, \
+        "\n{sent} requests sent, {late} late ({:.2}%). Flat at the end (first window: the {w} samples after the first, \
          last window: the last {w}): **{}**.\n",
-        late as f64 * 100.0 / due.max(1) as f64,
+        late as f64 * 100.0 / sent.max(1) as f64,
         if report.passed() { "pass" } else { "FAIL" },
         w = report.flatness.window,
     );
@@ -567,7 +585,7 @@ pub fn json(report: &SoakReport) -> Value {
         "late_after_ms": millis(LATE_AFTER),
         "samples": report.samples.iter().map(|sample| json!({
             "at_s": sample.at_s,
-            "due": sample.due,
+            "sent": sample.sent,
             "late": sample.late,
             "answered": sample.answered,
             "non_2xx": sample.non_2xx,
@@ -607,7 +625,7 @@ mod tests {
                 open_files,
                 ..ServerSample::default()
             }),
-            due: 100,
+            sent: 100,
             late: 0,
             answered: 100,
             non_2xx: 0,
@@ -634,6 +652,13 @@ mod tests {
                 .iter()
                 .any(|check| check.name == "memory flat" && !check.passed)
         );
+
+        let mut behind: Vec<Sample> = (1..=60).map(|i| sample(i * 10, 50_000, 40, 8)).collect();
+        for sample in &mut behind {
+            sample.late = sample.sent;
+        }
+        let flat = flatness(&behind);
+        assert!(flat.checks.iter().any(|check| check.name == "kept up" && !check.passed));
 
         let slowing: Vec<Sample> = (1..=60).map(|i| sample(i * 10, 50_000, 40, 8 + i)).collect();
         assert!(!flatness(&slowing).passed());
