@@ -1616,6 +1616,10 @@ fn json_report(
             "ingest_requests": options.ingest_requests,
             "ingest_concurrency": options.ingest_concurrency,
             "pages": options.pages,
+            "batch_sizes": options.batch_sizes,
+            "soak": options.soak,
+            "soak_seconds": options.soak_seconds,
+            "soak_rate": options.soak_rate,
         },
         "functions": functions.iter().map(|report| json!({
             "label": report.label,
