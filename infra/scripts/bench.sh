@@ -7,10 +7,16 @@
 # installed here when missing), the storage calls per alert, and the time
 # from an alert to the SMS request that pages someone (at an Infobip stub),
 # what a rate-limit check costs per request (the same GET with limits on and
-# off, their ratio), all on 127.0.0.1. Prints a table and writes .bench/results.md and
+# off, their ratio), all on 127.0.0.1. Ingestion also runs in batches of 10 and
+# 100 alerts a request against both systems, and then kills `quper serve` with
+# SIGKILL, restarts it on the same data and checks that every alert answered
+# 2xx is stored. Prints a table and writes .bench/results.md and
 # .bench/results.json (logs of the processes it started in .bench/logs/).
 # Extra arguments go to quper-bench (see `target/release/quper-bench --help`),
-# e.g. `--runs 50 --check`. docs/performance.md explains the figures.
+# e.g. `--runs 50 --check`; `--soak` adds the 10-minute soak at 80% of the
+# measured ingestion maximum (`--soak-seconds N` to shorten it), and
+# `--only-ingest` runs the ingestion part alone. docs/performance.md explains
+# the figures.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 

@@ -43,19 +43,26 @@ pub fn mix() -> String {
 }
 
 #[derive(Clone, Copy)]
-enum Phase {
+pub enum Phase {
     Seed,
     WarmUp,
     Load,
+    /// The loads of `size` alerts a request ([`crate::batches`]); `index` is
+    /// the alert's, not the request's.
+    Batch(usize),
+    /// The open-loop soak ([`crate::soak`]).
+    Soak,
 }
 
-/// The external id (Quper) or `instance` label (Alertmanager) of request
+/// The external id (Quper) or `instance` label (Alertmanager) of alert
 /// `index` of `phase`.
-fn alert_id(phase: Phase, index: usize) -> String {
+pub fn alert_id(phase: Phase, index: usize) -> String {
     let prefix = match phase {
         Phase::Seed => return format!("open-{index}"),
-        Phase::WarmUp => "warm",
-        Phase::Load => "new",
+        Phase::WarmUp => "warm".to_owned(),
+        Phase::Load => "new".to_owned(),
+        Phase::Batch(size) => format!("b{size}-new"),
+        Phase::Soak => "soak-new".to_owned(),
     };
     if index.is_multiple_of(NEW_EVERY) {
         format!("{prefix}-{index}")
@@ -74,6 +81,8 @@ pub struct IngestLoad {
     pub server_cpu: Option<Duration>,
     /// CPU time the benchmark itself (the load generator) used meanwhile.
     pub client_cpu: Option<Duration>,
+    /// Alerts answered 2xx before the measured load (seed and warm-up).
+    pub answered_before: usize,
 }
 
 impl IngestLoad {
@@ -85,7 +94,7 @@ impl IngestLoad {
 
 /// CPU time (user + system, all threads) process `pid` has used so far, from
 /// `/proc/<pid>/stat` (in USER_HZ ticks, 100 a second on Linux).
-fn cpu_time(pid: &str) -> Option<Duration> {
+pub fn cpu_time(pid: &str) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command, in parentheses, may hold spaces; fields 14 and 15 (utime,
     // stime) are the 12th and 13th after it.
@@ -97,42 +106,16 @@ fn cpu_time(pid: &str) -> Option<Duration> {
 
 /// Seed, warm-up and the measured load, with `request_for` building each
 /// phase's requests. Seed and warm-up must be answered 2xx throughout.
-async fn phases(
+pub async fn phases(
     client: &reqwest::Client,
     label: &str,
     options: &Options,
     server_pid: Option<u32>,
     request_for: impl Fn(Phase) -> RequestFor,
 ) -> BenchResult<IngestLoad> {
+    let answered_before = seed_and_warm_up(client, label, options, &request_for).await?;
     let limit = Duration::from_secs(options.max_seconds);
     let concurrency = options.ingest_concurrency;
-    let seed = drive_load(
-        client,
-        &format!("{label} seed"),
-        request_for(Phase::Seed),
-        OPEN_ALERTS,
-        concurrency.min(OPEN_ALERTS),
-        limit,
-    )
-    .await?
-    .all_ok()?;
-    if seed.ok < OPEN_ALERTS {
-        return Err(format!(
-            "{label}: only {} of {OPEN_ALERTS} open alerts were raised",
-            seed.ok
-        ));
-    }
-    let warm_up = (options.ingest_requests / 10).clamp(100, 2_000);
-    drive_load(
-        client,
-        &format!("{label} warm-up"),
-        request_for(Phase::WarmUp),
-        warm_up,
-        concurrency,
-        limit,
-    )
-    .await?
-    .all_ok()?;
     let server = server_pid.map(|pid| pid.to_string());
     let cpu = || (server.as_deref().and_then(cpu_time), cpu_time("self"));
     let (server_before, client_before) = cpu();
@@ -155,39 +138,78 @@ async fn phases(
         load_average_after: load_average(),
         server_cpu: used(server_before, server_after),
         client_cpu: used(client_before, client_after),
+        answered_before,
     })
+}
+
+/// Seed and warm-up (phases 1 and 2), every answer 2xx; the alerts answered.
+pub async fn seed_and_warm_up(
+    client: &reqwest::Client,
+    label: &str,
+    options: &Options,
+    request_for: &impl Fn(Phase) -> RequestFor,
+) -> BenchResult<usize> {
+    let limit = Duration::from_secs(options.max_seconds);
+    let concurrency = options.ingest_concurrency;
+    let seed = drive_load(
+        client,
+        &format!("{label} seed"),
+        request_for(Phase::Seed),
+        OPEN_ALERTS,
+        concurrency.min(OPEN_ALERTS),
+        limit,
+    )
+    .await?
+    .all_ok()?;
+    if seed.ok < OPEN_ALERTS {
+        return Err(format!(
+            "{label}: only {} of {OPEN_ALERTS} open alerts were raised",
+            seed.ok
+        ));
+    }
+    let warm_up = (options.ingest_requests / 10).clamp(100, 2_000);
+    let warm_up = drive_load(
+        client,
+        &format!("{label} warm-up"),
+        request_for(Phase::WarmUp),
+        warm_up,
+        concurrency,
+        limit,
+    )
+    .await?
+    .all_ok()?;
+    Ok(seed.ok + warm_up.ok)
 }
 
 // ---------------------------------------------------------------------------
 // Quper
 
-/// The load against `quper serve` at `base`, as the bootstrap admin
-/// (`token`): creates a generic alert source and sends its alerts with its
-/// key in `X-API-Key`.
-pub async fn bench_quper(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    options: &Options,
-    server_pid: Option<u32>,
-) -> BenchResult<IngestLoad> {
+/// A generic alert source on `quper serve` at `base`, created as the
+/// bootstrap admin (`token`): its API key.
+pub async fn create_source(client: &reqwest::Client, base: &str, token: &str, name: &str) -> BenchResult<Arc<str>> {
     let source = expect_json(
         client
             .post(format!("{base}/api/v1/alert-sources"))
             .bearer_auth(token)
-            .json(&json!({ "name": "Bench ingestion", "source_type": "generic" }))
+            .json(&json!({ "name": name, "source_type": "generic" }))
             .send()
             .await
             .map_err(|err| format!("POST /api/v1/alert-sources: {err}"))?,
         "POST /api/v1/alert-sources",
     )
     .await?;
-    let key: Arc<str> = source["api_key"]
+    Ok(source["api_key"]
         .as_str()
         .ok_or_else(|| format!("no api_key in the created alert source {source}"))?
-        .into();
+        .into())
+}
+
+/// One alert a request to `POST /api/v1/alerts` at `base` with the source's
+/// `key` in `X-API-Key`, for each phase.
+pub fn quper_alerts(base: &str, key: &Arc<str>) -> impl Fn(Phase) -> RequestFor + use<> {
     let url: Arc<str> = format!("{base}/api/v1/alerts").into();
-    phases(client, "POST /api/v1/alerts", options, server_pid, |phase| {
+    let key = key.clone();
+    move |phase| {
         let (url, key) = (url.clone(), key.clone());
         Arc::new(move |client: &reqwest::Client, index| {
             let id = alert_id(phase, index);
@@ -196,7 +218,25 @@ pub async fn bench_quper(
                 .header("x-api-key", &*key)
                 .json(&json!({ "title": format!("Bench alert {id}"), "severity": "critical", "external_id": id }))
         })
-    })
+    }
+}
+
+/// The load against `quper serve` at `base`, with the alert source whose
+/// API key is `key` ([`create_source`]).
+pub async fn bench_quper(
+    client: &reqwest::Client,
+    base: &str,
+    key: &Arc<str>,
+    options: &Options,
+    server_pid: Option<u32>,
+) -> BenchResult<IngestLoad> {
+    phases(
+        client,
+        "POST /api/v1/alerts",
+        options,
+        server_pid,
+        quper_alerts(base, key),
+    )
     .await
 }
 
@@ -217,6 +257,8 @@ pub struct AlertmanagerReport {
     /// The first line of `--version`.
     pub version: String,
     pub ingest: IngestLoad,
+    /// The same mix, `--batch-sizes` alerts a request.
+    pub batches: Vec<crate::batches::BatchLoad>,
 }
 
 impl AlertmanagerReport {
@@ -279,11 +321,13 @@ pub async fn bench_alertmanager(binary: &Path, options: &Options, log_dir: &Path
     if let Err(err) = std::fs::remove_dir_all(&dir) {
         eprintln!("could not remove {}: {err}", dir.display());
     }
-    let ingest = result.map_err(|err| format!("{err} (log: {})", log_dir.join("alertmanager.log").display()))?;
+    let (ingest, batches) =
+        result.map_err(|err| format!("{err} (log: {})", log_dir.join("alertmanager.log").display()))?;
     Ok(AlertmanagerReport {
         binary: binary.display().to_string(),
         version,
         ingest,
+        batches,
     })
 }
 
@@ -293,7 +337,7 @@ async fn run_alertmanager(
     data: &Path,
     options: &Options,
     log_dir: &Path,
-) -> BenchResult<IngestLoad> {
+) -> BenchResult<(IngestLoad, Vec<crate::batches::BatchLoad>)> {
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     let (stdout, stderr) = log_file(log_dir, "alertmanager")?;
@@ -324,7 +368,7 @@ async fn drive_alertmanager(
     base: &str,
     child: &mut Child,
     options: &Options,
-) -> BenchResult<IngestLoad> {
+) -> BenchResult<(IngestLoad, Vec<crate::batches::BatchLoad>)> {
     crate::wait_until_ready(
         client,
         child,
@@ -337,7 +381,7 @@ async fn drive_alertmanager(
     let starts_at: Arc<str> = chrono::Utc::now()
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
         .into();
-    phases(
+    let one = phases(
         client,
         "Alertmanager POST /api/v2/alerts",
         options,
@@ -345,17 +389,39 @@ async fn drive_alertmanager(
         |phase| {
             let (url, starts_at) = (url.clone(), starts_at.clone());
             Arc::new(move |client: &reqwest::Client, index| {
-                let id = alert_id(phase, index);
-                let alert: Value = json!([{
-                    "labels": { "alertname": "QuperBench", "instance": id, "severity": "critical" },
-                    "annotations": { "summary": format!("Bench alert {id}") },
-                    "startsAt": &*starts_at,
-                }]);
-                client.post(&*url).json(&alert)
+                let alert = alertmanager_alert(&alert_id(phase, index), &starts_at);
+                client.post(&*url).json(&json!([alert]))
             })
         },
     )
-    .await
+    .await?;
+    let batches = crate::batches::bench_batches(
+        client,
+        "Alertmanager POST /api/v2/alerts",
+        options,
+        child.id(),
+        |size| {
+            let (url, starts_at) = (url.clone(), starts_at.clone());
+            Arc::new(move |client: &reqwest::Client, request| {
+                let alerts: Vec<Value> = crate::batches::alert_ids(size, request)
+                    .map(|id| alertmanager_alert(&id, &starts_at))
+                    .collect();
+                client.post(&*url).json(&alerts)
+            })
+        },
+    )
+    .await?;
+    Ok((one, batches))
+}
+
+/// One alert as Alertmanager's `POST /api/v2/alerts` takes it; `id` is its
+/// `instance` label.
+fn alertmanager_alert(id: &str, starts_at: &str) -> Value {
+    json!({
+        "labels": { "alertname": "QuperBench", "instance": id, "severity": "critical" },
+        "annotations": { "summary": format!("Bench alert {id}") },
+        "startsAt": starts_at,
+    })
 }
 
 #[cfg(test)]

@@ -31,6 +31,13 @@
 //!    same authenticated `GET` on `quper serve` with limits on (counted,
 //!    never reached) and off, in one run; the ratio of their latencies.
 //!
+//! Ingestion also runs the same mix in batches ([`batches`], `--batch-sizes`)
+//! against both systems, then kills `quper serve` with `SIGKILL`, restarts it
+//! on the same data and checks that every alert answered 2xx is stored
+//! ([`durable`]). `--soak` adds the soak ([`soak`]): 80% of the measured
+//! one-alert maximum, open loop, the server sampled every 10 s, and a check
+//! that it stays flat.
+//!
 //! Prints a table and writes it to `<out>/results.md` and `<out>/results.json`;
 //! child logs go to `<out>/logs/`. Every loop is bounded in count and time;
 //! children are killed on every exit path (`kill_on_drop`, also on Ctrl-C).
@@ -60,6 +67,11 @@ mod page;
 mod ratelimit;
 mod table_calls;
 mod ui;
+// --- benchsoak: batches, kill -9, soak.
+mod batches;
+mod durable;
+mod soak;
+// --- end benchsoak
 
 type BenchResult<T> = Result<T, String>;
 
@@ -104,8 +116,17 @@ Options:
                        (default: 1000000)
   --alertmanager PATH  Prometheus Alertmanager binary to compare ingestion with
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
+  --batch-sizes LIST   alerts a request of the batch ingestion loads, comma-separated, each 1-1000
+                       (default: 10,100; 1 is the one-alert load, always run)
+  --soak               also run the soak: 80% of the measured one-alert maximum, open loop, the
+                       server sampled every 10 s, checked flat at the end
+  --soak-seconds N     soak duration, 30-86400, rounded up to 10 s (default: 600)
+  --soak-rate N        soak alerts per second, 1-1000000 (default: 80% of the measured maximum)
   --only-finops        run only the sync and FinOps part (a quick re-run after a change there)
   --only-ratelimit     run only the rate-limit scenario (the same GET with limits on and off)
+  --only-ingest        run only ingestion: the one-alert load, the batches and the kill -9 check on
+                       Quper, the same loads on Alertmanager, and the soak when --soak is given
+  --only-soak          run only the soak (its own server measures the maximum unless --soak-rate)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -127,6 +148,17 @@ struct Options {
     only_finops: bool,
     /// Only the rate-limit scenario (`--only-ratelimit`).
     only_ratelimit: bool,
+    // --- benchsoak
+    /// Alerts a request of the batch loads (`--batch-sizes`; 1 is skipped).
+    batch_sizes: Vec<usize>,
+    /// `--only-ingest`: ingestion (with batches, kill -9, and `--soak`) alone.
+    only_ingest: bool,
+    /// `--soak`, or `--only-soak` (which also skips everything else).
+    soak: bool,
+    only_soak: bool,
+    soak_seconds: u64,
+    soak_rate: Option<f64>,
+    // --- end benchsoak
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -161,6 +193,12 @@ impl Options {
             cur_rows: 1_000_000,
             only_finops: false,
             only_ratelimit: false,
+            batch_sizes: vec![10, 100],
+            only_ingest: false,
+            soak: false,
+            only_soak: false,
+            soak_seconds: 600,
+            soak_rate: None,
             alertmanager: None,
             check: false,
         };
@@ -178,6 +216,20 @@ impl Options {
                 "--cur-rows" => options.cur_rows = parse_number(&flag, args.next(), 1_000, 10_000_000)?,
                 "--only-finops" => options.only_finops = true,
                 "--only-ratelimit" => options.only_ratelimit = true,
+                // --- benchsoak
+                "--batch-sizes" => {
+                    let list = args.next().ok_or("--batch-sizes needs a value")?;
+                    options.batch_sizes = list
+                        .split(',')
+                        .map(|size| parse_number(&flag, Some(size.trim().to_owned()), 1, 1000))
+                        .collect::<BenchResult<_>>()?;
+                }
+                "--only-ingest" => options.only_ingest = true,
+                "--soak" => options.soak = true,
+                "--only-soak" => (options.soak, options.only_soak) = (true, true),
+                "--soak-seconds" => options.soak_seconds = parse_number(&flag, args.next(), 30, 86_400)?,
+                "--soak-rate" => options.soak_rate = Some(parse_number(&flag, args.next(), 1.0, 1_000_000.0)?),
+                // --- end benchsoak
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -834,6 +886,12 @@ struct HostReport {
     concurrency: usize,
     /// `POST /api/v1/alerts` at `--ingest-concurrency`.
     ingest: ingest::IngestLoad,
+    // --- benchsoak
+    /// The batch loads through the Alertmanager webhook.
+    batches: Vec<batches::BatchLoad>,
+    /// Every alert answered 2xx, counted after `kill -9` and a restart.
+    durability: durable::Durability,
+    // --- end benchsoak
     /// The operator UI's pages, signed in.
     pages: Vec<LoadReport>,
 }
@@ -902,21 +960,65 @@ async fn bench_host_with(options: &Options, client: &reqwest::Client, serve: &mu
     let cookie = ui::sign_in(base, BOOTSTRAP_EMAIL, BOOTSTRAP_PASSWORD).await?;
     let pages = ui::bench_pages(client, base, &cookie, (requests / 4).max(100), concurrency, limit).await?;
 
+    let quper = bench_quper_ingestion(options, client, serve, &token).await?;
+    Ok(HostReport {
+        health,
+        users,
+        concurrency,
+        ingest: quper.one,
+        batches: quper.batches,
+        durability: quper.durability,
+        pages,
+    })
+}
+
+// --- benchsoak: Quper's ingestion loads, batches and the kill -9 check.
+struct QuperIngestion {
+    one: ingest::IngestLoad,
+    batches: Vec<batches::BatchLoad>,
+    durability: durable::Durability,
+}
+
+/// The one-alert load, the batch loads, then `kill -9` and the count of
+/// what `serve` stored against what it answered 2xx.
+async fn bench_quper_ingestion(
+    options: &Options,
+    client: &reqwest::Client,
+    serve: &mut Serve,
+    token: &str,
+) -> BenchResult<QuperIngestion> {
     eprintln!(
         "ingestion: {} alerts at concurrency {} ({})",
         options.ingest_requests,
         options.ingest_concurrency,
         ingest::mix()
     );
-    let ingest = ingest::bench_quper(client, base, &token, options, serve.child.id()).await?;
-    Ok(HostReport {
-        health,
-        users,
-        concurrency,
-        ingest,
-        pages,
+    let key = ingest::create_source(client, &serve.base, token, "Bench ingestion").await?;
+    let one = ingest::bench_quper(client, &serve.base, &key, options, serve.child.id()).await?;
+    let batches = batches::bench_quper(client, &serve.base, &key, options, serve.child.id()).await?;
+    let answered = one.answered_before + one.load.ok + batches.iter().map(|batch| batch.alerts).sum::<usize>();
+    let durability = durable::check(client, serve, answered).await?;
+    eprintln!("{}", durability.text());
+    Ok(QuperIngestion {
+        one,
+        batches,
+        durability,
     })
 }
+
+/// `--only-ingest`: a fresh `quper serve` with just the ingestion loads.
+async fn bench_quper_ingestion_alone(options: &Options, log_dir: &Path) -> BenchResult<QuperIngestion> {
+    let mut serve = Serve::start(options, log_dir, "quper-serve", &[]).await?;
+    let result = async {
+        let client = load_client(options.ingest_concurrency)?;
+        let token = serve.admin_token(&client).await?;
+        bench_quper_ingestion(options, &client, &mut serve, &token).await
+    }
+    .await;
+    serve.stop().await;
+    result.map_err(|err| format!("{err} (log: {})", log_dir.join("quper-serve.log").display()))
+}
+// --- end benchsoak
 
 /// Rate limits of the benchmark's servers: counted, never reached.
 const GENEROUS_RATE_LIMITS: [(&str, &str); 4] = [
@@ -929,12 +1031,53 @@ const GENEROUS_RATE_LIMITS: [(&str, &str); 4] = [
 const BOOTSTRAP_EMAIL: &str = "bench-admin@example.com";
 const BOOTSTRAP_PASSWORD: &str = "bench-admin-password-1";
 
+/// Spawns `quper serve` on a free loopback port and `data_dir` with the
+/// bootstrap admin and `env`, appending to `<log_dir>/<log_name>.log`: the
+/// child and its base URL.
+fn spawn_serve(
+    binary: &Path,
+    data_dir: &Path,
+    log_dir: &Path,
+    log_name: &str,
+    env: &[(String, String)],
+) -> BenchResult<(Child, String)> {
+    let port = free_port()?;
+    let (stdout, stderr) = log_file(log_dir, log_name)?;
+    let child = Command::new(binary)
+        .arg("serve")
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_clear()
+        .env("QUPER_BOOTSTRAP_EMAIL", BOOTSTRAP_EMAIL)
+        .env("QUPER_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
+        .env("RUST_LOG", "info")
+        // One client on 127.0.0.1 sends every load: limits it never
+        // reaches (each server's own `env` may say otherwise).
+        .envs(GENEROUS_RATE_LIMITS)
+        .envs(env.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
+    Ok((child, format!("http://127.0.0.1:{port}")))
+}
+
 /// `quper serve` on a free loopback port with a fresh data directory and the
 /// bootstrap admin, its log in `<log_dir>/<log_name>.log`.
 struct Serve {
     child: Child,
     base: String,
     data_dir: PathBuf,
+    // --- benchsoak: what a restart on the same data directory needs.
+    binary: PathBuf,
+    log_dir: PathBuf,
+    log_name: String,
+    env: Vec<(String, String)>,
+    // --- end benchsoak
 }
 
 impl Serve {
@@ -947,34 +1090,49 @@ impl Serve {
             ));
         }
         let data_dir = temp_dir(log_name);
-        let port = free_port()?;
-        let (stdout, stderr) = log_file(log_dir, log_name)?;
-        let child = Command::new(&binary)
-            .arg("serve")
-            .arg("--addr")
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env_clear()
-            .env("QUPER_BOOTSTRAP_EMAIL", BOOTSTRAP_EMAIL)
-            .env("QUPER_BOOTSTRAP_PASSWORD", BOOTSTRAP_PASSWORD)
-            .env("RUST_LOG", "info")
-            // One client on 127.0.0.1 sends every load: limits it never
-            // reaches (each server's own `env` may say otherwise).
-            .envs(GENEROUS_RATE_LIMITS)
-            .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|err| format!("spawn {}: {err}", binary.display()))?;
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
+        let (child, base) = spawn_serve(&binary, &data_dir, log_dir, log_name, &env)?;
         Ok(Serve {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base,
             data_dir,
+            binary,
+            log_dir: log_dir.to_owned(),
+            log_name: log_name.to_owned(),
+            env,
         })
     }
+
+    // --- benchsoak: kill -9 and restart on the same data directory.
+    /// `SIGKILL`s the process (no shutdown, no flush), starts it again on the
+    /// same data directory with the same environment, and waits for
+    /// `GET /health`: the time from spawn to ready.
+    async fn kill_and_restart(&mut self, client: &reqwest::Client) -> BenchResult<Duration> {
+        // tokio's kill is SIGKILL.
+        self.child
+            .start_kill()
+            .map_err(|err| format!("kill -9 quper serve: {err}"))?;
+        tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .map_err(|_| "quper serve did not die within 5 s of SIGKILL".to_owned())?
+            .map_err(|err| format!("wait for quper serve: {err}"))?;
+        let started = Instant::now();
+        let (child, base) = spawn_serve(&self.binary, &self.data_dir, &self.log_dir, &self.log_name, &self.env)?;
+        (self.child, self.base) = (child, base);
+        wait_until_ready(
+            client,
+            &mut self.child,
+            &format!("{}/health", self.base),
+            HOST_READY_TIMEOUT,
+            "quper serve (restarted)",
+        )
+        .await?;
+        Ok(started.elapsed())
+    }
+    // --- end benchsoak
 
     /// Waits for `GET /health`, then signs the bootstrap admin in.
     async fn admin_token(&mut self, client: &reqwest::Client) -> BenchResult<Arc<str>> {
@@ -1103,13 +1261,8 @@ struct IngestionReport {
 }
 
 impl IngestionReport {
-    /// Quper's alerts/s over Alertmanager's.
-    fn ratio(&self, host: &HostReport) -> f64 {
-        host.ingest.load.throughput / self.alertmanager.ingest.load.throughput.max(f64::EPSILON)
-    }
-
     fn quper_met(host: &HostReport) -> bool {
-        host.ingest.load.throughput >= ingest::INGEST_TARGET_PER_S && host.ingest.load.non_2xx == 0
+        quper_ingest_met(&host.ingest)
     }
 }
 
@@ -1219,8 +1372,17 @@ fn markdown(
     out
 }
 
-fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, ingestion: &IngestionReport) {
-    let am = &ingestion.alertmanager;
+// --- benchsoak: the ingestion tables, shared by the whole run and --only-ingest.
+/// Quper's one-alert load against Alertmanager's, the batch loads, and the
+/// kill -9 check.
+fn markdown_ingest_loads(
+    out: &mut String,
+    options: &Options,
+    quper: &ingest::IngestLoad,
+    quper_batches: &[batches::BatchLoad],
+    durability: &durable::Durability,
+    am: &ingest::AlertmanagerReport,
+) {
     let _ = writeln!(
         out,
         "\n## Ingestion ({} alerts per load, one a request, {} connections; {})\n",
@@ -1236,7 +1398,7 @@ fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, in
     let rows = [
         (
             "Quper `POST /api/v1/alerts` (`quper serve`, stored in SQLite before answering)".to_owned(),
-            &host.ingest,
+            quper,
         ),
         (
             format!("Alertmanager {} `POST /api/v2/alerts` (in memory)", am.short_version()),
@@ -1265,11 +1427,83 @@ fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, in
         out,
         "\nQuper / Alertmanager throughput: {:.2}x. Quper at least {:.0} alerts/s with every answer 2xx: {}. \
          Load average right after the Quper load / the Alertmanager load: {} / {}.",
-        ingestion.ratio(host),
+        quper.load.throughput / am.ingest.load.throughput.max(f64::EPSILON),
         ingest::INGEST_TARGET_PER_S,
-        verdict(IngestionReport::quper_met(host)),
-        host.ingest.load_average_after,
+        verdict(quper_ingest_met(quper)),
+        quper.load_average_after,
         am.ingest.load_average_after,
+    );
+    batches::markdown(out, options, quper_batches, &am.batches, am.short_version());
+    let _ = writeln!(
+        out,
+        "\nEvery alert answered 2xx survives `kill -9` of `quper serve`: {}.",
+        durability.text()
+    );
+}
+
+/// Quper's one-alert load met its target: the alerts/s, every answer 2xx.
+fn quper_ingest_met(quper: &ingest::IngestLoad) -> bool {
+    quper.load.throughput >= ingest::INGEST_TARGET_PER_S && quper.load.non_2xx == 0
+}
+
+/// The ingestion part's JSON: the one-alert loads, the batches, the kill -9
+/// check.
+fn json_ingest_loads(
+    options: &Options,
+    quper: &ingest::IngestLoad,
+    quper_batches: &[batches::BatchLoad],
+    durability: &durable::Durability,
+    am: &ingest::AlertmanagerReport,
+) -> Value {
+    let ingest_load = |ingest: &ingest::IngestLoad| {
+        let load = &ingest.load;
+        json!({
+            "label": load.label,
+            "requests": load.requests,
+            "wall_s": load.wall.as_secs_f64(),
+            "throughput_rps": load.throughput,
+            "p50_ms": millis(load.p50),
+            "p90_ms": millis(load.p90),
+            "p99_ms": millis(load.p99),
+            "max_ms": millis(load.max),
+            "non_2xx": load.non_2xx,
+            "load_average_after": ingest.load_average_after,
+            "server_cpu_ms_per_alert": ingest.per_alert_ms(ingest.server_cpu),
+            "load_generator_cpu_ms_per_alert": ingest.per_alert_ms(ingest.client_cpu),
+        })
+    };
+    json!({
+        "mix": ingest::mix(),
+        "new_every": ingest::NEW_EVERY,
+        "open_alerts": ingest::OPEN_ALERTS,
+        "concurrency": options.ingest_concurrency,
+        "quper": ingest_load(quper),
+        "alertmanager": ingest_load(&am.ingest),
+        "alertmanager_binary": am.binary,
+        "alertmanager_version": am.version,
+        "throughput_ratio_quper_to_alertmanager": quper.load.throughput / am.ingest.load.throughput.max(f64::EPSILON),
+        "target_alerts_per_s": ingest::INGEST_TARGET_PER_S,
+        "within_target": quper_ingest_met(quper),
+        "batches": {
+            "quper_webhook_alertmanager": batches::json(quper_batches),
+            "alertmanager": batches::json(&am.batches),
+            "ratios_quper_to_alertmanager": batches::ratios(quper_batches, &am.batches)
+                .map(|(size, ratio)| (size.to_string(), json!(ratio)))
+                .collect::<serde_json::Map<_, _>>(),
+        },
+        "stored_after_kill_9": durability.json(),
+    })
+}
+// --- end benchsoak
+
+fn markdown_ingestion(out: &mut String, options: &Options, host: &HostReport, ingestion: &IngestionReport) {
+    markdown_ingest_loads(
+        out,
+        options,
+        &host.ingest,
+        &host.batches,
+        &host.durability,
+        &ingestion.alertmanager,
     );
     let calls = &ingestion.calls;
     let _ = writeln!(
@@ -1361,13 +1595,6 @@ fn json_report(
             "by_method": calls.breakdown.iter().map(|(op, n)| (op.to_string(), json!(n))).collect::<serde_json::Map<_, _>>(),
         })
     };
-    let ingest_load = |ingest: &ingest::IngestLoad| {
-        let mut value = load(&ingest.load);
-        value["load_average_after"] = json!(ingest.load_average_after);
-        value["server_cpu_ms_per_alert"] = json!(ingest.per_alert_ms(ingest.server_cpu));
-        value["load_generator_cpu_ms_per_alert"] = json!(ingest.per_alert_ms(ingest.client_cpu));
-        value
-    };
     let am = &ingestion.alertmanager;
     json!({
         "generated_at_epoch_s": epoch_millis() / 1000,
@@ -1389,6 +1616,10 @@ fn json_report(
             "ingest_requests": options.ingest_requests,
             "ingest_concurrency": options.ingest_concurrency,
             "pages": options.pages,
+            "batch_sizes": options.batch_sizes,
+            "soak": options.soak,
+            "soak_seconds": options.soak_seconds,
+            "soak_rate": options.soak_rate,
         },
         "functions": functions.iter().map(|report| json!({
             "label": report.label,
@@ -1417,19 +1648,7 @@ fn json_report(
                 "within_target": page.p99 < ui::PAGE_P99_TARGET,
             })).collect::<Vec<_>>(),
         },
-        "ingestion": {
-            "mix": ingest::mix(),
-            "new_every": ingest::NEW_EVERY,
-            "open_alerts": ingest::OPEN_ALERTS,
-            "concurrency": options.ingest_concurrency,
-            "quper": ingest_load(&host.ingest),
-            "alertmanager": ingest_load(&am.ingest),
-            "alertmanager_binary": am.binary,
-            "alertmanager_version": am.version,
-            "throughput_ratio_quper_to_alertmanager": ingestion.ratio(host),
-            "target_alerts_per_s": ingest::INGEST_TARGET_PER_S,
-            "within_target": IngestionReport::quper_met(host),
-        },
+        "ingestion": json_ingest_loads(options, &host.ingest, &host.batches, &host.durability, am),
         "time_to_page": {
             "pages": ingestion.page.pages,
             "answered_p50_ms": millis(ingestion.page.p(&ingestion.page.answered, 50.0)),
@@ -1490,6 +1709,11 @@ async fn run(options: Options) -> BenchResult<bool> {
         println!("written: {}", path.display());
         return Ok(true);
     }
+    // --- benchsoak
+    if options.only_ingest || options.only_soak {
+        return run_ingest_only(&options, &log_dir).await;
+    }
+    // --- end benchsoak
     let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
 
@@ -1517,6 +1741,12 @@ async fn run(options: Options) -> BenchResult<bool> {
     let finops = finops::bench_finops(&options, &log_dir).await?;
     eprintln!("rate limits: the same GET with limits on and off");
     let limits = ratelimit::bench_rate_limits(&options, &log_dir).await?;
+    // --- benchsoak
+    let soak = match options.soak {
+        true => Some(soak::bench_soak(&options, &log_dir, Some(host.ingest.load.throughput)).await?),
+        false => None,
+    };
+    // --- end benchsoak
     let ingestion = IngestionReport {
         alertmanager,
         calls,
@@ -1527,6 +1757,9 @@ async fn run(options: Options) -> BenchResult<bool> {
     let mut text = markdown(&options, &machine, &functions, &host, &ingestion);
     finops::markdown(&mut text, &finops);
     ratelimit::markdown(&mut text, &limits);
+    if let Some(soak) = &soak {
+        soak::markdown(&mut text, soak);
+    }
     println!("{text}");
     let markdown_path = options.out_dir.join("results.md");
     let json_path = options.out_dir.join("results.json");
@@ -1535,9 +1768,15 @@ async fn run(options: Options) -> BenchResult<bool> {
     let mut report = json_report(&options, &machine, &functions, &host, &ingestion);
     report["finops"] = finops::json(&finops);
     report["rate_limits"] = ratelimit::json(&limits);
+    if let Some(soak) = &soak {
+        report["soak"] = soak::json(soak);
+    }
     let report = serde_json::to_string_pretty(&report).map_err(|err| format!("serialize the results: {err}"))?;
     std::fs::write(&json_path, report + "\n").map_err(|err| format!("write {}: {err}", json_path.display()))?;
     println!("written: {} and {}", markdown_path.display(), json_path.display());
+    if !host.durability.passed() {
+        return Err(host.durability.text());
+    }
 
     let functions_met = functions
         .iter()
@@ -1546,10 +1785,76 @@ async fn run(options: Options) -> BenchResult<bool> {
         && host.users.p99 < HOST_P99_TARGET
         && IngestionReport::quper_met(&host)
         && ingestion.alertmanager.ingest.load.non_2xx == 0
+        && batches::all_ok(&host.batches)
+        && batches::all_ok(&ingestion.alertmanager.batches)
+        && soak.as_ref().is_none_or(soak::SoakReport::passed)
         && ingestion.calls.within_targets()
         && ingestion.page.met()
         && finops.met())
 }
+
+// --- benchsoak: --only-ingest and --only-soak.
+/// Ingestion alone (`--only-ingest`: the one-alert load, the batches and the
+/// kill -9 check on Quper, the same loads on Alertmanager, the soak with
+/// `--soak`) or the soak alone (`--only-soak`); written to
+/// `<out>/results-ingest.{md,json}` or `<out>/results-soak.{md,json}`.
+async fn run_ingest_only(options: &Options, log_dir: &Path) -> BenchResult<bool> {
+    let mut text = String::new();
+    let mut report = json!({
+        "generated_at_epoch_s": epoch_millis() / 1000,
+        "load_average_before": load_average(),
+        "options": {
+            "ingest_requests": options.ingest_requests,
+            "ingest_concurrency": options.ingest_concurrency,
+            "batch_sizes": options.batch_sizes,
+            "soak": options.soak,
+            "soak_seconds": options.soak_seconds,
+            "soak_rate": options.soak_rate,
+        },
+    });
+    let mut met = true;
+    let mut durability = None;
+    let mut measured = None;
+    if !options.only_soak {
+        let alertmanager = alertmanager_binary(options)?;
+        let quper = bench_quper_ingestion_alone(options, log_dir).await?;
+        eprintln!("Alertmanager: {}, the same ingestion loads", alertmanager.display());
+        let am = ingest::bench_alertmanager(&alertmanager, options, log_dir).await?;
+        markdown_ingest_loads(&mut text, options, &quper.one, &quper.batches, &quper.durability, &am);
+        report["ingestion"] = json_ingest_loads(options, &quper.one, &quper.batches, &quper.durability, &am);
+        met &= quper_ingest_met(&quper.one)
+            && am.ingest.load.non_2xx == 0
+            && batches::all_ok(&quper.batches)
+            && batches::all_ok(&am.batches);
+        measured = Some(quper.one.load.throughput);
+        durability = Some(quper.durability);
+    }
+    if options.soak {
+        let soak = soak::bench_soak(options, log_dir, measured).await?;
+        soak::markdown(&mut text, &soak);
+        report["soak"] = soak::json(&soak);
+        met &= soak.passed();
+    }
+    report["load_average_after"] = json!(load_average());
+    println!("{text}");
+    let name = if options.only_soak {
+        "results-soak"
+    } else {
+        "results-ingest"
+    };
+    let markdown_path = options.out_dir.join(format!("{name}.md"));
+    let json_path = options.out_dir.join(format!("{name}.json"));
+    std::fs::write(&markdown_path, format!("# Quper benchmark: ingestion\n{text}"))
+        .map_err(|err| format!("write {}: {err}", markdown_path.display()))?;
+    let report = serde_json::to_string_pretty(&report).map_err(|err| format!("serialize the results: {err}"))?;
+    std::fs::write(&json_path, report + "\n").map_err(|err| format!("write {}: {err}", json_path.display()))?;
+    println!("written: {} and {}", markdown_path.display(), json_path.display());
+    match durability {
+        Some(durability) if !durability.passed() => Err(durability.text()),
+        _ => Ok(met),
+    }
+}
+// --- end benchsoak
 
 /// `--alertmanager`, or `alertmanager`/`prometheus-alertmanager` on PATH.
 fn alertmanager_binary(options: &Options) -> BenchResult<PathBuf> {
