@@ -81,6 +81,29 @@ impl Store {
         u64::try_from(value).map_err(|_| DomainError::Internal(format!("counter {sequence} is negative")))
     }
 
+    /// The next `count` integer ids of a per-tenant sequence, taken with
+    /// one counter increment (a batch of alerts numbers its new incidents
+    /// at once). `count` is at least 1.
+    pub async fn next_ids(
+        &self,
+        tenant: &TenantId,
+        sequence: &str,
+        count: u64,
+    ) -> DomainResult<std::ops::RangeInclusive<u64>> {
+        let by = i64::try_from(count)
+            .ok()
+            .filter(|by| *by > 0)
+            .ok_or_else(|| DomainError::Internal(format!("cannot take {count} ids of {sequence}")))?;
+        let last = self.table.increment(&keys::counter(tenant, sequence), by, None).await?;
+        let last = u64::try_from(last).map_err(|_| DomainError::Internal(format!("counter {sequence} is negative")))?;
+        // `last - count + 1` is at least 1 unless the counter was lowered.
+        let first = (last + 1)
+            .checked_sub(count)
+            .filter(|first| *first > 0)
+            .ok_or_else(|| DomainError::Internal(format!("counter {sequence} is below the ids it gave")))?;
+        Ok(first..=last)
+    }
+
     /// Writes `record` over the stored one if the stored version is still
     /// `expected`; a concurrent change is a conflict that names `what`.
     pub async fn replace<T: Serialize>(

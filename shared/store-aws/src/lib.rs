@@ -17,6 +17,7 @@
 
 mod athena;
 mod attribute;
+mod batch;
 mod bus;
 mod cursor;
 mod expression;
@@ -710,6 +711,16 @@ impl Table for DynamoTable {
             tracing::debug!("transaction hit an expired counter or update target; retrying with it replaced");
         }
         Err(StoreError::TransactionConflict)
+    }
+
+    /// One `BatchGetItem` (see `batch.rs`).
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        batch::get_many(self, keys).await
+    }
+
+    /// Concurrent `TransactWriteItems` (see `batch.rs`).
+    async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
+        batch::transact_many(self, groups).await
     }
 
     /// A `GetItem` of a key that never exists: exercises the credentials,

@@ -33,21 +33,48 @@ impl App {
     /// for every incident they open or change. A successful return means
     /// every alert is stored; a new incident records that its escalation is
     /// due in the same write, so paging survives a crash right after.
+    ///
+    /// One alert goes through the single path; several through the batch
+    /// path (`pipeline::Batch`): the rules read once, then rounds of
+    /// triggers stored with one marker read, one counter increment and one
+    /// `transact_many` each. Paging follows each round, before the next
+    /// step, so a trigger then a resolve of one alert in one request does
+    /// what two requests would.
     pub async fn ingest(&self, source: &SourceContext, events: Vec<AlertEvent>) -> DomainResult<Vec<Ingested>> {
         let mut done = Vec::with_capacity(events.len());
-        for event in events {
-            let ingested = pipeline::ingest(self.store(), source, event).await?;
-            if let Some(incident) = &ingested.incident {
-                self.after_incident_change(incident).await;
-            } else if ingested.outcome() == Outcome::Deduplicated
-                && let Some(id) = ingested.alert.incident_id
-            {
-                // The open incident counted one more alert.
-                self.publish(IncidentChange::touched(&source.tenant, id));
+        if events.len() <= 1 {
+            for event in events {
+                let ingested = pipeline::ingest(self.store(), source, event).await?;
+                self.after_ingest(source, &ingested).await;
+                done.push(ingested);
             }
-            done.push(ingested);
+            return Ok(done);
+        }
+        let mut batch = pipeline::Batch::prepare(self.store(), source, events).await?;
+        while let Some(step) = batch.next(self.store(), source).await {
+            // What a step stored pages even when a later alert of the step
+            // failed: the request fails, but those alerts are stored.
+            for ingested in step.done {
+                self.after_ingest(source, &ingested).await;
+                done.push(ingested);
+            }
+            if let Some(error) = step.error {
+                return Err(error);
+            }
         }
         Ok(done)
+    }
+
+    /// Pages (or stops paging) for what one stored alert changed.
+    async fn after_ingest(&self, source: &SourceContext, ingested: &Ingested) {
+        if let Some(incident) = &ingested.incident {
+            self.after_incident_change(incident).await;
+        } else if ingested.outcome() == Outcome::Deduplicated
+            && let Some(id) = ingested.alert.incident_id
+        {
+            // The open incident counted one more alert.
+            self.publish(IncidentChange::touched(&source.tenant, id));
+        }
     }
 
     /// A CloudWatch alarm that SNS delivered for `topic_arn` (the

@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 
-use crate::alerting::rules::{self, Evaluation};
+use crate::alerting::rules::{self, AlertRule, Evaluation};
 use crate::alerting::sources::SourceContext;
 use crate::auth::sha256_hex;
 use crate::error::{DomainError, DomainResult};
@@ -26,8 +26,9 @@ use crate::ingest::event::{AlertAction, AlertEvent};
 use crate::ingest::severity::{self, SeverityOrigin};
 use crate::keys;
 use crate::model::TenantId;
-use crate::ports::{Condition, StoreError, WriteOp, table::Update};
-use crate::store::{Attempt, Store, lost_race};
+use crate::ports::table::{MAX_TRANSACTION_GROUPS, Update};
+use crate::ports::{Condition, Key, StoreError, WriteOp};
+use crate::store::{Attempt, Store, from_item, lost_race};
 
 /// What happened to one alert.
 #[derive(Debug, Clone)]
@@ -94,21 +95,66 @@ fn record(
     }
 }
 
+/// An alert graded, evaluated against the rules and recorded, ready to be
+/// stored.
+struct Prepared {
+    event: AlertEvent,
+    evaluation: Evaluation,
+    alert: AlertRecord,
+    scope: Option<String>,
+}
+
+impl Prepared {
+    fn new(store: &Store, source: &SourceContext, rules: &[AlertRule], mut event: AlertEvent) -> Self {
+        let origin = grade(source, &mut event);
+        let evaluation = rules::evaluate(rules, source, &event);
+        let alert = record(store, source, &event, &evaluation, origin);
+        let scope = dedup_scope(source, &event, &evaluation);
+        Self {
+            event,
+            evaluation,
+            alert,
+            scope,
+        }
+    }
+
+    /// Whether this alert can share a round with others: a trigger, or
+    /// anything suppressed (which is only stored).
+    fn joins_rounds(&self) -> bool {
+        self.evaluation.suppressed || self.event.action == AlertAction::Trigger
+    }
+
+    /// The open-incident scope this alert reads and may write, if any.
+    fn round_scope(&self) -> Option<&str> {
+        if self.evaluation.suppressed {
+            None
+        } else {
+            self.scope.as_deref()
+        }
+    }
+}
+
 /// Ingests one alert from `source`. A successful return means the alert is
 /// stored.
-pub async fn ingest(store: &Store, source: &SourceContext, mut event: AlertEvent) -> DomainResult<Ingested> {
-    let tenant = &source.tenant;
-    let origin = grade(source, &mut event);
-    let rules = rules::all(store, tenant).await?;
-    let evaluation = rules::evaluate(&rules, source, &event);
-    let mut alert = record(store, source, &event, &evaluation, origin);
+pub async fn ingest(store: &Store, source: &SourceContext, event: AlertEvent) -> DomainResult<Ingested> {
+    let rules = rules::all(store, &source.tenant).await?;
+    store_one(store, source, Prepared::new(store, source, &rules, event)).await
+}
 
+/// Stores one prepared alert the way [`ingest`] does.
+async fn store_one(store: &Store, source: &SourceContext, prepared: Prepared) -> DomainResult<Ingested> {
+    let Prepared {
+        event,
+        evaluation,
+        mut alert,
+        scope,
+    } = prepared;
+    let tenant = &source.tenant;
     if evaluation.suppressed {
         alert.outcome = Outcome::Suppressed;
         store.transact(alert.writes(tenant)?).await?;
         return Ok(Ingested { alert, incident: None });
     }
-    let scope = dedup_scope(source, &event, &evaluation);
     match event.action {
         AlertAction::Trigger => trigger(store, source, &event, &evaluation, scope, alert).await,
         AlertAction::Resolve => close(store, source, scope, alert, Action::Resolve).await,
@@ -118,6 +164,128 @@ pub async fn ingest(store: &Store, source: &SourceContext, mut event: AlertEvent
 
 async fn open_marker(store: &Store, tenant: &TenantId, scope: &str) -> DomainResult<Option<OpenMarker>> {
     store.get(&keys::open_incident(tenant, scope)).await
+}
+
+/// The transaction that adds `alert` to the open incident `incident_id` of
+/// `scope`, provided the marker still names it (it has not been resolved
+/// meanwhile).
+fn duplicate_ops(
+    tenant: &TenantId,
+    scope: &str,
+    incident_id: u64,
+    alert: &mut AlertRecord,
+) -> DomainResult<Vec<WriteOp>> {
+    alert.incident_id = Some(incident_id);
+    alert.outcome = Outcome::Deduplicated;
+    let bump = Update::new(keys::incident(tenant, incident_id))
+        .add("alert_count", 1)
+        .add("version", 1)
+        .set(
+            "last_alert_at",
+            serde_json::to_value(alert.received_at).unwrap_or(Value::Null),
+        )
+        .set(
+            "updated_at",
+            serde_json::to_value(alert.received_at).unwrap_or(Value::Null),
+        )
+        .when(Condition::Exists);
+    let mut ops = vec![
+        WriteOp::Check {
+            key: keys::open_incident(tenant, scope),
+            condition: Condition::VersionEquals(incident_id),
+        },
+        WriteOp::Update(bump),
+    ];
+    ops.extend(alert.writes(tenant)?);
+    Ok(ops)
+}
+
+/// Incident `number`, opened by `alert`, and the transaction that stores
+/// both: the marker of `scope` first (operation 0, whose `NotExists` loses
+/// a race to a concurrent alert of the scope), the incident, its first
+/// timeline entry, the alert, the list counters and `/metrics`.
+fn new_incident_ops(
+    source: &SourceContext,
+    event: &AlertEvent,
+    evaluation: &Evaluation,
+    scope: &Option<String>,
+    number: u64,
+    alert: &mut AlertRecord,
+) -> DomainResult<(Incident, Vec<WriteOp>)> {
+    let tenant = &source.tenant;
+    let now = alert.received_at;
+    let incident = Incident {
+        id: number,
+        tenant: tenant.clone(),
+        title: event.title.clone(),
+        description: event.description.clone(),
+        severity: evaluation.severity,
+        status: IncidentStatus::Triggered,
+        source_id: Some(source.source_id),
+        team_id: evaluation.team_id,
+        external_id: event.dedup_key.clone(),
+        dedup_scope: scope.clone(),
+        holds_marker: scope.is_some(),
+        escalation_policy_id: evaluation.escalation_policy_id,
+        current_escalation_level: 0,
+        escalation_step: 0,
+        escalation_cycle: 0,
+        // Escalation is due at once: stored with the incident, so a
+        // process stopped before paging leaves work the sweep finds.
+        next_escalation_at: (evaluation.escalation_policy_id.is_some() || evaluation.team_id.is_some())
+            .then_some(now),
+        assigned_user_id: None,
+        acknowledged_by: None,
+        acknowledged_at: None,
+        resolved_by: None,
+        resolved_at: None,
+        first_notified_at: None,
+        last_notified_at: None,
+        notification_count: 0,
+        alert_count: 1,
+        last_alert_at: now,
+        labels: event.labels.clone(),
+        link: event.link.clone(),
+        created_at: now,
+        updated_at: now,
+        version: 1,
+    };
+    alert.incident_id = Some(number);
+    alert.outcome = Outcome::Created;
+    let timeline = TimelineEvent::new(
+        number,
+        "triggered",
+        format!("Incident triggered by {}", source.name),
+        Actor::Source {
+            source_id: source.source_id,
+        },
+        now,
+    )
+    .in_sequence(incident.version)
+    .with_data(serde_json::json!({ "alert_id": alert.id, "severity": incident.severity }));
+    let mut ops = Vec::new();
+    if let Some(scope) = scope {
+        ops.push(marker_put(tenant, scope, number)?);
+    }
+    ops.push(WriteOp::put(incident_item(&incident)?, Condition::NotExists));
+    ops.push(timeline.write(tenant)?);
+    ops.extend(alert.writes(tenant)?);
+    ops.extend(status_counter_ops(tenant, None, IncidentStatus::Triggered));
+    ops.extend(crate::metrics::writes(
+        tenant,
+        [crate::metrics::incident_opened(number)],
+    ));
+    Ok((incident, ops))
+}
+
+/// Whether a new incident's transaction lost to a concurrent alert of its
+/// scope (or collided with another transaction): read again and retry.
+fn new_incident_lost(err: &StoreError, scoped: bool) -> bool {
+    match err {
+        StoreError::TransactionConditionFailed { index: 0, .. } => scoped,
+        StoreError::TransactionConflict => true,
+        _ => false,
+    }
 }
 
 async fn trigger(
@@ -135,30 +303,7 @@ async fn trigger(
             None => None,
         };
         if let (Some(marker), Some(scope)) = (marker, scope.as_deref()) {
-            // Duplicate: add to the open incident, provided the marker still
-            // names it (it has not been resolved meanwhile).
-            alert.incident_id = Some(marker.incident_id);
-            alert.outcome = Outcome::Deduplicated;
-            let bump = Update::new(keys::incident(tenant, marker.incident_id))
-                .add("alert_count", 1)
-                .add("version", 1)
-                .set(
-                    "last_alert_at",
-                    serde_json::to_value(alert.received_at).unwrap_or(Value::Null),
-                )
-                .set(
-                    "updated_at",
-                    serde_json::to_value(alert.received_at).unwrap_or(Value::Null),
-                )
-                .when(Condition::Exists);
-            let mut ops = vec![
-                WriteOp::Check {
-                    key: keys::open_incident(tenant, scope),
-                    condition: Condition::VersionEquals(marker.incident_id),
-                },
-                WriteOp::Update(bump),
-            ];
-            ops.extend(alert.writes(tenant)?);
+            let ops = duplicate_ops(tenant, scope, marker.incident_id, &mut alert)?;
             return match store.table().transact(ops).await {
                 Ok(()) => Ok(Attempt::Done(None)),
                 Err(err) if lost_race(&err) => Ok(Attempt::Again),
@@ -167,77 +312,245 @@ async fn trigger(
         }
         // New incident.
         let number = store.next_id(tenant, "incident").await?;
-        let now = alert.received_at;
-        let incident = Incident {
-            id: number,
-            tenant: tenant.clone(),
-            title: event.title.clone(),
-            description: event.description.clone(),
-            severity: evaluation.severity,
-            status: IncidentStatus::Triggered,
-            source_id: Some(source.source_id),
-            team_id: evaluation.team_id,
-            external_id: event.dedup_key.clone(),
-            dedup_scope: scope.clone(),
-            holds_marker: scope.is_some(),
-            escalation_policy_id: evaluation.escalation_policy_id,
-            current_escalation_level: 0,
-            escalation_step: 0,
-            escalation_cycle: 0,
-            // Escalation is due at once: stored with the incident, so a
-            // process stopped before paging leaves work the sweep finds.
-            next_escalation_at: (evaluation.escalation_policy_id.is_some() || evaluation.team_id.is_some())
-                .then_some(now),
-            assigned_user_id: None,
-            acknowledged_by: None,
-            acknowledged_at: None,
-            resolved_by: None,
-            resolved_at: None,
-            first_notified_at: None,
-            last_notified_at: None,
-            notification_count: 0,
-            alert_count: 1,
-            last_alert_at: now,
-            labels: event.labels.clone(),
-            link: event.link.clone(),
-            created_at: now,
-            updated_at: now,
-            version: 1,
-        };
-        alert.incident_id = Some(number);
-        alert.outcome = Outcome::Created;
-        let timeline = TimelineEvent::new(
-            number,
-            "triggered",
-            format!("Incident triggered by {}", source.name),
-            Actor::Source {
-                source_id: source.source_id,
-            },
-            now,
-        )
-        .in_sequence(incident.version)
-        .with_data(serde_json::json!({ "alert_id": alert.id, "severity": incident.severity }));
-        let mut ops = Vec::new();
-        if let Some(scope) = &scope {
-            ops.push(marker_put(tenant, scope, number)?);
-        }
-        ops.push(WriteOp::put(incident_item(&incident)?, Condition::NotExists));
-        ops.push(timeline.write(tenant)?);
-        ops.extend(alert.writes(tenant)?);
-        ops.extend(status_counter_ops(tenant, None, IncidentStatus::Triggered));
-        ops.extend(crate::metrics::writes(
-            tenant,
-            [crate::metrics::incident_opened(number)],
-        ));
+        let (incident, ops) = new_incident_ops(source, event, evaluation, &scope, number, &mut alert)?;
         match store.table().transact(ops).await {
             Ok(()) => Ok(Attempt::Done(Some(incident))),
             // Another alert of this scope opened the incident first.
-            Err(StoreError::TransactionConditionFailed { index: 0, .. }) if scope.is_some() => Ok(Attempt::Again),
-            Err(StoreError::TransactionConflict) => Ok(Attempt::Again),
+            Err(err) if new_incident_lost(&err, scope.is_some()) => Ok(Attempt::Again),
             Err(err) => Err(err.into()),
         }
     })?;
     Ok(Ingested { alert, incident })
+}
+
+// ---------------------------------------------------------------------------
+// Batches
+
+/// One step of a batch: a round of alerts stored together, or one alert
+/// stored alone (a resolve or an acknowledgement, which must see every
+/// alert before it).
+enum Step {
+    Round(Vec<Prepared>),
+    One(Prepared),
+}
+
+/// The alerts of one request, prepared with one read of the rules and split
+/// into steps ([`Batch::next`]) that the caller stores in order.
+pub struct Batch {
+    steps: std::collections::VecDeque<Step>,
+}
+
+/// What one step of a batch stored, in the request's order, and the error
+/// that stopped it, if any (then the alerts after the failed one are not
+/// in `done`; those in `done` are stored).
+pub struct StepOutcome {
+    pub done: Vec<Ingested>,
+    pub error: Option<DomainError>,
+}
+
+impl Batch {
+    /// Reads the rules once, evaluates every event and splits the events,
+    /// in order, into rounds: consecutive triggers (and suppressed alerts)
+    /// whose open-incident scopes differ, at most [`MAX_TRANSACTION_GROUPS`]
+    /// of them. A resolve or an acknowledgement, or a scope already in the
+    /// round, ends the round; a resolve or an acknowledgement is a step of
+    /// its own.
+    pub async fn prepare(store: &Store, source: &SourceContext, events: Vec<AlertEvent>) -> DomainResult<Self> {
+        let rules = rules::all(store, &source.tenant).await?;
+        let mut steps = std::collections::VecDeque::new();
+        let mut round: Vec<Prepared> = Vec::new();
+        let mut scopes = std::collections::HashSet::new();
+        for event in events {
+            let prepared = Prepared::new(store, source, &rules, event);
+            if !prepared.joins_rounds() {
+                flush(&mut steps, &mut round, &mut scopes);
+                steps.push_back(Step::One(prepared));
+                continue;
+            }
+            let repeated = prepared.round_scope().is_some_and(|scope| scopes.contains(scope));
+            if repeated || round.len() == MAX_TRANSACTION_GROUPS {
+                flush(&mut steps, &mut round, &mut scopes);
+            }
+            if let Some(scope) = prepared.round_scope() {
+                scopes.insert(scope.to_owned());
+            }
+            round.push(prepared);
+        }
+        flush(&mut steps, &mut round, &mut scopes);
+        Ok(Self { steps })
+    }
+
+    /// Stores the next step, or `None` when every step is done.
+    pub async fn next(&mut self, store: &Store, source: &SourceContext) -> Option<StepOutcome> {
+        let outcome = match self.steps.pop_front()? {
+            Step::One(prepared) => match store_one(store, source, prepared).await {
+                Ok(ingested) => StepOutcome {
+                    done: vec![ingested],
+                    error: None,
+                },
+                Err(error) => StepOutcome {
+                    done: Vec::new(),
+                    error: Some(error),
+                },
+            },
+            Step::Round(round) => store_round(store, source, round).await,
+        };
+        Some(outcome)
+    }
+}
+
+fn flush(
+    steps: &mut std::collections::VecDeque<Step>,
+    round: &mut Vec<Prepared>,
+    scopes: &mut std::collections::HashSet<String>,
+) {
+    scopes.clear();
+    match round.len() {
+        0 => {}
+        1 => steps.extend(round.pop().map(Step::One)),
+        _ => steps.push_back(Step::Round(std::mem::take(round))),
+    }
+}
+
+/// What a round does with one alert.
+enum Plan {
+    /// Stored as suppressed.
+    Suppressed,
+    /// Added to the open incident.
+    Duplicate,
+    /// Opens this incident.
+    New(Incident),
+}
+
+/// Stores a round: the open-incident markers of its scopes in one read,
+/// the numbers of its new incidents in one counter increment, and every
+/// alert's transaction, exactly as the single path builds it, in one
+/// `transact_many`. An alert whose transaction lost a race (its incident
+/// was opened or resolved meanwhile, or DynamoDB reported a conflict) is
+/// stored again through the single path, which reads again and retries.
+async fn store_round(store: &Store, source: &SourceContext, mut round: Vec<Prepared>) -> StepOutcome {
+    match plan_round(store, source, &mut round).await {
+        Ok((plans, groups)) => apply_round(store, source, round, plans, groups).await,
+        Err(error) => StepOutcome {
+            done: Vec::new(),
+            error: Some(error),
+        },
+    }
+}
+
+async fn plan_round(
+    store: &Store,
+    source: &SourceContext,
+    round: &mut [Prepared],
+) -> DomainResult<(Vec<Plan>, Vec<Vec<WriteOp>>)> {
+    let tenant = &source.tenant;
+    let scoped: Vec<(usize, Key)> = round
+        .iter()
+        .enumerate()
+        .filter_map(|(index, prepared)| {
+            prepared
+                .round_scope()
+                .map(|scope| (index, keys::open_incident(tenant, scope)))
+        })
+        .collect();
+    let mut markers: Vec<Option<OpenMarker>> = round.iter().map(|_| None).collect();
+    if !scoped.is_empty() {
+        let asked: Vec<Key> = scoped.iter().map(|(_, key)| key.clone()).collect();
+        let items = store.table().get_many(&asked).await?;
+        for ((index, _), item) in scoped.iter().zip(items) {
+            if let (Some(slot), Some(item)) = (markers.get_mut(*index), item) {
+                *slot = Some(from_item(item)?);
+            }
+        }
+    }
+    let new = round
+        .iter()
+        .zip(&markers)
+        .filter(|(prepared, marker)| !prepared.evaluation.suppressed && marker.is_none())
+        .count();
+    let mut numbers = if new > 0 {
+        store.next_ids(tenant, "incident", new as u64).await?
+    } else {
+        1..=0
+    };
+    let mut plans = Vec::with_capacity(round.len());
+    let mut groups = Vec::with_capacity(round.len());
+    for (prepared, marker) in round.iter_mut().zip(markers) {
+        let Prepared {
+            event,
+            evaluation,
+            alert,
+            scope,
+        } = prepared;
+        if evaluation.suppressed {
+            alert.outcome = Outcome::Suppressed;
+            groups.push(alert.writes(tenant)?);
+            plans.push(Plan::Suppressed);
+        } else if let (Some(marker), Some(scope)) = (marker, scope.as_deref()) {
+            groups.push(duplicate_ops(tenant, scope, marker.incident_id, alert)?);
+            plans.push(Plan::Duplicate);
+        } else {
+            let number = numbers
+                .next()
+                .ok_or_else(|| DomainError::Internal("a round ran out of incident numbers".into()))?;
+            let (incident, ops) = new_incident_ops(source, event, evaluation, scope, number, alert)?;
+            groups.push(ops);
+            plans.push(Plan::New(incident));
+        }
+    }
+    Ok((plans, groups))
+}
+
+async fn apply_round(
+    store: &Store,
+    source: &SourceContext,
+    round: Vec<Prepared>,
+    plans: Vec<Plan>,
+    groups: Vec<Vec<WriteOp>>,
+) -> StepOutcome {
+    let results = store.table().transact_many(groups).await;
+    let mut done = Vec::with_capacity(round.len());
+    for ((prepared, plan), result) in round.into_iter().zip(plans).zip(results) {
+        let lost = match (&result, &plan) {
+            (Ok(()), _) => false,
+            (Err(err), Plan::New(_)) => new_incident_lost(err, prepared.round_scope().is_some()),
+            (Err(err), Plan::Duplicate) => lost_race(err),
+            (Err(err), Plan::Suppressed) => matches!(err, StoreError::TransactionConflict),
+        };
+        if let Err(err) = result
+            && !lost
+        {
+            return StepOutcome {
+                done,
+                error: Some(err.into()),
+            };
+        }
+        if lost {
+            // Read again and retry, alone; the alert keeps its id and time.
+            let mut prepared = prepared;
+            prepared.alert.incident_id = None;
+            prepared.alert.outcome = Outcome::Ignored;
+            match store_one(store, source, prepared).await {
+                Ok(ingested) => done.push(ingested),
+                Err(error) => {
+                    return StepOutcome {
+                        done,
+                        error: Some(error),
+                    };
+                }
+            }
+            continue;
+        }
+        let incident = match plan {
+            Plan::New(incident) => Some(incident),
+            Plan::Duplicate | Plan::Suppressed => None,
+        };
+        done.push(Ingested {
+            alert: prepared.alert,
+            incident,
+        });
+    }
+    StepOutcome { done, error: None }
 }
 
 /// Resolve or acknowledge the open incident of `scope`, if any. Repeats
