@@ -26,6 +26,9 @@
 //! - `ingest`: alert sources and keys, every ingestion format, SNS
 //!   signatures, dedup under concurrency (both stores), bad input, storage
 //!   failures, storage calls per alert.
+//! - `ingest_batches`: batches of alerts in one request (100 Alertmanager
+//!   alerts in one `transact_many`, counted, on both stores), dedup and a
+//!   trigger then a resolve inside one batch, a batch that cannot be stored.
 //! - `ingest_labels`: no alert refused for a value Quper does not know
 //!   (severities mapped by the source's table, the built-in one, a default;
 //!   unknown statuses and odd label types kept), hopeless alerts of a batch
@@ -126,6 +129,7 @@ mod incident_crud;
 mod incident_stream;
 mod incidents;
 mod ingest;
+mod ingest_batches;
 mod ingest_labels;
 mod input_limits;
 mod lambda_events;

@@ -447,10 +447,12 @@ pub enum TableOp {
     Increment,
     Transact,
     Ping,
+    GetMany,
+    TransactMany,
 }
 
 impl TableOp {
-    pub const ALL: [TableOp; 8] = [
+    pub const ALL: [TableOp; 10] = [
         TableOp::Get,
         TableOp::Put,
         TableOp::Delete,
@@ -459,13 +461,17 @@ impl TableOp {
         TableOp::Increment,
         TableOp::Transact,
         TableOp::Ping,
+        TableOp::GetMany,
+        TableOp::TransactMany,
     ];
 }
 
 /// Delegates every call to `inner` and counts the calls per operation.
+/// `get_many` and `transact_many` go to the inner table's own (so its batch
+/// implementation runs) and count as one call each.
 pub struct CountingTable {
     inner: Arc<dyn Table>,
-    counts: [AtomicU64; 8],
+    counts: [AtomicU64; TableOp::ALL.len()],
 }
 
 impl CountingTable {
@@ -546,6 +552,16 @@ impl Table for CountingTable {
     async fn ping(&self) -> Result<(), StoreError> {
         self.record(TableOp::Ping);
         self.inner.ping().await
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        self.record(TableOp::GetMany);
+        self.inner.get_many(keys).await
+    }
+
+    async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
+        self.record(TableOp::TransactMany);
+        self.inner.transact_many(groups).await
     }
 
     async fn scan_prefix(&self, prefix: &str, limit: u32, cursor: Option<String>) -> Result<Page, StoreError> {

@@ -12,7 +12,9 @@
 //! durability claim with a child process killed mid-write.
 
 use futures::future::join_all;
-use quper_core::ports::table::{COUNTER_VALUE, MAX_TRANSACTION_ITEMS, Update};
+use quper_core::ports::table::{
+    COUNTER_VALUE, MAX_BATCH_GET_KEYS, MAX_TRANSACTION_GROUPS, MAX_TRANSACTION_ITEMS, Update,
+};
 use quper_core::ports::{Condition, Index, Item, Key, Query, SortKey, StoreError, Table, WriteOp};
 use quper_store_local::SqliteTable;
 use serde_json::{Value, json};
@@ -79,6 +81,11 @@ conformance_cases!(
     case_scan_prefix,
     case_scan_prefix_deleting_while_scanning,
     case_scan_prefix_invalid,
+    case_get_many_order_absent_expired,
+    case_get_many_refusals,
+    case_transact_many_per_group_results,
+    case_transact_many_puts_and_conditional_groups,
+    case_transact_many_shared_counter,
 );
 
 // ---------------------------------------------------------------------------
@@ -1588,6 +1595,256 @@ async fn case_scan_prefix_invalid(table: Arc<dyn Table>) {
             "{prefix:?} {limit} {cursor:?}: {result:?}"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// Batches: get_many and transact_many
+
+async fn case_get_many_order_absent_expired(table: Arc<dyn Table>) {
+    assert_eq!(table.get_many(&[]).await, Ok(Vec::new()));
+    for n in 0..3 {
+        table
+            .put(
+                item(json!({"PK": "many", "SK": format!("live{n}"), "n": n})),
+                Condition::None,
+            )
+            .await
+            .expect("put live");
+    }
+    table
+        .put(
+            item(json!({"PK": "many", "SK": "expired", "ttl": now() - 60})),
+            Condition::None,
+        )
+        .await
+        .expect("put expired");
+    table
+        .put(
+            item(json!({"PK": "many", "SK": "later", "ttl": now() + 3600})),
+            Condition::None,
+        )
+        .await
+        .expect("put expiring later");
+    let keys = [
+        Key::new("many", "live2"),
+        Key::new("many", "absent"),
+        Key::new("many", "expired"),
+        Key::new("many", "live0"),
+        Key::new("other", "live1"),
+        Key::new("many", "later"),
+        Key::new("many", "live1"),
+    ];
+    let found = table.get_many(&keys).await.expect("get_many");
+    let answered: Vec<Option<String>> = found
+        .iter()
+        .map(|item| item.as_ref().map(|item| item["SK"].as_str().expect("SK").to_owned()))
+        .collect();
+    let expected = [
+        Some("live2"),
+        None,
+        None,
+        Some("live0"),
+        None,
+        Some("later"),
+        Some("live1"),
+    ];
+    assert_eq!(answered, expected.map(|sk| sk.map(str::to_owned)).to_vec());
+    // The items are whole, as `get` answers them.
+    for (key, item) in keys.iter().zip(&found) {
+        assert_eq!(item, &table.get(key).await.expect("get"), "{key:?}");
+    }
+
+    // The most keys one call takes, answered in order.
+    let full: Vec<Key> = (0..MAX_BATCH_GET_KEYS)
+        .map(|n| match n {
+            7 => Key::new("many", "live1"),
+            _ => Key::new("many", format!("absent{n}")),
+        })
+        .collect();
+    let answers = table.get_many(&full).await.expect("get_many of the most keys");
+    assert_eq!(answers.len(), MAX_BATCH_GET_KEYS);
+    for (n, answer) in answers.iter().enumerate() {
+        assert_eq!(answer.is_some(), n == 7, "key {n}");
+    }
+}
+
+async fn case_get_many_refusals(table: Arc<dyn Table>) {
+    let too_many: Vec<Key> = (0..=MAX_BATCH_GET_KEYS)
+        .map(|n| Key::new("refuse", format!("k{n}")))
+        .collect();
+    assert!(
+        matches!(table.get_many(&too_many).await, Err(StoreError::Invalid(_))),
+        "more than {MAX_BATCH_GET_KEYS} keys"
+    );
+    let repeated = [
+        Key::new("refuse", "a"),
+        Key::new("refuse", "b"),
+        Key::new("refuse", "a"),
+    ];
+    assert!(
+        matches!(table.get_many(&repeated).await, Err(StoreError::Invalid(_))),
+        "a key asked twice"
+    );
+    let empty = [Key::new("refuse", "")];
+    assert!(matches!(table.get_many(&empty).await, Err(StoreError::Invalid(_))));
+
+    let groups: Vec<Vec<WriteOp>> = (0..=MAX_TRANSACTION_GROUPS)
+        .map(|n| {
+            vec![WriteOp::put(
+                item(json!({"PK": "refuse", "SK": format!("g{n}")})),
+                Condition::None,
+            )]
+        })
+        .collect();
+    let results = table.transact_many(groups).await;
+    assert_eq!(results.len(), MAX_TRANSACTION_GROUPS + 1);
+    assert!(
+        results
+            .iter()
+            .all(|result| matches!(result, Err(StoreError::Invalid(_))))
+    );
+    let written = table.query(Query::partition("refuse")).await.expect("query");
+    assert!(written.items.is_empty(), "a refused call writes nothing");
+}
+
+async fn case_transact_many_per_group_results(table: Arc<dyn Table>) {
+    assert!(table.transact_many(Vec::new()).await.is_empty());
+    table
+        .put(item(json!({"PK": "groups", "SK": "taken"})), Condition::None)
+        .await
+        .expect("put taken");
+    let group = |name: &str, guard: &str| {
+        vec![
+            WriteOp::put(item(json!({"PK": "groups", "SK": guard})), Condition::NotExists),
+            WriteOp::put(
+                item(json!({"PK": "groups", "SK": format!("{name}-a")})),
+                Condition::None,
+            ),
+            WriteOp::Increment {
+                key: Key::new("groups", format!("{name}-counter")),
+                by: 1,
+            },
+        ]
+    };
+    let results = table
+        .transact_many(vec![
+            group("first", "first-guard"),
+            group("second", "taken"),
+            group("third", "third-guard"),
+            // Invalid: two operations on one item.
+            vec![
+                WriteOp::put(item(json!({"PK": "groups", "SK": "twice"})), Condition::None),
+                WriteOp::delete(Key::new("groups", "twice"), Condition::None),
+            ],
+        ])
+        .await;
+    assert_eq!(results.len(), 4);
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(
+        results[1],
+        Err(StoreError::TransactionConditionFailed {
+            index: 0,
+            key: Key::new("groups", "taken")
+        })
+    );
+    assert_eq!(results[2], Ok(()));
+    assert!(matches!(results[3], Err(StoreError::Invalid(_))), "{:?}", results[3]);
+    assert_eq!(
+        query_sort_keys(&table, Query::partition("groups")).await,
+        strings(&[
+            "first-a",
+            "first-counter",
+            "first-guard",
+            "taken",
+            "third-a",
+            "third-counter",
+            "third-guard"
+        ]),
+        "the failed and the invalid groups wrote nothing"
+    );
+}
+
+async fn case_transact_many_puts_and_conditional_groups(table: Arc<dyn Table>) {
+    table
+        .put(item(json!({"PK": "mixed", "SK": "v", "version": 3})), Condition::None)
+        .await
+        .expect("put versioned");
+    // 30 unconditional puts (more than one BatchWriteItem request on DynamoDB).
+    let puts: Vec<WriteOp> = (0..30)
+        .map(|n| {
+            WriteOp::put(
+                item(json!({"PK": "mixed", "SK": format!("p{n:02}"), "n": n})),
+                Condition::None,
+            )
+        })
+        .collect();
+    let results = table
+        .transact_many(vec![
+            puts,
+            vec![WriteOp::Update(
+                Update::new(Key::new("mixed", "v"))
+                    .add("version", 1)
+                    .when(Condition::VersionEquals(3)),
+            )],
+            vec![
+                WriteOp::Check {
+                    key: Key::new("mixed", "v"),
+                    condition: Condition::VersionEquals(99),
+                },
+                WriteOp::put(item(json!({"PK": "mixed", "SK": "never"})), Condition::None),
+            ],
+            vec![WriteOp::put(
+                item(json!({"PK": "mixed", "SK": "single"})),
+                Condition::None,
+            )],
+        ])
+        .await;
+    assert_eq!(results[0], Ok(()));
+    assert_eq!(results[1], Ok(()));
+    assert_eq!(
+        results[2],
+        Err(StoreError::TransactionConditionFailed {
+            index: 0,
+            key: Key::new("mixed", "v")
+        })
+    );
+    assert_eq!(results[3], Ok(()));
+    let keys: Vec<Key> = (0..30).map(|n| Key::new("mixed", format!("p{n:02}"))).collect();
+    let found = table.get_many(&keys).await.expect("get_many");
+    for (n, item) in found.iter().enumerate() {
+        assert_eq!(item.as_ref().map(|item| item["n"].clone()), Some(json!(n)), "put {n}");
+    }
+    let versioned = table
+        .get(&Key::new("mixed", "v"))
+        .await
+        .expect("get")
+        .expect("versioned");
+    assert_eq!(versioned["version"], json!(4));
+    assert_eq!(table.get(&Key::new("mixed", "never")).await, Ok(None));
+    assert!(table.get(&Key::new("mixed", "single")).await.expect("get").is_some());
+}
+
+/// Groups that increment one counter (every new incident counts itself in
+/// the same list counters) all apply, each once.
+async fn case_transact_many_shared_counter(table: Arc<dyn Table>) {
+    let counter = Key::new("shared", "counter");
+    let groups: Vec<Vec<WriteOp>> = (0..40)
+        .map(|n| {
+            vec![
+                WriteOp::put(
+                    item(json!({"PK": "shared", "SK": format!("row{n:02}")})),
+                    Condition::NotExists,
+                ),
+                WriteOp::Increment {
+                    key: counter.clone(),
+                    by: 1,
+                },
+            ]
+        })
+        .collect();
+    let results = table.transact_many(groups).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(counter_value(&table, &counter).await, Some(40));
 }
 
 fn run_probe_until_killed(database: &std::path::Path) -> Vec<u64> {

@@ -8,6 +8,18 @@
 //! - duplicate: rules, marker, one transaction adding the alert and bumping
 //!   the incident's count, conditional on the marker still naming it: 3.
 //!
+//! Several alerts of one request ([`Batch`]): the rules once (1 query),
+//! then per round of up to 100 triggers of distinct dedup scopes, the
+//! markers (1 `get_many`), the numbers of all new incidents (1 counter
+//! increment by their count, none when there is none) and every alert's
+//! transaction, built as above (1 `transact_many`): 3 calls per round. A
+//! resolve or an acknowledgement, and a scope already in the round, end the
+//! round; a resolve or acknowledgement then runs alone through the single
+//! path (its marker read, the lifecycle's writes), so a trigger then a
+//! resolve of one alert in one request does what two requests would. An
+//! alert of a round whose transaction lost a race is ingested again through
+//! the single path.
+//!
 //! Concurrent identical alerts race on the marker's `NotExists` condition:
 //! exactly one creates the incident, the others fall back to the duplicate
 //! path. A marker is deleted in the transaction that resolves its incident,
@@ -232,8 +244,7 @@ fn new_incident_ops(
         escalation_cycle: 0,
         // Escalation is due at once: stored with the incident, so a
         // process stopped before paging leaves work the sweep finds.
-        next_escalation_at: (evaluation.escalation_policy_id.is_some() || evaluation.team_id.is_some())
-            .then_some(now),
+        next_escalation_at: (evaluation.escalation_policy_id.is_some() || evaluation.team_id.is_some()).then_some(now),
         assigned_user_id: None,
         acknowledged_by: None,
         acknowledged_at: None,
@@ -341,8 +352,8 @@ pub struct Batch {
 }
 
 /// What one step of a batch stored, in the request's order, and the error
-/// that stopped it, if any (then the alerts after the failed one are not
-/// in `done`; those in `done` are stored).
+/// that failed it, if any: `done` still holds every alert the step stored
+/// (they page), and the request fails.
 pub struct StepOutcome {
     pub done: Vec<Ingested>,
     pub error: Option<DomainError>,
@@ -501,6 +512,9 @@ async fn plan_round(
     Ok((plans, groups))
 }
 
+/// The results of a round's `transact_many`, in order: what was stored,
+/// then the lost races stored again alone. After a failure nothing more is
+/// attempted, but every alert the round did store is in `done` (it pages).
 async fn apply_round(
     store: &Store,
     source: &SourceContext,
@@ -510,47 +524,40 @@ async fn apply_round(
 ) -> StepOutcome {
     let results = store.table().transact_many(groups).await;
     let mut done = Vec::with_capacity(round.len());
-    for ((prepared, plan), result) in round.into_iter().zip(plans).zip(results) {
-        let lost = match (&result, &plan) {
-            (Ok(()), _) => false,
-            (Err(err), Plan::New(_)) => new_incident_lost(err, prepared.round_scope().is_some()),
-            (Err(err), Plan::Duplicate) => lost_race(err),
-            (Err(err), Plan::Suppressed) => matches!(err, StoreError::TransactionConflict),
-        };
-        if let Err(err) = result
-            && !lost
-        {
-            return StepOutcome {
-                done,
-                error: Some(err.into()),
-            };
-        }
-        if lost {
-            // Read again and retry, alone; the alert keeps its id and time.
-            let mut prepared = prepared;
-            prepared.alert.incident_id = None;
-            prepared.alert.outcome = Outcome::Ignored;
-            match store_one(store, source, prepared).await {
-                Ok(ingested) => done.push(ingested),
-                Err(error) => {
-                    return StepOutcome {
-                        done,
-                        error: Some(error),
-                    };
+    let mut error: Option<DomainError> = None;
+    for ((mut prepared, plan), result) in round.into_iter().zip(plans).zip(results) {
+        match result {
+            Ok(()) => done.push(Ingested {
+                alert: prepared.alert,
+                incident: match plan {
+                    Plan::New(incident) => Some(incident),
+                    Plan::Duplicate | Plan::Suppressed => None,
+                },
+            }),
+            Err(err) => {
+                let lost = match plan {
+                    Plan::New(_) => new_incident_lost(&err, prepared.round_scope().is_some()),
+                    Plan::Duplicate => lost_race(&err),
+                    Plan::Suppressed => matches!(err, StoreError::TransactionConflict),
+                };
+                if !lost {
+                    error.get_or_insert(err.into());
+                    continue;
+                }
+                if error.is_some() {
+                    continue;
+                }
+                // Read again and retry, alone; the alert keeps its id and time.
+                prepared.alert.incident_id = None;
+                prepared.alert.outcome = Outcome::Ignored;
+                match store_one(store, source, prepared).await {
+                    Ok(ingested) => done.push(ingested),
+                    Err(err) => error = Some(err),
                 }
             }
-            continue;
         }
-        let incident = match plan {
-            Plan::New(incident) => Some(incident),
-            Plan::Duplicate | Plan::Suppressed => None,
-        };
-        done.push(Ingested {
-            alert: prepared.alert,
-            incident,
-        });
     }
-    StepOutcome { done, error: None }
+    StepOutcome { done, error }
 }
 
 /// Resolve or acknowledge the open incident of `scope`, if any. Repeats
