@@ -342,7 +342,7 @@ async fn trigger(
 /// alert before it).
 enum Step {
     Round(Vec<Prepared>),
-    One(Prepared),
+    One(Box<Prepared>),
 }
 
 /// The alerts of one request, prepared with one read of the rules and split
@@ -375,7 +375,7 @@ impl Batch {
             let prepared = Prepared::new(store, source, &rules, event);
             if !prepared.joins_rounds() {
                 flush(&mut steps, &mut round, &mut scopes);
-                steps.push_back(Step::One(prepared));
+                steps.push_back(Step::One(Box::new(prepared)));
                 continue;
             }
             let repeated = prepared.round_scope().is_some_and(|scope| scopes.contains(scope));
@@ -394,7 +394,7 @@ impl Batch {
     /// Stores the next step, or `None` when every step is done.
     pub async fn next(&mut self, store: &Store, source: &SourceContext) -> Option<StepOutcome> {
         let outcome = match self.steps.pop_front()? {
-            Step::One(prepared) => match store_one(store, source, prepared).await {
+            Step::One(prepared) => match store_one(store, source, *prepared).await {
                 Ok(ingested) => StepOutcome {
                     done: vec![ingested],
                     error: None,
@@ -418,7 +418,7 @@ fn flush(
     scopes.clear();
     match round.len() {
         0 => {}
-        1 => steps.extend(round.pop().map(Step::One)),
+        1 => steps.extend(round.pop().map(|prepared| Step::One(Box::new(prepared)))),
         _ => steps.push_back(Step::Round(std::mem::take(round))),
     }
 }
@@ -430,7 +430,7 @@ enum Plan {
     /// Added to the open incident.
     Duplicate,
     /// Opens this incident.
-    New(Incident),
+    New(Box<Incident>),
 }
 
 /// Stores a round: the open-incident markers of its scopes in one read,
@@ -479,11 +479,12 @@ async fn plan_round(
         .zip(&markers)
         .filter(|(prepared, marker)| !prepared.evaluation.suppressed && marker.is_none())
         .count();
-    let mut numbers = if new > 0 {
-        store.next_ids(tenant, "incident", new as u64).await?
-    } else {
-        1..=0
-    };
+    let mut numbers = match new {
+        0 => None,
+        count => Some(store.next_ids(tenant, "incident", count as u64).await?),
+    }
+    .into_iter()
+    .flatten();
     let mut plans = Vec::with_capacity(round.len());
     let mut groups = Vec::with_capacity(round.len());
     for (prepared, marker) in round.iter_mut().zip(markers) {
@@ -506,7 +507,7 @@ async fn plan_round(
                 .ok_or_else(|| DomainError::Internal("a round ran out of incident numbers".into()))?;
             let (incident, ops) = new_incident_ops(source, event, evaluation, scope, number, alert)?;
             groups.push(ops);
-            plans.push(Plan::New(incident));
+            plans.push(Plan::New(Box::new(incident)));
         }
     }
     Ok((plans, groups))
@@ -530,7 +531,7 @@ async fn apply_round(
             Ok(()) => done.push(Ingested {
                 alert: prepared.alert,
                 incident: match plan {
-                    Plan::New(incident) => Some(incident),
+                    Plan::New(incident) => Some(*incident),
                     Plan::Duplicate | Plan::Suppressed => None,
                 },
             }),
