@@ -4,7 +4,8 @@
 //! one counter increment and stores every alert with one `transact_many`.
 //! Counted with `CountingTable` (which lets the adapter's own batch
 //! operations run) on both stores; dedup inside a batch; a trigger then a
-//! resolve of one alert in one batch; a batch that cannot be stored.
+//! resolve of one alert in one batch; two identical batches at once; a
+//! batch that cannot be stored.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -341,4 +342,42 @@ async fn a_batch_that_cannot_be_stored_is_refused_with_503() {
     assert_eq!(total, 100);
     assert!(items.iter().all(|item| item["alert_count"] == 1), "{items:?}");
     assert_eq!(raw_alert_count(&app, &admin).await, 100);
+}
+
+// ---------------------------------------------------------------------------
+// Concurrent batches
+
+/// Two identical batches at once: every alert's scope is raced by the other
+/// batch, whose marker write wins or loses; the loser's alerts go again
+/// through the single path and are deduplicated. One incident per alert,
+/// each with both alerts.
+async fn two_identical_batches_at_once(table: Arc<dyn Table>) {
+    let (app, _counting, admin, key) = counted_app(table, "racing").await;
+    let body = webhook((0..40).map(|n| alert(&fingerprint(n), "firing")).collect());
+    let (first, second) = tokio::join!(
+        app.ingest(ALERTMANAGER, &key, &body),
+        app.ingest(ALERTMANAGER, &key, &body)
+    );
+    let (first, second) = (results(&first), results(&second));
+    for (n, (one, other)) in first.iter().zip(&second).enumerate() {
+        assert_eq!(id(one), id(other), "alert {n}: {one} {other}");
+        let mut pair = [one["outcome"].as_str(), other["outcome"].as_str()];
+        pair.sort();
+        assert_eq!(pair, [Some("created"), Some("deduplicated")], "alert {n}");
+    }
+    let (total, items) = incidents(&app, &admin).await;
+    assert_eq!(total, 40);
+    assert!(items.iter().all(|item| item["alert_count"] == 2), "{items:?}");
+    assert_eq!(raw_alert_count(&app, &admin).await, 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_identical_batches_at_once_on_sqlite() {
+    let (table, _dir) = sqlite_table();
+    two_identical_batches_at_once(table).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_identical_batches_at_once_on_dynamodb() {
+    two_identical_batches_at_once(dynamodb_table("ingest-batch-race").await).await;
 }
