@@ -381,3 +381,46 @@ async fn two_identical_batches_at_once_on_sqlite() {
 async fn two_identical_batches_at_once_on_dynamodb() {
     two_identical_batches_at_once(dynamodb_table("ingest-batch-race").await).await;
 }
+
+/// A batch whose incidents page a team: each new incident's escalation
+/// start reads what it pages on top of the batch's own calls. Measured and
+/// bounded per incident, so a change in the escalation start's cost shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_paging_a_team_costs_the_escalation_start_per_incident() {
+    let (table, _dir) = sqlite_table();
+    let (app, counting, admin, key) = counted_app(table, "paging").await;
+    let team = app.post("/api/v1/teams", &admin, json!({ "name": "web" })).await;
+    assert_eq!(team.status, 201, "{:?}", team.body);
+    let team_id = team.body["id"].as_u64().expect("team id").to_string();
+    let alerts = (0..20)
+        .map(|n| {
+            let mut alert = alert(&fingerprint(n), "firing");
+            alert["labels"]["team_id"] = json!(team_id);
+            alert
+        })
+        .collect();
+
+    counting.reset();
+    let reply = app.ingest(ALERTMANAGER, &key, &webhook(alerts)).await;
+    let calls = counting.total();
+    let breakdown = counting.breakdown();
+    let done = results(&reply);
+    assert!(outcomes(&done).iter().all(|outcome| *outcome == "created"), "{done:?}");
+    assert!(
+        done.iter()
+            .all(|result| result["team_id"] == json!(team_id.parse::<u64>().expect("id")))
+    );
+    let escalation = calls - NEW_BATCH_BUDGET;
+    eprintln!(
+        "20 new alerts paging a team without a policy: {calls} table calls ({escalation} for escalation): {breakdown:?}"
+    );
+    assert_eq!(counting.count(TableOp::TransactMany), 1, "{breakdown:?}");
+    assert!(
+        escalation <= 20 * ESCALATION_START_CALLS,
+        "escalation took {escalation} calls for 20 incidents: {breakdown:?}"
+    );
+}
+
+/// Table calls of one incident's escalation start when its team has no
+/// escalation policy (read the team, record that nothing is due).
+const ESCALATION_START_CALLS: u64 = 2;
