@@ -1096,6 +1096,17 @@ async fn an_alert_that_cannot_be_stored_is_never_acknowledged() {
 #[tokio::test]
 async fn an_alert_costs_at_most_five_table_calls_and_a_duplicate_four() {
     let (inner, _dir) = sqlite_table();
+    alert_within_the_call_budget(inner).await;
+}
+
+#[tokio::test]
+async fn an_alert_costs_at_most_five_dynamodb_calls_and_a_duplicate_four() {
+    alert_within_the_call_budget(dynamodb_table("call-budget").await).await;
+}
+
+/// A new alert takes at most 5 table calls and its duplicate at most 4 (the
+/// key check included); a refused key at most 1.
+async fn alert_within_the_call_budget(inner: Arc<dyn Table>) {
     let counting = CountingTable::new(inner);
     // The alert's own calls: the edge's rate-limit window (one increment per
     // request, measured by the benchmark) is off here.
