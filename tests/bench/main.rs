@@ -56,6 +56,7 @@ use tokio::sync::{oneshot, watch};
 
 mod finops;
 mod ingest;
+mod lambda_ingest;
 mod page;
 mod ratelimit;
 mod table_calls;
@@ -106,6 +107,7 @@ Options:
                        (default: `alertmanager` or `prometheus-alertmanager` on PATH)
   --only-finops        run only the sync and FinOps part (a quick re-run after a change there)
   --only-ratelimit     run only the rate-limit scenario (the same GET with limits on and off)
+  --only-lambda-ingest run only the ingest Lambda function on moto (CPU and wall time per warm alert)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -127,6 +129,8 @@ struct Options {
     only_finops: bool,
     /// Only the rate-limit scenario (`--only-ratelimit`).
     only_ratelimit: bool,
+    /// Only the ingest function on moto (`--only-lambda-ingest`).
+    only_lambda_ingest: bool,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -161,6 +165,7 @@ impl Options {
             cur_rows: 1_000_000,
             only_finops: false,
             only_ratelimit: false,
+            only_lambda_ingest: false,
             alertmanager: None,
             check: false,
         };
@@ -178,6 +183,7 @@ impl Options {
                 "--cur-rows" => options.cur_rows = parse_number(&flag, args.next(), 1_000, 10_000_000)?,
                 "--only-finops" => options.only_finops = true,
                 "--only-ratelimit" => options.only_ratelimit = true,
+                "--only-lambda-ingest" => options.only_lambda_ingest = true,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -1489,6 +1495,9 @@ async fn run(options: Options) -> BenchResult<bool> {
             .map_err(|err| format!("write {}: {err}", path.display()))?;
         println!("written: {}", path.display());
         return Ok(true);
+    }
+    if options.only_lambda_ingest {
+        return lambda_ingest::run_only(&options, &log_dir).await;
     }
     let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
