@@ -673,3 +673,31 @@ pub async fn run_only(options: &Options, log_dir: &Path) -> BenchResult<bool> {
     println!("written: {} and {}", path.display(), json_path.display());
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_are_alerts_with_the_key_and_request_ids_round_trip() {
+        let event: Value = serde_json::from_str(&alert_event("qas_key", "ext-1", 7)).expect("JSON event");
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+        assert_eq!(event["rawPath"], "/api/v1/alerts");
+        assert_eq!(event["headers"]["x-api-key"], "qas_key");
+        let body: Value = serde_json::from_str(event["body"].as_str().expect("body")).expect("JSON body");
+        assert_eq!(body["external_id"], "ext-1");
+        assert_eq!(index_of(&request_id(42)), Some(42));
+        assert_eq!(index_of("someone-else"), None);
+    }
+
+    #[test]
+    fn lambda_ms_stretch_cpu_by_the_vcpu_share_and_add_round_trips() {
+        let ms = lambda_ms_at_128_mb(1.0, 4.0, 5.0);
+        assert!((ms - (1769.0 / 128.0 + 20.0)).abs() < 1e-9, "{ms}");
+    }
+
+    #[test]
+    fn cpu_time_reads_this_process() {
+        assert!(cpu_time(std::process::id()).is_ok());
+    }
+}
