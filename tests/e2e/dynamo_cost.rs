@@ -227,3 +227,51 @@ async fn an_alert_that_starts_escalation_costs_few_dynamodb_requests() {
         paged_duplicate.line("duplicate")
     );
 }
+
+/// The meter's hooks in the adapter price each operation by the rules,
+/// whatever moto reports: a 1.5 KB item with one index key costs 2 WRU on
+/// the table and 2 on the index, twice on the table in a transaction.
+#[tokio::test]
+async fn the_meter_prices_each_operation_by_the_rules() {
+    use quper_core::ports::table::Update;
+    use quper_core::ports::{Condition, Key, Query, WriteOp};
+    use quper_store_aws::capacity::{Operation, Units};
+
+    let meter = Arc::new(CapacityMeter::new());
+    let table = fresh_dynamodb_table("meter").await.with_capacity_meter(meter.clone());
+    let key = Key::new("T#meter#THING", "0001");
+    let item = json!({
+        "PK": key.pk, "SK": key.sk, "GSI1PK": "T#meter#THINGS", "GSI1SK": "0001", "body": "x".repeat(1500),
+    });
+    let item = item.as_object().cloned().expect("an object");
+    let step = |op: Operation, expected: Units| {
+        let consumption = meter.consumption();
+        assert_eq!(consumption.calls, vec![(op, 1)], "{consumption:?}");
+        assert_eq!(consumption.computed, expected, "{op:?}: {consumption:?}");
+        meter.reset();
+    };
+
+    table.put(item.clone(), Condition::NotExists).await.expect("put");
+    step(Operation::PutItem, Units::write(4.0));
+    assert!(table.get(&key).await.expect("get").is_some());
+    step(Operation::GetItem, Units::read(1.0));
+    assert!(
+        table
+            .get(&Key::new("T#meter#THING", "none"))
+            .await
+            .expect("get")
+            .is_none()
+    );
+    step(Operation::GetItem, Units::read(1.0));
+    let page = table.query(Query::partition("T#meter#THING")).await.expect("query");
+    assert_eq!(page.items.len(), 1);
+    step(Operation::Query, Units::read(1.0));
+    // Shrinking the item in a transaction: the larger (before) image counts,
+    // twice on the table, once on the index.
+    let shrink = Update::new(key.clone()).set("body", "short");
+    table.transact(vec![WriteOp::Update(shrink)]).await.expect("transact");
+    step(Operation::TransactWriteItems, Units::write(2.0 * 2.0 + 2.0));
+    table.delete(&key, Condition::Exists).await.expect("delete");
+    step(Operation::DeleteItem, Units::write(1.0 + 1.0));
+    assert_eq!(meter.consumption().total_calls(), 0);
+}
