@@ -48,8 +48,8 @@ printf '==> cargo build --release\n'
 # One --bin per binary: a lone `--bin quper-bench` would restrict every -p to
 # that one target and leave the functions unbuilt.
 cargo build --release \
-  -p quper-health -p quper-identity -p quper-hello-baseline -p quper -p quper-tests \
-  --bin quper-health --bin quper-identity --bin quper-hello-baseline --bin quper --bin quper-bench
+  -p quper-health -p quper-identity -p quper-ingest -p quper-hello-baseline -p quper -p quper-tests \
+  --bin quper-health --bin quper-identity --bin quper-ingest --bin quper-hello-baseline --bin quper --bin quper-bench
 
 bin_dir="${CARGO_TARGET_DIR:-target}/release"
 mkdir -p .bench

@@ -63,6 +63,7 @@ use tokio::sync::{oneshot, watch};
 
 mod finops;
 mod ingest;
+mod lambda_ingest;
 mod page;
 mod ratelimit;
 mod table_calls;
@@ -127,6 +128,7 @@ Options:
   --only-ingest        run only ingestion: the one-alert load, the batches and the kill -9 check on
                        Quper, the same loads on Alertmanager, and the soak when --soak is given
   --only-soak          run only the soak (its own server measures the maximum unless --soak-rate)
+  --only-lambda-ingest run only the ingest Lambda function on moto (CPU and wall time per warm alert)
   --check              exit with status 2 when a target is missed
   -h, --help           this text";
 
@@ -159,6 +161,8 @@ struct Options {
     soak_seconds: u64,
     soak_rate: Option<f64>,
     // --- end benchsoak
+    /// Only the ingest function on moto (`--only-lambda-ingest`).
+    only_lambda_ingest: bool,
     alertmanager: Option<PathBuf>,
     check: bool,
 }
@@ -199,6 +203,7 @@ impl Options {
             only_soak: false,
             soak_seconds: 600,
             soak_rate: None,
+            only_lambda_ingest: false,
             alertmanager: None,
             check: false,
         };
@@ -230,6 +235,7 @@ impl Options {
                 "--soak-seconds" => options.soak_seconds = parse_number(&flag, args.next(), 30, 86_400)?,
                 "--soak-rate" => options.soak_rate = Some(parse_number(&flag, args.next(), 1.0, 1_000_000.0)?),
                 // --- end benchsoak
+                "--only-lambda-ingest" => options.only_lambda_ingest = true,
                 "--alertmanager" => {
                     options.alertmanager = Some(args.next().ok_or("--alertmanager needs a value")?.into())
                 }
@@ -1714,6 +1720,9 @@ async fn run(options: Options) -> BenchResult<bool> {
         return run_ingest_only(&options, &log_dir).await;
     }
     // --- end benchsoak
+    if options.only_lambda_ingest {
+        return lambda_ingest::run_only(&options, &log_dir).await;
+    }
     let alertmanager = alertmanager_binary(&options)?;
     let mut machine = machine();
 

@@ -1130,7 +1130,12 @@ async fn a_cached_source_key_stops_at_once_on_the_local_host() {
 
     source_action("deactivate").await;
     let inactive = app.ingest(ALERTS, &key, &generic("inactive", "k-3")).await;
-    assert_error(&inactive, 403, "AUTHORIZATION_ERROR", "a cached key of a deactivated source");
+    assert_error(
+        &inactive,
+        403,
+        "AUTHORIZATION_ERROR",
+        "a cached key of a deactivated source",
+    );
     source_action("activate").await;
     let again = app.ingest(ALERTS, &key, &generic("active again", "k-4")).await;
     assert_eq!(again.status, 201, "{:?}", again.body);
@@ -1154,6 +1159,17 @@ async fn a_cached_source_key_stops_at_once_on_the_local_host() {
 #[tokio::test]
 async fn an_alert_costs_at_most_five_table_calls_and_a_duplicate_four() {
     let (inner, _dir) = sqlite_table();
+    alert_within_the_call_budget(inner).await;
+}
+
+#[tokio::test]
+async fn an_alert_costs_at_most_five_dynamodb_calls_and_a_duplicate_four() {
+    alert_within_the_call_budget(dynamodb_table("call-budget").await).await;
+}
+
+/// A new alert takes at most 5 table calls and its duplicate at most 4 (the
+/// key check included); a refused key at most 1.
+async fn alert_within_the_call_budget(inner: Arc<dyn Table>) {
     let counting = CountingTable::new(inner);
     // The alert's own calls: the edge's rate-limit window (one increment per
     // request, measured by the benchmark) is off here.

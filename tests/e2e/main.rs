@@ -116,6 +116,7 @@ mod cors;
 mod credentials;
 mod data_at_rest;
 mod durability;
+mod dynamo_cost;
 mod environment_lifecycle;
 mod escalation;
 mod feature_flags;

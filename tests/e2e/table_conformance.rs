@@ -1,10 +1,11 @@
 //! Conformance suite of the `Table` port.
 //!
 //! Every case is written once, as `async fn case_x(table: Arc<dyn Table>)`,
-//! and [`conformance_cases!`] runs it twice: in `sqlite` against a fresh
+//! and [`conformance_cases!`] runs it on each adapter: in `sqlite` against a fresh
 //! database file and in `dynamodb` against a fresh table on the DynamoDB
 //! endpoint in `QUPER_TEST_DYNAMODB_ENDPOINT` (moto_server, started by
-//! `infra/scripts/test.sh`). The DynamoDB side fails, never skips, when that
+//! `infra/scripts/test.sh`), and once more in `dynamodb_metered` with the
+//! adapter's capacity meter on. The DynamoDB side fails, never skips, when that
 //! variable is unset: a silently skipped adapter would hide every difference
 //! this suite exists to catch.
 //!
@@ -40,6 +41,16 @@ macro_rules! conformance_cases {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
                     let table = super::dynamodb_table().await;
+                    super::$case(table).await;
+                }
+            )+
+        }
+
+        mod dynamodb_metered {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let table = super::metered_dynamodb_table().await;
                     super::$case(table).await;
                 }
             )+
@@ -101,6 +112,16 @@ fn sqlite_table() -> (Arc<dyn Table>, tempfile::TempDir) {
 /// A freshly created table on the test DynamoDB endpoint.
 async fn dynamodb_table() -> Arc<dyn Table> {
     crate::support::dynamodb_table("conformance").await
+}
+
+/// The same with a capacity meter: asking for and counting consumed
+/// capacity must not change what any operation does.
+async fn metered_dynamodb_table() -> Arc<dyn Table> {
+    let meter = Arc::new(quper_store_aws::capacity::CapacityMeter::new());
+    let table = crate::support::fresh_dynamodb_table("metered")
+        .await
+        .with_capacity_meter(meter);
+    Arc::new(table)
 }
 
 // ---------------------------------------------------------------------------

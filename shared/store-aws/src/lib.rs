@@ -19,6 +19,7 @@ mod athena;
 mod attribute;
 mod batch;
 mod bus;
+pub mod capacity;
 mod cursor;
 mod expression;
 mod objects;
@@ -60,12 +61,14 @@ use aws_sdk_dynamodb::types::{
     KeyType, Projection, ProjectionType, Put, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update,
 };
+use capacity::{CapacityMeter, Change, Operation, Read, Units, read_units};
 use expression::{Expression, SortCondition};
 use quper_core::ports::table::{
     COUNTER_VALUE, GSI1PK, GSI1SK, GSI2PK, GSI2SK, PK, SK, TTL, Update as ItemUpdate, validate_transaction,
 };
 use quper_core::ports::{Condition, Index, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Environment variable with an endpoint URL that replaces DynamoDB's (for
@@ -173,6 +176,8 @@ pub async fn create_table(client: &Client, table_name: &str) -> Result<(), Store
 pub struct DynamoTable {
     client: Client,
     table_name: String,
+    /// Set when measuring what requests consume ([`capacity`]).
+    meter: Option<Arc<CapacityMeter>>,
 }
 
 impl DynamoTable {
@@ -180,7 +185,15 @@ impl DynamoTable {
         Self {
             client,
             table_name: table_name.into(),
+            meter: None,
         }
+    }
+
+    /// This table counting every request and what it consumes on `meter`
+    /// (each request then asks for its consumed capacity).
+    pub fn with_capacity_meter(mut self, meter: Arc<CapacityMeter>) -> Self {
+        self.meter = Some(meter);
+        self
     }
 
     /// The table `table_name` through [`client_from_env`].
@@ -216,10 +229,15 @@ impl DynamoTable {
             .set_expression_attribute_names(condition.names())
             .set_expression_attribute_values(condition.values())
             .return_values(ReturnValue::UpdatedNew)
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await;
         match result {
             Ok(output) => {
+                if let (Some(meter), Some(new)) = (&self.meter, output.attributes()) {
+                    let units = meter.write(&key.pk, &key.sk, Change::Update { set: new, remove: &[] }, false);
+                    meter.record(Operation::UpdateItem, output.consumed_capacity(), units);
+                }
                 let value = output.attributes().and_then(|attributes| attributes.get(COUNTER_VALUE));
                 match value {
                     Some(AttributeValue::N(number)) => number
@@ -255,10 +273,17 @@ impl DynamoTable {
             .condition_expression(&condition.text)
             .set_expression_attribute_names(condition.names())
             .set_expression_attribute_values(condition.values())
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await;
         match result {
-            Ok(_) => Ok(true),
+            Ok(output) => {
+                if let (Some(meter), Some(key)) = (&self.meter, Key::of(fresh)) {
+                    let units = meter.write(&key.pk, &key.sk, Change::Put(&to_attributes(fresh)), false);
+                    meter.record(Operation::PutItem, output.consumed_capacity(), units);
+                }
+                Ok(true)
+            }
             Err(error)
                 if error
                     .as_service_error()
@@ -284,11 +309,18 @@ impl DynamoTable {
             .set_expression_attribute_names(expression.names())
             .set_expression_attribute_values(expression.values())
             .return_values(ReturnValue::AllNew)
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await;
         match result {
             Ok(output) => match output.attributes() {
-                Some(attributes) => from_attributes(attributes).map(Some),
+                Some(attributes) => {
+                    if let Some(meter) = &self.meter {
+                        let units = meter.write(&update.key.pk, &update.key.sk, Change::Put(attributes), false);
+                        meter.record(Operation::UpdateItem, output.consumed_capacity(), units);
+                    }
+                    from_attributes(attributes).map(Some)
+                }
                 None => Err(StoreError::Unavailable(format!(
                     "the update of {:?} returned no item",
                     update.key
@@ -425,9 +457,18 @@ impl Table for DynamoTable {
             .table_name(&self.table_name)
             .set_key(Some(key_attributes(key)))
             .consistent_read(true)
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await
             .map_err(unavailable)?;
+        if let Some(meter) = &self.meter {
+            let size = meter.seen(&output.item().into_iter().collect::<Vec<_>>());
+            meter.record(
+                Operation::GetItem,
+                output.consumed_capacity(),
+                Units::read(read_units(size, Read::Strong)),
+            );
+        }
         let Some(attributes) = output.item() else {
             return Ok(None);
         };
@@ -438,38 +479,15 @@ impl Table for DynamoTable {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let key = validate_item(&item)?;
         let condition = expression::condition(&condition, epoch_seconds());
-        self.client
+        let output = self
+            .client
             .put_item()
             .table_name(&self.table_name)
             .set_item(Some(to_attributes(&item)))
             .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
             .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
             .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
-            .send()
-            .await
-            .map_err(|error| {
-                if error
-                    .as_service_error()
-                    .is_some_and(|error| error.is_conditional_check_failed_exception())
-                {
-                    StoreError::ConditionFailed { key }
-                } else {
-                    unavailable(error)
-                }
-            })?;
-        Ok(())
-    }
-
-    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
-        check_key(key)?;
-        let condition = expression::condition(&condition, epoch_seconds());
-        self.client
-            .delete_item()
-            .table_name(&self.table_name)
-            .set_key(Some(key_attributes(key)))
-            .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
-            .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
-            .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await
             .map_err(|error| {
@@ -482,6 +500,41 @@ impl Table for DynamoTable {
                     unavailable(error)
                 }
             })?;
+        if let Some(meter) = &self.meter {
+            let units = meter.write(&key.pk, &key.sk, Change::Put(&to_attributes(&item)), false);
+            meter.record(Operation::PutItem, output.consumed_capacity(), units);
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
+        check_key(key)?;
+        let condition = expression::condition(&condition, epoch_seconds());
+        let output = self
+            .client
+            .delete_item()
+            .table_name(&self.table_name)
+            .set_key(Some(key_attributes(key)))
+            .set_condition_expression(condition.as_ref().map(|condition| condition.text.clone()))
+            .set_expression_attribute_names(condition.as_ref().and_then(Expression::names))
+            .set_expression_attribute_values(condition.as_ref().and_then(Expression::values))
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
+            .send()
+            .await
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|error| error.is_conditional_check_failed_exception())
+                {
+                    StoreError::ConditionFailed { key: key.clone() }
+                } else {
+                    unavailable(error)
+                }
+            })?;
+        if let Some(meter) = &self.meter {
+            let units = meter.write(&key.pk, &key.sk, Change::Delete, false);
+            meter.record(Operation::DeleteItem, output.consumed_capacity(), units);
+        }
         Ok(())
     }
 
@@ -532,9 +585,23 @@ impl Table for DynamoTable {
                 .set_consistent_read((query.index == Index::Base).then_some(true))
                 .set_limit(request_limit)
                 .set_exclusive_start_key(start_key.take())
+                .set_return_consumed_capacity(capacity::ask(&self.meter))
                 .send()
                 .await
                 .map_err(unavailable)?;
+            if let Some(meter) = &self.meter {
+                let size = meter.seen(&output.items().iter().collect::<Vec<_>>());
+                let read = if query.index == Index::Base {
+                    Read::Strong
+                } else {
+                    Read::Eventual
+                };
+                meter.record(
+                    Operation::Query,
+                    output.consumed_capacity(),
+                    Units::read(read_units(size, read)),
+                );
+            }
             for attributes in output.items() {
                 items.push(from_attributes(attributes)?);
             }
@@ -646,10 +713,17 @@ impl Table for DynamoTable {
                 .client
                 .transact_write_items()
                 .set_transact_items(Some(items))
+                .set_return_consumed_capacity(capacity::ask(&self.meter))
                 .send()
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(output) => {
+                    if let Some(meter) = &self.meter {
+                        let units = capacity::transaction_units(meter, &ops, &restart_counter);
+                        meter.record(Operation::TransactWriteItems, output.consumed_capacity(), units);
+                    }
+                    return Ok(());
+                }
                 Err(error) => error,
             };
             let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
@@ -742,9 +816,18 @@ impl Table for DynamoTable {
             .consistent_read(true)
             .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .set_exclusive_start_key(start_key)
+            .set_return_consumed_capacity(capacity::ask(&self.meter))
             .send()
             .await
             .map_err(unavailable)?;
+        if let Some(meter) = &self.meter {
+            let size = meter.seen(&output.items().iter().collect::<Vec<_>>());
+            meter.record(
+                Operation::Scan,
+                output.consumed_capacity(),
+                Units::read(read_units(size, Read::Strong)),
+            );
+        }
         let items = output
             .items()
             .iter()
