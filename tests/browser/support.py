@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -366,7 +366,11 @@ class Ui:
 
     def wait(self, condition, timeout=10, message="timed out"):
         try:
-            return WebDriverWait(self.driver, timeout, poll_frequency=0.1).until(condition)
+            # A condition that reads an element htmx replaces in the meantime
+            # (a swap, a live update) is tried again, not failed.
+            return WebDriverWait(
+                self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+            ).until(condition)
         except TimeoutException:
             raise AssertionError(f"{message} (after {timeout} s; at {self.driver.current_url})") from None
 
