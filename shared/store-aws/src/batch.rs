@@ -25,7 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
-use quper_core::ports::table::{MAX_TRANSACTION_GROUPS, validate_get_many, validate_transaction};
+use quper_core::ports::table::{refuse_too_many_groups, validate_get_many, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, StoreError, Table, WriteOp};
 
 use crate::{
@@ -112,15 +112,8 @@ pub(crate) async fn get_many(table: &DynamoTable, keys: &[Key]) -> Result<Vec<Op
 
 /// `Table::transact_many` on DynamoDB.
 pub(crate) async fn transact_many(table: &DynamoTable, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
-    if groups.len() > MAX_TRANSACTION_GROUPS {
-        let refusal = format!(
-            "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
-            groups.len()
-        );
-        return groups
-            .iter()
-            .map(|_| Err(StoreError::Invalid(refusal.clone())))
-            .collect();
+    if let Some(refused) = refuse_too_many_groups(&groups) {
+        return refused;
     }
     let touched: Vec<HashSet<Key>> = groups
         .iter()

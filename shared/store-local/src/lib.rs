@@ -43,7 +43,7 @@ pub use schedules::{SyncTimer, TimerSchedules};
 pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
 
 use async_trait::async_trait;
-use quper_core::ports::table::{MAX_TRANSACTION_GROUPS, Update, validate_get_many, validate_transaction};
+use quper_core::ports::table::{Update, refuse_too_many_groups, validate_get_many, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use row::{Row, key_of};
 use rusqlite::{Connection, OpenFlags};
@@ -418,15 +418,8 @@ impl Table for SqliteTable {
 
     /// Every group in one commit, a savepoint each.
     async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
-        if groups.len() > MAX_TRANSACTION_GROUPS {
-            let refusal = format!(
-                "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
-                groups.len()
-            );
-            return groups
-                .iter()
-                .map(|_| Err(StoreError::Invalid(refusal.clone())))
-                .collect();
+        if let Some(refused) = refuse_too_many_groups(&groups) {
+            return refused;
         }
         // Groups that fail validation are answered at once; the others are
         // sent to the writer together.

@@ -417,15 +417,8 @@ pub trait Table: Send + Sync + 'static {
     /// `BatchWriteItem` for groups made only of unconditional puts. The
     /// default runs `transact` once per group, in order.
     async fn transact_many(&self, groups: Vec<Vec<WriteOp>>) -> Vec<Result<(), StoreError>> {
-        if groups.len() > MAX_TRANSACTION_GROUPS {
-            let refusal = format!(
-                "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
-                groups.len()
-            );
-            return groups
-                .iter()
-                .map(|_| Err(StoreError::Invalid(refusal.clone())))
-                .collect();
+        if let Some(refused) = refuse_too_many_groups(&groups) {
+            return refused;
         }
         let mut results = Vec::with_capacity(groups.len());
         for ops in groups {
@@ -454,6 +447,21 @@ pub fn validate_scan(prefix: &str, limit: u32) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("a scan limit must be at least 1".into()));
     }
     Ok(())
+}
+
+/// The answer to a `transact_many` call over [`MAX_TRANSACTION_GROUPS`]
+/// groups: every group refused, nothing applied. `None` when within.
+pub fn refuse_too_many_groups(groups: &[Vec<WriteOp>]) -> Option<Vec<Result<(), StoreError>>> {
+    (groups.len() > MAX_TRANSACTION_GROUPS).then(|| {
+        let refusal = format!(
+            "transact_many takes at most {MAX_TRANSACTION_GROUPS} transactions, got {}",
+            groups.len()
+        );
+        groups
+            .iter()
+            .map(|_| Err(StoreError::Invalid(refusal.clone())))
+            .collect()
+    })
 }
 
 /// Checks the keys of [`Table::get_many`]: at most [`MAX_BATCH_GET_KEYS`],
