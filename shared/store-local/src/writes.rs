@@ -73,10 +73,12 @@ pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<
         }
         Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
         Write::Update(update) => {
-            if !condition_holds(connection, &update.key.pk, &update.key.sk, &update.condition, now)? {
+            // One read serves the condition and the update.
+            let live = live_item(connection, &update.key, now)?;
+            if !condition_holds_on(live.as_ref(), &update.condition) {
                 return Ok(Outcome::ConditionFailed);
             }
-            let item = live_item(connection, &update.key, now)?.unwrap_or_else(|| key_item(&update.key));
+            let item = live.unwrap_or_else(|| key_item(&update.key));
             let item = apply_update(item, update)?;
             upsert(connection, &Row::of(&item)?)?;
             Ok(Outcome::Updated(item))
@@ -178,6 +180,23 @@ fn condition_holds(
         Condition::Exists => live.is_some(),
         Condition::VersionEquals(_) => live.is_some_and(|(_, version_matches)| version_matches),
     })
+}
+
+/// Evaluates a condition against the live item already read (as
+/// [`condition_holds`] does in SQL).
+fn condition_holds_on(live: Option<&Item>, condition: &Condition) -> bool {
+    match condition {
+        Condition::None => true,
+        Condition::NotExists => live.is_none(),
+        Condition::Exists => live.is_some(),
+        Condition::VersionEquals(expected) => match live.and_then(|item| item.get(quper_core::ports::table::VERSION)) {
+            Some(Value::Number(version)) => match version.as_u64() {
+                Some(integer) => integer == *expected,
+                None => version.is_f64() && version.as_f64() == Some(*expected as f64),
+            },
+            _ => false,
+        },
+    }
 }
 
 /// Whether a stored `version` is the number `expected`, compared numerically
@@ -307,6 +326,41 @@ pub(crate) fn purge_expired(connection: &Connection, now: i64) -> Result<usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conditions_on_a_read_item_match_the_sql_ones() {
+        let with = |version: Value| -> Item {
+            let mut item = Item::new();
+            item.insert("version".into(), version);
+            item
+        };
+        let three = with(Value::from(3));
+        assert!(condition_holds_on(Some(&three), &Condition::VersionEquals(3)));
+        assert!(!condition_holds_on(Some(&three), &Condition::VersionEquals(4)));
+        assert!(condition_holds_on(
+            Some(&with(Value::from(3.0))),
+            &Condition::VersionEquals(3)
+        ));
+        assert!(!condition_holds_on(
+            Some(&with(Value::from(-3))),
+            &Condition::VersionEquals(3)
+        ));
+        assert!(!condition_holds_on(
+            Some(&with(Value::from(true))),
+            &Condition::VersionEquals(1)
+        ));
+        assert!(!condition_holds_on(
+            Some(&with(Value::from("3"))),
+            &Condition::VersionEquals(3)
+        ));
+        assert!(!condition_holds_on(None, &Condition::VersionEquals(3)));
+        assert!(!condition_holds_on(Some(&Item::new()), &Condition::VersionEquals(3)));
+        assert!(condition_holds_on(Some(&three), &Condition::Exists));
+        assert!(!condition_holds_on(None, &Condition::Exists));
+        assert!(condition_holds_on(None, &Condition::NotExists));
+        assert!(!condition_holds_on(Some(&three), &Condition::NotExists));
+        assert!(condition_holds_on(None, &Condition::None));
+    }
 
     #[test]
     fn adds_numbers_like_dynamodb() {
