@@ -1922,3 +1922,38 @@ async fn sqlite_acknowledged_writes_survive_kill_9() {
         &lost[..lost.len().min(10)]
     );
 }
+
+/// The checkpointer thread, not the writer's commits, copies the WAL into the
+/// database file: a megabyte of writes (far below the writer's fallback
+/// threshold of 32 MB) reaches the database file within moments, and every
+/// item still reads back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_off_the_writer() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("checkpoint.db");
+    let table: Arc<dyn Table> = Arc::new(SqliteTable::open(&database).expect("open SQLite table"));
+    let filler = "x".repeat(1000);
+    let writes = (0..1000).map(|n| {
+        let table = table.clone();
+        let filler = filler.clone();
+        async move {
+            let put = item(json!({"PK": "wal", "SK": format!("{n:05}"), "filler": filler}));
+            table.put(put, Condition::NotExists).await
+        }
+    });
+    for written in join_all(writes).await {
+        written.expect("put");
+    }
+    let file_size = || std::fs::metadata(&database).map(|meta| meta.len()).unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while file_size() < 1_000_000 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        file_size() >= 1_000_000,
+        "the database file holds {} bytes: the WAL was not checkpointed",
+        file_size()
+    );
+    let (items, _) = all_pages(&table, Query::partition("wal")).await;
+    assert_eq!(items.len(), 1000);
+}

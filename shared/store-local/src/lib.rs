@@ -19,7 +19,9 @@
 //! Durability: WAL mode with `synchronous=NORMAL` by default, which keeps
 //! every acknowledged write across a process kill; set
 //! `QUPER_SQLITE_SYNCHRONOUS=full` (or [`Synchronous::Full`]) to also survive
-//! power loss. See [`Synchronous`].
+//! power loss. See [`Synchronous`]. A checkpointer thread on its own
+//! connection copies the WAL into the database file ([`checkpoint`]), so
+//! commits never wait for that copy.
 //!
 //! Privacy: the database holds password hashes and sealed credentials, so its
 //! file is created readable and writable by the owner only (0600), and an
@@ -27,6 +29,7 @@
 //! `-shm` files the mode of the database file.
 
 pub mod analytics;
+mod checkpoint;
 pub mod objects;
 mod options;
 mod reads;
@@ -121,6 +124,8 @@ pub struct SqliteTable {
 
 struct Connections {
     writer: WriterHandle,
+    /// Copies the WAL into the database file off the writer thread.
+    _checkpointer: checkpoint::Checkpointer,
     readers: Vec<Mutex<Connection>>,
     /// Round-robin start for picking a reader.
     next_reader: AtomicUsize,
@@ -164,6 +169,11 @@ impl SqliteTable {
             )));
         }
         writer.execute_batch(SCHEMA).map_err(sqlite_error)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_FALLBACK_PAGES)
+            .map_err(sqlite_error)?;
+        let checkpointer = Connection::open(path).map_err(sqlite_error)?;
+        configure(&checkpointer, &options)?;
         tracing::debug!(path = %path.display(), synchronous = ?options.synchronous, readers = options.readers, "opened SQLite table");
 
         let reader_count = options.readers.max(1);
@@ -180,6 +190,7 @@ impl SqliteTable {
         Ok(SqliteTable {
             connections: Arc::new(Connections {
                 writer: WriterHandle::start(writer)?,
+                _checkpointer: checkpoint::Checkpointer::start(checkpointer)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
             }),
