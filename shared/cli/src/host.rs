@@ -90,7 +90,8 @@ impl LocalHost {
     /// A host on a table no other process writes to (its own SQLite file):
     /// like [`LocalHost::on_table`], and it may cache what only it can
     /// change, such as accepted alert-source keys
-    /// (`quper_core::alerting::key_cache`).
+    /// (`quper_core::alerting::key_cache`), and count rate-limit windows in
+    /// memory (`quper_core::ratelimit::MemoryWindows`).
     pub fn on_own_table(
         table: Arc<dyn Table>,
         data_dir: &Path,
@@ -155,6 +156,7 @@ impl LocalHost {
         let mut settings = Settings::from_lookup(lookup).map_err(|err| HostError::Config(err.to_string()))?;
         if only_writer {
             settings.source_key_cache = Some(quper_core::alerting::key_cache::LOCAL_HOST_TTL);
+            settings.rate_windows_in_memory = true;
         }
         let timers = TableTimers::new(table.clone());
         let queue = Arc::new(TableQueue::new(table.clone(), clock.clone()));

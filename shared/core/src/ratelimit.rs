@@ -1,5 +1,10 @@
 //! Request rate limits: fixed windows counted in the table, so a limit holds
-//! across every Lambda instance and the local host, and across restarts.
+//! across every Lambda instance and every host sharing a table, and across
+//! restarts. A process that is its store's one writer (the local host on its
+//! own SQLite file) counts them in memory instead ([`MemoryWindows`]): the
+//! same windows, without a write transaction per request (which was a third
+//! of the SQLite writer's work during an alert storm, docs/performance.md);
+//! a restart starts its windows again.
 //!
 //! A request is counted in the window of its class (`default`, `ai`, `auth`,
 //! `ingest`: the HTTP edge chooses) and of its subject: the authenticated
@@ -10,12 +15,15 @@
 //! is counted too (it cannot extend the window: the window ends when it
 //! ends). Window items carry a TTL a minute past their end.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use sha2::{Digest, Sha256};
 
 use crate::keys;
 use crate::model::TenantId;
-use crate::ports::StoreError;
 use crate::ports::table::COUNTER_VALUE;
+use crate::ports::{Key, StoreError};
 use crate::store::Store;
 
 /// How many requests a window takes, and how long a window lasts.
@@ -132,7 +140,13 @@ pub async fn take(store: &Store, class: &str, subject: &Subject, limit: Limit) -
     let window = window_of(store, limit);
     let key = window_key(class, subject, limit, window.index);
     let ttl = window.reset + 60;
-    let count = store.table().increment(&key, 1, Some(ttl)).await?;
+    let in_memory = store
+        .rate_windows()
+        .and_then(|windows| windows.add(&key, window.reset, window.now));
+    let count = match in_memory {
+        Some(count) => count,
+        None => store.table().increment(&key, 1, Some(ttl)).await?,
+    };
     Ok(decide(limit, &window, count))
 }
 
@@ -141,6 +155,9 @@ pub async fn take(store: &Store, class: &str, subject: &Subject, limit: Limit) -
 pub async fn peek(store: &Store, class: &str, subject: &Subject, limit: Limit) -> Result<Decision, StoreError> {
     let window = window_of(store, limit);
     let key = window_key(class, subject, limit, window.index);
+    if let Some(count) = store.rate_windows().and_then(|windows| windows.count(&key, window.now)) {
+        return Ok(decide(limit, &window, count));
+    }
     let count = store
         .table()
         .get(&key)
@@ -148,6 +165,72 @@ pub async fn peek(store: &Store, class: &str, subject: &Subject, limit: Limit) -
         .and_then(|item| item.get(COUNTER_VALUE).and_then(|v| v.as_i64()))
         .unwrap_or(0);
     Ok(decide(limit, &window, count))
+}
+
+/// Windows a process counts in its memory: only for the one writer of its
+/// store (the local host on its own SQLite file), where no other process
+/// counts requests. Bounded: at [`MemoryWindows::MAX_WINDOWS`] live windows
+/// (a flood from that many addresses within one window) a new window is
+/// counted in the table instead, so no limit is ever forgotten early.
+#[derive(Debug, Default)]
+pub struct MemoryWindows {
+    /// By window key: the count, and when the window ends (epoch seconds).
+    windows: Mutex<HashMap<Key, (i64, i64)>>,
+}
+
+impl MemoryWindows {
+    /// Live windows kept at most.
+    pub const MAX_WINDOWS: usize = 100_000;
+
+    pub fn new() -> MemoryWindows {
+        MemoryWindows::default()
+    }
+
+    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (i64, i64)>> {
+        // A plain map: a panic elsewhere cannot leave it torn.
+        self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts one request in the window `key` (ending at `reset`) and
+    /// returns its count; `None` when the window is not kept here (full, and
+    /// the caller counts it in the table).
+    fn add(&self, key: &Key, reset: i64, now: i64) -> Option<i64> {
+        let mut windows = self.windows();
+        if let Some((count, _)) = windows.get_mut(key) {
+            *count += 1;
+            return Some(*count);
+        }
+        if windows.len() >= Self::MAX_WINDOWS {
+            windows.retain(|_, (_, ends)| *ends > now);
+            if windows.len() >= Self::MAX_WINDOWS {
+                return None;
+            }
+        }
+        windows.insert(key.clone(), (1, reset));
+        Some(1)
+    }
+
+    /// The count of window `key`: `None` when it is not kept here (never
+    /// counted, or counted in the table). An ended window is never asked
+    /// for again (the key names its window), so a stale count cannot show.
+    fn count(&self, key: &Key, now: i64) -> Option<i64> {
+        let windows = self.windows();
+        match windows.get(key) {
+            Some((count, ends)) if *ends > now => Some(*count),
+            Some(_) => Some(0),
+            None if windows.len() < Self::MAX_WINDOWS => Some(0),
+            None => None,
+        }
+    }
+
+    /// How many windows are kept (ended ones until the next prune).
+    pub fn len(&self) -> usize {
+        self.windows().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +259,41 @@ mod tests {
         for bad in ["60", "60/day", "x/minute", "-1/minute", ""] {
             assert!(Limit::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    fn key(n: usize) -> Key {
+        window_key(
+            "default",
+            &Subject::Client(format!("10.0.0.{n}")),
+            Limit::per_minute(60),
+            1,
+        )
+    }
+
+    #[test]
+    fn memory_windows_count_each_window_apart() {
+        let windows = MemoryWindows::new();
+        assert_eq!(windows.count(&key(1), 100), Some(0));
+        assert_eq!(windows.add(&key(1), 120, 100), Some(1));
+        assert_eq!(windows.add(&key(1), 120, 101), Some(2));
+        assert_eq!(windows.add(&key(2), 120, 101), Some(1));
+        assert_eq!(windows.count(&key(1), 102), Some(2));
+        assert_eq!(windows.count(&key(1), 120), Some(0), "the window has ended");
+    }
+
+    #[test]
+    fn memory_windows_hand_new_windows_to_the_table_when_full_of_live_ones() {
+        let windows = MemoryWindows::new();
+        for n in 0..MemoryWindows::MAX_WINDOWS {
+            assert_eq!(windows.add(&key(n), 120, 100), Some(1));
+        }
+        let newcomer = key(MemoryWindows::MAX_WINDOWS);
+        assert_eq!(windows.add(&newcomer, 120, 100), None, "counted in the table");
+        assert_eq!(windows.count(&newcomer, 100), None, "read from the table");
+        assert_eq!(windows.add(&key(7), 120, 100), Some(2), "a kept window still counts");
+        // Once those windows ended they are pruned to make room.
+        assert_eq!(windows.add(&newcomer, 180, 130), Some(1));
+        assert_eq!(windows.len(), 1);
     }
 
     #[test]

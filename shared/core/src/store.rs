@@ -7,6 +7,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::model::TenantId;
 use crate::ports::{Clock, Condition, Item, Key, Query, Table, WriteOp, table};
+use crate::ratelimit::MemoryWindows;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,9 @@ pub struct Store {
     /// Accepted alert-source keys, where this process is its store's one
     /// writer (`alerting::key_cache`).
     source_keys: Option<Arc<SourceKeyCache>>,
+    /// Rate-limit windows counted in memory, where this process is its
+    /// store's one writer (`ratelimit::MemoryWindows`).
+    rate_windows: Option<Arc<MemoryWindows>>,
 }
 
 impl Store {
@@ -31,6 +35,7 @@ impl Store {
             table,
             clock,
             source_keys: None,
+            rate_windows: None,
         }
     }
 
@@ -39,6 +44,17 @@ impl Store {
     pub fn with_source_key_cache(mut self, ttl: std::time::Duration) -> Self {
         self.source_keys = Some(Arc::new(SourceKeyCache::new(ttl)));
         self
+    }
+
+    /// This store with rate-limit windows counted in memory: only for a
+    /// process that is its store's one writer (see `ratelimit`).
+    pub fn with_memory_rate_windows(mut self) -> Self {
+        self.rate_windows = Some(Arc::new(MemoryWindows::new()));
+        self
+    }
+
+    pub(crate) fn rate_windows(&self) -> Option<&MemoryWindows> {
+        self.rate_windows.as_deref()
     }
 
     pub(crate) fn source_keys(&self) -> Option<&SourceKeyCache> {

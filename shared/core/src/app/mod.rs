@@ -132,6 +132,11 @@ pub struct Settings {
     /// one writer sets it (`alerting::key_cache`): the local host on its
     /// own SQLite file.
     pub source_key_cache: Option<std::time::Duration>,
+    /// Whether rate-limit windows are counted in this process's memory
+    /// rather than in the table (default false). Only a process that is its
+    /// store's one writer sets it (`ratelimit::MemoryWindows`): the local
+    /// host on its own SQLite file.
+    pub rate_windows_in_memory: bool,
 }
 
 /// A setting that cannot be used; start-up fails with it.
@@ -188,6 +193,7 @@ impl Settings {
                 })?,
             },
             source_key_cache: None,
+            rate_windows_in_memory: false,
         })
     }
 
@@ -230,6 +236,9 @@ impl App {
         let mut store = Store::new(ports.table.clone(), ports.clock.clone());
         if let Some(ttl) = settings.source_key_cache {
             store = store.with_source_key_cache(ttl);
+        }
+        if settings.rate_windows_in_memory {
+            store = store.with_memory_rate_windows();
         }
         let feed = IncidentFeed::new();
         let escalator = Escalator::new(store.clone(), ports.timers.clone(), ports.bus.clone(), feed.clone());
