@@ -1957,3 +1957,76 @@ async fn sqlite_wal_is_checkpointed_off_the_writer() {
     let (items, _) = all_pages(&table, Query::partition("wal")).await;
     assert_eq!(items.len(), 1000);
 }
+
+/// The schema of databases created before items moved to a rowid table: the
+/// same columns, clustered on `(pk, sk)`.
+const CLUSTERED_SCHEMA: &str = "
+CREATE TABLE items (
+    pk TEXT NOT NULL, sk TEXT NOT NULL, gsi1pk TEXT, gsi1sk TEXT, gsi2pk TEXT, gsi2sk TEXT,
+    ttl INTEGER, body TEXT NOT NULL, PRIMARY KEY (pk, sk)
+) WITHOUT ROWID;";
+
+/// Whether the `items` table of the database at `path` is `WITHOUT ROWID`.
+fn items_table_is_clustered(path: &std::path::Path) -> bool {
+    let connection = rusqlite::Connection::open(path).expect("open the database file");
+    let sql: String = connection
+        .query_row("SELECT sql FROM sqlite_schema WHERE name = 'items'", [], |row| {
+            row.get(0)
+        })
+        .expect("the items table");
+    sql.contains("WITHOUT ROWID")
+}
+
+/// New database files keep items in a rowid table (large JSON rows), and a
+/// file made with the earlier clustered table opens and works as before:
+/// conditional puts, updates, counters, index and range queries, deletes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_files_of_either_item_layout_work() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fresh = dir.path().join("fresh.db");
+    let earlier = dir.path().join("earlier.db");
+    rusqlite::Connection::open(&earlier)
+        .and_then(|connection| connection.execute_batch(CLUSTERED_SCHEMA))
+        .expect("create a database with the clustered table");
+    for (path, clustered) in [(&fresh, false), (&earlier, true)] {
+        let table: Arc<dyn Table> = Arc::new(SqliteTable::open(path).expect("open SQLite table"));
+        for n in 0..3 {
+            let put =
+                item(json!({"PK": "t#1", "SK": format!("a#{n}"), "GSI1PK": "all", "GSI1SK": format!("{n}"), "n": n}));
+            table.put(put, Condition::NotExists).await.expect("put");
+        }
+        let again = item(json!({"PK": "t#1", "SK": "a#0", "n": 9}));
+        assert!(
+            matches!(
+                table.put(again, Condition::NotExists).await,
+                Err(StoreError::ConditionFailed { .. })
+            ),
+            "{path:?}: the item exists"
+        );
+        let updated = table
+            .update(Update::new(Key::new("t#1", "a#1")).add("n", 5).when(Condition::Exists))
+            .await
+            .expect("update");
+        assert_eq!(updated["n"], 6, "{path:?}");
+        assert_eq!(
+            table
+                .increment(&Key::new("t#1", "count"), 2, None)
+                .await
+                .expect("count"),
+            2
+        );
+        let (items, _) = all_pages(&table, Query::partition("t#1").prefix("a#")).await;
+        let names: Vec<_> = items.iter().map(|item| item["SK"].clone()).collect();
+        assert_eq!(names, [json!("a#0"), json!("a#1"), json!("a#2")], "{path:?}");
+        let (indexed, _) = all_pages(&table, Query::index(Index::Gsi1, "all").backwards()).await;
+        assert_eq!(indexed.len(), 3, "{path:?}");
+        assert_eq!(indexed[0]["SK"], "a#2", "{path:?}");
+        table
+            .delete(&Key::new("t#1", "a#2"), Condition::Exists)
+            .await
+            .expect("delete");
+        assert!(table.get(&Key::new("t#1", "a#2")).await.expect("get").is_none());
+        drop(table);
+        assert_eq!(items_table_is_clustered(path), clustered, "{path:?}");
+    }
+}
