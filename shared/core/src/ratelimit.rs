@@ -174,8 +174,16 @@ pub async fn peek(store: &Store, class: &str, subject: &Subject, limit: Limit) -
 /// counted in the table instead, so no limit is ever forgotten early.
 #[derive(Debug, Default)]
 pub struct MemoryWindows {
+    windows: Mutex<Windows>,
+}
+
+#[derive(Debug, Default)]
+struct Windows {
     /// By window key: the count, and when the window ends (epoch seconds).
-    windows: Mutex<HashMap<Key, (i64, i64)>>,
+    counts: HashMap<Key, (i64, i64)>,
+    /// When the first kept window ends: before then a full map has nothing
+    /// to prune, so a flood of newcomers is not a scan of the map each.
+    first_end: i64,
 }
 
 impl MemoryWindows {
@@ -186,7 +194,7 @@ impl MemoryWindows {
         MemoryWindows::default()
     }
 
-    fn windows(&self) -> std::sync::MutexGuard<'_, HashMap<Key, (i64, i64)>> {
+    fn windows(&self) -> std::sync::MutexGuard<'_, Windows> {
         // A plain map: a panic elsewhere cannot leave it torn.
         self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -196,17 +204,24 @@ impl MemoryWindows {
     /// the caller counts it in the table).
     fn add(&self, key: &Key, reset: i64, now: i64) -> Option<i64> {
         let mut windows = self.windows();
-        if let Some((count, _)) = windows.get_mut(key) {
+        if let Some((count, _)) = windows.counts.get_mut(key) {
             *count += 1;
             return Some(*count);
         }
-        if windows.len() >= Self::MAX_WINDOWS {
-            windows.retain(|_, (_, ends)| *ends > now);
-            if windows.len() >= Self::MAX_WINDOWS {
+        if windows.counts.len() >= Self::MAX_WINDOWS {
+            if now < windows.first_end {
+                return None;
+            }
+            windows.counts.retain(|_, (_, ends)| *ends > now);
+            windows.first_end = windows.counts.values().map(|(_, ends)| *ends).min().unwrap_or(0);
+            if windows.counts.len() >= Self::MAX_WINDOWS {
                 return None;
             }
         }
-        windows.insert(key.clone(), (1, reset));
+        if windows.counts.is_empty() || reset < windows.first_end {
+            windows.first_end = reset;
+        }
+        windows.counts.insert(key.clone(), (1, reset));
         Some(1)
     }
 
@@ -215,17 +230,17 @@ impl MemoryWindows {
     /// for again (the key names its window), so a stale count cannot show.
     fn count(&self, key: &Key, now: i64) -> Option<i64> {
         let windows = self.windows();
-        match windows.get(key) {
+        match windows.counts.get(key) {
             Some((count, ends)) if *ends > now => Some(*count),
             Some(_) => Some(0),
-            None if windows.len() < Self::MAX_WINDOWS => Some(0),
+            None if windows.counts.len() < Self::MAX_WINDOWS => Some(0),
             None => None,
         }
     }
 
     /// How many windows are kept (ended ones until the next prune).
     pub fn len(&self) -> usize {
-        self.windows().len()
+        self.windows().counts.len()
     }
 
     pub fn is_empty(&self) -> bool {
