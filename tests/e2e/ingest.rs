@@ -1153,6 +1153,60 @@ async fn a_cached_source_key_stops_at_once_on_the_local_host() {
     assert_error(&gone, 403, "AUTHORIZATION_ERROR", "a cached key of a deleted source");
 }
 
+/// The local host also caches each tenant's alert rules: a rule created,
+/// changed or deleted applies to the very next alert.
+#[tokio::test]
+async fn cached_alert_rules_change_at_once_on_the_local_host() {
+    let (app, _host) = spawn_host(&[], Arc::new(SystemClock)).await;
+    let admin = app.tenant_with_admin("cachedrules").await;
+    let (_, key) = app.alert_source(&admin, "Rules", "generic").await;
+    let warm = app.ingest(ALERTS, &key, &generic("warm", "r-0")).await;
+    assert_eq!(warm.status, 201, "{:?}", warm.body);
+
+    let created = app
+        .post(
+            "/api/v1/alert-rules",
+            &admin,
+            json!({ "name": "mute", "conditions": { "title_contains": "noisy" }, "actions": { "suppress": true } }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let rule = created.body["id"].as_str().expect("rule id").to_owned();
+    let muted = app.ingest(ALERTS, &key, &generic("noisy disk", "r-1")).await;
+    assert_eq!(
+        (muted.status, muted.body["outcome"].as_str()),
+        (202, Some("suppressed")),
+        "a rule created a moment ago: {:?}",
+        muted.body
+    );
+
+    let changed = app
+        .patch(
+            &format!("/api/v1/alert-rules/{rule}"),
+            &admin,
+            json!({ "enabled": false }),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{:?}", changed.body);
+    let through = app.ingest(ALERTS, &key, &generic("noisy disk", "r-2")).await;
+    assert_eq!(through.status, 201, "a rule disabled a moment ago: {:?}", through.body);
+
+    let enabled = app
+        .patch(
+            &format!("/api/v1/alert-rules/{rule}"),
+            &admin,
+            json!({ "enabled": true }),
+        )
+        .await;
+    assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+    let muted_again = app.ingest(ALERTS, &key, &generic("noisy disk", "r-3")).await;
+    assert_eq!(muted_again.status, 202, "{:?}", muted_again.body);
+    let deleted = app.delete(&format!("/api/v1/alert-rules/{rule}"), &admin).await;
+    assert!((200..300).contains(&deleted.status), "{:?}", deleted.body);
+    let after = app.ingest(ALERTS, &key, &generic("noisy disk", "r-4")).await;
+    assert_eq!(after.status, 201, "a rule deleted a moment ago: {:?}", after.body);
+}
+
 // ---------------------------------------------------------------------------
 // 5. Storage calls per alert
 

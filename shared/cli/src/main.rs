@@ -13,6 +13,12 @@ use quper_core::model::Role;
 use quper_core::ports::{Delivery, Notice, SendFailure, Sender, Table};
 use quper_http::HttpConfig;
 
+/// mimalloc rather than glibc's malloc: under an alert storm the host
+/// allocates on several threads at once, where glibc's arenas cost a tenth
+/// of its CPU (docs/performance.md, 2026-12-02).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "quper", version, about = "Quper: alerting, on-call and incidents")]
 struct Cli {

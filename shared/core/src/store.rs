@@ -2,7 +2,7 @@
 //! (de)serialising domain records into items, integer ids from counters, and
 //! list pages.
 
-use crate::alerting::key_cache::SourceKeyCache;
+use crate::alerting::key_cache::{RuleCache, SourceKeyCache};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::model::TenantId;
@@ -24,6 +24,9 @@ pub struct Store {
     /// Accepted alert-source keys, where this process is its store's one
     /// writer (`alerting::key_cache`).
     source_keys: Option<Arc<SourceKeyCache>>,
+    /// Each tenant's alert rules, under the same condition
+    /// (`alerting::key_cache`).
+    rules: Option<Arc<RuleCache>>,
     /// Rate-limit windows counted in memory, where this process is its
     /// store's one writer (`ratelimit::MemoryWindows`).
     rate_windows: Option<Arc<MemoryWindows>>,
@@ -35,14 +38,17 @@ impl Store {
             table,
             clock,
             source_keys: None,
+            rules: None,
             rate_windows: None,
         }
     }
 
-    /// This store with a cache of accepted alert-source keys: only for a
-    /// process that is its store's one writer (see `alerting::key_cache`).
+    /// This store with caches of accepted alert-source keys and of each
+    /// tenant's alert rules: only for a process that is its store's one
+    /// writer (see `alerting::key_cache`).
     pub fn with_source_key_cache(mut self, ttl: std::time::Duration) -> Self {
         self.source_keys = Some(Arc::new(SourceKeyCache::new(ttl)));
+        self.rules = Some(Arc::new(RuleCache::new(ttl)));
         self
     }
 
@@ -59,6 +65,10 @@ impl Store {
 
     pub(crate) fn source_keys(&self) -> Option<&SourceKeyCache> {
         self.source_keys.as_deref()
+    }
+
+    pub(crate) fn rule_cache(&self) -> Option<&RuleCache> {
+        self.rules.as_deref()
     }
 
     pub fn table(&self) -> &dyn Table {

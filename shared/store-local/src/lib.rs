@@ -49,6 +49,7 @@ use async_trait::async_trait;
 use quper_core::ports::table::{Update, refuse_too_many_groups, validate_get_many, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
 use row::{Row, key_of};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -289,6 +290,13 @@ fn configure(connection: &Connection, options: &SqliteOptions) -> Result<(), Sto
         .pragma_update(None, "synchronous", options.synchronous.pragma_value())
         .map_err(sqlite_error)?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    // Without the query planner stability guarantee SQLite lets a bound
+    // value (a page's `LIMIT ?`) steer the plan, and then expires the cached
+    // statement whenever that parameter is bound again: every query was
+    // parsed and planned anew (docs/performance.md, 2026-12-02).
+    connection
+        .set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(sqlite_error)?;
     Ok(())
 }
 

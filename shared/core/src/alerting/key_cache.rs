@@ -1,11 +1,13 @@
-//! A short-lived cache of accepted alert-source keys, so a storm of alerts
-//! does not read the key's lookup item once per request.
+//! Short-lived caches of what every alert reads, so a storm of alerts does
+//! not read it once per request: the accepted alert-source keys
+//! ([`SourceKeyCache`]) and each tenant's alert rules ([`RuleCache`]).
 //!
 //! Only a process that is the one writer of its store may use it (the local
 //! host on its SQLite file): every change that can make a key stop working
 //! (a key rotated, a source deactivated, changed or deleted, an environment
 //! suspended or deleted) goes through `alerting::sources` in this process
-//! and clears the cache when it has committed. The time limit covers changes
+//! and clears the key cache when it has committed, and every change to a
+//! rule goes through `alerting::rules` and clears the rule cache. The time limit covers changes
 //! made by another process on the same file (the operator CLI). Lambda
 //! functions and hosts sharing a DynamoDB table run without it: another
 //! instance's rotation could not reach them.
@@ -18,56 +20,68 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::alerting::rules::AlertRule;
 use crate::alerting::sources::SourceContext;
 
-/// Keys kept at most; past this the cache starts again empty (keys are few
-/// and a storm reuses the same ones).
+/// Entries kept at most; past this the cache starts again empty (keys and
+/// tenants are few and a storm reuses the same ones).
 const MAX_ENTRIES: usize = 10_000;
 
-/// The local host's time limit on a cached key.
+/// The local host's time limit on a cached key or rule list.
 pub const LOCAL_HOST_TTL: Duration = Duration::from_secs(5);
 
+/// Accepted alert-source keys, by the key's lookup partition
+/// (`APIKEY#<sha-256>`).
+pub type SourceKeyCache = WriterCache<SourceContext>;
+
+/// Each tenant's alert rules, by tenant.
+pub type RuleCache = WriterCache<std::sync::Arc<Vec<AlertRule>>>;
+
+/// What a process that is its store's one writer may keep between requests,
+/// cleared by every change to it that commits in this process.
 #[derive(Debug)]
-pub struct SourceKeyCache {
+pub struct WriterCache<V> {
     ttl: Duration,
-    state: Mutex<State>,
+    state: Mutex<State<V>>,
 }
 
-#[derive(Debug, Default)]
-struct State {
+#[derive(Debug)]
+struct State<V> {
     generation: u64,
-    /// By the key's lookup partition (`APIKEY#<sha-256>`).
-    entries: HashMap<String, (SourceContext, Instant)>,
+    entries: HashMap<String, (V, Instant)>,
 }
 
-impl SourceKeyCache {
-    pub fn new(ttl: Duration) -> SourceKeyCache {
-        SourceKeyCache {
+impl<V: Clone> WriterCache<V> {
+    pub fn new(ttl: Duration) -> WriterCache<V> {
+        WriterCache {
             ttl,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                generation: 0,
+                entries: HashMap::new(),
+            }),
         }
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    fn state(&self) -> std::sync::MutexGuard<'_, State<V>> {
         // The state is a plain map: a panic elsewhere cannot leave it torn.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached source of `lookup`, if cached within the time limit.
-    pub fn get(&self, lookup: &str) -> Option<SourceContext> {
+    /// The cached value of `lookup`, if cached within the time limit.
+    pub fn get(&self, lookup: &str) -> Option<V> {
         let state = self.state();
         let (context, at) = state.entries.get(lookup)?;
         (at.elapsed() < self.ttl).then(|| context.clone())
     }
 
-    /// The generation to pass to [`SourceKeyCache::keep`] after a lookup.
+    /// The generation to pass to [`WriterCache::keep`] after a lookup.
     pub fn generation(&self) -> u64 {
         self.state().generation
     }
 
     /// Keeps what a lookup started at `generation` found, unless a change
     /// cleared the cache since.
-    pub fn keep(&self, lookup: String, context: SourceContext, generation: u64) {
+    pub fn keep(&self, lookup: String, context: V, generation: u64) {
         let mut state = self.state();
         if state.generation != generation {
             return;
@@ -78,8 +92,8 @@ impl SourceKeyCache {
         state.entries.insert(lookup, (context, Instant::now()));
     }
 
-    /// Forgets every key: called after any change to a source or its
-    /// environment has committed.
+    /// Forgets everything: called after any change to what is cached has
+    /// committed.
     pub fn clear(&self) {
         let mut state = self.state();
         state.generation += 1;

@@ -6,6 +6,7 @@
 //! processing. Every rule's decision is kept on the alert.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -291,9 +292,32 @@ pub fn evaluate(rules: &[AlertRule], source: &SourceContext, event: &AlertEvent)
     evaluation
 }
 
-/// Every rule of a tenant (one query), for ingestion.
+/// Every rule of a tenant (one query).
 pub async fn all(store: &Store, tenant: &TenantId) -> DomainResult<Vec<AlertRule>> {
     store.query_all(keys::rules(tenant)).await
+}
+
+/// Every rule of a tenant, for ingestion: one query, or none where this
+/// process keeps the rules between alerts (`alerting::key_cache`).
+pub async fn for_ingestion(store: &Store, tenant: &TenantId) -> DomainResult<Arc<Vec<AlertRule>>> {
+    let Some(cache) = store.rule_cache() else {
+        return all(store, tenant).await.map(Arc::new);
+    };
+    if let Some(rules) = cache.get(tenant.as_str()) {
+        return Ok(rules);
+    }
+    let generation = cache.generation();
+    let rules = Arc::new(all(store, tenant).await?);
+    cache.keep(tenant.as_str().to_owned(), Arc::clone(&rules), generation);
+    Ok(rules)
+}
+
+/// Forgets the cached rules once a change to a rule has committed (or
+/// failed: a store may report a failure of a write that happened).
+fn forget_cached_rules(store: &Store) {
+    if let Some(cache) = store.rule_cache() {
+        cache.clear();
+    }
 }
 
 pub async fn list(store: &Store, caller: &Principal) -> DomainResult<Vec<AlertRule>> {
@@ -338,7 +362,9 @@ pub async fn create(store: &Store, caller: &Principal, new: NewRule) -> DomainRe
         updated_at: now,
         version: 1,
     };
-    store.insert(caller.tenant(), &rule).await?;
+    let inserted = store.insert(caller.tenant(), &rule).await;
+    forget_cached_rules(store);
+    inserted?;
     Ok(rule)
 }
 
@@ -364,12 +390,16 @@ pub async fn update(store: &Store, caller: &Principal, id: &RecordId, patch: Rul
         check_actions(store, caller.tenant(), &actions).await?;
         rule.actions = actions;
     }
-    store.save(caller.tenant(), &mut rule).await?;
+    let saved = store.save(caller.tenant(), &mut rule).await;
+    forget_cached_rules(store);
+    saved?;
     Ok(rule)
 }
 
 pub async fn delete(store: &Store, caller: &Principal, id: &RecordId) -> DomainResult<()> {
     caller.require(Permission::ConfigWrite)?;
     get(store, caller, id).await?;
-    store.remove::<AlertRule>(caller.tenant(), id).await
+    let removed = store.remove::<AlertRule>(caller.tenant(), id).await;
+    forget_cached_rules(store);
+    removed
 }

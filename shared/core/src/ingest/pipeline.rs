@@ -85,7 +85,9 @@ fn record(
     origin: SeverityOrigin,
 ) -> AlertRecord {
     AlertRecord {
-        id: uuid::Uuid::new_v4().to_string(),
+        // Time-ordered (UUIDv7): each new alert's key lands at the end of
+        // the key index, not on a random page of it.
+        id: uuid::Uuid::now_v7().to_string(),
         source_id: source.source_id,
         incident_id: None,
         action: event.action,
@@ -149,7 +151,7 @@ impl Prepared {
 /// Ingests one alert from `source`. A successful return means the alert is
 /// stored.
 pub async fn ingest(store: &Store, source: &SourceContext, event: AlertEvent) -> DomainResult<Ingested> {
-    let rules = rules::all(store, &source.tenant).await?;
+    let rules = rules::for_ingestion(store, &source.tenant).await?;
     store_one(store, source, Prepared::new(store, source, &rules, event)).await
 }
 
@@ -367,7 +369,7 @@ impl Batch {
     /// round, ends the round; a resolve or an acknowledgement is a step of
     /// its own.
     pub async fn prepare(store: &Store, source: &SourceContext, events: Vec<AlertEvent>) -> DomainResult<Self> {
-        let rules = rules::all(store, &source.tenant).await?;
+        let rules = rules::for_ingestion(store, &source.tenant).await?;
         let mut steps = std::collections::VecDeque::new();
         let mut round: Vec<Prepared> = Vec::new();
         let mut scopes = std::collections::HashSet::new();
