@@ -58,10 +58,7 @@ pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<
             if !condition_holds(connection, &key.pk, &key.sk, condition, now)? {
                 return Ok(Outcome::ConditionFailed);
             }
-            connection
-                .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
-                .and_then(|mut statement| statement.execute(params![key.pk, key.sk]))
-                .map_err(sqlite_error)?;
+            delete(connection, key)?;
             Ok(Outcome::Written)
         }
         Write::Check { key, condition } => {
@@ -117,6 +114,109 @@ pub(crate) fn apply_all(
         .commit()
         .map_err(|error| (writes.len().saturating_sub(1), Some(sqlite_error(error))))?;
     Ok(outcomes)
+}
+
+/// One write of a group commit whose condition has been checked and whose
+/// row computed: writing it can no longer fail a condition.
+pub(crate) struct Planned {
+    action: Action,
+    outcome: Outcome,
+}
+
+enum Action {
+    Upsert(Row),
+    Delete(Key),
+    Nothing,
+}
+
+/// Checks every condition of one transaction and computes what each of its
+/// writes leaves, reading the stored items but writing nothing. A
+/// transaction's keys are distinct (`validate_transaction`), so none of its
+/// writes changes what another of them checks: checking all first and then
+/// writing all is the same as checking and writing each in turn, and a
+/// failed condition needs no rollback. Fails as [`apply_all`] does.
+pub(crate) fn plan(
+    connection: &Connection,
+    writes: &[Write],
+    now: i64,
+) -> Result<Vec<Planned>, (usize, Option<StoreError>)> {
+    let mut planned = Vec::with_capacity(writes.len());
+    for (index, write) in writes.iter().enumerate() {
+        let failed = |error: StoreError| (index, Some(error));
+        let holds = |key: &Key, condition: &Condition| condition_holds(connection, &key.pk, &key.sk, condition, now);
+        let next = match write {
+            Write::Put { row, condition } => {
+                if !condition_holds(connection, &row.pk, &row.sk, condition, now).map_err(failed)? {
+                    return Err((index, None));
+                }
+                Planned {
+                    action: Action::Upsert(row.clone()),
+                    outcome: Outcome::Written,
+                }
+            }
+            Write::Delete { key, condition } => {
+                if !holds(key, condition).map_err(failed)? {
+                    return Err((index, None));
+                }
+                Planned {
+                    action: Action::Delete(key.clone()),
+                    outcome: Outcome::Written,
+                }
+            }
+            Write::Check { key, condition } => {
+                if !holds(key, condition).map_err(failed)? {
+                    return Err((index, None));
+                }
+                Planned {
+                    action: Action::Nothing,
+                    outcome: Outcome::Written,
+                }
+            }
+            Write::Increment { key, by, ttl } => {
+                let (item, value) = counted(connection, key, *by, *ttl, now).map_err(failed)?;
+                Planned {
+                    action: Action::Upsert(Row::of(&item).map_err(failed)?),
+                    outcome: Outcome::Counted(value),
+                }
+            }
+            Write::Update(update) => {
+                let live = live_item(connection, &update.key, now).map_err(failed)?;
+                if !condition_holds_on(live.as_ref(), &update.condition) {
+                    return Err((index, None));
+                }
+                let item = apply_update(live.unwrap_or_else(|| key_item(&update.key)), update).map_err(failed)?;
+                Planned {
+                    action: Action::Upsert(Row::of(&item).map_err(failed)?),
+                    outcome: Outcome::Updated(item),
+                }
+            }
+        };
+        planned.push(next);
+    }
+    Ok(planned)
+}
+
+/// Writes what [`plan`] computed. An error may leave the transaction half
+/// written inside the enclosing one, which the caller then rolls back.
+pub(crate) fn write_planned(connection: &Connection, planned: Vec<Planned>) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes = Vec::with_capacity(planned.len());
+    for Planned { action, outcome } in planned {
+        match &action {
+            Action::Upsert(row) => upsert(connection, row)?,
+            Action::Delete(key) => delete(connection, key)?,
+            Action::Nothing => {}
+        }
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+fn delete(connection: &Connection, key: &Key) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("DELETE FROM items WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut statement| statement.execute(params![key.pk, key.sk]))
+        .map_err(sqlite_error)?;
+    Ok(())
 }
 
 fn upsert(connection: &Connection, row: &Row) -> Result<(), StoreError> {
@@ -212,6 +312,13 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
 /// Adds `by` to the counter, creating it at 0 when absent. An expired counter
 /// starts again from 0 with a fresh item, so rate-limit windows reset.
 fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
+    let (item, value) = counted(connection, key, by, ttl, now)?;
+    upsert(connection, &Row::of(&item)?)?;
+    Ok(value)
+}
+
+/// The counter item after adding `by`, and its new value; nothing written.
+fn counted(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<(Item, i64), StoreError> {
     let (mut item, value) = match live_item(connection, key, now)? {
         Some(item) => {
             let current = match item.get(COUNTER_VALUE) {
@@ -231,8 +338,7 @@ fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now:
     if let Some(ttl) = ttl {
         item.insert(TTL.to_owned(), Value::from(ttl));
     }
-    upsert(connection, &Row::of(&item)?)?;
-    Ok(value)
+    Ok((item, value))
 }
 
 /// The stored item with this key unless it is absent or expired.

@@ -77,15 +77,21 @@ impl AlertRecord {
             (table::GSI1PK, Value::String(keys::alerts_gsi1pk(tenant))),
             (table::GSI1SK, Value::String(sort.clone())),
         ];
-        let mut ops = vec![WriteOp::put(
-            to_item(&keys::alert(tenant, &self.id), self, &index)?,
-            Condition::NotExists,
-        )];
-        if let Some(incident) = self.incident_id {
-            ops.push(WriteOp::put(
-                to_item(&keys::incident_alert(tenant, incident, &sort), self, &[])?,
-                Condition::NotExists,
-            ));
+        let alert = to_item(&keys::alert(tenant, &self.id), self, &index)?;
+        // The incident's copy is the same record under its own key, without
+        // the index attributes: serialised once, copied.
+        let copy = self.incident_id.map(|incident| {
+            let key = keys::incident_alert(tenant, incident, &sort);
+            let mut copy = alert.clone();
+            copy.remove(table::GSI1PK);
+            copy.remove(table::GSI1SK);
+            copy.insert(table::PK.into(), Value::String(key.pk));
+            copy.insert(table::SK.into(), Value::String(key.sk));
+            copy
+        });
+        let mut ops = vec![WriteOp::put(alert, Condition::NotExists)];
+        if let Some(copy) = copy {
+            ops.push(WriteOp::put(copy, Condition::NotExists));
         }
         // Counted with the alert, in the same transaction (`/metrics`).
         ops.extend(crate::metrics::writes(
