@@ -55,8 +55,14 @@ def test_a_boosted_post_without_its_token_shows_the_refusal_and_changes_nothing(
     ui.open("/sync")
     form = "#job-query_history_sync form.pause-job"
     assert ui.find_all(form), "no pause form for query_history_sync"
-    ui.driver.execute_script(f"document.querySelector('{form} input[name=csrf_token]').remove();")
-    ui.submit(ui.find(form))
+    # The job list refreshes itself (`/sync/live`), which may swap in a fresh
+    # form, token and all, between two WebDriver calls: the token is removed
+    # and the button clicked in one script, so no refresh comes between.
+    ui.driver.execute_script(
+        f"const form = document.querySelector('{form}');"
+        "form.querySelector('input[name=csrf_token]').remove();"
+        "form.querySelector('button[type=submit], button:not([type]), input[type=submit]').click();"
+    )
     ui.wait(lambda d: ui.h1().startswith("403"), 10, "the refused post showed no 403 page")
     jobs = admin.get("/api/v1/sync/status")["jobs"]
     assert [j["status"] for j in jobs if j["job_id"] == "query_history_sync"] == ["active"], jobs
