@@ -46,7 +46,7 @@ impl Store {
     /// This store with caches of accepted alert-source keys and of each
     /// tenant's alert rules: only for a process that is its store's one
     /// writer (see `alerting::key_cache`).
-    pub fn with_source_key_cache(mut self, ttl: std::time::Duration) -> Self {
+    pub fn with_writer_caches(mut self, ttl: std::time::Duration) -> Self {
         self.source_keys = Some(Arc::new(SourceKeyCache::new(ttl)));
         self.rules = Some(Arc::new(RuleCache::new(ttl)));
         self

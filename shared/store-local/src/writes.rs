@@ -9,6 +9,7 @@ use quper_core::ports::{Condition, Item, Key, StoreError};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Number, Value};
+use std::borrow::Cow;
 
 /// A write whose item has already been validated, ready for the writer thread.
 #[derive(Debug, Clone)]
@@ -46,40 +47,9 @@ pub(crate) enum Outcome {
 /// Applies one write on `connection` (which the caller has put inside a
 /// transaction when the write reads first).
 pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<Outcome, StoreError> {
-    match write {
-        Write::Put { row, condition } => {
-            if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
-                return Ok(Outcome::ConditionFailed);
-            }
-            upsert(connection, row)?;
-            Ok(Outcome::Written)
-        }
-        Write::Delete { key, condition } => {
-            if !condition_holds(connection, &key.pk, &key.sk, condition, now)? {
-                return Ok(Outcome::ConditionFailed);
-            }
-            delete(connection, key)?;
-            Ok(Outcome::Written)
-        }
-        Write::Check { key, condition } => {
-            if condition_holds(connection, &key.pk, &key.sk, condition, now)? {
-                Ok(Outcome::Written)
-            } else {
-                Ok(Outcome::ConditionFailed)
-            }
-        }
-        Write::Increment { key, by, ttl } => increment(connection, key, *by, *ttl, now).map(Outcome::Counted),
-        Write::Update(update) => {
-            // One read serves the condition and the update.
-            let live = live_item(connection, &update.key, now)?;
-            if !condition_holds_on(live.as_ref(), &update.condition) {
-                return Ok(Outcome::ConditionFailed);
-            }
-            let item = live.unwrap_or_else(|| key_item(&update.key));
-            let item = apply_update(item, update)?;
-            upsert(connection, &Row::of(&item)?)?;
-            Ok(Outcome::Updated(item))
-        }
+    match plan_one(connection, write, now)? {
+        Some(planned) => write_one(connection, planned),
+        None => Ok(Outcome::ConditionFailed),
     }
 }
 
@@ -116,99 +86,95 @@ pub(crate) fn apply_all(
     Ok(outcomes)
 }
 
-/// One write of a group commit whose condition has been checked and whose
-/// row computed: writing it can no longer fail a condition.
-pub(crate) struct Planned {
-    action: Action,
+/// One write whose condition has been checked and whose row computed:
+/// writing it can no longer fail a condition. A put's row is the write's own.
+pub(crate) struct Planned<'a> {
+    action: Action<'a>,
     outcome: Outcome,
 }
 
-enum Action {
-    Upsert(Row),
-    Delete(Key),
+enum Action<'a> {
+    Upsert(Cow<'a, Row>),
+    Delete(&'a Key),
     Nothing,
 }
 
-/// Checks every condition of one transaction and computes what each of its
-/// writes leaves, reading the stored items but writing nothing. A
-/// transaction's keys are distinct (`validate_transaction`), so none of its
-/// writes changes what another of them checks: checking all first and then
-/// writing all is the same as checking and writing each in turn, and a
-/// failed condition needs no rollback. Fails as [`apply_all`] does.
-pub(crate) fn plan(
-    connection: &Connection,
-    writes: &[Write],
-    now: i64,
-) -> Result<Vec<Planned>, (usize, Option<StoreError>)> {
-    let mut planned = Vec::with_capacity(writes.len());
-    for (index, write) in writes.iter().enumerate() {
-        let failed = |error: StoreError| (index, Some(error));
-        let holds = |key: &Key, condition: &Condition| condition_holds(connection, &key.pk, &key.sk, condition, now);
-        let next = match write {
-            Write::Put { row, condition } => {
-                if !condition_holds(connection, &row.pk, &row.sk, condition, now).map_err(failed)? {
-                    return Err((index, None));
-                }
-                Planned {
-                    action: Action::Upsert(row.clone()),
-                    outcome: Outcome::Written,
-                }
+/// Checks one write's condition and computes what it leaves, reading the
+/// stored item but writing nothing: `None` when the condition fails.
+fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<Option<Planned<'a>>, StoreError> {
+    let planned = |action, outcome| Ok(Some(Planned { action, outcome }));
+    match write {
+        Write::Put { row, condition } => {
+            if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
+                return Ok(None);
             }
-            Write::Delete { key, condition } => {
-                if !holds(key, condition).map_err(failed)? {
-                    return Err((index, None));
-                }
-                Planned {
-                    action: Action::Delete(key.clone()),
-                    outcome: Outcome::Written,
-                }
+            planned(Action::Upsert(Cow::Borrowed(row)), Outcome::Written)
+        }
+        Write::Delete { key, condition } | Write::Check { key, condition } => {
+            if !condition_holds(connection, &key.pk, &key.sk, condition, now)? {
+                return Ok(None);
             }
-            Write::Check { key, condition } => {
-                if !holds(key, condition).map_err(failed)? {
-                    return Err((index, None));
-                }
-                Planned {
-                    action: Action::Nothing,
-                    outcome: Outcome::Written,
-                }
+            let action = match write {
+                Write::Delete { .. } => Action::Delete(key),
+                _ => Action::Nothing,
+            };
+            planned(action, Outcome::Written)
+        }
+        Write::Increment { key, by, ttl } => {
+            let (item, value) = counted(connection, key, *by, *ttl, now)?;
+            planned(Action::Upsert(Cow::Owned(Row::of(&item)?)), Outcome::Counted(value))
+        }
+        Write::Update(update) => {
+            // One read serves the condition and the update.
+            let live = live_item(connection, &update.key, now)?;
+            if !condition_holds_on(live.as_ref(), &update.condition) {
+                return Ok(None);
             }
-            Write::Increment { key, by, ttl } => {
-                let (item, value) = counted(connection, key, *by, *ttl, now).map_err(failed)?;
-                Planned {
-                    action: Action::Upsert(Row::of(&item).map_err(failed)?),
-                    outcome: Outcome::Counted(value),
-                }
-            }
-            Write::Update(update) => {
-                let live = live_item(connection, &update.key, now).map_err(failed)?;
-                if !condition_holds_on(live.as_ref(), &update.condition) {
-                    return Err((index, None));
-                }
-                let item = apply_update(live.unwrap_or_else(|| key_item(&update.key)), update).map_err(failed)?;
-                Planned {
-                    action: Action::Upsert(Row::of(&item).map_err(failed)?),
-                    outcome: Outcome::Updated(item),
-                }
-            }
-        };
-        planned.push(next);
+            let item = apply_update(live.unwrap_or_else(|| key_item(&update.key)), update)?;
+            planned(Action::Upsert(Cow::Owned(Row::of(&item)?)), Outcome::Updated(item))
+        }
     }
-    Ok(planned)
+}
+
+/// Writes what [`plan_one`] computed.
+fn write_one(connection: &Connection, planned: Planned<'_>) -> Result<Outcome, StoreError> {
+    match &planned.action {
+        Action::Upsert(row) => upsert(connection, row)?,
+        Action::Delete(key) => delete(connection, key)?,
+        Action::Nothing => {}
+    }
+    Ok(planned.outcome)
+}
+
+/// Checks every condition of one transaction and computes what each of its
+/// writes leaves, writing nothing. A transaction's keys are distinct
+/// (`validate_transaction`), so none of its writes changes what another of
+/// them checks: checking all first and then writing all is the same as
+/// checking and writing each in turn, and a failed condition needs no
+/// rollback. Fails as [`apply_all`] does.
+pub(crate) fn plan<'a>(
+    connection: &Connection,
+    writes: &'a [Write],
+    now: i64,
+) -> Result<Vec<Planned<'a>>, (usize, Option<StoreError>)> {
+    writes
+        .iter()
+        .enumerate()
+        .map(|(index, write)| match plan_one(connection, write, now) {
+            Ok(Some(planned)) => Ok(planned),
+            Ok(None) => Err((index, None)),
+            Err(error) => Err((index, Some(error))),
+        })
+        .collect()
 }
 
 /// Writes what [`plan`] computed. An error may leave the transaction half
 /// written inside the enclosing one, which the caller then rolls back.
-pub(crate) fn write_planned(connection: &Connection, planned: Vec<Planned>) -> Result<Vec<Outcome>, StoreError> {
-    let mut outcomes = Vec::with_capacity(planned.len());
-    for Planned { action, outcome } in planned {
-        match &action {
-            Action::Upsert(row) => upsert(connection, row)?,
-            Action::Delete(key) => delete(connection, key)?,
-            Action::Nothing => {}
-        }
-        outcomes.push(outcome);
-    }
-    Ok(outcomes)
+pub(crate) fn write_planned(connection: &Connection, planned: Vec<Planned<'_>>) -> Result<Vec<Outcome>, StoreError> {
+    planned
+        .into_iter()
+        .map(|planned| write_one(connection, planned))
+        .collect()
 }
 
 fn delete(connection: &Connection, key: &Key) -> Result<(), StoreError> {
@@ -309,15 +275,9 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
     }
 }
 
-/// Adds `by` to the counter, creating it at 0 when absent. An expired counter
-/// starts again from 0 with a fresh item, so rate-limit windows reset.
-fn increment(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<i64, StoreError> {
-    let (item, value) = counted(connection, key, by, ttl, now)?;
-    upsert(connection, &Row::of(&item)?)?;
-    Ok(value)
-}
-
 /// The counter item after adding `by`, and its new value; nothing written.
+/// The counter starts at 0 when absent; an expired counter starts again from
+/// 0 with a fresh item, so rate-limit windows reset.
 fn counted(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<(Item, i64), StoreError> {
     let (mut item, value) = match live_item(connection, key, now)? {
         Some(item) => {

@@ -92,6 +92,25 @@ impl<V: Clone> WriterCache<V> {
         state.entries.insert(lookup, (context, Instant::now()));
     }
 
+    /// The cached value of `lookup`, else what `load` finds, kept when it is
+    /// `Some` and no change cleared the cache while `load` ran (the
+    /// generation is read before `load` starts).
+    pub async fn get_or_load<E>(
+        &self,
+        lookup: &str,
+        load: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E> {
+        if let Some(value) = self.get(lookup) {
+            return Ok(Some(value));
+        }
+        let generation = self.generation();
+        let loaded = load.await?;
+        if let Some(value) = &loaded {
+            self.keep(lookup.to_owned(), value.clone(), generation);
+        }
+        Ok(loaded)
+    }
+
     /// Forgets everything: called after any change to what is cached has
     /// committed.
     pub fn clear(&self) {

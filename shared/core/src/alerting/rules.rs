@@ -303,13 +303,8 @@ pub async fn for_ingestion(store: &Store, tenant: &TenantId) -> DomainResult<Arc
     let Some(cache) = store.rule_cache() else {
         return all(store, tenant).await.map(Arc::new);
     };
-    if let Some(rules) = cache.get(tenant.as_str()) {
-        return Ok(rules);
-    }
-    let generation = cache.generation();
-    let rules = Arc::new(all(store, tenant).await?);
-    cache.keep(tenant.as_str().to_owned(), Arc::clone(&rules), generation);
-    Ok(rules)
+    let load = async { all(store, tenant).await.map(|rules| Some(Arc::new(rules))) };
+    Ok(cache.get_or_load(tenant.as_str(), load).await?.unwrap_or_default())
 }
 
 /// Forgets the cached rules once a change to a rule has committed (or

@@ -445,15 +445,8 @@ pub async fn authenticate(store: &Store, api_key: Option<&str>) -> DomainResult<
             .await
             .map(|context| context.ok_or(KeyRejection::Invalid));
     };
-    if let Some(context) = cache.get(&lookup.pk) {
-        return Ok(Ok(context));
-    }
-    let generation = cache.generation();
     let pk = lookup.pk.clone();
-    let context = accepted(store, lookup).await?;
-    if let Some(context) = &context {
-        cache.keep(pk, context.clone(), generation);
-    }
+    let context = cache.get_or_load(&pk, accepted(store, lookup)).await?;
     Ok(context.ok_or(KeyRejection::Invalid))
 }
 

@@ -127,8 +127,8 @@ pub struct Settings {
     /// Each plan's usage limits (`QUPER_PLAN_LIMITS`, JSON overrides of the
     /// defaults in `crate::usage::limits`).
     pub plan_limits: crate::usage::PlanLimits,
-    /// How long accepted alert-source keys are cached; `None` (the default)
-    /// reads the key on every request. Only a process that is its store's
+    /// How long accepted alert-source keys and each tenant's alert rules
+    /// are cached; `None` (the default) reads them on every alert. Only a process that is its store's
     /// one writer sets it (`alerting::key_cache`): the local host on its
     /// own SQLite file.
     pub source_key_cache: Option<std::time::Duration>,
@@ -235,7 +235,7 @@ impl App {
     pub fn new(ports: Ports, settings: Settings) -> App {
         let mut store = Store::new(ports.table.clone(), ports.clock.clone());
         if let Some(ttl) = settings.source_key_cache {
-            store = store.with_source_key_cache(ttl);
+            store = store.with_writer_caches(ttl);
         }
         if settings.rate_windows_in_memory {
             store = store.with_memory_rate_windows();
