@@ -345,6 +345,40 @@ async fn delete(s: &Scenario, manual: u64) {
     let again = s.app.ingest("/api/v1/alerts", &key, &alert).await;
     assert_eq!((again.status, &again.body["id"]), (200, &json!(id)), "deduplicated");
     assert_eq!(s.pages(id).await, vec![(1, s.on_call)]);
+    let tenant = TenantId::parse("crud").expect("tenant");
+    let table = s.host.store().table();
+    // A store written before the incident's GSI2 listed its alerts kept a
+    // copy of each alert under the incident instead: such an alert is
+    // listed with the others, in time order, and goes with its incident.
+    let listed = s.app.get(&format!("{}/alerts", Scenario::path(id)), &s.admin).await;
+    let legacy_id = "0190a000-0000-7000-8000-000000000001";
+    let mut legacy = listed.body[0].clone();
+    legacy["id"] = json!(legacy_id);
+    legacy["received_at"] = json!("2020-01-01T00:00:00Z");
+    let sort = format!("2020-01-01T00:00:00.000000Z#{legacy_id}");
+    let as_item = |key: quper_core::ports::Key, index: &[(&str, String)]| {
+        let mut item = legacy.as_object().cloned().expect("an alert object");
+        item.insert("PK".into(), json!(key.pk));
+        item.insert("SK".into(), json!(key.sk));
+        for (name, value) in index {
+            item.insert((*name).into(), json!(value));
+        }
+        item
+    };
+    let old_alert = as_item(
+        keys::alert(&tenant, legacy_id),
+        &[("GSI1PK", keys::alerts_gsi1pk(&tenant)), ("GSI1SK", sort.clone())],
+    );
+    let old_copy = as_item(
+        quper_core::ports::Key::new(keys::incident_pk(&tenant, id), format!("ALERT#{sort}")),
+        &[],
+    );
+    for item in [old_alert, old_copy] {
+        table
+            .put(item, quper_core::ports::Condition::None)
+            .await
+            .expect("an alert as an older store kept it");
+    }
     let alerts = s.app.get(&format!("{}/alerts", Scenario::path(id)), &s.admin).await;
     let alert_ids: Vec<String> = alerts
         .body
@@ -353,16 +387,15 @@ async fn delete(s: &Scenario, manual: u64) {
         .flatten()
         .filter_map(|a| a["id"].as_str().map(str::to_owned))
         .collect();
-    assert_eq!(alert_ids.len(), 2);
+    assert_eq!(alert_ids.len(), 3, "{:?}", alerts.body);
+    assert_eq!(alert_ids[0], legacy_id, "oldest first");
     assert!(!s.host.timers.pending().await.expect("pending").is_empty());
     let total = s.total().await;
 
-    let tenant = TenantId::parse("crud").expect("tenant");
-    let table = s.host.store().table();
     let under = table.query(keys::incident_items(&tenant, id)).await.expect("query");
     assert!(
-        under.items.len() > 4,
-        "record, timeline, alerts, pages: {}",
+        under.items.len() > 3,
+        "record, timeline, the old copy, pages: {}",
         under.items.len()
     );
     let markers = table.scan_prefix("T#crud#DEDUP#", 100, None).await.expect("scan");

@@ -36,6 +36,17 @@ macro_rules! conformance_cases {
             )+
         }
 
+        /// SQLite answering every `get` from memory the writer keeps true.
+        mod sqlite_remembering {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let (table, _dir) = super::remembering_sqlite_table();
+                    super::$case(table).await;
+                }
+            )+
+        }
+
         mod dynamodb {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,6 +117,18 @@ conformance_cases!(
 fn sqlite_table() -> (Arc<dyn Table>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let table = SqliteTable::open(&dir.path().join("table.db")).expect("open SQLite table");
+    (Arc::new(table), dir)
+}
+
+/// The same, with every item answered from memory once read
+/// (`Remember::Everything`).
+fn remembering_sqlite_table() -> (Arc<dyn Table>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let options = quper_store_local::SqliteOptions {
+        remember: quper_store_local::Remember::Everything,
+        ..quper_store_local::SqliteOptions::from_env().expect("options")
+    };
+    let table = SqliteTable::open_with(&dir.path().join("table.db"), options).expect("open SQLite table");
     (Arc::new(table), dir)
 }
 

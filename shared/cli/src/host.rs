@@ -17,7 +17,7 @@ use quper_http::{AppState, HttpConfig};
 use quper_notify::{InfobipSms, OutboundGuard, ProviderSender, Providers, SlackBot, email_from_env};
 use quper_store_local::analytics::LocalWarehouse;
 use quper_store_local::objects::FILES_DIR_ENV;
-use quper_store_local::{LocalObjects, SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
+use quper_store_local::{LocalObjects, Remember, SqliteOptions, SqliteTable, TableTimers, TimerSchedules};
 use tokio::sync::watch;
 
 use crate::admin;
@@ -81,7 +81,10 @@ impl LocalHost {
         sender: Arc<dyn Sender>,
     ) -> Result<LocalHost, HostError> {
         create_data_dir(data_dir)?;
-        let options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
+        let mut options = SqliteOptions::from_env().map_err(|err| HostError::Config(err.to_string()))?;
+        // The file is this process's own (see `on_own_table`): the markers
+        // read on every alert are answered from memory the writer keeps true.
+        options.remember = Remember::SortKeys(vec![quper_core::keys::OPEN_INCIDENT_SK.to_owned()]);
         let table = SqliteTable::open_with(&data_dir.join(DATABASE_FILE), options)
             .map_err(|err| HostError::Store(err.to_string()))?;
         Self::on_own_table(Arc::new(table), data_dir, var, clock, sender)

@@ -192,8 +192,11 @@ impl Sender for SendsNothing {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour codes only for a terminal: a log file or a collector gets
+    // plain lines (and formatting them cost a tenth of the logging).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = if env_var("QUPER_LOG_FORMAT").as_deref() == Some("json") {
         builder.json().try_init()

@@ -25,10 +25,10 @@
 //! deleted environments whose data the purge is still removing; `SYNCJOBS`
 //! lists every environment's sync job states, whose figures `/metrics` sums.
 //!
-//! Deleting an incident removes its item collection (`T#<t>#INC#<n>`,
-//! [`incident_items`]), the alert records its alerts copy (`T#<t>#ALERT#...`),
-//! its sent messages' `NTFMSG#` lookups and its open-incident marker (see
-//! `crate::incidents::manual`).
+//! Deleting an incident removes its alerts (`T#<t>#ALERT#...`, listed by
+//! [`incident_alerts`]), its item collection (`T#<t>#INC#<n>`,
+//! [`incident_items`]), its sent messages' `NTFMSG#` lookups and its
+//! open-incident marker (see `crate::incidents::manual`).
 //!
 //! Deleting an environment purges everything under `T#<t>#`
 //! ([`tenant_data_prefix`]), the global lookups its items own, and last
@@ -56,8 +56,7 @@
 //! | alert rule | `T#<t>#RULE` | `<uuid>` | |
 //! | incident | `T#<t>#INC#<n:010>` | `META` | `T#<t>#INCIDENTS` / `<n:010>`, GSI2 `T#<t>#INCIDENTS#<status>` / `<n:010>` |
 //! | timeline event | `T#<t>#INC#<n:010>` | `EVT#<time>#<id>` | |
-//! | alert under its incident | `T#<t>#INC#<n:010>` | `ALERT#<time>#<uuid>` | |
-//! | alert | `T#<t>#ALERT#<uuid>` | `META` | `T#<t>#ALERTS` / `<time>#<uuid>` |
+//! | alert | `T#<t>#ALERT#<uuid>` | `META` | `T#<t>#ALERTS` / `<time>#<uuid>`; once it has an incident, GSI2 `T#<t>#INC#<n:010>#ALERTS` / `<time>#<uuid>` |
 //! | open-incident (dedup) marker | `T#<t>#DEDUP#<scope>` | `OPEN` | |
 //! | schedule (with its rotation layers) | `T#<t>#SCHEDULE` | `<id:010>` | |
 //! | schedule entry | `T#<t>#SCHEDULE#<id:010>` | `ENTRY#<entry:010>` | |
@@ -309,11 +308,18 @@ pub fn incidents_up_to(tenant: &TenantId, number: u64) -> Query {
 pub fn incident_event(tenant: &TenantId, number: u64, sort: &str) -> Key {
     Key::new(incident_pk(tenant, number), format!("EVT#{sort}"))
 }
+/// GSI2: an incident's alerts, oldest first.
 pub fn incident_alerts(tenant: &TenantId, number: u64) -> Query {
-    Query::partition(incident_pk(tenant, number)).prefix("ALERT#")
+    Query::index(Index::Gsi2, incident_alerts_gsi2pk(tenant, number))
 }
-pub fn incident_alert(tenant: &TenantId, number: u64, sort: &str) -> Key {
-    Key::new(incident_pk(tenant, number), format!("ALERT#{sort}"))
+pub fn incident_alerts_gsi2pk(tenant: &TenantId, number: u64) -> String {
+    format!("{}#ALERTS", incident_pk(tenant, number))
+}
+/// The copies of an incident's alerts that stores written before
+/// [`incident_alerts`] kept under the incident (read and deleted, never
+/// written).
+pub fn incident_alert_copies(tenant: &TenantId, number: u64) -> Query {
+    Query::partition(incident_pk(tenant, number)).prefix("ALERT#")
 }
 
 /// `id` is the UUID Quper gave the alert when it was ingested; a client's
@@ -328,8 +334,11 @@ pub fn alerts_gsi1pk(tenant: &TenantId) -> String {
 /// The marker that says "an incident is open for this scope"; its `version`
 /// is the incident's number.
 pub fn open_incident(tenant: &TenantId, scope: &str) -> Key {
-    Key::new(format!("T#{tenant}#DEDUP#{scope}"), "OPEN")
+    Key::new(format!("T#{tenant}#DEDUP#{scope}"), OPEN_INCIDENT_SK)
 }
+/// The sort key of every open-incident marker, and of nothing else: the
+/// local host answers these items from memory (read on every alert).
+pub const OPEN_INCIDENT_SK: &str = "OPEN";
 
 pub fn schedules(tenant: &TenantId) -> Query {
     Query::partition(format!("T#{tenant}#SCHEDULE"))

@@ -7,10 +7,12 @@
 //!
 //! Concurrency: SQLite admits one writer at a time, so one thread owns the
 //! writer connection ([`writer`]): writes queue on a channel, and every
-//! transaction queued while a commit ran is committed with the next one (a
-//! savepoint each), answered only after that commit. A few reader
-//! connections, in WAL mode, read the latest committed state without waiting
-//! for the writer. Reads run on the calling task's thread: a key lookup or a
+//! transaction queued while a commit ran is committed with the next one,
+//! answered only after that commit. A few reader connections, in WAL mode,
+//! read the latest committed state without waiting for the writer. Chosen
+//! items ([`Remember`]: on `quper serve`, the open-incident markers read on
+//! every alert) are answered from memory the writer keeps true
+//! ([`remembered`]). Reads run on the calling task's thread: a key lookup or a
 //! page (at most [`DEFAULT_PAGE_SIZE`] items) from SQLite's page cache costs
 //! less than handing it to another thread and back, which is what dominated
 //! ingestion before (docs/performance.md). Only `scan_prefix`, maintenance
@@ -33,6 +35,7 @@ mod checkpoint;
 pub mod objects;
 mod options;
 mod reads;
+mod remembered;
 mod row;
 mod schedules;
 mod timers;
@@ -40,7 +43,7 @@ mod writer;
 mod writes;
 
 pub use objects::LocalObjects;
-pub use options::{SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
+pub use options::{Remember, SYNCHRONOUS_ENV, SqliteOptions, Synchronous};
 pub use reads::DEFAULT_PAGE_SIZE;
 pub use schedules::{SyncTimer, TimerSchedules};
 pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
@@ -48,6 +51,7 @@ pub use timers::{TableTimers, WorkerStats, backoff, run_worker};
 use async_trait::async_trait;
 use quper_core::ports::table::{Update, refuse_too_many_groups, validate_get_many, validate_transaction};
 use quper_core::ports::{Condition, Item, Key, Page, Query, StoreError, Table, WriteOp};
+use remembered::{Lookup, Remembered};
 use row::{Row, key_of};
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
@@ -96,6 +100,14 @@ fn owner_only(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The writer connection's page cache. Only the writer keeps its cache
+/// from one transaction to the next (every commit empties a reader's), and
+/// with SQLite's default of 2 MB it missed the indexes' hot pages once the
+/// store grew: an eighth of the writer's time went to `pread` during an
+/// alert storm (docs/performance.md, 2026-12-02 evening). A bound, not an
+/// allocation: the cache grows to it as pages are touched.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
 /// Prepared statements kept per connection. Queries have a few dozen SQL
 /// variants (index x sort condition x direction x cursor); all fit.
 const STATEMENT_CACHE_CAPACITY: usize = 128;
@@ -138,6 +150,8 @@ struct Connections {
     readers: Vec<Mutex<Connection>>,
     /// Round-robin start for picking a reader.
     next_reader: AtomicUsize,
+    /// Items `get` answers from memory, kept true by the writer thread.
+    remembered: Arc<Remembered>,
 }
 
 impl std::fmt::Debug for SqliteTable {
@@ -181,6 +195,10 @@ impl SqliteTable {
         writer
             .pragma_update(None, "wal_autocheckpoint", checkpoint::WRITER_FALLBACK_PAGES)
             .map_err(sqlite_error)?;
+        // Negative: KiB, not pages.
+        writer
+            .pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+            .map_err(sqlite_error)?;
         let checkpointer = Connection::open(path).map_err(sqlite_error)?;
         configure(&checkpointer, &options)?;
         tracing::debug!(path = %path.display(), synchronous = ?options.synchronous, readers = options.readers, "opened SQLite table");
@@ -196,12 +214,14 @@ impl SqliteTable {
             configure(&reader, &options)?;
             readers.push(Mutex::new(reader));
         }
+        let remembered = Arc::new(Remembered::new(options.remember));
         Ok(SqliteTable {
             connections: Arc::new(Connections {
-                writer: WriterHandle::start(writer)?,
+                writer: WriterHandle::start(writer, Arc::clone(&remembered))?,
                 _checkpointer: checkpoint::Checkpointer::start(checkpointer)?,
                 readers,
                 next_reader: AtomicUsize::new(0),
+                remembered,
             }),
         })
     }
@@ -364,7 +384,19 @@ fn prepare(op: WriteOp) -> Result<Write, StoreError> {
 impl Table for SqliteTable {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         check_key(key)?;
-        self.read(|connection| reads::get(connection, key, epoch_seconds()))
+        let now = epoch_seconds();
+        let remembered = &self.connections.remembered;
+        if !remembered.covers(&key.sk) {
+            return self.read(|connection| reads::get(connection, key, now));
+        }
+        match remembered.lookup(key, now) {
+            Lookup::Known(item) => Ok(item),
+            Lookup::Unknown(generation) => {
+                let item = self.read(|connection| reads::get(connection, key, now))?;
+                remembered.keep(key, generation, item.as_ref());
+                Ok(item)
+            }
+        }
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
@@ -440,7 +472,20 @@ impl Table for SqliteTable {
     /// One read transaction on one reader, so the items are of one moment.
     async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
         validate_get_many(keys)?;
-        self.read(|connection| reads::get_many(connection, keys, epoch_seconds()))
+        let now = epoch_seconds();
+        let remembered = &self.connections.remembered;
+        if !keys.iter().all(|key| remembered.covers(&key.sk)) {
+            return self.read(|connection| reads::get_many(connection, keys, now));
+        }
+        let generation = match remembered.lookup_all(keys, now) {
+            Ok(items) => return Ok(items),
+            Err(generation) => generation,
+        };
+        let items = self.read(|connection| reads::get_many(connection, keys, now))?;
+        for (key, item) in keys.iter().zip(&items) {
+            remembered.keep(key, generation, item.as_ref());
+        }
+        Ok(items)
     }
 
     /// Every group in one commit, a savepoint each.

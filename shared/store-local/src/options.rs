@@ -56,6 +56,23 @@ pub struct SqliteOptions {
     /// How long a statement waits for a lock held by another connection (or
     /// another process) before failing with `StoreError::Unavailable`.
     pub busy_timeout: Duration,
+    /// Which items `get` and `get_many` answer from memory kept true by the
+    /// writer thread (`remembered`).
+    pub remember: Remember,
+}
+
+/// Which items a [`crate::SqliteTable`] answers from memory.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Remember {
+    /// None: every read goes to SQLite.
+    #[default]
+    Nothing,
+    /// The items with one of these sort keys (`quper serve`: the
+    /// open-incident markers, read on every alert).
+    SortKeys(Vec<String>),
+    /// Every item (the conformance suite, to hold memory to the port's
+    /// contract on every case).
+    Everything,
 }
 
 impl Default for SqliteOptions {
@@ -64,6 +81,7 @@ impl Default for SqliteOptions {
             synchronous: Synchronous::default(),
             readers: 4,
             busy_timeout: Duration::from_secs(5),
+            remember: Remember::Nothing,
         }
     }
 }

@@ -15,15 +15,20 @@
 //! loss with `FULL`). A request that finds the thread idle is committed
 //! alone, exactly as before.
 //!
+//! After each commit, and before answering, the thread forgets every key
+//! the group wrote from the items answered from memory ([`crate::remembered`]).
+//!
 //! The thread ends when the last [`WriterHandle`] is dropped (the channel
 //! closes), closing the connection.
 
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
 use quper_core::ports::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::remembered::Remembered;
 use crate::sqlite_error;
 use crate::writes::{self, Outcome, Write};
 
@@ -56,12 +61,13 @@ pub(crate) struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Starts the writer thread on `connection`.
-    pub fn start(connection: Connection) -> Result<WriterHandle, StoreError> {
+    /// Starts the writer thread on `connection`; it keeps `remembered`
+    /// true.
+    pub fn start(connection: Connection, remembered: Arc<Remembered>) -> Result<WriterHandle, StoreError> {
         let (jobs, queue) = mpsc::channel();
         std::thread::Builder::new()
             .name("quper-sqlite-writer".into())
-            .spawn(move || serve(connection, queue))
+            .spawn(move || serve(connection, queue, &remembered))
             .map_err(|error| StoreError::Unavailable(format!("could not start the SQLite writer thread: {error}")))?;
         Ok(WriterHandle { jobs })
     }
@@ -113,14 +119,18 @@ fn gone() -> StoreError {
 }
 
 /// The thread's loop: waits for a job, then takes every job queued behind it.
-fn serve(mut connection: Connection, queue: Receiver<Job>) {
+fn serve(mut connection: Connection, queue: Receiver<Job>, remembered: &Remembered) {
     while let Ok(first) = queue.recv() {
         let mut group = Vec::new();
         let mut transactions = 0;
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
-                Job::Run(work) => work(&mut connection),
+                Job::Run(work) => {
+                    // Maintenance may write anything: memory starts over.
+                    work(&mut connection);
+                    remembered.forget_all();
+                }
                 Job::Transactions {
                     transactions: ref queued,
                     ..
@@ -134,7 +144,7 @@ fn serve(mut connection: Connection, queue: Receiver<Job>) {
             }
             next = queue.try_recv().ok();
         }
-        commit_group(&mut connection, group, transactions);
+        commit_group(&mut connection, group, transactions, remembered);
     }
 }
 
@@ -154,8 +164,9 @@ enum GroupFailure {
     Sqlite(StoreError),
 }
 
-/// Applies and commits a group of requests and answers each.
-fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usize) {
+/// Applies and commits a group of requests, forgets what it wrote from
+/// `remembered`, and answers each.
+fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usize, remembered: &Remembered) {
     if transactions == 0 {
         return;
     }
@@ -182,6 +193,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .iter()
                 .map(|writes| writes::apply_all(connection, writes, pending.now))
                 .collect();
+            forget_written(remembered, std::slice::from_ref(&pending));
             let _ = pending.reply.send(results);
         }
         return;
@@ -211,8 +223,21 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .collect()
         }
     };
+    forget_written(remembered, &group);
     for (pending, results) in group.into_iter().zip(results) {
         let _ = pending.reply.send(results);
+    }
+}
+
+/// Forgets every key the group's writes may have changed, committed or not.
+fn forget_written(remembered: &Remembered, group: &[Pending]) {
+    if remembered.is_on() {
+        remembered.forget(
+            group
+                .iter()
+                .flat_map(|pending| pending.transactions.iter().flatten())
+                .filter_map(Write::written_key),
+        );
     }
 }
 
@@ -331,7 +356,8 @@ mod tests {
             now: 0,
             reply,
         };
-        commit_group(&mut connection, vec![job], 4);
+        let remembered = Remembered::new(crate::Remember::Nothing);
+        commit_group(&mut connection, vec![job], 4, &remembered);
         let results = answer.try_recv().expect("answered");
         assert!(results[0].is_ok(), "{:?}", results[0]);
         assert!(matches!(results[1], Err((1, None))), "{:?}", results[1]);

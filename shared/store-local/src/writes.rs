@@ -33,6 +33,18 @@ impl Write {
     }
 }
 
+impl Write {
+    /// The key (`(pk, sk)`) this write may change; `None` for a check.
+    pub fn written_key(&self) -> Option<(&str, &str)> {
+        match self {
+            Write::Put { row, .. } => Some((&row.pk, &row.sk)),
+            Write::Delete { key, .. } | Write::Increment { key, .. } => Some((&key.pk, &key.sk)),
+            Write::Update(update) => Some((&update.key.pk, &update.key.sk)),
+            Write::Check { .. } => None,
+        }
+    }
+}
+
 /// What applying one write did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {

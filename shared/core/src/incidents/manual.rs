@@ -349,9 +349,21 @@ pub async fn delete(store: &Store, escalator: &Escalator, caller: &Principal, id
     remove_collection(store, tenant, id).await
 }
 
-/// Deletes what is left of an incident's item collection, with the items its
-/// alerts and sent messages own outside it.
+/// Deletes the incident's alerts (listed by its GSI2), then what is left of
+/// its item collection, with the items its sent messages (and the alert
+/// copies of a store written before that index) own outside it.
 async fn remove_collection(store: &Store, tenant: &TenantId, id: u64) -> DomainResult<()> {
+    let mut alerts = keys::incident_alerts(tenant, id);
+    loop {
+        let page = store.table().query(alerts.clone()).await?;
+        store
+            .delete_all(page.items.iter().filter_map(Key::of).collect())
+            .await?;
+        match page.cursor {
+            Some(cursor) => alerts.cursor = Some(cursor),
+            None => break,
+        }
+    }
     let mut query = keys::incident_items(tenant, id);
     loop {
         let page = store.table().query(query.clone()).await?;

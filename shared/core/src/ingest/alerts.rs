@@ -70,29 +70,25 @@ pub struct AlertRecord {
 }
 
 impl AlertRecord {
-    /// The writes that store the alert, and its copy under its incident.
+    /// The writes that store the alert: one item, listed in the tenant's
+    /// alerts (GSI1) and, once it belongs to an incident, in that incident's
+    /// (GSI2). One item rather than a copy under the incident: the copy was
+    /// half of what an alert wrote (docs/performance.md, 2026-12-02).
     pub fn writes(&self, tenant: &TenantId) -> DomainResult<Vec<WriteOp>> {
         let sort = time_sort_key(self.received_at, &self.id);
-        let index = [
+        let mut index = vec![
             (table::GSI1PK, Value::String(keys::alerts_gsi1pk(tenant))),
             (table::GSI1SK, Value::String(sort.clone())),
         ];
-        let alert = to_item(&keys::alert(tenant, &self.id), self, &index)?;
-        // The incident's copy is the same record under its own key, without
-        // the index attributes: serialised once, copied.
-        let copy = self.incident_id.map(|incident| {
-            let key = keys::incident_alert(tenant, incident, &sort);
-            let mut copy = alert.clone();
-            copy.remove(table::GSI1PK);
-            copy.remove(table::GSI1SK);
-            copy.insert(table::PK.into(), Value::String(key.pk));
-            copy.insert(table::SK.into(), Value::String(key.sk));
-            copy
-        });
-        let mut ops = vec![WriteOp::put(alert, Condition::NotExists)];
-        if let Some(copy) = copy {
-            ops.push(WriteOp::put(copy, Condition::NotExists));
+        if let Some(incident) = self.incident_id {
+            index.push((
+                table::GSI2PK,
+                Value::String(keys::incident_alerts_gsi2pk(tenant, incident)),
+            ));
+            index.push((table::GSI2SK, Value::String(sort)));
         }
+        let alert = to_item(&keys::alert(tenant, &self.id), self, &index)?;
+        let mut ops = vec![WriteOp::put(alert, Condition::NotExists)];
         // Counted with the alert, in the same transaction (`/metrics`).
         ops.extend(crate::metrics::writes(
             tenant,
@@ -110,10 +106,19 @@ pub async fn get(store: &Store, caller: &Principal, id: &crate::model::RecordId)
         .ok_or_else(|| DomainError::not_found("Alert", id))
 }
 
-/// The alerts of an incident, oldest first.
+/// The alerts of an incident, oldest first: those its GSI2 lists, and the
+/// copies a store written before that index kept under the incident itself.
 pub async fn of_incident(store: &Store, caller: &Principal, incident: u64) -> DomainResult<Vec<AlertRecord>> {
     crate::incidents::lifecycle::get(store, caller, incident).await?;
-    store.query_all(keys::incident_alerts(caller.tenant(), incident)).await
+    let tenant = caller.tenant();
+    let mut alerts: Vec<AlertRecord> = store.query_all(keys::incident_alerts(tenant, incident)).await?;
+    let copies: Vec<AlertRecord> = store.query_all(keys::incident_alert_copies(tenant, incident)).await?;
+    if !copies.is_empty() {
+        let listed: std::collections::HashSet<String> = alerts.iter().map(|alert| alert.id.clone()).collect();
+        alerts.extend(copies.into_iter().filter(|copy| !listed.contains(&copy.id)));
+        alerts.sort_by(|a, b| (a.received_at, &a.id).cmp(&(b.received_at, &b.id)));
+    }
+    Ok(alerts)
 }
 
 /// One page of the tenant's alerts, newest first.
