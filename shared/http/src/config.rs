@@ -15,7 +15,8 @@ pub struct ConfigError {
     pub message: String,
 }
 
-#[derive(Debug, Clone)]
+/// `Debug` is written out below: it masks the secrets.
+#[derive(Clone)]
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes (`QUPER_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
@@ -63,6 +64,31 @@ pub struct HttpConfig {
     /// (`QUPER_APPLE_ROOT_CERT`, `QUPER_APPLE_BUNDLE_ID`,
     /// `QUPER_GOOGLE_PUBSUB_AUDIENCE`, `QUPER_GOOGLE_JWKS_URL`).
     pub stores: StoreWebhookSettings,
+}
+
+/// Start-up logs and panics may print a config: the receipt token and the
+/// session secret show only whether they are set.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let masked = |set: bool| set.then_some("***");
+        f.debug_struct("HttpConfig")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("jwt", &self.jwt)
+            .field("sns_cert_dir", &self.sns_cert_dir)
+            .field("infobip_receipt_token", &masked(self.infobip_receipt_token.is_some()))
+            .field("cors_origins", &self.cors_origins)
+            .field("session_secret", &masked(self.session_secret.is_some()))
+            .field("session_cookie_secure", &self.session_cookie_secure)
+            .field("sse_max_duration", &self.sse_max_duration)
+            .field("metrics_token", &self.metrics_token)
+            .field("rate_limits", &self.rate_limits)
+            .field("deprecations", &self.deprecations)
+            .field("otlp", &self.otlp)
+            .field("meter_api_requests", &self.meter_api_requests)
+            .field("identity_webhooks", &self.identity_webhooks)
+            .field("stores", &self.stores)
+            .finish()
+    }
 }
 
 /// Verification settings of the App Store and Google Play webhooks.
@@ -461,6 +487,28 @@ mod tests {
             HttpConfig::from_lookup(lookup(&[])).is_ok(),
             "development needs no token"
         );
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = HttpConfig::from_lookup(lookup(&[
+            ("QUPER_INFOBIP_RECEIPT_TOKEN", "receipt-token-value"),
+            ("QUPER_SESSION_SECRET", "session-secret-value-of-at-least-32-chars"),
+            ("QUPER_JWT_SECRET", "jwt-secret-value-of-at-least-32-characters"),
+            ("QUPER_METRICS_TOKEN", "metrics-token-value"),
+        ]))
+        .expect("valid settings");
+        assert!(config.session_secret.is_some() && config.infobip_receipt_token.is_some());
+        let printed = format!("{config:?}");
+        for secret in [
+            "receipt-token-value",
+            "session-secret-value",
+            "jwt-secret-value",
+            "metrics-token-value",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("infobip_receipt_token: Some(\"***\")"), "{printed}");
     }
 
     #[test]
