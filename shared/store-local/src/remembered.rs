@@ -4,9 +4,9 @@
 //!
 //! Why: every commit empties each reader connection's page cache (SQLite
 //! re-reads its pages once another connection has written), so under load
-//! a point read was a handful of `pread`s and a JSON parse: a sixth of the
+//! a point read was a handful of `pread`s and a JSON parse: a fifth of the
 //! Tokio workers' time during ingestion went to reading markers
-//! (docs/performance.md, 2026-12-02).
+//! (docs/performance.md, 2026-12-02 evening).
 //!
 //! How it stays true: only the writer thread changes the database, and it
 //! forgets every remembered key a group wrote right after the group's
@@ -114,8 +114,9 @@ impl Remembered {
         Lookup::Known(entry.item.filter(|_| !expired(entry.ttl, now)))
     }
 
-    /// Every key's remembered item, or `None` unless all are remembered; the
-    /// items are of one moment (the last time the writer forgot anything).
+    /// Every key's remembered item, of one moment (the last time the writer
+    /// forgot anything); unless all are remembered, the generation to
+    /// [`Remembered::keep`] what is read instead with.
     pub fn lookup_all(&self, keys: &[Key], now: i64) -> Result<Vec<Option<Item>>, u64> {
         let state = self.state();
         let mut items = Vec::with_capacity(keys.len());

@@ -31,9 +31,7 @@ impl Write {
             Write::Check { .. } | Write::Increment { .. } | Write::Update(_) => false,
         }
     }
-}
 
-impl Write {
     /// The key (`(pk, sk)`) this write may change; `None` for a check.
     pub fn written_key(&self) -> Option<(&str, &str)> {
         match self {
