@@ -41,6 +41,23 @@ impl Row {
     }
 }
 
+impl Row {
+    /// Whether this row has the same GSI keys as the row of `stored` (an
+    /// item read back, so valid when written).
+    pub fn has_index_keys_of(&self, stored: &Item) -> bool {
+        let same = |index: &Option<(String, String)>, pk_name: &str, sk_name: &str| {
+            let stored_pk = stored.get(pk_name).and_then(Value::as_str);
+            let stored_sk = stored.get(sk_name).and_then(Value::as_str);
+            match (index, stored_pk.zip(stored_sk)) {
+                (Some((pk, sk)), Some((stored_pk, stored_sk))) => pk == stored_pk && sk == stored_sk,
+                (None, None) => true,
+                _ => false,
+            }
+        };
+        same(&self.gsi1, GSI1PK, GSI1SK) && same(&self.gsi2, GSI2PK, GSI2SK)
+    }
+}
+
 fn required_key_attribute(item: &Item, name: &str) -> Result<String, StoreError> {
     match item.get(name) {
         Some(Value::String(value)) if !value.is_empty() => Ok(value.clone()),

@@ -105,6 +105,9 @@ pub(crate) struct Planned<'a> {
 
 enum Action<'a> {
     Upsert(Cow<'a, Row>),
+    /// The live stored row is replaced by one with the same index keys: only
+    /// its body and expiry change, so no index entry is rewritten.
+    Rewrite(Row),
     Delete(&'a Key),
     Nothing,
 }
@@ -140,8 +143,18 @@ fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<O
             if !condition_holds_on(live.as_ref(), &update.condition) {
                 return Ok(None);
             }
+            let stored = live.clone();
             let item = apply_update(live.unwrap_or_else(|| key_item(&update.key)), update)?;
-            planned(Action::Upsert(Cow::Owned(Row::of(&item)?)), Outcome::Updated(item))
+            let row = Row::of(&item)?;
+            // Most updates (a counter, a status, a timestamp) leave the index
+            // keys as they were: setting them anyway made SQLite delete and
+            // reinsert each index entry, a page written per index.
+            let action = if stored.is_some_and(|stored| row.has_index_keys_of(&stored)) {
+                Action::Rewrite(row)
+            } else {
+                Action::Upsert(Cow::Owned(row))
+            };
+            planned(action, Outcome::Updated(item))
         }
     }
 }
@@ -150,6 +163,7 @@ fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<O
 fn write_one(connection: &Connection, planned: Planned<'_>) -> Result<Outcome, StoreError> {
     match &planned.action {
         Action::Upsert(row) => upsert(connection, row)?,
+        Action::Rewrite(row) => rewrite(connection, row)?,
         Action::Delete(key) => delete(connection, key)?,
         Action::Nothing => {}
     }
@@ -212,6 +226,16 @@ fn upsert(connection: &Connection, row: &Row) -> Result<(), StoreError> {
                 row.pk, row.sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, row.ttl, row.body
             ])
         })
+        .map_err(sqlite_error)?;
+    Ok(())
+}
+
+/// Replaces the body and expiry of the stored row with `row`'s, leaving its
+/// index keys (which [`plan_one`] found equal) and so its index entries alone.
+fn rewrite(connection: &Connection, row: &Row) -> Result<(), StoreError> {
+    connection
+        .prepare_cached("UPDATE items SET ttl = ?3, body = ?4 WHERE pk = ?1 AND sk = ?2")
+        .and_then(|mut statement| statement.execute(params![row.pk, row.sk, row.ttl, row.body]))
         .map_err(sqlite_error)?;
     Ok(())
 }
