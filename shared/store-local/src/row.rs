@@ -26,8 +26,7 @@ impl Row {
     pub fn of(item: &Item) -> Result<Row, StoreError> {
         let pk = required_key_attribute(item, PK)?;
         let sk = required_key_attribute(item, SK)?;
-        let gsi1 = index_key(item, GSI1PK, GSI1SK)?;
-        let gsi2 = index_key(item, GSI2PK, GSI2SK)?;
+        let (gsi1, gsi2) = index_keys(item)?;
         let body = serde_json::to_string(item)
             .map_err(|error| StoreError::Invalid(format!("item does not serialise: {error}")))?;
         Ok(Row {
@@ -38,23 +37,6 @@ impl Row {
             ttl: ttl_seconds(item),
             body,
         })
-    }
-}
-
-impl Row {
-    /// Whether this row has the same GSI keys as the row of `stored` (an
-    /// item read back, so valid when written).
-    pub fn has_index_keys_of(&self, stored: &Item) -> bool {
-        let same = |index: &Option<(String, String)>, pk_name: &str, sk_name: &str| {
-            let stored_pk = stored.get(pk_name).and_then(Value::as_str);
-            let stored_sk = stored.get(sk_name).and_then(Value::as_str);
-            match (index, stored_pk.zip(stored_sk)) {
-                (Some((pk, sk)), Some((stored_pk, stored_sk))) => pk == stored_pk && sk == stored_sk,
-                (None, None) => true,
-                _ => false,
-            }
-        };
-        same(&self.gsi1, GSI1PK, GSI1SK) && same(&self.gsi2, GSI2PK, GSI2SK)
     }
 }
 
@@ -72,6 +54,13 @@ fn optional_key_attribute(item: &Item, name: &str) -> Result<Option<String>, Sto
         None => Ok(None),
         Some(_) => required_key_attribute(item, name).map(Some),
     }
+}
+
+/// The `(GSI1, GSI2)` keys of `item`'s row, as [`Row::of`] forms them.
+pub(crate) type IndexKeys = (Option<(String, String)>, Option<(String, String)>);
+
+pub(crate) fn index_keys(item: &Item) -> Result<IndexKeys, StoreError> {
+    Ok((index_key(item, GSI1PK, GSI1SK)?, index_key(item, GSI2PK, GSI2SK)?))
 }
 
 fn index_key(item: &Item, pk_name: &str, sk_name: &str) -> Result<Option<(String, String)>, StoreError> {

@@ -2,7 +2,7 @@
 //! the same `BEGIN IMMEDIATE` transaction as the write, so nothing can slip in
 //! between check and write.
 
-use crate::row::{Row, expired};
+use crate::row::{self, Row, expired};
 use crate::sqlite_error;
 use quper_core::ports::table::{COUNTER_VALUE, PK, SK, TTL, Update};
 use quper_core::ports::{Condition, Item, Key, StoreError};
@@ -143,13 +143,14 @@ fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<O
             if !condition_holds_on(live.as_ref(), &update.condition) {
                 return Ok(None);
             }
-            let stored = live.clone();
+            // Stored items were checked when written, so their keys parse.
+            let stored_index = live.as_ref().and_then(|stored| row::index_keys(stored).ok());
             let item = apply_update(live.unwrap_or_else(|| key_item(&update.key)), update)?;
             let row = Row::of(&item)?;
             // Most updates (a counter, a status, a timestamp) leave the index
             // keys as they were: setting them anyway made SQLite delete and
             // reinsert each index entry, a page written per index.
-            let action = if stored.is_some_and(|stored| row.has_index_keys_of(&stored)) {
+            let action = if stored_index.is_some_and(|(gsi1, gsi2)| gsi1 == row.gsi1 && gsi2 == row.gsi2) {
                 Action::Rewrite(row)
             } else {
                 Action::Upsert(Cow::Owned(row))
