@@ -39,6 +39,7 @@ mod remembered;
 mod row;
 mod schedules;
 mod timers;
+mod wal_vfs;
 mod writer;
 mod writes;
 
@@ -178,7 +179,10 @@ impl SqliteTable {
                 path.display()
             ))
         })?;
-        let writer = Connection::open(path).map_err(sqlite_error)?;
+        // The writer's WAL writes go through `wal_vfs`: a commit's frames in
+        // one write call. Readers and the checkpointer never write the WAL.
+        let writer = Connection::open_with_flags_and_vfs(path, OpenFlags::default(), wal_vfs::register()?)
+            .map_err(sqlite_error)?;
         configure(&writer, &options)?;
         // journal_mode is a property of the file; the writer sets it once and
         // readers opened afterwards inherit it.
