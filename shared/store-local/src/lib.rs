@@ -23,7 +23,8 @@
 //! `QUPER_SQLITE_SYNCHRONOUS=full` (or [`Synchronous::Full`]) to also survive
 //! power loss. See [`Synchronous`]. A checkpointer thread on its own
 //! connection copies the WAL into the database file ([`checkpoint`]), so
-//! commits never wait for that copy.
+//! commits never wait for that copy. The writer writes a commit's WAL frames
+//! in one call, not two per frame ([`wal_vfs`]).
 //!
 //! Privacy: the database holds password hashes and sealed credentials, so its
 //! file is created readable and writable by the owner only (0600), and an
@@ -219,6 +220,7 @@ impl SqliteTable {
             readers.push(Mutex::new(reader));
         }
         let remembered = Arc::new(Remembered::new(options.remember));
+        remembered.load_present(&writer)?;
         Ok(SqliteTable {
             connections: Arc::new(Connections {
                 writer: WriterHandle::start(writer, Arc::clone(&remembered))?,

@@ -21,14 +21,27 @@
 //! Memory is bounded by two generations of entries: when the current map is
 //! full it becomes the previous one and the one before is dropped; a hit in
 //! the previous map moves the entry back into the current one.
+//!
+//! Absence without a read: for [`Remember::SortKeys`] the writer also keeps
+//! the keys of every stored item with those sort keys ([`State::present`],
+//! loaded when the table opens and kept by every write the writer commits),
+//! so a key not among them is known absent: the first alert of a new
+//! deduplication scope reads nothing. The set may hold keys whose item is
+//! gone (a write that failed, a purge), which only costs a read; it never
+//! misses a stored one, since a key is added before any write to it is
+//! acknowledged and removed only once its deletion committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use rusqlite::Connection;
 use std::sync::{Mutex, MutexGuard};
 
 use quper_core::ports::{Item, Key};
 
 use crate::options::Remember;
 use crate::row::{expired, ttl_seconds};
+use crate::sqlite_error;
+use quper_core::ports::StoreError;
 
 /// Entries each of the two maps holds at most.
 const CAPACITY: usize = 32_768;
@@ -46,6 +59,19 @@ struct State {
     generation: u64,
     current: HashMap<Key, Entry>,
     previous: HashMap<Key, Entry>,
+    /// Every stored key with a remembered sort key, and maybe a few more
+    /// (`None`: not known, for [`Remember::Everything`] or after a failure).
+    present: Option<HashSet<Key>>,
+}
+
+/// A key a committed or attempted write touched, for [`Remembered::written`].
+pub(crate) struct Written<'a> {
+    pub pk: &'a str,
+    pub sk: &'a str,
+    /// The write deletes the item.
+    pub deletes: bool,
+    /// Its transaction committed.
+    pub committed: bool,
 }
 
 /// What memory says about a key.
@@ -92,6 +118,7 @@ impl Remembered {
             state.generation += 1;
             state.current.clear();
             state.previous.clear();
+            state.present = None;
             self.state.clear_poison();
             state
         })
@@ -108,6 +135,7 @@ impl Remembered {
                     state.insert(key.clone(), entry);
                     kept
                 }
+                None if state.known_absent(key) => return Lookup::Known(None),
                 None => return Lookup::Unknown(state.generation),
             },
         };
@@ -123,6 +151,7 @@ impl Remembered {
         for key in keys {
             match state.current.get(key).or_else(|| state.previous.get(key)) {
                 Some(entry) => items.push(entry.item.clone().filter(|_| !expired(entry.ttl, now))),
+                None if state.known_absent(key) => items.push(None),
                 None => return Err(state.generation),
             }
         }
@@ -146,19 +175,50 @@ impl Remembered {
         state.insert(key.clone(), entry);
     }
 
-    /// Forgets these keys (`(pk, sk)`); called by the writer after a commit
-    /// that may have written them, before anyone is answered.
-    pub fn forget<'a>(&self, keys: impl IntoIterator<Item = (&'a str, &'a str)>) {
-        let mut keys = keys.into_iter().filter(|(_, sk)| self.covers(sk)).peekable();
-        if keys.peek().is_none() {
+    /// Forgets the keys a group wrote and keeps the set of stored keys
+    /// true; called by the writer after the group's commit (or its
+    /// failure), before anyone is answered.
+    pub fn written<'a>(&self, writes: impl IntoIterator<Item = Written<'a>>) {
+        let mut writes = writes.into_iter().filter(|write| self.covers(write.sk)).peekable();
+        if writes.peek().is_none() {
             return;
         }
         let mut state = self.state();
         state.generation += 1;
-        for (pk, sk) in keys {
-            let key = Key::new(pk, sk);
+        for write in writes {
+            let key = Key::new(write.pk, write.sk);
             state.current.remove(&key);
             state.previous.remove(&key);
+            if let Some(present) = state.present.as_mut() {
+                if !write.deletes {
+                    present.insert(key);
+                } else if write.committed {
+                    present.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Reads the keys of every stored item with a remembered sort key, for
+    /// [`Remember::SortKeys`]: what lets a lookup answer "absent" without a
+    /// read. Runs on the connection that writes (or before it starts). A
+    /// failed read leaves absence unknown (every miss reads), not wrong.
+    pub fn load_present(&self, connection: &Connection) -> Result<(), StoreError> {
+        let Remember::SortKeys(sort_keys) = &self.what else {
+            return Ok(());
+        };
+        let loaded = read_present(connection, sort_keys);
+        let mut state = self.state();
+        state.generation += 1;
+        match loaded {
+            Ok(present) => {
+                state.present = Some(present);
+                Ok(())
+            }
+            Err(error) => {
+                state.present = None;
+                Err(error)
+            }
         }
     }
 
@@ -169,10 +229,33 @@ impl Remembered {
         state.generation += 1;
         state.current.clear();
         state.previous.clear();
+        state.present = None;
     }
 }
 
+fn read_present(connection: &Connection, sort_keys: &[String]) -> Result<HashSet<Key>, StoreError> {
+    let mut present = HashSet::new();
+    // The (pk, sk) index covers this: a scan of keys, not of bodies.
+    let mut statement = connection
+        .prepare_cached("SELECT pk FROM items WHERE sk = ?1")
+        .map_err(sqlite_error)?;
+    for sk in sort_keys {
+        let rows = statement
+            .query_map([sk], |row| row.get::<_, String>(0))
+            .map_err(sqlite_error)?;
+        for pk in rows {
+            present.insert(Key::new(pk.map_err(sqlite_error)?, sk.clone()));
+        }
+    }
+    Ok(present)
+}
+
 impl State {
+    /// Known to be absent: not among the stored keys.
+    fn known_absent(&self, key: &Key) -> bool {
+        self.present.as_ref().is_some_and(|present| !present.contains(key))
+    }
+
     fn insert(&mut self, key: Key, entry: Entry) {
         if self.current.len() >= CAPACITY && !self.current.contains_key(&key) {
             self.previous = std::mem::take(&mut self.current);
@@ -192,6 +275,36 @@ mod tests {
 
     fn key() -> Key {
         Key::new("T#t#DEDUP#s", "OPEN")
+    }
+
+    fn put(pk: &str) -> Written<'_> {
+        Written {
+            pk,
+            sk: "OPEN",
+            deletes: false,
+            committed: true,
+        }
+    }
+
+    fn delete(pk: &str, committed: bool) -> Written<'_> {
+        Written {
+            pk,
+            sk: "OPEN",
+            deletes: true,
+            committed,
+        }
+    }
+
+    /// A table with one stored marker (`T#t#DEDUP#stored`) and an incident.
+    fn table() -> Connection {
+        let connection = Connection::open_in_memory().expect("open");
+        connection
+            .execute_batch(
+                "CREATE TABLE items (pk TEXT NOT NULL, sk TEXT NOT NULL, body TEXT, PRIMARY KEY (pk, sk));
+                 INSERT INTO items VALUES ('T#t#DEDUP#stored', 'OPEN', '{}'), ('T#t#INC#1', 'META', '{}');",
+            )
+            .expect("seed");
+        connection
     }
 
     fn known(lookup: Lookup) -> Option<Item> {
@@ -226,7 +339,7 @@ mod tests {
         };
         // The writer commits a new marker and forgets the key while the
         // read of the old one is still on its way.
-        memory.forget([("T#t#DEDUP#s", "OPEN")]);
+        memory.written([put("T#t#DEDUP#s")]);
         memory.keep(&key(), before, Some(&marker(1)));
         assert!(matches!(memory.lookup(&key(), 0), Lookup::Unknown(_)));
     }
@@ -239,7 +352,7 @@ mod tests {
         memory.keep(&key(), 0, Some(&item));
         assert_eq!(known(memory.lookup(&key(), 99)), Some(item));
         assert_eq!(known(memory.lookup(&key(), 100)), None);
-        memory.forget([("T#t#DEDUP#s", "OPEN")]);
+        memory.written([put("T#t#DEDUP#s")]);
         assert!(matches!(memory.lookup(&key(), 0), Lookup::Unknown(_)));
     }
 
@@ -256,5 +369,67 @@ mod tests {
                 .current
                 .contains_key(&Key::new(format!("T#t#DEDUP#{}", CAPACITY * 3 - 1), "OPEN"))
         );
+    }
+
+    #[test]
+    fn a_key_never_stored_is_known_absent_without_a_read() {
+        let memory = Remembered::new(Remember::SortKeys(vec!["OPEN".into()]));
+        let never = Key::new("T#t#DEDUP#new", "OPEN");
+        let stored = Key::new("T#t#DEDUP#stored", "OPEN");
+        // Before the keys are listed, every miss reads.
+        assert!(matches!(memory.lookup(&never, 0), Lookup::Unknown(_)));
+        memory.load_present(&table()).expect("load");
+        assert_eq!(known(memory.lookup(&never, 0)), None);
+        assert_eq!(
+            memory.lookup_all(std::slice::from_ref(&never), 0).ok(),
+            Some(vec![None])
+        );
+        // A stored key still reads, then is remembered.
+        let Lookup::Unknown(generation) = memory.lookup(&stored, 0) else {
+            panic!("a stored marker is read");
+        };
+        assert!(memory.lookup_all(&[never.clone(), stored.clone()], 0).is_err());
+        memory.keep(&stored, generation, Some(&marker(3)));
+        assert_eq!(known(memory.lookup(&stored, 0)), Some(marker(3)));
+    }
+
+    #[test]
+    fn written_keys_join_the_stored_ones_and_leave_only_once_deleted() {
+        let memory = Remembered::new(Remember::SortKeys(vec!["OPEN".into()]));
+        memory.load_present(&table()).expect("load");
+        let new = Key::new("T#t#DEDUP#new", "OPEN");
+        // A put, committed or not, makes the key one to read.
+        memory.written([Written {
+            committed: false,
+            ..put("T#t#DEDUP#new")
+        }]);
+        assert!(matches!(memory.lookup(&new, 0), Lookup::Unknown(_)));
+        // A deletion that did not commit leaves it so.
+        memory.written([delete("T#t#DEDUP#new", false)]);
+        assert!(matches!(memory.lookup(&new, 0), Lookup::Unknown(_)));
+        memory.written([delete("T#t#DEDUP#new", true)]);
+        assert_eq!(known(memory.lookup(&new, 0)), None);
+        // Deleted then put again in one group: in order, so stored.
+        memory.written([delete("T#t#DEDUP#new", true), put("T#t#DEDUP#new")]);
+        assert!(matches!(memory.lookup(&new, 0), Lookup::Unknown(_)));
+        // Other sort keys are not listed.
+        assert!(!memory.covers("META"));
+    }
+
+    #[test]
+    fn after_any_maintenance_or_for_everything_absence_is_read() {
+        let memory = Remembered::new(Remember::SortKeys(vec!["OPEN".into()]));
+        memory.load_present(&table()).expect("load");
+        memory.forget_all();
+        assert!(matches!(
+            memory.lookup(&Key::new("T#t#DEDUP#new", "OPEN"), 0),
+            Lookup::Unknown(_)
+        ));
+        let everything = Remembered::new(Remember::Everything);
+        everything.load_present(&table()).expect("nothing to load");
+        assert!(matches!(
+            everything.lookup(&Key::new("T#t#DEDUP#new", "OPEN"), 0),
+            Lookup::Unknown(_)
+        ));
     }
 }

@@ -28,7 +28,7 @@ use quper_core::ports::StoreError;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::remembered::Remembered;
+use crate::remembered::{Remembered, Written};
 use crate::sqlite_error;
 use crate::writes::{self, Outcome, Write};
 
@@ -130,6 +130,9 @@ fn serve(mut connection: Connection, queue: Receiver<Job>, remembered: &Remember
                     // Maintenance may write anything: memory starts over.
                     work(&mut connection);
                     remembered.forget_all();
+                    if let Err(error) = remembered.load_present(&connection) {
+                        tracing::warn!(%error, "could not list the remembered keys again; absent ones are read");
+                    }
                 }
                 Job::Transactions {
                     transactions: ref queued,
@@ -193,7 +196,11 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .iter()
                 .map(|writes| writes::apply_all(connection, writes, pending.now))
                 .collect();
-            forget_written(remembered, std::slice::from_ref(&pending));
+            forget_written(
+                remembered,
+                std::slice::from_ref(&pending),
+                std::slice::from_ref(&results),
+            );
             let _ = pending.reply.send(results);
         }
         return;
@@ -223,20 +230,31 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .collect()
         }
     };
-    forget_written(remembered, &group);
+    forget_written(remembered, &group, &results);
     for (pending, results) in group.into_iter().zip(results) {
         let _ = pending.reply.send(results);
     }
 }
 
-/// Forgets every key the group's writes may have changed, committed or not.
-fn forget_written(remembered: &Remembered, group: &[Pending]) {
+/// Forgets every key the group's writes may have changed, committed or not,
+/// and keeps the remembered set of stored keys true (`Remembered::written`).
+fn forget_written(remembered: &Remembered, group: &[Pending], results: &[Vec<TransactionResult>]) {
     if remembered.is_on() {
-        remembered.forget(
+        remembered.written(
             group
                 .iter()
-                .flat_map(|pending| pending.transactions.iter().flatten())
-                .filter_map(Write::written_key),
+                .zip(results)
+                .flat_map(|(pending, results)| pending.transactions.iter().zip(results))
+                .flat_map(|(writes, result)| {
+                    writes.iter().filter_map(move |write| {
+                        write.written_key().map(|(pk, sk)| Written {
+                            pk,
+                            sk,
+                            deletes: matches!(write, Write::Delete { .. }),
+                            committed: result.is_ok(),
+                        })
+                    })
+                }),
         );
     }
 }
