@@ -400,7 +400,11 @@ mod tests {
             std::fs::copy(from, to).expect("copy");
         }
         let _ = std::fs::remove_file(format!("{}-shm", copy.display()));
-        let connection = Connection::open(copy).expect("open copy");
+        rows_and_length(&Connection::open(copy).expect("open copy"))
+    }
+
+    /// The rows of `t` and the sum of their values' lengths.
+    fn rows_and_length(connection: &Connection) -> (i64, i64) {
         connection
             .query_row("SELECT count(*), coalesce(sum(length(v)), 0) FROM t", [], |row| {
                 Ok((row.get(0)?, row.get(1)?))
@@ -439,12 +443,11 @@ mod tests {
                 }
             }
             transaction.commit().expect("commit");
-            let seen: (i64, i64) = reader
-                .query_row("SELECT count(*), coalesce(sum(length(v)), 0) FROM t", [], |row| {
-                    Ok((row.get(0)?, row.get(1)?))
-                })
-                .expect("read");
-            assert_eq!(seen, (rows, length), "another connection after round {round}");
+            assert_eq!(
+                rows_and_length(&reader),
+                (rows, length),
+                "another connection after round {round}"
+            );
             assert_eq!(
                 after_a_crash(&path, &copy),
                 (rows, length),

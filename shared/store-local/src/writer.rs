@@ -196,7 +196,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .iter()
                 .map(|writes| writes::apply_all(connection, writes, pending.now))
                 .collect();
-            forget_written(
+            note_written(
                 remembered,
                 std::slice::from_ref(&pending),
                 std::slice::from_ref(&results),
@@ -230,7 +230,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .collect()
         }
     };
-    forget_written(remembered, &group, &results);
+    note_written(remembered, &group, &results);
     for (pending, results) in group.into_iter().zip(results) {
         let _ = pending.reply.send(results);
     }
@@ -238,7 +238,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
 
 /// Forgets every key the group's writes may have changed, committed or not,
 /// and keeps the remembered set of stored keys true (`Remembered::written`).
-fn forget_written(remembered: &Remembered, group: &[Pending], results: &[Vec<TransactionResult>]) {
+fn note_written(remembered: &Remembered, group: &[Pending], results: &[Vec<TransactionResult>]) {
     if remembered.is_on() {
         remembered.written(
             group
