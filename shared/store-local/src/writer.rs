@@ -196,11 +196,7 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .iter()
                 .map(|writes| writes::apply_all(connection, writes, pending.now))
                 .collect();
-            note_written(
-                remembered,
-                std::slice::from_ref(&pending),
-                std::slice::from_ref(&results),
-            );
+            note_written(remembered, std::slice::from_ref(&pending));
             let _ = pending.reply.send(results);
         }
         return;
@@ -230,29 +226,25 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
                 .collect()
         }
     };
-    note_written(remembered, &group, &results);
+    note_written(remembered, &group);
     for (pending, results) in group.into_iter().zip(results) {
         let _ = pending.reply.send(results);
     }
 }
 
 /// Forgets every key the group's writes may have changed, committed or not,
-/// and keeps the remembered set of stored keys true (`Remembered::written`).
-fn note_written(remembered: &Remembered, group: &[Pending], results: &[Vec<TransactionResult>]) {
+/// and keeps the filter of stored keys true (`Remembered::written`).
+fn note_written(remembered: &Remembered, group: &[Pending]) {
     if remembered.is_on() {
         remembered.written(
             group
                 .iter()
-                .zip(results)
-                .flat_map(|(pending, results)| pending.transactions.iter().zip(results))
-                .flat_map(|(writes, result)| {
-                    writes.iter().filter_map(move |write| {
-                        write.written_key().map(|(pk, sk)| Written {
-                            pk,
-                            sk,
-                            deletes: matches!(write, Write::Delete { .. }),
-                            committed: result.is_ok(),
-                        })
+                .flat_map(|pending| pending.transactions.iter().flatten())
+                .filter_map(|write| {
+                    write.written_key().map(|(pk, sk)| Written {
+                        pk,
+                        sk,
+                        deletes: matches!(write, Write::Delete { .. }),
                     })
                 }),
         );

@@ -134,8 +134,19 @@ fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<O
             planned(action, Outcome::Written)
         }
         Write::Increment { key, by, ttl } => {
-            let (item, value) = counted(connection, key, *by, *ttl, now)?;
-            planned(Action::Upsert(Cow::Owned(Row::of(&item)?)), Outcome::Counted(value))
+            let live = live_item(connection, key, now)?;
+            let stored = live.is_some();
+            let (item, value) = counted(live, key, *by, *ttl)?;
+            let row = Row::of(&item)?;
+            // An increment changes the count and the expiry, never an index
+            // key: a live counter's row is rewritten in place, as an update
+            // that keeps its index keys is (no insert attempt, no index entry).
+            let action = if stored {
+                Action::Rewrite(row)
+            } else {
+                Action::Upsert(Cow::Owned(row))
+            };
+            planned(action, Outcome::Counted(value))
         }
         Write::Update(update) => {
             // One read serves the condition and the update.
@@ -310,11 +321,12 @@ fn version_equals(json_type: ValueRef<'_>, value: ValueRef<'_>, expected: u64) -
     }
 }
 
-/// The counter item after adding `by`, and its new value; nothing written.
-/// The counter starts at 0 when absent; an expired counter starts again from
-/// 0 with a fresh item, so rate-limit windows reset.
-fn counted(connection: &Connection, key: &Key, by: i64, ttl: Option<i64>, now: i64) -> Result<(Item, i64), StoreError> {
-    let (mut item, value) = match live_item(connection, key, now)? {
+/// The counter item after adding `by` to the `live` one, and its new
+/// value; nothing written. The counter starts at 0 when absent; an expired
+/// counter (not live) starts again from 0 with a fresh item, so rate-limit
+/// windows reset.
+fn counted(live: Option<Item>, key: &Key, by: i64, ttl: Option<i64>) -> Result<(Item, i64), StoreError> {
+    let (mut item, value) = match live {
         Some(item) => {
             let current = match item.get(COUNTER_VALUE) {
                 None => 0,
