@@ -31,8 +31,8 @@
 //! or collides), which only costs a read: it never misses a stored key. Its
 //! memory is fixed (1 MiB) however many incidents are open: the set of keys
 //! it replaced grew the process from 83 to 179 MiB in a ten-minute soak that
-//! opened 1 400 incidents a second, and dropping that set past a bound made
-//! every new scope read again, which the same soak could not keep up with.
+//! opened 1 300 incidents a second, and dropping that set past a bound made
+//! every new scope read again (docs/decisions.md).
 //! A filter cannot forget a deleted key; maintenance fills it anew.
 
 use std::collections::HashMap;
