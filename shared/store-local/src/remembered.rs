@@ -253,7 +253,7 @@ impl Remembered {
         state.generation += 1;
         match loaded {
             Ok(present) => {
-                state.present = present;
+                state.present = Some(present);
                 Ok(())
             }
             Err(error) => {
@@ -275,7 +275,7 @@ impl Remembered {
 }
 
 /// The filter of the stored keys with `sort_keys`.
-fn read_present(connection: &Connection, sort_keys: &[String]) -> Result<Option<StoredKeys>, StoreError> {
+fn read_present(connection: &Connection, sort_keys: &[String]) -> Result<StoredKeys, StoreError> {
     let mut present = StoredKeys::new();
     // The (pk, sk) index covers this: a scan of keys, not of bodies.
     let mut statement = connection
@@ -289,7 +289,7 @@ fn read_present(connection: &Connection, sort_keys: &[String]) -> Result<Option<
             present.insert(&pk.map_err(sqlite_error)?, sk);
         }
     }
-    Ok(Some(present))
+    Ok(present)
 }
 
 impl State {
@@ -501,7 +501,7 @@ mod tests {
                 matches!(memory.lookup(&key, 0), Lookup::Known(None))
             })
             .count();
-        // 100 000 keys in 2^23 bits, 4 bits each: some 4 false positives in 100 000.
+        // 100 000 keys in 2^23 bits, 4 bits each: some 5 false positives in a million.
         assert!(absent >= 9_990, "{absent} of 10 000 never-stored keys known absent");
         let state = memory.state();
         let bits = state.present.as_ref().map(|present| present.bits.len() * 64);
