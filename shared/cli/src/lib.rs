@@ -10,10 +10,12 @@
 //! - [`workers`]: the timer worker, the delivery worker and the sweeper.
 //! - [`admin`]: the operator jobs behind `quper admin create` and
 //!   `quper token`, on either store.
+//! - [`log_sink`]: where the log lines go: stderr, info lines in batches.
 //!
 //! `main.rs` is the `quper` command line over these.
 
 pub mod admin;
 pub mod host;
 pub mod local_files;
+pub mod log_sink;
 pub mod workers;

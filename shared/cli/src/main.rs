@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use quper::admin;
 use quper::host::{self, LocalHost};
+use quper::log_sink::{FlushOnDrop, LogSink};
 use quper_core::Store;
 use quper_core::model::Role;
 use quper_core::ports::{Delivery, Notice, SendFailure, Sender, Table};
@@ -189,20 +190,31 @@ impl Sender for SendsNothing {
     }
 }
 
-fn init_tracing() {
+/// Log lines go to stderr through a [`LogSink`]: info lines (the access
+/// log) in batches, warnings and errors at once. Returns the sink, to flush
+/// at exit; a panic flushes it before its message.
+fn init_tracing() -> LogSink {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let sink = LogSink::new(std::io::stderr());
     // Colour codes only for a terminal: a log file or a collector gets
     // plain lines (and formatting them cost a tenth of the logging).
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
+        .with_writer(sink.clone());
     let _ = if env_var("QUPER_LOG_FORMAT").as_deref() == Some("json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+    let on_panic = sink.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        on_panic.flush();
+        previous(info);
+    }));
+    sink
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -295,10 +307,12 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_tracing();
+    let sink = init_tracing();
+    let _flush = FlushOnDrop(sink.clone());
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
+            sink.flush();
             eprintln!("quper: {message}");
             ExitCode::FAILURE
         }

@@ -18,6 +18,11 @@
 //! process on the same file are not seen; only `quper serve` writes
 //! markers.
 //!
+//! The writer itself answers a transaction's conditions on remembered keys
+//! from here (a duplicate alert checks its marker), except for keys an
+//! earlier transaction of the same group wrote: between groups memory holds
+//! exactly what the last commit left (`writer::apply_group`).
+//!
 //! Memory is bounded by two generations of entries: when the current map is
 //! full it becomes the previous one and the one before is dropped; a hit in
 //! the previous map moves the entry back into the current one.

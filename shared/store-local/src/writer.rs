@@ -21,14 +21,15 @@
 //! The thread ends when the last [`WriterHandle`] is dropped (the channel
 //! closes), closing the connection.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, Sender};
 
-use quper_core::ports::StoreError;
+use quper_core::ports::{Item, Key, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use crate::remembered::{Remembered, Written};
+use crate::remembered::{Lookup, Remembered, Written};
 use crate::sqlite_error;
 use crate::writes::{self, Outcome, Write};
 
@@ -194,7 +195,10 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
             let results = pending
                 .transactions
                 .iter()
-                .map(|writes| writes::apply_all(connection, writes, pending.now))
+                .map(|writes| {
+                    let known = |pk: &str, sk: &str| from_memory(remembered, pk, sk, pending.now);
+                    writes::apply_all(connection, writes, pending.now, &known)
+                })
                 .collect();
             note_written(remembered, std::slice::from_ref(&pending));
             let _ = pending.reply.send(results);
@@ -205,8 +209,8 @@ fn commit_group(connection: &mut Connection, group: Vec<Job>, transactions: usiz
     // (`writes::plan`), so a failed condition needs no savepoint. Only when a
     // write itself fails is the group rolled back and applied again with a
     // savepoint per transaction, so that failure stays its transaction's.
-    let results = match apply_group(connection, &group, false) {
-        Err(GroupFailure::Write) => apply_group(connection, &group, true),
+    let results = match apply_group(connection, &group, false, remembered) {
+        Err(GroupFailure::Write) => apply_group(connection, &group, true, remembered),
         applied => applied,
     };
     let results = match results {
@@ -255,27 +259,45 @@ fn note_written(remembered: &Remembered, group: &[Pending]) {
 /// commits it: planned (conditions first, then the writes), or each in a
 /// savepoint of its own when `isolated`. On a failed commit every result but
 /// a failed condition is that failure.
+///
+/// A planned condition on a remembered key (an open-incident marker, which
+/// every duplicate alert checks) is answered from `remembered` instead of a
+/// read, unless an earlier transaction of the group may have written the
+/// key: memory holds what the last commit left (the writer forgets what a
+/// group wrote before the next one starts), not what this group wrote.
 fn apply_group(
     connection: &mut Connection,
     group: &[Pending],
     isolated: bool,
+    remembered: &Remembered,
 ) -> Result<Vec<Vec<TransactionResult>>, GroupFailure> {
     let mut transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|error| GroupFailure::Sqlite(sqlite_error(error)))?;
     let mut answers = Vec::with_capacity(group.len());
+    let mut touched: HashSet<(&str, &str)> = HashSet::new();
     for pending in group {
         let mut results = Vec::with_capacity(pending.transactions.len());
         for writes in &pending.transactions {
             let result = if isolated {
                 in_savepoint(&mut transaction, writes, pending.now)
             } else {
-                match writes::plan(&transaction, writes, pending.now) {
+                let known = |pk: &str, sk: &str| match touched.contains(&(pk, sk)) {
+                    true => None,
+                    false => from_memory(remembered, pk, sk, pending.now),
+                };
+                match writes::plan(&transaction, writes, pending.now, &known) {
                     // Dropping the transaction rolls the group back.
                     Ok(planned) => Ok(writes::write_planned(&transaction, planned).map_err(|_| GroupFailure::Write)?),
                     Err(failed) => Err(failed),
                 }
             };
+            touched.extend(
+                writes
+                    .iter()
+                    .filter_map(Write::written_key)
+                    .filter(|(_, sk)| remembered.covers(sk)),
+            );
             results.push(result);
         }
         answers.push(results);
@@ -293,6 +315,18 @@ fn apply_group(
             }
             Ok(answers)
         }
+    }
+}
+
+/// The live item with a remembered key as the last commit left it, if
+/// memory holds it (`Some(None)`: known absent); `None`: read it.
+fn from_memory(remembered: &Remembered, pk: &str, sk: &str, now: i64) -> Option<Option<Item>> {
+    if !remembered.covers(sk) {
+        return None;
+    }
+    match remembered.lookup(&Key::new(pk, sk), now) {
+        Lookup::Known(item) => Some(item),
+        Lookup::Unknown(_) => None,
     }
 }
 
@@ -329,6 +363,106 @@ mod tests {
             row: Row::of(&item).expect("a row"),
             condition,
         }
+    }
+
+    fn marker(version: u64) -> Item {
+        serde_json::from_value(json!({ "PK": "group", "SK": "marker", "version": version })).expect("an object")
+    }
+
+    fn check(version: u64) -> Write {
+        Write::Check {
+            key: Key::new("group", "marker"),
+            condition: Condition::VersionEquals(version),
+        }
+    }
+
+    /// A group's transactions, and what each came to.
+    fn run_group(
+        connection: &mut Connection,
+        remembered: &Remembered,
+        transactions: Vec<Vec<Write>>,
+    ) -> Vec<TransactionResult> {
+        let count = transactions.len();
+        let (reply, mut answer) = oneshot::channel();
+        let job = Job::Transactions {
+            transactions,
+            now: 0,
+            reply,
+        };
+        commit_group(connection, vec![job], count, remembered);
+        answer.try_recv().expect("answered")
+    }
+
+    /// Remembers `item` as the marker's committed state.
+    fn remember(remembered: &Remembered, item: &Item) {
+        let key = Key::new("group", "marker");
+        let Lookup::Unknown(generation) = remembered.lookup(&key, 0) else {
+            panic!("the marker was already remembered");
+        };
+        remembered.keep(&key, generation, Some(item));
+    }
+
+    /// A condition on a remembered key is answered from memory: here memory
+    /// says version 7 where the file has no marker at all (a state only a
+    /// test makes), and the check holds.
+    #[test]
+    fn a_condition_on_a_remembered_key_reads_nothing() {
+        let mut connection = Connection::open_in_memory().expect("open");
+        connection.execute_batch(crate::SCHEMA).expect("schema");
+        let remembered = Remembered::new(crate::Remember::SortKeys(vec!["marker".into()]));
+        remember(&remembered, &marker(7));
+        let results = run_group(
+            &mut connection,
+            &remembered,
+            vec![
+                vec![check(7), put("a", Condition::None)],
+                vec![put("b", Condition::None)],
+            ],
+        );
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert_eq!(stored(&connection), ["a", "b"]);
+    }
+
+    /// Memory holds what the last commit left: a key an earlier transaction
+    /// of the same group wrote is read again, so the check sees that write.
+    #[test]
+    fn a_key_written_earlier_in_the_group_is_read_not_remembered() {
+        let mut connection = Connection::open_in_memory().expect("open");
+        connection.execute_batch(crate::SCHEMA).expect("schema");
+        let remembered = Remembered::new(crate::Remember::SortKeys(vec!["marker".into()]));
+        let first = Row::of(&marker(1)).expect("a row");
+        writes::apply_all(
+            &mut connection,
+            &[Write::Put {
+                row: first,
+                condition: Condition::None,
+            }],
+            0,
+            &writes::nothing_known,
+        )
+        .expect("the first marker");
+        remember(&remembered, &marker(1));
+        let results = run_group(
+            &mut connection,
+            &remembered,
+            vec![
+                vec![Write::Put {
+                    row: Row::of(&marker(2)).expect("a row"),
+                    condition: Condition::VersionEquals(1),
+                }],
+                vec![check(1), put("stale", Condition::None)],
+                vec![check(2), put("fresh", Condition::None)],
+            ],
+        );
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        assert!(matches!(results[1], Err((0, None))), "{:?}", results[1]);
+        assert!(results[2].is_ok(), "{:?}", results[2]);
+        assert_eq!(stored(&connection), ["fresh", "marker"]);
+        // After the commit, memory no longer holds the old marker.
+        assert!(matches!(
+            remembered.lookup(&Key::new("group", "marker"), 0),
+            Lookup::Unknown(_)
+        ));
     }
 
     fn stored(connection: &Connection) -> Vec<String> {

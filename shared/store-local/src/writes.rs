@@ -54,10 +54,25 @@ pub(crate) enum Outcome {
     ConditionFailed,
 }
 
+/// What the caller already knows of the live item with a key (`pk`, `sk`),
+/// so that a condition on it needs no read: `Some(item)` (`Some(None)`:
+/// absent or expired), or `None`: read it.
+pub(crate) type Known<'k> = &'k dyn Fn(&str, &str) -> Option<Option<Item>>;
+
+/// Knows nothing: every condition is read.
+pub(crate) fn nothing_known(_: &str, _: &str) -> Option<Option<Item>> {
+    None
+}
+
 /// Applies one write on `connection` (which the caller has put inside a
 /// transaction when the write reads first).
 pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<Outcome, StoreError> {
-    match plan_one(connection, write, now)? {
+    apply_knowing(connection, write, now, &nothing_known)
+}
+
+/// [`apply`], with a condition on a key `known` answers for not read.
+fn apply_knowing(connection: &Connection, write: &Write, now: i64, known: Known<'_>) -> Result<Outcome, StoreError> {
+    match plan_one(connection, write, now, known)? {
         Some(planned) => write_one(connection, planned),
         None => Ok(Outcome::ConditionFailed),
     }
@@ -65,11 +80,14 @@ pub(crate) fn apply(connection: &Connection, write: &Write, now: i64) -> Result<
 
 /// Applies `writes` all or nothing. On a failed condition returns
 /// `Err((index, None))`; on any other failure `Err((index, Some(error)))`.
-/// The transaction is rolled back in both cases.
+/// The transaction is rolled back in both cases. A condition on a key
+/// `known` answers for is not read (a transaction's keys are distinct, so
+/// none of its writes changes what another of them checks).
 pub(crate) fn apply_all(
     connection: &mut Connection,
     writes: &[Write],
     now: i64,
+    known: Known<'_>,
 ) -> Result<Vec<Outcome>, (usize, Option<StoreError>)> {
     if let [write] = writes
         && write.is_blind()
@@ -83,7 +101,7 @@ pub(crate) fn apply_all(
         .map_err(|error| (0, Some(sqlite_error(error))))?;
     let mut outcomes = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
-        match apply(&transaction, write, now) {
+        match apply_knowing(&transaction, write, now, known) {
             // Dropping the transaction rolls it back.
             Ok(Outcome::ConditionFailed) => return Err((index, None)),
             Ok(outcome) => outcomes.push(outcome),
@@ -114,17 +132,29 @@ enum Action<'a> {
 
 /// Checks one write's condition and computes what it leaves, reading the
 /// stored item but writing nothing: `None` when the condition fails.
-fn plan_one<'a>(connection: &Connection, write: &'a Write, now: i64) -> Result<Option<Planned<'a>>, StoreError> {
+fn plan_one<'a>(
+    connection: &Connection,
+    write: &'a Write,
+    now: i64,
+    known: Known<'_>,
+) -> Result<Option<Planned<'a>>, StoreError> {
     let planned = |action, outcome| Ok(Some(Planned { action, outcome }));
+    let holds = |pk: &str, sk: &str, condition: &Condition| match condition {
+        Condition::None => Ok(true),
+        _ => match known(pk, sk) {
+            Some(live) => Ok(condition_holds_on(live.as_ref(), condition)),
+            None => condition_holds(connection, pk, sk, condition, now),
+        },
+    };
     match write {
         Write::Put { row, condition } => {
-            if !condition_holds(connection, &row.pk, &row.sk, condition, now)? {
+            if !holds(&row.pk, &row.sk, condition)? {
                 return Ok(None);
             }
             planned(Action::Upsert(Cow::Borrowed(row)), Outcome::Written)
         }
         Write::Delete { key, condition } | Write::Check { key, condition } => {
-            if !condition_holds(connection, &key.pk, &key.sk, condition, now)? {
+            if !holds(&key.pk, &key.sk, condition)? {
                 return Ok(None);
             }
             let action = match write {
@@ -187,16 +217,18 @@ fn write_one(connection: &Connection, planned: Planned<'_>) -> Result<Outcome, S
 /// (`validate_transaction`), so none of its writes changes what another of
 /// them checks: checking all first and then writing all is the same as
 /// checking and writing each in turn, and a failed condition needs no
-/// rollback. Fails as [`apply_all`] does.
+/// rollback. A condition on a key `known` answers for is not read. Fails as
+/// [`apply_all`] does.
 pub(crate) fn plan<'a>(
     connection: &Connection,
     writes: &'a [Write],
     now: i64,
+    known: Known<'_>,
 ) -> Result<Vec<Planned<'a>>, (usize, Option<StoreError>)> {
     writes
         .iter()
         .enumerate()
-        .map(|(index, write)| match plan_one(connection, write, now) {
+        .map(|(index, write)| match plan_one(connection, write, now, known) {
             Ok(Some(planned)) => Ok(planned),
             Ok(None) => Err((index, None)),
             Err(error) => Err((index, Some(error))),
