@@ -182,7 +182,7 @@ impl Remembered {
                     state.insert(key.clone(), entry);
                     kept
                 }
-                None if state.known_absent(key) => return Lookup::Known(None),
+                None if self.covers(&key.sk) && state.known_absent(key) => return Lookup::Known(None),
                 None => return Lookup::Unknown(state.generation),
             },
         };
@@ -198,7 +198,7 @@ impl Remembered {
         for key in keys {
             match state.current.get(key).or_else(|| state.previous.get(key)) {
                 Some(entry) => items.push(entry.item.clone().filter(|_| !expired(entry.ttl, now))),
-                None if state.known_absent(key) => items.push(None),
+                None if self.covers(&key.sk) && state.known_absent(key) => items.push(None),
                 None => return Err(state.generation),
             }
         }
@@ -298,7 +298,8 @@ fn read_present(connection: &Connection, sort_keys: &[String]) -> Result<StoredK
 }
 
 impl State {
-    /// Known to be absent: not among the stored keys.
+    /// Known to be absent: not among the stored keys. Only meaningful for a
+    /// key with a remembered sort key: the filter holds no other.
     fn known_absent(&self, key: &Key) -> bool {
         self.present
             .as_ref()
@@ -438,6 +439,10 @@ mod tests {
         assert!(memory.lookup_all(&[never.clone(), stored.clone()], 0).is_err());
         memory.keep(&stored, generation, Some(&marker(3)));
         assert_eq!(known(memory.lookup(&stored, 0)), Some(marker(3)));
+        // The filter holds only remembered sort keys: any other key reads.
+        let other = Key::new("T#t#INCIDENT#1", "META");
+        assert!(matches!(memory.lookup(&other, 0), Lookup::Unknown(_)));
+        assert!(memory.lookup_all(std::slice::from_ref(&other), 0).is_err());
     }
 
     #[test]
