@@ -321,6 +321,8 @@ fn apply_group(
 /// The live item with a remembered key as the last commit left it, if
 /// memory holds it (`Some(None)`: known absent); `None`: read it.
 fn from_memory(remembered: &Remembered, pk: &str, sk: &str, now: i64) -> Option<Option<Item>> {
+    // `lookup` would also answer `Unknown` for a key memory never holds; the
+    // check here spares that lock and key copy for every alert's own put.
     if !remembered.covers(sk) {
         return None;
     }
